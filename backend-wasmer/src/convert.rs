@@ -1,0 +1,114 @@
+//! Conversions between wasmer's types and the contract's.
+
+use std::fmt;
+
+use wasmer::sys::vm::TrapCode;
+use wasmer::{FunctionType, InstantiationError, LinkError, RuntimeError, Type};
+use wasmhost_api::{FuncSig, Trap, ValType, Value, WasmError};
+
+/// A host function's error, carried through wasmer's call stack unchanged.
+#[derive(Debug)]
+pub(crate) struct HostFailure(pub(crate) WasmError);
+
+impl fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for HostFailure {}
+
+pub(crate) fn host_failure(e: WasmError) -> RuntimeError {
+    RuntimeError::user(Box::new(HostFailure(e)))
+}
+
+/// Maps a wasmer runtime error onto the contract's error.
+pub(crate) fn map_runtime_error(e: RuntimeError) -> WasmError {
+    if let Some(HostFailure(inner)) = e.downcast_ref::<HostFailure>() {
+        return inner.clone();
+    }
+    let message = e.message();
+    match e.to_trap() {
+        Some(TrapCode::UnreachableCodeReached) => Trap::Unreachable.into(),
+        Some(TrapCode::HeapAccessOutOfBounds) => Trap::MemoryOutOfBounds.into(),
+        Some(TrapCode::TableAccessOutOfBounds) => Trap::TableOutOfBounds.into(),
+        Some(TrapCode::IndirectCallToNull) => Trap::IndirectCallToNull.into(),
+        Some(TrapCode::BadSignature) => Trap::IndirectCallSignature.into(),
+        Some(TrapCode::IntegerOverflow) => Trap::IntegerOverflow.into(),
+        Some(TrapCode::IntegerDivisionByZero) => Trap::IntegerDivideByZero.into(),
+        Some(TrapCode::BadConversionToInteger) => Trap::InvalidConversion.into(),
+        Some(TrapCode::StackOverflow) => Trap::StackOverflow.into(),
+        Some(other) => Trap::Other(format!("{other:?}")).into(),
+        None => WasmError::Engine(message),
+    }
+}
+
+pub(crate) fn map_instantiation_error(e: InstantiationError) -> WasmError {
+    match e {
+        InstantiationError::Start(e) | InstantiationError::Link(LinkError::Trap(e)) => {
+            map_runtime_error(e)
+        }
+        InstantiationError::Link(LinkError::Import(module, name, err)) => {
+            WasmError::Link(format!("import `{module}.{name}`: {err}"))
+        }
+        other => WasmError::Link(other.to_string()),
+    }
+}
+
+pub(crate) fn to_wasmer(v: Value) -> wasmer::Value {
+    match v {
+        Value::I32(x) => wasmer::Value::I32(x),
+        Value::I64(x) => wasmer::Value::I64(x),
+        Value::F32(b) => wasmer::Value::F32(f32::from_bits(b)),
+        Value::F64(b) => wasmer::Value::F64(f64::from_bits(b)),
+    }
+}
+
+pub(crate) fn to_value(v: &wasmer::Value) -> Result<Value, RuntimeError> {
+    Ok(match v {
+        wasmer::Value::I32(x) => Value::I32(*x),
+        wasmer::Value::I64(x) => Value::I64(*x),
+        wasmer::Value::F32(x) => Value::F32(x.to_bits()),
+        wasmer::Value::F64(x) => Value::F64(x.to_bits()),
+        other => {
+            return Err(host_failure(WasmError::Engine(format!(
+                "value of type {:?} is outside the contract's value types",
+                other.ty()
+            ))));
+        }
+    })
+}
+
+fn to_valtype(t: &Type) -> Option<ValType> {
+    Some(match t {
+        Type::I32 => ValType::I32,
+        Type::I64 => ValType::I64,
+        Type::F32 => ValType::F32,
+        Type::F64 => ValType::F64,
+        _ => return None,
+    })
+}
+
+fn from_valtype(t: ValType) -> Type {
+    match t {
+        ValType::I32 => Type::I32,
+        ValType::I64 => Type::I64,
+        ValType::F32 => Type::F32,
+        ValType::F64 => Type::F64,
+    }
+}
+
+/// The contract's signature of a wasmer function type; `None` if it uses other value types.
+pub(crate) fn func_sig(ty: &FunctionType) -> Option<FuncSig> {
+    Some(FuncSig {
+        params: ty.params().iter().map(to_valtype).collect::<Option<_>>()?,
+        results: ty.results().iter().map(to_valtype).collect::<Option<_>>()?,
+    })
+}
+
+pub(crate) fn wasmer_func_type(sig: &FuncSig) -> FunctionType {
+    FunctionType::new(
+        sig.params.iter().copied().map(from_valtype).collect::<Vec<_>>(),
+        sig.results.iter().copied().map(from_valtype).collect::<Vec<_>>(),
+    )
+}

@@ -1,0 +1,248 @@
+//! # wasmhost-wasmer
+//!
+//! The [`wasmhost_api`] contract on [wasmer](https://docs.rs/wasmer) with the cranelift
+//! compiler: slow to compile, fast to run.
+//!
+//! Engine differences stay here: wasmer's runtime errors, its function environments and
+//! its feature defaults are mapped onto the contract's types and never leak out.
+
+#![warn(missing_docs)]
+
+mod convert;
+mod guest;
+
+use std::sync::Arc;
+
+use wasmer::sys::{Cranelift, EngineBuilder, Features};
+use wasmer::{Function, FunctionEnv, FunctionEnvMut, Imports, Store};
+use wasmhost_api::{
+    Config, Engine, ExportInfo, HostContext, HostFunctions, Instance, Module, WasmError,
+};
+
+use convert::{func_sig, host_failure, to_value, to_wasmer, wasmer_func_type};
+pub use guest::Env;
+use guest::Access;
+
+/// The wasmer engine (cranelift) with a wasmhost [`Config`].
+#[derive(Clone)]
+pub struct WasmerEngine {
+    engine: wasmer::Engine,
+    config: Arc<Config>,
+}
+
+impl WasmerEngine {
+    /// An engine for `config`, with the contract's wasm feature set.
+    pub fn new(config: Config) -> Self {
+        let mut features = Features::new();
+        // Align with the feature set `Config` documents (wasmer's defaults turn more on).
+        features
+            .threads(false)
+            .simd(false)
+            .relaxed_simd(false)
+            .multi_memory(false)
+            .extended_const(false)
+            .tail_call(false)
+            .memory64(false)
+            .exceptions(false)
+            .wide_arithmetic(false)
+            .reference_types(true)
+            .bulk_memory(true)
+            .multi_value(true);
+        let engine = EngineBuilder::new(Cranelift::new())
+            .set_features(Some(features))
+            .engine();
+        WasmerEngine {
+            engine: engine.into(),
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl Default for WasmerEngine {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl Engine for WasmerEngine {
+    type Module = WasmerModule;
+
+    fn name(&self) -> &'static str {
+        "wasmer"
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<WasmerModule, WasmError> {
+        let module = wasmer::Module::new(&self.engine, wasm)
+            .map_err(|e| WasmError::Compile(e.to_string()))?;
+        Ok(WasmerModule {
+            module,
+            engine: self.clone(),
+        })
+    }
+}
+
+/// A module compiled by [`WasmerEngine`].
+#[derive(Clone)]
+pub struct WasmerModule {
+    module: wasmer::Module,
+    engine: WasmerEngine,
+}
+
+impl Module for WasmerModule {
+    type Instance<T: Send + 'static> = WasmerInstance<T>;
+
+    fn exports(&self) -> Vec<ExportInfo> {
+        self.module
+            .exports()
+            .filter_map(|e| {
+                let ty = e.ty().func()?;
+                Some(ExportInfo {
+                    name: e.name().to_string(),
+                    sig: func_sig(ty),
+                })
+            })
+            .collect()
+    }
+
+    fn instantiate<T: Send + 'static>(
+        &self,
+        host: &HostFunctions<T>,
+        state: T,
+    ) -> Result<WasmerInstance<T>, WasmError> {
+        check_imports(&self.module, host)?;
+        let mut store = Store::new(self.engine.engine.clone());
+        let env = FunctionEnv::new(
+            &mut store,
+            Env::new(state, self.engine.config.max_payload_bytes),
+        );
+        let mut imports = Imports::new();
+        for f in host.iter() {
+            let callback = Arc::clone(&f.callback);
+            let results_len = f.sig.results.len();
+            let func = Function::new_with_env(
+                &mut store,
+                &env,
+                wasmer_func_type(&f.sig),
+                move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
+                    let args: Vec<_> = args.iter().map(to_value).collect::<Result<_, _>>()?;
+                    let mut access = Access(fenv);
+                    let out = callback(&mut HostContext::new(&mut access), &args)
+                        .map_err(host_failure)?;
+                    if out.len() != results_len {
+                        return Err(host_failure(WasmError::host(format!(
+                            "host function returned {} values, its signature has {results_len}",
+                            out.len()
+                        ))));
+                    }
+                    Ok(out.into_iter().map(to_wasmer).collect())
+                },
+            );
+            imports.define(&f.module, &f.name, func);
+        }
+        let instance = wasmer::Instance::new(&mut store, &self.module, &imports)
+            .map_err(convert::map_instantiation_error)?;
+        env.as_mut(&mut store).set_exports(instance.exports.clone());
+        Ok(WasmerInstance { store, env })
+    }
+}
+
+/// Missing imports and imports of the wrong kind or type are told apart here, before
+/// wasmer reports them as one link error.
+fn check_imports<T: 'static>(
+    module: &wasmer::Module,
+    host: &HostFunctions<T>,
+) -> Result<(), WasmError> {
+    for import in module.imports() {
+        let found = host
+            .iter()
+            .find(|f| f.module == import.module() && f.name == import.name());
+        let Some(found) = found else {
+            return Err(WasmError::MissingImport {
+                module: import.module().to_string(),
+                name: import.name().to_string(),
+            });
+        };
+        let wanted = import.ty().func().and_then(func_sig);
+        if wanted.as_ref() != Some(&found.sig) {
+            return Err(WasmError::Link(format!(
+                "import `{}.{}` is {:?}, the host function is {}",
+                import.module(),
+                import.name(),
+                import.ty(),
+                found.sig
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A live wasmer instance in its own store.
+pub struct WasmerInstance<T> {
+    store: Store,
+    env: FunctionEnv<Env<T>>,
+}
+
+// SAFETY: wasmer 7.x made `Store` `!Send` by dropping `+ Send` from its `on_called`
+// handler (wasmerio/wasmer#7001); 6.x stores were `Send`. We never install an `on_called`
+// handler, the sys backend's store owns its VM objects exclusively with no thread affinity,
+// the host functions we install are `Send + Sync`, and `T: Send`. Moving the instance to
+// another thread moves all of it; nothing is shared, so `Sync` is not claimed.
+unsafe impl<T: Send> Send for WasmerInstance<T> {}
+
+impl<T: Send + 'static> WasmerInstance<T> {
+    fn access(&mut self) -> Access<'_, T> {
+        Access(self.env.clone().into_mut(&mut self.store))
+    }
+}
+
+impl<T: Send + 'static> Instance<T> for WasmerInstance<T> {
+    fn state(&self) -> &T {
+        &self.env.as_ref(&self.store).state
+    }
+
+    fn state_mut(&mut self) -> &mut T {
+        &mut self.env.as_mut(&mut self.store).state
+    }
+}
+
+impl<T: Send + 'static> wasmhost_api::Guest for WasmerInstance<T> {
+    fn call_raw(
+        &mut self,
+        name: &str,
+        args: &[wasmhost_api::Value],
+    ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
+        self.access().call_raw(name, args)
+    }
+
+    fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
+        self.access().call_packed(name, ptr, len)
+    }
+
+    fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
+        self.access().alloc(len)
+    }
+
+    fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
+        self.access().dealloc(ptr, len)
+    }
+
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
+        self.access().read(ptr, len)
+    }
+
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError> {
+        self.access().write(ptr, bytes)
+    }
+
+    fn memory_size(&mut self) -> Result<u64, WasmError> {
+        self.access().memory_size()
+    }
+
+    fn max_payload_bytes(&self) -> u32 {
+        self.env.as_ref(&self.store).max_payload_bytes
+    }
+}

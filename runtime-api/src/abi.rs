@@ -1,0 +1,231 @@
+//! The one calling convention between host and guest. Both sides use this module: the
+//! host through [`crate::Instance::call`] and host functions, the guest through
+//! `wasmhost-guest`.
+//!
+//! # The convention
+//!
+//! - The guest exports its linear memory as [`MEMORY`], an allocator [`ALLOC`]
+//!   `(len: i32) -> ptr: i32` and a deallocator [`DEALLOC`] `(ptr: i32, len: i32)`.
+//!   Allocations have alignment 1; a zero-length allocation may return any pointer.
+//! - A serialized export has the signature `(ptr: i32, len: i32) -> i64`. The host
+//!   allocates `len` bytes with [`ALLOC`], writes the MessagePack encoding of the input
+//!   there, and calls the export; the guest owns (and frees) the input from then on.
+//!   The export returns [`pack`]`(ptr, len)` of the MessagePack encoding of a
+//!   `Result<Out, WasmError>` it allocated; the host copies it out and frees it with
+//!   [`DEALLOC`].
+//! - A host import (module [`HOST_MODULE`]) has the same shape the other way round: the
+//!   guest passes `(ptr, len)` of its encoded input and keeps ownership of it; the host
+//!   answers with a packed `(ptr, len)` it allocated with [`ALLOC`], which the guest owns.
+//! - Every `(ptr, len)` the guest hands over is bounds-checked against its memory before
+//!   it is read, and every payload is checked against the payload limit.
+//! - MessagePack is written with named struct fields ([`encode`]) so that guests in other
+//!   languages can read it.
+//! - When a call traps with `unreachable` and the guest exports [`PANIC_MESSAGE`]
+//!   `() -> i64`, the host calls it; a non-empty packed message turns the trap into
+//!   [`WasmError::GuestPanic`].
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Guest, Trap, Value, WasmError};
+
+/// Name of the exported linear memory.
+pub const MEMORY: &str = "memory";
+/// Name of the guest's allocator export, `(len: i32) -> i32`.
+pub const ALLOC: &str = "wasmhost_alloc";
+/// Name of the guest's deallocator export, `(ptr: i32, len: i32)`.
+pub const DEALLOC: &str = "wasmhost_dealloc";
+/// Name of the guest's optional export `() -> i64` giving the packed message of its last panic.
+pub const PANIC_MESSAGE: &str = "wasmhost_panic_message";
+/// Import module of serialized host functions.
+pub const HOST_MODULE: &str = "wasmhost";
+
+/// Packs a guest pointer and length into the one `i64` an export returns: pointer in the
+/// high 32 bits, length in the low 32 bits.
+#[inline]
+pub const fn pack(ptr: u32, len: u32) -> u64 {
+    ((ptr as u64) << 32) | len as u64
+}
+
+/// Splits a packed `i64` into `(ptr, len)`.
+#[inline]
+pub const fn unpack(packed: u64) -> (u32, u32) {
+    ((packed >> 32) as u32, packed as u32)
+}
+
+/// Encodes `value` as MessagePack with named fields.
+///
+/// # Errors
+/// [`WasmError::Serialize`] when `value`'s `Serialize` impl fails.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WasmError> {
+    rmp_serde::to_vec_named(value).map_err(|e| WasmError::Serialize(e.to_string()))
+}
+
+/// Decodes MessagePack into `T`.
+///
+/// # Errors
+/// [`WasmError::Deserialize`] when `bytes` are not an encoding of `T`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WasmError> {
+    rmp_serde::from_slice(bytes).map_err(|e| WasmError::Deserialize(e.to_string()))
+}
+
+/// Checks that `ptr..ptr+len` lies inside a memory of `memory_size` bytes and returns it as
+/// a `usize` range.
+///
+/// # Errors
+/// [`WasmError::BadGuestPointer`] when it does not.
+#[inline]
+pub fn checked_range(
+    ptr: u32,
+    len: u32,
+    memory_size: u64,
+) -> Result<std::ops::Range<usize>, WasmError> {
+    let end = ptr as u64 + len as u64;
+    if end > memory_size {
+        return Err(WasmError::BadGuestPointer {
+            ptr: ptr as u64,
+            len: len as u64,
+            memory_size,
+        });
+    }
+    Ok(ptr as usize..end as usize)
+}
+
+/// Calls serialized export `export` of `guest` with `input`, and decodes its
+/// `Result<O, WasmError>`.
+///
+/// # Errors
+/// The guest's own `Err`, or any failure of [`call_bytes`] or of decoding.
+pub fn call<G, I, O>(guest: &mut G, export: &str, input: &I) -> Result<O, WasmError>
+where
+    G: Guest + ?Sized,
+    I: Serialize + ?Sized,
+    O: DeserializeOwned,
+{
+    let output = call_bytes(guest, export, &encode(input)?)?;
+    decode::<Result<O, WasmError>>(&output)?
+}
+
+/// Calls serialized export `export` with encoded `input` and returns the encoded result.
+///
+/// # Errors
+/// [`WasmError::PayloadTooLarge`] for input or output over the limit,
+/// [`WasmError::BadGuestPointer`] when the guest's allocator or result points outside its
+/// memory, [`WasmError::GuestPanic`] when the guest panicked, or the call's own failure.
+pub fn call_bytes<G: Guest + ?Sized>(
+    guest: &mut G,
+    export: &str,
+    input: &[u8],
+) -> Result<Vec<u8>, WasmError> {
+    let (ptr, len) = write_payload(guest, input).map(unpack)?;
+    let packed = match guest.call_packed(export, ptr, len) {
+        Ok(packed) => packed,
+        Err(WasmError::Trap(Trap::Unreachable)) => return Err(panic_or_unreachable(guest)),
+        Err(e) => return Err(e),
+    };
+    let (out_ptr, out_len) = unpack(packed);
+    let output = read_payload(guest, out_ptr, out_len)?;
+    guest.dealloc(out_ptr, out_len)?;
+    Ok(output)
+}
+
+/// Allocates room for `bytes` in the guest with its allocator, copies them in, and returns
+/// the packed `(ptr, len)`.
+///
+/// # Errors
+/// [`WasmError::PayloadTooLarge`], [`WasmError::BadGuestPointer`] when the allocator's
+/// pointer is outside memory, or the allocator's own failure.
+pub fn write_payload<G: Guest + ?Sized>(guest: &mut G, bytes: &[u8]) -> Result<u64, WasmError> {
+    let len = check_payload_len(guest, bytes.len() as u64)?;
+    let ptr = guest.alloc(len)?;
+    guest.write(ptr, bytes)?;
+    Ok(pack(ptr, len))
+}
+
+/// Copies a payload of `len` bytes at `ptr` out of the guest, after checking the payload
+/// limit and the bounds.
+///
+/// # Errors
+/// [`WasmError::PayloadTooLarge`] or [`WasmError::BadGuestPointer`].
+pub fn read_payload<G: Guest + ?Sized>(
+    guest: &mut G,
+    ptr: u32,
+    len: u32,
+) -> Result<Vec<u8>, WasmError> {
+    check_payload_len(guest, len as u64)?;
+    guest.read(ptr, len)
+}
+
+/// The `(ptr, len)` arguments of a call in the ABI's shape.
+///
+/// # Errors
+/// [`WasmError::Host`] when `args` are not two `i32`s (backends check import signatures at
+/// link time, so this means a backend bug).
+pub fn packed_args(args: &[Value]) -> Result<(u32, u32), WasmError> {
+    match args {
+        [Value::I32(ptr), Value::I32(len)] => Ok((*ptr as u32, *len as u32)),
+        _ => Err(WasmError::host(format!(
+            "a serialized host function takes (i32, i32), got {args:?}"
+        ))),
+    }
+}
+
+fn check_payload_len<G: Guest + ?Sized>(guest: &G, len: u64) -> Result<u32, WasmError> {
+    let limit = guest.max_payload_bytes();
+    if len > limit as u64 {
+        return Err(WasmError::PayloadTooLarge {
+            len,
+            limit: limit as u64,
+        });
+    }
+    Ok(len as u32)
+}
+
+/// After an `unreachable` trap: the guest's panic message if it left one, else the trap.
+fn panic_or_unreachable<G: Guest + ?Sized>(guest: &mut G) -> WasmError {
+    let message = match guest.call_raw(PANIC_MESSAGE, &[]) {
+        Ok(results) => match results.as_slice() {
+            [Value::I64(packed)] => {
+                let (ptr, len) = unpack(*packed as u64);
+                guest.read(ptr, len).ok().filter(|m| !m.is_empty())
+            }
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    match message {
+        Some(m) => WasmError::GuestPanic(String::from_utf8_lossy(&m).into_owned()),
+        None => WasmError::Trap(Trap::Unreachable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trips_extremes() {
+        for (p, l) in [(0, 0), (1, u32::MAX), (u32::MAX, 0), (u32::MAX, u32::MAX)] {
+            assert_eq!(unpack(pack(p, l)), (p, l));
+        }
+    }
+
+    #[test]
+    fn checked_range_rejects_past_end_and_overflow() {
+        assert_eq!(checked_range(10, 6, 16), Ok(10..16));
+        assert!(matches!(
+            checked_range(10, 7, 16),
+            Err(WasmError::BadGuestPointer { ptr: 10, len: 7, memory_size: 16 })
+        ));
+        assert!(checked_range(u32::MAX, u32::MAX, 1 << 32).is_err());
+    }
+
+    #[test]
+    fn errors_round_trip_through_messagepack() {
+        let e: Result<u8, WasmError> = Err(WasmError::BadGuestPointer {
+            ptr: 1,
+            len: 2,
+            memory_size: 3,
+        });
+        assert_eq!(decode::<Result<u8, WasmError>>(&encode(&e).unwrap()).unwrap(), e);
+    }
+}

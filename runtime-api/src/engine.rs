@@ -1,0 +1,180 @@
+//! The engine, module and instance traits every backend implements.
+
+use std::fmt;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Config, HostFunctions, ValType, Value, WasmError, abi};
+
+/// A wasm engine with its configuration: compiles modules.
+///
+/// Cheap to clone; clones share compiled code caches where the engine has them.
+pub trait Engine: Clone + Send + Sync + 'static {
+    /// The compiled module type.
+    type Module: Module;
+
+    /// The engine's name as accepted at run time: `"wasmer"`, `"wasmi"`.
+    fn name(&self) -> &'static str;
+
+    /// The configuration this engine was built with.
+    fn config(&self) -> &Config;
+
+    /// Validates and compiles `wasm` (binary format only).
+    ///
+    /// # Errors
+    /// [`WasmError::Compile`] for bytes that are not a valid module under [`Config`]'s
+    /// feature set.
+    fn compile(&self, wasm: &[u8]) -> Result<Self::Module, WasmError>;
+}
+
+/// A compiled module: `Send + Sync`, cheap to clone, shared across threads.
+pub trait Module: Clone + Send + Sync + 'static {
+    /// The instance type, for host state `T`.
+    type Instance<T: Send + 'static>: Instance<T>;
+
+    /// The module's function exports with their signatures, in export order.
+    fn exports(&self) -> Vec<ExportInfo>;
+
+    /// Instantiates the module in a fresh store holding `state`, linking `host` as imports,
+    /// and runs its start function.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingImport`] for an import `host` does not provide, [`WasmError::Link`]
+    /// for one of the wrong type, [`WasmError::Trap`] when the start function traps.
+    fn instantiate<T: Send + 'static>(
+        &self,
+        host: &HostFunctions<T>,
+        state: T,
+    ) -> Result<Self::Instance<T>, WasmError>;
+}
+
+/// What the calling convention needs from a live guest: implemented by instances, and by the
+/// context a host function gets while the guest is calling it.
+///
+/// Methods take exact guest addresses; each one checks bounds and fails with a typed
+/// error, never a panic.
+pub trait Guest {
+    /// Calls export `name` with raw values.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingExport`], [`WasmError::ExportSignature`] when `args` do not match
+    /// its parameters, or whatever the call itself fails with.
+    fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError>;
+
+    /// Calls an export of the ABI's shape `(i32 ptr, i32 len) -> i64 packed`.
+    ///
+    /// # Errors
+    /// As [`Guest::call_raw`].
+    fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError>;
+
+    /// Asks the guest's allocator for `len` bytes. The pointer is not checked here.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingExport`] when the guest exports no allocator.
+    fn alloc(&mut self, len: u32) -> Result<u32, WasmError>;
+
+    /// Hands `ptr..ptr+len` back to the guest's deallocator.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingExport`] when the guest exports no deallocator.
+    fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError>;
+
+    /// Copies `ptr..ptr+len` out of guest memory.
+    ///
+    /// # Errors
+    /// [`WasmError::BadGuestPointer`] when the range is outside memory,
+    /// [`WasmError::MissingExport`] when there is no exported memory.
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError>;
+
+    /// Copies `bytes` into guest memory at `ptr`.
+    ///
+    /// # Errors
+    /// As [`Guest::read`].
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError>;
+
+    /// The size of the exported memory, in bytes.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingExport`] when there is no exported memory.
+    fn memory_size(&mut self) -> Result<u64, WasmError>;
+
+    /// The payload limit of the engine's [`Config`].
+    fn max_payload_bytes(&self) -> u32;
+}
+
+/// A live instance in its own store, holding host state `T`. `Send`: it can move to a
+/// worker thread; it is not shared.
+pub trait Instance<T>: Guest + Send {
+    /// The host state.
+    fn state(&self) -> &T;
+
+    /// The host state, mutably.
+    fn state_mut(&mut self) -> &mut T;
+
+    /// Calls a serialized export: `input` goes in as MessagePack, the guest's
+    /// `Result<O, WasmError>` comes back. See [`abi`] for the convention.
+    ///
+    /// # Errors
+    /// The guest's own error, or any failure of the call (trap, bad pointer, payload too
+    /// large, output that does not deserialize into `O`, …).
+    fn call<I, O>(&mut self, export: &str, input: &I) -> Result<O, WasmError>
+    where
+        Self: Sized,
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        abi::call(self, export, input)
+    }
+
+    /// Calls a serialized export with bytes already encoded; returns the encoded
+    /// `Result` the guest wrote, without decoding it.
+    ///
+    /// # Errors
+    /// As [`Instance::call`], less decoding.
+    fn call_bytes(&mut self, export: &str, input: &[u8]) -> Result<Vec<u8>, WasmError>
+    where
+        Self: Sized,
+    {
+        abi::call_bytes(self, export, input)
+    }
+}
+
+/// A function signature.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FuncSig {
+    /// Parameter types.
+    pub params: Vec<ValType>,
+    /// Result types.
+    pub results: Vec<ValType>,
+}
+
+impl FuncSig {
+    /// A signature from parameter and result types.
+    pub fn new(params: &[ValType], results: &[ValType]) -> Self {
+        FuncSig {
+            params: params.to_vec(),
+            results: results.to_vec(),
+        }
+    }
+
+    /// The signature of a serialized export or host import: `(i32, i32) -> i64`.
+    pub fn packed() -> Self {
+        FuncSig::new(&[ValType::I32, ValType::I32], &[ValType::I64])
+    }
+}
+
+impl fmt::Display for FuncSig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |v: &[ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+        write!(f, "({}) -> ({})", list(&self.params), list(&self.results))
+    }
+}
+
+/// A function export of a module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportInfo {
+    /// Export name.
+    pub name: String,
+    /// Its signature; `None` when it uses types outside [`ValType`] (references, vectors).
+    pub sig: Option<FuncSig>,
+}

@@ -1,0 +1,178 @@
+//! Host functions: plain Rust closures, declared once and installed on every backend.
+
+use std::sync::Arc;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{FuncSig, Guest, ValType, Value, WasmError, abi};
+
+/// What a backend hands a host function while the guest is calling it: the guest (memory,
+/// allocator, exports) and the host state of the calling instance.
+pub trait Caller<T>: Guest {
+    /// The host state.
+    fn state(&self) -> &T;
+    /// The host state, mutably.
+    fn state_mut(&mut self) -> &mut T;
+}
+
+/// The context a host function runs in: host state, guest memory, and calls back into the
+/// guest. Memory views are never held across a call back, so the guest may grow memory.
+pub struct HostContext<'a, T> {
+    caller: &'a mut dyn Caller<T>,
+}
+
+impl<'a, T> HostContext<'a, T> {
+    /// Wraps a backend's caller. Backends call this; host functions receive the result.
+    pub fn new(caller: &'a mut dyn Caller<T>) -> Self {
+        HostContext { caller }
+    }
+
+    /// The host state of the calling instance.
+    pub fn state(&self) -> &T {
+        self.caller.state()
+    }
+
+    /// The host state of the calling instance, mutably.
+    pub fn state_mut(&mut self) -> &mut T {
+        self.caller.state_mut()
+    }
+
+    /// The calling guest: raw memory access, its allocator, raw calls.
+    pub fn guest(&mut self) -> &mut dyn Caller<T> {
+        self.caller
+    }
+
+    /// Calls back into a serialized export of the calling guest.
+    ///
+    /// # Errors
+    /// As [`crate::Instance::call`].
+    pub fn call<I, O>(&mut self, export: &str, input: &I) -> Result<O, WasmError>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        abi::call(self.caller, export, input)
+    }
+}
+
+/// A host function as the backends install it: raw values in, raw values out.
+pub type HostFn<T> =
+    Arc<dyn Fn(&mut HostContext<'_, T>, &[Value]) -> Result<Vec<Value>, WasmError> + Send + Sync>;
+
+/// One host function: where the guest imports it from, its signature, and the closure.
+pub struct HostFunc<T> {
+    /// Import module name.
+    pub module: String,
+    /// Import field name.
+    pub name: String,
+    /// Its wasm signature.
+    pub sig: FuncSig,
+    /// The closure. An `Err` stops the guest and reaches the host's caller as that error.
+    pub callback: HostFn<T>,
+}
+
+impl<T> Clone for HostFunc<T> {
+    fn clone(&self) -> Self {
+        HostFunc {
+            module: self.module.clone(),
+            name: self.name.clone(),
+            sig: self.sig.clone(),
+            callback: Arc::clone(&self.callback),
+        }
+    }
+}
+
+/// The host functions an instance is linked with, for host state `T`.
+///
+/// ```
+/// use wasmhost_api::{HostFunctions, WasmError};
+/// let mut host = HostFunctions::<u64>::new();
+/// host.func("add", |_ctx, (a, b): (i64, i64)| -> Result<i64, WasmError> { Ok(a + b) });
+/// host.func("count", |ctx, (): ()| -> Result<u64, WasmError> {
+///     *ctx.state_mut() += 1;
+///     Ok(*ctx.state())
+/// });
+/// assert_eq!(host.iter().count(), 2);
+/// ```
+pub struct HostFunctions<T> {
+    funcs: Vec<HostFunc<T>>,
+}
+
+impl<T> Default for HostFunctions<T> {
+    fn default() -> Self {
+        HostFunctions { funcs: Vec::new() }
+    }
+}
+
+impl<T> Clone for HostFunctions<T> {
+    fn clone(&self) -> Self {
+        HostFunctions {
+            funcs: self.funcs.clone(),
+        }
+    }
+}
+
+impl<T: 'static> HostFunctions<T> {
+    /// No host functions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a serialized host function, imported by guests as `wasmhost.<name>` with the
+    /// ABI's `(ptr, len) -> i64` shape (the guest SDK's `host_imports!` declares it).
+    ///
+    /// The closure's `Err` is not a trap: it is returned to the guest as the `Err` of its
+    /// `Result`, and the guest decides what to do with it. An input that does not
+    /// deserialize into `I` is returned to the guest as [`WasmError::Deserialize`].
+    pub fn func<I, O, F>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        I: DeserializeOwned,
+        O: Serialize,
+        F: Fn(&mut HostContext<'_, T>, I) -> Result<O, WasmError> + Send + Sync + 'static,
+    {
+        let callback = move |ctx: &mut HostContext<'_, T>, args: &[Value]| {
+            let (ptr, len) = abi::packed_args(args)?;
+            let bytes = abi::read_payload(ctx.caller, ptr, len)?;
+            let result = abi::decode::<I>(&bytes).and_then(|input| f(ctx, input));
+            let out = abi::write_payload(ctx.caller, &abi::encode(&result)?)?;
+            Ok(vec![Value::I64(out as i64)])
+        };
+        self.funcs.push(HostFunc {
+            module: abi::HOST_MODULE.to_string(),
+            name: name.to_string(),
+            sig: FuncSig::packed(),
+            callback: Arc::new(callback),
+        });
+        self
+    }
+
+    /// Adds a raw host function with an explicit wasm signature: raw values in and out.
+    /// An `Err` traps the guest, and the caller of the export gets that error.
+    pub fn raw<F>(
+        &mut self,
+        module: &str,
+        name: &str,
+        params: &[ValType],
+        results: &[ValType],
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(&mut HostContext<'_, T>, &[Value]) -> Result<Vec<Value>, WasmError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.funcs.push(HostFunc {
+            module: module.to_string(),
+            name: name.to_string(),
+            sig: FuncSig::new(params, results),
+            callback: Arc::new(f),
+        });
+        self
+    }
+
+    /// The functions, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &HostFunc<T>> {
+        self.funcs.iter()
+    }
+}

@@ -1,0 +1,32 @@
+//! # wasmhost-api
+//!
+//! The contract every wasmhost backend implements, and the wire format shared with guests.
+//! This crate names no engine: it builds for the host and for `wasm32` guests alike.
+//!
+//! - [`Engine`], [`Module`] and [`Instance`]: compile, instantiate, call.
+//! - [`Value`] and [`ValType`]: raw wasm values, floats carried as exact bit patterns.
+//! - [`WasmError`] and [`Trap`]: every failure as data, the same variant on every engine.
+//! - [`abi`]: the one calling convention between host and guest (MessagePack payloads
+//!   behind `(ptr, len)` pairs, results packed into one `i64`).
+//! - [`HostFunctions`] and [`HostContext`]: host functions as plain Rust closures.
+//! - [`Config`]: the one place for knobs.
+
+#![warn(missing_docs)]
+
+pub mod abi;
+mod config;
+mod engine;
+mod error;
+mod host;
+mod value;
+
+pub use config::Config;
+pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module};
+pub use error::{Trap, WasmError};
+pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions};
+pub use value::{ValType, Value};
+
+/// Owned bytes that serialize as one MessagePack `bin` (not an array of integers).
+///
+/// Use it for payloads: `Vec<u8>` would cost one to two bytes of encoding per byte.
+pub use serde_bytes::ByteBuf as Bytes;

@@ -1,0 +1,121 @@
+//! Raw wasm values.
+
+use std::fmt;
+
+/// A wasm value type (the numeric types; reference and vector types are not part of the contract yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// 32-bit IEEE 754 float.
+    F32,
+    /// 64-bit IEEE 754 float.
+    F64,
+}
+
+/// A raw wasm value. Floats are carried as their exact bit patterns so that NaN sign and
+/// payload survive every conversion between engines and the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// 32-bit integer.
+    I32(i32),
+    /// 64-bit integer.
+    I64(i64),
+    /// 32-bit float, as bits.
+    F32(u32),
+    /// 64-bit float, as bits.
+    F64(u64),
+}
+
+impl Value {
+    /// The type of this value.
+    pub fn ty(&self) -> ValType {
+        match self {
+            Value::I32(_) => ValType::I32,
+            Value::I64(_) => ValType::I64,
+            Value::F32(_) => ValType::F32,
+            Value::F64(_) => ValType::F64,
+        }
+    }
+
+    /// The zero value of `ty`.
+    pub fn zero(ty: ValType) -> Self {
+        match ty {
+            ValType::I32 => Value::I32(0),
+            ValType::I64 => Value::I64(0),
+            ValType::F32 => Value::F32(0),
+            ValType::F64 => Value::F64(0),
+        }
+    }
+
+    /// Parses `text` as a value of type `ty`: integers in decimal (or `0x` hex), floats as
+    /// decimal numbers, `nan`, `inf`, or exact bits as `0x…`.
+    pub fn parse(ty: ValType, text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("0x");
+        Some(match ty {
+            ValType::I32 => Value::I32(match hex {
+                Some(h) => u32::from_str_radix(h, 16).ok()? as i32,
+                None => text.parse::<i64>().ok().and_then(|v| {
+                    i32::try_from(v).ok().or_else(|| u32::try_from(v).ok().map(|u| u as i32))
+                })?,
+            }),
+            ValType::I64 => Value::I64(match hex {
+                Some(h) => u64::from_str_radix(h, 16).ok()? as i64,
+                None => text
+                    .parse::<i64>()
+                    .ok()
+                    .or_else(|| text.parse::<u64>().ok().map(|u| u as i64))?,
+            }),
+            ValType::F32 => Value::F32(match hex {
+                Some(h) => u32::from_str_radix(h, 16).ok()?,
+                None => text.parse::<f32>().ok()?.to_bits(),
+            }),
+            ValType::F64 => Value::F64(match hex {
+                Some(h) => u64::from_str_radix(h, 16).ok()?,
+                None => text.parse::<f64>().ok()?.to_bits(),
+            }),
+        })
+    }
+}
+
+impl fmt::Display for ValType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+            ValType::F32 => "f32",
+            ValType::F64 => "f64",
+        })
+    }
+}
+
+/// Integers in decimal; floats as their value followed by their exact bits, e.g.
+/// `f32:nan (0x7fc00000)`, because two NaNs that print alike may differ in bits.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Value::I32(v) => write!(f, "i32:{v}"),
+            Value::I64(v) => write!(f, "i64:{v}"),
+            Value::F32(b) => write!(f, "f32:{} ({b:#010x})", f32::from_bits(b)),
+            Value::F64(b) => write!(f, "f64:{} ({b:#018x})", f64::from_bits(b)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_keeps_exact_float_bits() {
+        assert_eq!(
+            Value::parse(ValType::F32, "0x7fc00001"),
+            Some(Value::F32(0x7fc0_0001))
+        );
+        assert_eq!(Value::parse(ValType::F64, "1.5"), Some(Value::F64(1.5f64.to_bits())));
+        assert_eq!(Value::parse(ValType::I32, "4294967295"), Some(Value::I32(-1)));
+        assert_eq!(Value::parse(ValType::I32, "x"), None);
+    }
+}

@@ -1,0 +1,188 @@
+//! An engine chosen at run time by name, behind the same traits as the static ones.
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Config, Engine, ExportInfo, Guest, HostFunctions, Instance, Module, Value, WasmError};
+#[cfg(feature = "wasmer")]
+use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule};
+#[cfg(feature = "wasmi")]
+use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule};
+
+/// Runs `$body` with `$v` bound to the backend value inside `$e`, whichever it is.
+macro_rules! dispatch {
+    ($ty:ident, $e:expr, $v:ident => $body:expr) => {
+        match $e {
+            #[cfg(feature = "wasmer")]
+            $ty::Wasmer($v) => $body,
+            #[cfg(feature = "wasmi")]
+            $ty::Wasmi($v) => $body,
+        }
+    };
+}
+
+/// One of the compiled-in engines, chosen at run time.
+#[derive(Clone)]
+pub enum AnyEngine {
+    /// wasmer with cranelift.
+    #[cfg(feature = "wasmer")]
+    Wasmer(WasmerEngine),
+    /// wasmi.
+    #[cfg(feature = "wasmi")]
+    Wasmi(WasmiEngine),
+}
+
+impl AnyEngine {
+    /// The engine called `name` (`"wasmer"` or `"wasmi"`), set up with `config`.
+    ///
+    /// # Errors
+    /// [`WasmError::UnknownEngine`] when no engine of that name is compiled in.
+    pub fn from_name(name: &str, config: Config) -> Result<Self, WasmError> {
+        match name {
+            #[cfg(feature = "wasmer")]
+            "wasmer" => Ok(AnyEngine::Wasmer(WasmerEngine::new(config))),
+            #[cfg(feature = "wasmi")]
+            "wasmi" => Ok(AnyEngine::Wasmi(WasmiEngine::new(config))),
+            _ => Err(WasmError::UnknownEngine(
+                name.to_string(),
+                crate::ENGINES.join(", "),
+            )),
+        }
+    }
+
+    /// Every compiled-in engine, in [`crate::ENGINES`] order.
+    pub fn all(config: &Config) -> Vec<Self> {
+        crate::ENGINES
+            .iter()
+            .map(|name| Self::from_name(name, config.clone()).expect("listed engines exist"))
+            .collect()
+    }
+}
+
+impl Engine for AnyEngine {
+    type Module = AnyModule;
+
+    fn name(&self) -> &'static str {
+        dispatch!(AnyEngine, self, e => e.name())
+    }
+
+    fn config(&self) -> &Config {
+        dispatch!(AnyEngine, self, e => e.config())
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<AnyModule, WasmError> {
+        dispatch!(AnyEngine, self, e => e.compile(wasm).map(Into::into))
+    }
+}
+
+/// A module compiled by an [`AnyEngine`].
+#[derive(Clone)]
+pub enum AnyModule {
+    /// Compiled by wasmer.
+    #[cfg(feature = "wasmer")]
+    Wasmer(WasmerModule),
+    /// Compiled by wasmi.
+    #[cfg(feature = "wasmi")]
+    Wasmi(WasmiModule),
+}
+
+#[cfg(feature = "wasmer")]
+impl From<WasmerModule> for AnyModule {
+    fn from(m: WasmerModule) -> Self {
+        AnyModule::Wasmer(m)
+    }
+}
+
+#[cfg(feature = "wasmi")]
+impl From<WasmiModule> for AnyModule {
+    fn from(m: WasmiModule) -> Self {
+        AnyModule::Wasmi(m)
+    }
+}
+
+impl Module for AnyModule {
+    type Instance<T: Send + 'static> = AnyInstance<T>;
+
+    fn exports(&self) -> Vec<ExportInfo> {
+        dispatch!(AnyModule, self, m => m.exports())
+    }
+
+    fn instantiate<T: Send + 'static>(
+        &self,
+        host: &HostFunctions<T>,
+        state: T,
+    ) -> Result<AnyInstance<T>, WasmError> {
+        match self {
+            #[cfg(feature = "wasmer")]
+            AnyModule::Wasmer(m) => m.instantiate(host, state).map(AnyInstance::Wasmer),
+            #[cfg(feature = "wasmi")]
+            AnyModule::Wasmi(m) => m.instantiate(host, state).map(AnyInstance::Wasmi),
+        }
+    }
+}
+
+/// An instance of an [`AnyModule`].
+pub enum AnyInstance<T> {
+    /// A wasmer instance.
+    #[cfg(feature = "wasmer")]
+    Wasmer(WasmerInstance<T>),
+    /// A wasmi instance.
+    #[cfg(feature = "wasmi")]
+    Wasmi(WasmiInstance<T>),
+}
+
+impl<T: Send + 'static> Instance<T> for AnyInstance<T> {
+    fn state(&self) -> &T {
+        dispatch!(AnyInstance, self, i => i.state())
+    }
+
+    fn state_mut(&mut self) -> &mut T {
+        dispatch!(AnyInstance, self, i => i.state_mut())
+    }
+
+    // Dispatch once per call rather than once per ABI step.
+    fn call<I, O>(&mut self, export: &str, input: &I) -> Result<O, WasmError>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        dispatch!(AnyInstance, self, i => i.call(export, input))
+    }
+
+    fn call_bytes(&mut self, export: &str, input: &[u8]) -> Result<Vec<u8>, WasmError> {
+        dispatch!(AnyInstance, self, i => i.call_bytes(export, input))
+    }
+}
+
+impl<T: Send + 'static> Guest for AnyInstance<T> {
+    fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
+        dispatch!(AnyInstance, self, i => i.call_raw(name, args))
+    }
+
+    fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
+        dispatch!(AnyInstance, self, i => i.call_packed(name, ptr, len))
+    }
+
+    fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
+        dispatch!(AnyInstance, self, i => i.alloc(len))
+    }
+
+    fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
+        dispatch!(AnyInstance, self, i => i.dealloc(ptr, len))
+    }
+
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
+        dispatch!(AnyInstance, self, i => i.read(ptr, len))
+    }
+
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError> {
+        dispatch!(AnyInstance, self, i => i.write(ptr, bytes))
+    }
+
+    fn memory_size(&mut self) -> Result<u64, WasmError> {
+        dispatch!(AnyInstance, self, i => i.memory_size())
+    }
+
+    fn max_payload_bytes(&self) -> u32 {
+        dispatch!(AnyInstance, self, i => i.max_payload_bytes())
+    }
+}
