@@ -108,7 +108,15 @@ pub(crate) fn func_sig(ty: &FunctionType) -> Option<FuncSig> {
 
 pub(crate) fn wasmer_func_type(sig: &FuncSig) -> FunctionType {
     FunctionType::new(
-        sig.params.iter().copied().map(from_valtype).collect::<Vec<_>>(),
-        sig.results.iter().copied().map(from_valtype).collect::<Vec<_>>(),
+        sig.params
+            .iter()
+            .copied()
+            .map(from_valtype)
+            .collect::<Vec<_>>(),
+        sig.results
+            .iter()
+            .copied()
+            .map(from_valtype)
+            .collect::<Vec<_>>(),
     )
 }

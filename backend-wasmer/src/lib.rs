@@ -20,8 +20,8 @@ use wasmhost_api::{
 };
 
 use convert::{func_sig, host_failure, to_value, to_wasmer, wasmer_func_type};
-pub use guest::Env;
 use guest::Access;
+pub use guest::Env;
 
 /// The wasmer engine (cranelift) with a wasmhost [`Config`].
 #[derive(Clone)]
@@ -121,8 +121,7 @@ impl Module for WasmerModule {
         );
         let mut imports = Imports::new();
         for f in host.iter() {
-            let callback = Arc::clone(&f.callback);
-            let results_len = f.sig.results.len();
+            let host_func = f.clone();
             let func = Function::new_with_env(
                 &mut store,
                 &env,
@@ -130,14 +129,9 @@ impl Module for WasmerModule {
                 move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
                     let args: Vec<_> = args.iter().map(to_value).collect::<Result<_, _>>()?;
                     let mut access = Access(fenv);
-                    let out = callback(&mut HostContext::new(&mut access), &args)
+                    let out = host_func
+                        .invoke(&mut HostContext::new(&mut access), &args)
                         .map_err(host_failure)?;
-                    if out.len() != results_len {
-                        return Err(host_failure(WasmError::host(format!(
-                            "host function returned {} values, its signature has {results_len}",
-                            out.len()
-                        ))));
-                    }
                     Ok(out.into_iter().map(to_wasmer).collect())
                 },
             );

@@ -131,10 +131,18 @@ impl<C: StoreLike> Guest for Access<C> {
             return Err(signature_error(name, &wanted, &func, &self.0));
         }
         let args: Vec<_> = args.iter().copied().map(to_val).collect();
-        let mut results: Vec<_> = ty.results().iter().map(|t| wasmi::Val::default_for_ty(*t)).collect();
+        let mut results: Vec<_> = ty
+            .results()
+            .iter()
+            .map(|t| wasmi::Val::default_for_ty(*t))
+            .collect();
         func.call(self.0.as_context_mut(), &args, &mut results)
             .map_err(map_error)?;
-        results.iter().map(to_value).collect::<Result<_, _>>().map_err(map_error)
+        results
+            .iter()
+            .map(to_value)
+            .collect::<Result<_, _>>()
+            .map_err(map_error)
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {

@@ -19,8 +19,8 @@ use wasmhost_api::{
 use wasmi::{Linker, Store};
 
 use convert::{func_sig, host_failure, map_error, to_val, to_value, wasmi_func_type};
-pub use guest::StoreData;
 use guest::Access;
+pub use guest::StoreData;
 
 /// The wasmi engine with a wasmhost [`Config`].
 #[derive(Clone)]
@@ -108,8 +108,7 @@ impl Module for WasmiModule {
         );
         let mut linker = Linker::<StoreData<T>>::new(&self.engine.engine);
         for f in host.iter() {
-            let callback = Arc::clone(&f.callback);
-            let results_len = f.sig.results.len();
+            let func = f.clone();
             linker
                 .func_new(
                     &f.module,
@@ -118,14 +117,9 @@ impl Module for WasmiModule {
                     move |caller, args, results| {
                         let args: Vec<_> = args.iter().map(to_value).collect::<Result<_, _>>()?;
                         let mut access = Access(caller);
-                        let out = callback(&mut HostContext::new(&mut access), &args)
+                        let out = func
+                            .invoke(&mut HostContext::new(&mut access), &args)
                             .map_err(host_failure)?;
-                        if out.len() != results_len {
-                            return Err(host_failure(WasmError::host(format!(
-                                "host function returned {} values, its signature has {results_len}",
-                                out.len()
-                            ))));
-                        }
                         for (slot, v) in results.iter_mut().zip(out) {
                             *slot = to_val(v);
                         }

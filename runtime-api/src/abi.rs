@@ -214,7 +214,11 @@ mod tests {
         assert_eq!(checked_range(10, 6, 16), Ok(10..16));
         assert!(matches!(
             checked_range(10, 7, 16),
-            Err(WasmError::BadGuestPointer { ptr: 10, len: 7, memory_size: 16 })
+            Err(WasmError::BadGuestPointer {
+                ptr: 10,
+                len: 7,
+                memory_size: 16
+            })
         ));
         assert!(checked_range(u32::MAX, u32::MAX, 1 << 32).is_err());
     }
@@ -226,6 +230,9 @@ mod tests {
             len: 2,
             memory_size: 3,
         });
-        assert_eq!(decode::<Result<u8, WasmError>>(&encode(&e).unwrap()).unwrap(), e);
+        assert_eq!(
+            decode::<Result<u8, WasmError>>(&encode(&e).unwrap()).unwrap(),
+            e
+        );
     }
 }

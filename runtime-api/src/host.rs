@@ -71,6 +71,44 @@ pub struct HostFunc<T> {
     pub callback: HostFn<T>,
 }
 
+impl<T> HostFunc<T> {
+    /// Runs the closure as a backend must: a panic in it becomes [`WasmError::Host`] instead
+    /// of unwinding through guest frames, and results that do not fit the signature are an
+    /// error, not a silent truncation.
+    ///
+    /// # Errors
+    /// The closure's error, or [`WasmError::Host`] for a panic or a wrong result count/type.
+    pub fn invoke(
+        &self,
+        ctx: &mut HostContext<'_, T>,
+        args: &[Value],
+    ) -> Result<Vec<Value>, WasmError> {
+        let run = std::panic::AssertUnwindSafe(|| (self.callback)(ctx, args));
+        let results = std::panic::catch_unwind(run).map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".into());
+            WasmError::host(format!(
+                "host function `{}.{}` panicked: {message}",
+                self.module, self.name
+            ))
+        })??;
+        if !results
+            .iter()
+            .map(Value::ty)
+            .eq(self.sig.results.iter().copied())
+        {
+            return Err(WasmError::host(format!(
+                "host function `{}.{}` returned {results:?}, its signature is {}",
+                self.module, self.name, self.sig
+            )));
+        }
+        Ok(results)
+    }
+}
+
 impl<T> Clone for HostFunc<T> {
     fn clone(&self) -> Self {
         HostFunc {

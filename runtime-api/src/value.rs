@@ -58,7 +58,9 @@ impl Value {
             ValType::I32 => Value::I32(match hex {
                 Some(h) => u32::from_str_radix(h, 16).ok()? as i32,
                 None => text.parse::<i64>().ok().and_then(|v| {
-                    i32::try_from(v).ok().or_else(|| u32::try_from(v).ok().map(|u| u as i32))
+                    i32::try_from(v)
+                        .ok()
+                        .or_else(|| u32::try_from(v).ok().map(|u| u as i32))
                 })?,
             }),
             ValType::I64 => Value::I64(match hex {
@@ -114,8 +116,14 @@ mod tests {
             Value::parse(ValType::F32, "0x7fc00001"),
             Some(Value::F32(0x7fc0_0001))
         );
-        assert_eq!(Value::parse(ValType::F64, "1.5"), Some(Value::F64(1.5f64.to_bits())));
-        assert_eq!(Value::parse(ValType::I32, "4294967295"), Some(Value::I32(-1)));
+        assert_eq!(
+            Value::parse(ValType::F64, "1.5"),
+            Some(Value::F64(1.5f64.to_bits()))
+        );
+        assert_eq!(
+            Value::parse(ValType::I32, "4294967295"),
+            Some(Value::I32(-1))
+        );
         assert_eq!(Value::parse(ValType::I32, "x"), None);
     }
 }

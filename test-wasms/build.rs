@@ -1,0 +1,126 @@
+//! Builds the test guests: the Rust guests under `guests/` with a nested cargo build for
+//! wasm32 (its own workspace and target directory, so it never waits on the outer build's
+//! lock), and the WAT guests under `wat/` with the `wat` crate. Writes `guests.rs` into
+//! OUT_DIR with every guest's bytes by name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fs};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    for watched in [
+        "guests",
+        "wat",
+        "src/types.rs",
+        "../guest/src",
+        "../runtime-api/src",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+
+    let mut entries = Vec::new();
+    for (name, path) in build_rust_guests(&root.join("guests"), &guest_target_dir(&out)) {
+        entries.push((name, path));
+    }
+    for (name, path) in build_wat_guests(&root.join("wat"), &out) {
+        entries.push((name, path));
+    }
+    entries.sort();
+
+    let mut code = String::from(
+        "/// Every test guest, by name, in name order.\npub const ALL: &[(&str, &[u8])] = &[\n",
+    );
+    for (name, path) in &entries {
+        code += &format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        );
+    }
+    code += "];\n";
+    fs::write(out.join("guests.rs"), code).unwrap();
+}
+
+/// `<target>/wasm-guests`, kept between builds of any profile, so guests build once.
+fn guest_target_dir(out: &Path) -> PathBuf {
+    // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out.
+    out.ancestors()
+        .nth(4)
+        .map(|target| target.join("wasm-guests"))
+        .unwrap_or_else(|| out.join("wasm-guests"))
+}
+
+fn build_rust_guests(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            WASM_TARGET,
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    // The outer build's settings are for the host; the guests get their own.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+        "CARGO_LLVM_COV",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo to build the wasm guests");
+    assert!(
+        status.success(),
+        "building the Rust guests failed; is the {WASM_TARGET} target installed \
+         (rust-toolchain.toml lists it)?"
+    );
+
+    let release = target_dir.join(WASM_TARGET).join("release");
+    let mut guests = Vec::new();
+    for entry in fs::read_dir(workspace).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("Cargo.toml").exists() || dir.join("Cargo.lock").exists() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let wasm = release.join(format!("{}.wasm", name.replace('-', "_")));
+        assert!(
+            wasm.exists(),
+            "guest {name} was not built at {}",
+            wasm.display()
+        );
+        guests.push((name, wasm));
+    }
+    guests
+}
+
+fn build_wat_guests(dir: &Path, out: &Path) -> Vec<(String, PathBuf)> {
+    let mut guests = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "wat") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let bytes = wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let wasm = out.join(format!("{name}.wasm"));
+        fs::write(&wasm, bytes).unwrap();
+        guests.push((name, wasm));
+    }
+    guests
+}
