@@ -8,6 +8,7 @@
   (elem (i32.const 0) $nop)
   (func $nop)
 
+  (func (export "ok") (result i32) i32.const 1)
   (func (export "unreachable") unreachable)
   (func (export "out_of_bounds_load") (result i32)
     i32.const 0x7fff_fff0 i32.load)
@@ -26,4 +27,10 @@
     i32.const 1 call_indirect (type $void))
   (func (export "table_out_of_bounds")
     i32.const 99 call_indirect (type $void))
+  ;; A long loop of bulk-memory operations must not grow the host's native stack.
+  (func (export "fill_loop") (param $n i32)
+    (loop $again
+      i32.const 0 i32.const 7 i32.const 1000 memory.fill
+      local.get $n i32.const 1 i32.sub local.tee $n
+      br_if $again))
 )

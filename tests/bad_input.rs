@@ -1,0 +1,257 @@
+//! Bad input of every kind is a clear, typed error, never a panic, and the host keeps
+//! serving: after each failure, a fresh instance (or a fresh compile) works.
+
+mod common;
+
+use common::{instance, module};
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, AnyInstance, Bytes, Config, HostFunctions, ValType, Value, WasmError};
+use wasmhost_test_wasms::types::Nested;
+
+/// A known-good call on a fresh instance of the echo guest.
+fn host_keeps_serving(engine: &AnyEngine) {
+    let mut fresh = instance(engine, "echo");
+    assert_eq!(
+        fresh
+            .call::<_, String>("echo_string", "still here")
+            .unwrap(),
+        "still here"
+    );
+}
+
+fn bytes_that_are_not_wasm_fail_to_compile(engine: &AnyEngine) {
+    for bytes in [&b""[..], b"hello, world", b"\0asm\x02\0\0\0"] {
+        assert!(
+            matches!(engine.compile(bytes), Err(WasmError::Compile(_))),
+            "{bytes:?}"
+        );
+    }
+    host_keeps_serving(engine);
+}
+
+fn truncated_modules_fail_to_compile(engine: &AnyEngine) {
+    let wasm = wasmhost_test_wasms::guest("echo");
+    // (8 bytes would be the header alone: a valid empty module.)
+    for len in [4, 7, 9, wasm.len() / 2, wasm.len() - 1] {
+        assert!(
+            matches!(engine.compile(&wasm[..len]), Err(WasmError::Compile(_))),
+            "truncated to {len} bytes"
+        );
+    }
+    host_keeps_serving(engine);
+}
+
+fn modules_using_disabled_features_fail_to_compile_alike(engine: &AnyEngine) {
+    // Tail calls, multi-memory, memory64 and SIMD are off on every engine.
+    for wat in [
+        "(module (func $f return_call $f))",
+        "(module (memory 1) (memory 1))",
+        "(module (memory i64 1))",
+        "(module (func (result v128) v128.const i64x2 0 0))",
+    ] {
+        let wasm = wasmhost::wat2wasm(wat).unwrap();
+        assert!(
+            matches!(engine.compile(&wasm), Err(WasmError::Compile(_))),
+            "{wat}"
+        );
+    }
+}
+
+fn missing_memory_is_a_missing_export(engine: &AnyEngine) {
+    let mut guest = instance(engine, "no_memory");
+    assert_eq!(
+        guest.call::<_, ()>("call", &()),
+        Err(WasmError::MissingExport("memory".into()))
+    );
+    host_keeps_serving(engine);
+}
+
+fn missing_allocator_is_a_missing_export(engine: &AnyEngine) {
+    let mut guest = instance(engine, "no_allocator");
+    assert_eq!(
+        guest.call::<_, ()>("call", &()),
+        Err(WasmError::MissingExport("wasmhost_alloc".into()))
+    );
+    host_keeps_serving(engine);
+}
+
+fn missing_export_is_named(engine: &AnyEngine) {
+    let mut guest = instance(engine, "echo");
+    assert_eq!(
+        guest.call::<_, String>("no_such_export", "x"),
+        Err(WasmError::MissingExport("no_such_export".into()))
+    );
+    assert_eq!(
+        guest.call_raw("no_such_export", &[]),
+        Err(WasmError::MissingExport("no_such_export".into()))
+    );
+    // The same instance keeps serving.
+    assert_eq!(guest.call::<_, String>("echo_string", "ok").unwrap(), "ok");
+}
+
+fn wrong_signatures_are_typed_errors(engine: &AnyEngine) {
+    let mut guest = abi_misbehaving(engine);
+    match guest.call::<_, ()>("wrong_signature", &()) {
+        Err(WasmError::ExportSignature {
+            name,
+            expected,
+            found,
+        }) => {
+            assert_eq!(name, "wrong_signature");
+            assert_eq!(expected, "(i32, i32) -> (i64)");
+            assert_eq!(found, "(i32) -> (i32)");
+        }
+        other => panic!("expected a signature error, got {other:?}"),
+    }
+    // Raw calls check argument types and count too.
+    let mut numeric = instance(engine, "numeric");
+    for args in [&[Value::I32(1)][..], &[Value::I64(1), Value::I32(2)], &[]] {
+        assert!(
+            matches!(
+                numeric.call_raw("add", args),
+                Err(WasmError::ExportSignature { .. })
+            ),
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        numeric.call_raw("add", &[Value::I32(1), Value::I32(2)]),
+        Ok(vec![Value::I32(3)])
+    );
+}
+
+fn missing_host_import_is_named(engine: &AnyEngine) {
+    let module = module(engine, "missing_import");
+    assert_eq!(
+        module.instantiate(&HostFunctions::new(), ()).err(),
+        Some(WasmError::MissingImport {
+            module: "wasmhost".into(),
+            name: "not_provided".into()
+        })
+    );
+    // Provided with the wrong signature, it is a link error.
+    let mut host = HostFunctions::<()>::new();
+    host.raw("wasmhost", "not_provided", &[ValType::I32], &[], |_, _| {
+        Ok(vec![])
+    });
+    assert!(matches!(
+        module.instantiate(&host, ()).err(),
+        Some(WasmError::Link(_))
+    ));
+    host_keeps_serving(engine);
+}
+
+/// The ABI-breaking guest, linked with a `host_echo` that uses the ABI properly.
+fn abi_misbehaving(engine: &AnyEngine) -> AnyInstance<()> {
+    let mut host = HostFunctions::new();
+    host.func("host_echo", |_, bytes: Bytes| Ok(bytes));
+    module(engine, "abi_misbehaving")
+        .instantiate(&host, ())
+        .unwrap()
+}
+
+fn guest_pointers_outside_memory_are_rejected(engine: &AnyEngine) {
+    for export in [
+        "output_out_of_bounds",
+        "output_straddles_end",
+        "host_import_out_of_bounds",
+    ] {
+        let mut guest = abi_misbehaving(engine);
+        match guest.call::<_, ()>(export, &()) {
+            Err(WasmError::BadGuestPointer { memory_size, .. }) => {
+                assert_eq!(memory_size, 65536, "{export}")
+            }
+            other => panic!("{export}: expected a bad pointer, got {other:?}"),
+        }
+    }
+    host_keeps_serving(engine);
+}
+
+fn allocator_returning_out_of_bounds_pointer_is_rejected(engine: &AnyEngine) {
+    let mut guest = instance(engine, "bad_allocator");
+    assert!(matches!(
+        guest.call::<_, ()>("call", &"some input"),
+        Err(WasmError::BadGuestPointer {
+            ptr: 0xffff_fff0,
+            ..
+        })
+    ));
+    host_keeps_serving(engine);
+}
+
+fn input_that_does_not_deserialize_is_a_typed_error(engine: &AnyEngine) {
+    let mut guest = instance(engine, "echo");
+    // The guest cannot read a string as a `Nested`: it says so, as data.
+    assert!(matches!(
+        guest.call::<_, Nested>("echo_nested", "not a struct"),
+        Err(WasmError::Deserialize(_))
+    ));
+    // The host cannot read the guest's string as a number.
+    assert!(matches!(
+        guest.call::<_, u64>("echo_string", "forty-two"),
+        Err(WasmError::Deserialize(_))
+    ));
+    // Raw bytes that are not MessagePack at all.
+    let out = guest.call_bytes("echo_nested", &[0xc1, 0xff]).unwrap();
+    let decoded: Result<Nested, WasmError> = wasmhost::abi::decode(&out).unwrap();
+    assert!(matches!(decoded, Err(WasmError::Deserialize(_))));
+    assert_eq!(guest.call::<_, String>("echo_string", "ok").unwrap(), "ok");
+}
+
+fn payloads_over_the_limit_are_rejected_both_ways(engine: &AnyEngine) {
+    let small =
+        AnyEngine::from_name(engine.name(), Config::default().max_payload_bytes(1024)).unwrap();
+    let mut guest = small
+        .compile(wasmhost_test_wasms::guest("payload"))
+        .unwrap()
+        .instantiate(&HostFunctions::new(), ())
+        .unwrap();
+    // Host to guest.
+    assert!(matches!(
+        guest.call::<_, (u64, u64)>("digest", &Bytes::from(vec![0u8; 2048])),
+        Err(WasmError::PayloadTooLarge { limit: 1024, .. })
+    ));
+    // Guest to host.
+    assert!(matches!(
+        guest.call::<_, Bytes>("make", &(2048u64, 1u64)),
+        Err(WasmError::PayloadTooLarge { limit: 1024, .. })
+    ));
+    assert_eq!(
+        guest
+            .call::<_, Bytes>("make", &(16u64, 1u64))
+            .unwrap()
+            .len(),
+        16
+    );
+    // A guest claiming 2 GiB of output is stopped before any read.
+    assert!(matches!(
+        abi_misbehaving(engine).call::<_, ()>("output_too_large", &()),
+        Err(WasmError::PayloadTooLarge {
+            len: 0x8000_0000,
+            ..
+        })
+    ));
+}
+
+on_every_engine!(
+    bytes_that_are_not_wasm_fail_to_compile,
+    truncated_modules_fail_to_compile,
+    modules_using_disabled_features_fail_to_compile_alike,
+    missing_memory_is_a_missing_export,
+    missing_allocator_is_a_missing_export,
+    missing_export_is_named,
+    wrong_signatures_are_typed_errors,
+    missing_host_import_is_named,
+    guest_pointers_outside_memory_are_rejected,
+    allocator_returning_out_of_bounds_pointer_is_rejected,
+    input_that_does_not_deserialize_is_a_typed_error,
+    payloads_over_the_limit_are_rejected_both_ways,
+);
+
+#[test]
+fn unknown_engine_names_are_a_typed_error() {
+    assert!(matches!(
+        AnyEngine::from_name("v8", Config::default()),
+        Err(WasmError::UnknownEngine(name, _)) if name == "v8"
+    ));
+}
