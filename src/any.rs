@@ -121,6 +121,9 @@ impl Module for AnyModule {
 }
 
 /// An instance of an [`AnyModule`].
+// A wasmi store is inline and large; boxing it would cost an allocation per instantiation
+// and an indirection per call, for a value that lives on the caller's stack or in a pool.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyInstance<T> {
     /// A wasmer instance.
     #[cfg(feature = "wasmer")]

@@ -47,6 +47,11 @@ pub use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule};
 #[cfg(feature = "wasmi")]
 pub use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule};
 
+// The README's host example runs as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The names of the engines compiled into this build, as [`AnyEngine::from_name`] takes them.
 pub const ENGINES: &[&str] = &[
     #[cfg(feature = "wasmer")]

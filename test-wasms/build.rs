@@ -86,8 +86,9 @@ fn build_rust_guests(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBu
     let status = cmd.status().expect("run cargo to build the wasm guests");
     assert!(
         status.success(),
-        "building the Rust guests failed; is the {WASM_TARGET} target installed \
-         (rust-toolchain.toml lists it)?"
+        "building the Rust guests failed (cargo's output is above). A new guest needs its \
+         lock entry: run `cargo metadata` in test-wasms/guests once. A missing target: \
+         `rustup target add {WASM_TARGET}`."
     );
 
     let release = target_dir.join(WASM_TARGET).join("release");

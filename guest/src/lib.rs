@@ -6,6 +6,7 @@
 //! panic reaches the host as [`WasmError::GuestPanic`] with its message.
 //!
 //! ```ignore
+//! // Builds for wasm32 only (its imports do not link on the host): not a host doc test.
 //! use wasmhost_guest::{WasmError, export, host_imports};
 //!
 //! host_imports! {
@@ -158,6 +159,7 @@ pub mod __private {
 /// `(ptr, len) -> i64` shape. `In` and `Out` are any serde types.
 ///
 /// ```ignore
+/// // Builds for wasm32 only: not a host doc test.
 /// wasmhost_guest::export! {
 ///     fn greet(name: String) -> Result<String, wasmhost_guest::WasmError> {
 ///         Ok(format!("hello, {name}"))
@@ -181,6 +183,7 @@ macro_rules! export {
 /// `HostFunctions::func` under the same name.
 ///
 /// ```ignore
+/// // Builds for wasm32 only: not a host doc test.
 /// wasmhost_guest::host_imports! {
 ///     /// Adds two numbers on the host.
 ///     pub fn add(pair: (i64, i64)) -> Result<i64, wasmhost_guest::WasmError>;

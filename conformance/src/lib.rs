@@ -1,0 +1,8 @@
+//! # wasmhost-conformance
+//!
+//! Runs identical guests on every engine compiled into wasmhost and compares what they
+//! return, bit for bit. The `wasmhost` binary is its command-line front end.
+
+#![warn(missing_docs)]
+
+pub mod run;

@@ -1,0 +1,108 @@
+//! The `wasmhost run` command end to end, and the comparison it rests on.
+
+use std::process::Command;
+
+use wasmhost::prelude::*;
+use wasmhost_conformance::run::{self, CallKind, Outcome};
+
+fn wasmhost(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run the wasmhost binary");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn run_prints_each_engine_and_whether_they_agree() {
+    let (code, out) = wasmhost(&[
+        "run",
+        "test-wasms/wat/numeric.wat",
+        "fib",
+        "90",
+        "--engine",
+        "all",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    for engine in wasmhost::ENGINES {
+        assert!(
+            out.contains(&format!("{engine:<7} [i64:2880067194370816120]")),
+            "{out}"
+        );
+    }
+    if wasmhost::ENGINES.len() > 1 {
+        assert!(out.contains("engines agree"), "{out}");
+    }
+}
+
+#[test]
+fn run_reports_bad_input_without_panicking() {
+    let (code, out) = wasmhost(&["run", "test-wasms/wat/numeric.wat", "add", "1"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("error:") && !out.contains("panicked"), "{out}");
+    let (code, out) = wasmhost(&["run", "no/such/file.wasm", "f"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = wasmhost(&[
+        "run",
+        "test-wasms/wat/numeric.wat",
+        "add",
+        "1",
+        "2",
+        "--engine",
+        "v8",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("unknown engine `v8`"), "{out}");
+}
+
+fn serialized_exports_take_and_give_json(engine: &wasmhost::AnyEngine) {
+    let wasm = wasmhost_test_wasms::guest("validate");
+    let module = engine.compile(wasm).unwrap();
+    assert_eq!(
+        run::call_kind(&module, "validate"),
+        Ok(CallKind::Serialized)
+    );
+    let input = [r#"{"author": "", "content": "x", "timestamp": 1}"#.to_string()];
+    let result = run::run_on(engine, wasm, "validate", &input).unwrap();
+    assert_eq!(
+        result.outcome,
+        Outcome::Json(serde_json::json!({"Ok": {"Fail": "author is empty"}}))
+    );
+}
+
+fn raw_exports_take_exact_bits(engine: &wasmhost::AnyEngine) {
+    let wasm = wasmhost::wat2wasm(include_str!("../../test-wasms/wat/numeric.wat")).unwrap();
+    let args = ["0x3f800000".to_string(), "0x80000000".to_string()];
+    let result = run::run_on(engine, &wasm, "f32_div", &args).unwrap();
+    assert_eq!(
+        result.outcome,
+        Outcome::Values(vec![wasmhost::Value::F32(f32::NEG_INFINITY.to_bits())])
+    );
+}
+
+#[cfg(feature = "wasmer")]
+mod wasmer {
+    #[test]
+    fn serialized_exports_take_and_give_json() {
+        super::serialized_exports_take_and_give_json(&super::run::engines("wasmer").unwrap()[0])
+    }
+    #[test]
+    fn raw_exports_take_exact_bits() {
+        super::raw_exports_take_exact_bits(&super::run::engines("wasmer").unwrap()[0])
+    }
+}
+
+#[cfg(feature = "wasmi")]
+mod wasmi {
+    #[test]
+    fn serialized_exports_take_and_give_json() {
+        super::serialized_exports_take_and_give_json(&super::run::engines("wasmi").unwrap()[0])
+    }
+    #[test]
+    fn raw_exports_take_exact_bits() {
+        super::raw_exports_take_exact_bits(&super::run::engines("wasmi").unwrap()[0])
+    }
+}
