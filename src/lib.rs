@@ -47,6 +47,31 @@ pub use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule};
 #[cfg(feature = "wasmi")]
 pub use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule};
 
+/// Generates, for every enabled engine, a module named after it with one `#[test]` per
+/// listed function `fn(&AnyEngine)`: `wasmer::echo_round_trips`, `wasmi::echo_round_trips`.
+/// One test body per behaviour, run on every engine, so a divergence is a named failure.
+///
+/// The `cfg`s are evaluated in the calling crate, which must have `wasmer` and `wasmi`
+/// features that mirror this crate's (wasmhost's own tests and wasmhost-conformance do).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! on_every_engine {
+    ($($(#[$meta:meta])* $body:ident),* $(,)?) => {
+        #[cfg(feature = "wasmer")]
+        mod wasmer {
+            $( $(#[$meta])* #[test] fn $body() {
+                super::$body(&$crate::AnyEngine::from_name("wasmer", $crate::Config::default()).unwrap())
+            } )*
+        }
+        #[cfg(feature = "wasmi")]
+        mod wasmi {
+            $( $(#[$meta])* #[test] fn $body() {
+                super::$body(&$crate::AnyEngine::from_name("wasmi", $crate::Config::default()).unwrap())
+            } )*
+        }
+    };
+}
+
 // The README's host example runs as a doc test.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

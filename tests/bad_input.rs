@@ -233,7 +233,7 @@ fn payloads_over_the_limit_are_rejected_both_ways(engine: &AnyEngine) {
     ));
 }
 
-on_every_engine!(
+wasmhost::on_every_engine!(
     bytes_that_are_not_wasm_fail_to_compile,
     truncated_modules_fail_to_compile,
     modules_using_disabled_features_fail_to_compile_alike,

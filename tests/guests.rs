@@ -213,7 +213,7 @@ fn modules_are_shared_across_threads(engine: &AnyEngine) {
     assert_eq!(moved.join().unwrap().unwrap(), "moved");
 }
 
-on_every_engine!(
+wasmhost::on_every_engine!(
     echo_round_trips,
     validation_callback_passes_and_fails,
     host_functions_are_closures_with_state_and_callbacks,

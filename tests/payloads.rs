@@ -39,7 +39,7 @@ fn payload_of_256_mib_round_trips_intact(engine: &AnyEngine) {
     check_size(engine, 256 << 20);
 }
 
-on_every_engine!(
+wasmhost::on_every_engine!(
     payloads_round_trip_intact,
     payload_of_256_mib_round_trips_intact
 );

@@ -84,7 +84,7 @@ fn raw_calls_keep_exact_float_bits(engine: &AnyEngine) {
     );
 }
 
-on_every_engine!(
+wasmhost::on_every_engine!(
     every_trap_maps_to_its_own_variant,
     long_bulk_memory_loops_do_not_exhaust_the_host_stack,
     raw_calls_keep_exact_float_bits,

@@ -48,7 +48,9 @@ impl WasmerEngine {
             .reference_types(true)
             .bulk_memory(true)
             .multi_value(true);
-        let engine = EngineBuilder::new(Cranelift::new())
+        let mut compiler = Cranelift::new();
+        compiler.canonicalize_nans(config.deterministic);
+        let engine = EngineBuilder::new(compiler)
             .set_features(Some(features))
             .engine();
         WasmerEngine {

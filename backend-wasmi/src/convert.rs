@@ -39,6 +39,13 @@ pub(crate) fn map_error(e: wasmi::Error) -> WasmError {
             other => Trap::Other(other.to_string()).into(),
         };
     }
+    // wasmer reports an element segment that does not fit as the trap it is; so do we.
+    if let wasmi::errors::ErrorKind::Instantiation(
+        wasmi::errors::InstantiationError::ElementSegmentDoesNotFit { .. },
+    ) = e.kind()
+    {
+        return Trap::TableOutOfBounds.into();
+    }
     match e.downcast_ref::<HostFailure>() {
         Some(HostFailure(inner)) => inner.clone(),
         None => WasmError::Engine(e.to_string()),

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod canonicalize;
 mod convert;
 mod guest;
 
@@ -64,6 +65,15 @@ impl Engine for WasmiEngine {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<WasmiModule, WasmError> {
+        // wasmi canonicalizes NaNs only behind a cargo feature, which cargo would unify
+        // across the whole build: the deterministic profile rewrites the module instead.
+        let rewritten;
+        let wasm = if self.config.deterministic {
+            rewritten = canonicalize::canonicalize_nans(wasm);
+            rewritten.as_deref().unwrap_or(wasm)
+        } else {
+            wasm
+        };
         let module = wasmi::Module::new(&self.engine, wasm)
             .map_err(|e| WasmError::Compile(e.to_string()))?;
         Ok(WasmiModule {

@@ -5,4 +5,6 @@
 
 #![warn(missing_docs)]
 
+pub mod probes;
 pub mod run;
+pub mod spec;

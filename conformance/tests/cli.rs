@@ -83,26 +83,7 @@ fn raw_exports_take_exact_bits(engine: &wasmhost::AnyEngine) {
     );
 }
 
-#[cfg(feature = "wasmer")]
-mod wasmer {
-    #[test]
-    fn serialized_exports_take_and_give_json() {
-        super::serialized_exports_take_and_give_json(&super::run::engines("wasmer").unwrap()[0])
-    }
-    #[test]
-    fn raw_exports_take_exact_bits() {
-        super::raw_exports_take_exact_bits(&super::run::engines("wasmer").unwrap()[0])
-    }
-}
-
-#[cfg(feature = "wasmi")]
-mod wasmi {
-    #[test]
-    fn serialized_exports_take_and_give_json() {
-        super::serialized_exports_take_and_give_json(&super::run::engines("wasmi").unwrap()[0])
-    }
-    #[test]
-    fn raw_exports_take_exact_bits() {
-        super::raw_exports_take_exact_bits(&super::run::engines("wasmi").unwrap()[0])
-    }
-}
+wasmhost::on_every_engine!(
+    serialized_exports_take_and_give_json,
+    raw_exports_take_exact_bits
+);

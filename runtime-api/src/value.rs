@@ -2,8 +2,10 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A wasm value type (the numeric types; reference and vector types are not part of the contract yet).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ValType {
     /// 32-bit integer.
     I32,
@@ -17,7 +19,7 @@ pub enum ValType {
 
 /// A raw wasm value. Floats are carried as their exact bit patterns so that NaN sign and
 /// payload survive every conversion between engines and the host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Value {
     /// 32-bit integer.
     I32(i32),

