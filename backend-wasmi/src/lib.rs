@@ -67,8 +67,13 @@ impl Engine for WasmiEngine {
     fn compile(&self, wasm: &[u8]) -> Result<WasmiModule, WasmError> {
         // wasmi canonicalizes NaNs only behind a cargo feature, which cargo would unify
         // across the whole build: the deterministic profile rewrites the module instead.
+        // The original is validated first: the rewrite re-encodes (and so would repair
+        // malformed encodings) and adds locals (which would make an out-of-range local
+        // index valid).
         let rewritten;
         let wasm = if self.config.deterministic {
+            wasmi::Module::validate(&self.engine, wasm)
+                .map_err(|e| WasmError::Compile(e.to_string()))?;
             rewritten = canonicalize::canonicalize_nans(wasm);
             rewritten.as_deref().unwrap_or(wasm)
         } else {

@@ -5,6 +5,9 @@
 
 #![warn(missing_docs)]
 
+pub mod guests;
+pub mod html;
 pub mod probes;
+pub mod report;
 pub mod run;
 pub mod spec;

@@ -1,10 +1,13 @@
 //! The `wasmhost` command line.
 
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wasmhost_conformance::run;
+use wasmhost::prelude::*;
+use wasmhost_conformance::report::{self, Report};
+use wasmhost_conformance::{html, run};
 
 #[derive(Parser)]
 #[command(
@@ -33,21 +36,99 @@ enum Command {
         #[arg(long, default_value = "all")]
         engine: String,
     },
+    /// Run the conformance suite (spec tests, float/NaN probe matrix, guests through the
+    /// ABI) on every engine in the default and the deterministic profile, and report.
+    /// Exits with 1 when the deterministic profile has a divergence.
+    Conformance {
+        /// Write the full results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write one self-contained HTML page.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Do not run: merge these JSON reports (from several machines) instead.
+        #[arg(long, num_args = 1..)]
+        merge: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Run {
             file,
             export,
             args,
             engine,
         } => run_command(&file, &export, &args, &engine),
+        Command::Conformance { json, html, merge } => {
+            conformance(json.as_deref(), html.as_deref(), &merge)
+        }
     }
 }
 
-fn run_command(file: &PathBuf, export: &str, args: &[String], engine: &str) -> ExitCode {
+fn conformance(json: Option<&Path>, html_out: Option<&Path>, merge: &[PathBuf]) -> ExitCode {
+    let reports = if merge.is_empty() {
+        let interactive = std::io::stderr().is_terminal();
+        let report = Report::run(|step| {
+            if interactive {
+                eprint!("\r\x1b[2K{step}");
+            } else if !step.contains(": spec ") || step.contains(" 1/") {
+                eprintln!("{step}");
+            }
+            let _ = std::io::stderr().flush();
+        });
+        if interactive {
+            eprintln!();
+        }
+        print!("{}", report::summary(&report));
+        vec![report]
+    } else {
+        let mut reports = Vec::new();
+        for path in merge {
+            match std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| report::from_json(&b).map_err(|e| e.to_string()))
+            {
+                Ok(r) => reports.extend(r),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        print!("{}", report::merged_summary(&reports));
+        reports
+    };
+    if let Some(path) = json {
+        let text = if reports.len() == 1 {
+            serde_json::to_string(&reports[0])
+        } else {
+            serde_json::to_string(&reports)
+        };
+        if let Err(e) = text
+            .map_err(|e| e.to_string())
+            .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()))
+        {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("JSON written to {}", path.display());
+    }
+    if let Some(path) = html_out {
+        if let Err(e) = std::fs::write(path, html::render(&reports)) {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("HTML written to {}", path.display());
+    }
+    if report::merged_deterministic_divergences(&reports) == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn run_command(file: &Path, export: &str, args: &[String], engine: &str) -> ExitCode {
     let wasm = match std::fs::read(file)
         .map_err(|e| e.to_string())
         .and_then(|bytes| wasmhost::wat2wasm(bytes).map_err(|e| e.to_string()))
@@ -76,7 +157,7 @@ fn run_command(file: &PathBuf, export: &str, args: &[String], engine: &str) -> E
                 runs.push(r);
             }
             Err(e) => {
-                eprintln!("{:<7} error: {e}", engine_name(engine));
+                eprintln!("{:<7} error: {e}", engine.name());
                 return ExitCode::from(2);
             }
         }
@@ -90,9 +171,4 @@ fn run_command(file: &PathBuf, export: &str, args: &[String], engine: &str) -> E
         }
     }
     ExitCode::SUCCESS
-}
-
-fn engine_name(engine: &wasmhost::AnyEngine) -> &'static str {
-    use wasmhost::prelude::*;
-    engine.name()
 }

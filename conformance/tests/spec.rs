@@ -56,6 +56,15 @@ fn runner_reports_failures_and_skips(engine: &AnyEngine) {
 
 fn wasm_2_0_set_has_only_known_failures(engine: &AnyEngine) {
     use wasmhost::prelude::*;
+    for deterministic in [false, true] {
+        let config = wasmhost::Config::default().deterministic(deterministic);
+        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+        only_known_failures(&engine);
+    }
+}
+
+fn only_known_failures(engine: &AnyEngine) {
+    use wasmhost::prelude::*;
     let mut failures = Vec::new();
     let mut passed = 0;
     for file in spec_files() {
@@ -70,7 +79,12 @@ fn wasm_2_0_set_has_only_known_failures(engine: &AnyEngine) {
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let profile = if engine.config().deterministic {
+        "deterministic"
+    } else {
+        "default"
+    };
+    assert!(failures.is_empty(), "{profile}:\n{}", failures.join("\n"));
     assert!(passed > 20_000, "only {passed} directives passed");
 }
 

@@ -1,0 +1,143 @@
+//! Every test guest through the serialized ABI (and the WAT guests through raw calls) on
+//! every engine: the same output bytes, the same error variant.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, HostFunctions, Value, WasmError, abi};
+
+/// One call of one guest export.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Call {
+    /// Test guest name (see `wasmhost-test-wasms`).
+    pub guest: String,
+    /// Export called.
+    pub export: String,
+    /// The input, as JSON (sent as MessagePack), or raw values for raw exports.
+    pub input: Input,
+}
+
+/// A call's input.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Input {
+    /// A serialized call's input.
+    Json(serde_json::Value),
+    /// A raw call's arguments.
+    Raw(Vec<Value>),
+}
+
+/// What one engine returned: the guest's encoded `Result` or raw values, or the error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The encoded `Result<Out, WasmError>` the guest wrote.
+    Bytes(Vec<u8>),
+    /// Raw results.
+    Values(Vec<Value>),
+    /// The call failed.
+    Error(WasmError),
+}
+
+/// The calls: every Rust guest's exports with ordinary and failing input, and every trap.
+pub fn calls() -> Vec<Call> {
+    let ser = |guest: &str, export: &str, input: serde_json::Value| Call {
+        guest: guest.into(),
+        export: export.into(),
+        input: Input::Json(input),
+    };
+    let raw = |guest: &str, export: &str, args: Vec<Value>| Call {
+        guest: guest.into(),
+        export: export.into(),
+        input: Input::Raw(args),
+    };
+    let mut calls = vec![
+        ser("echo", "echo_string", json!("héllo 🦀")),
+        ser("echo", "echo_bytes", json!([0, 1, 2, 255])),
+        ser(
+            "echo",
+            "echo_nested",
+            json!({"name": "n", "values": [-1, 0, 1], "ratio": 0.5, "child": null,
+                   "tags": {"a": 1}, "shape": {"Rect": {"w": 1, "h": 2}}, "blob": [9]}),
+        ),
+        ser("echo", "echo_nested", json!("not a struct")),
+        ser(
+            "validate",
+            "validate",
+            json!({"author": "a", "content": "hi", "timestamp": 1}),
+        ),
+        ser(
+            "validate",
+            "validate",
+            json!({"author": "", "content": "hi", "timestamp": 1}),
+        ),
+        ser("payload", "make", json!([100_000, 7])),
+        ser("payload", "digest", json!([1, 2, 3])),
+        ser("panics", "panic_with", json!("boom")),
+        ser("panics", "index_out_of_range", json!(10)),
+        ser("panics", "answer", json!(null)),
+        ser("alloc-churn", "churn", json!(500)),
+        ser("host-calls", "sum3", json!([1, 2, 3])),
+        ser("host-calls", "shout", json!("stressed")),
+        ser("host-calls", "fail_via_host", json!("no")),
+        ser("host-calls", "catch_host_error", json!("no")),
+        ser("greeter", "greet", json!("ada")),
+        raw("numeric", "fib", vec![Value::I64(90)]),
+        raw("numeric", "f32_div", vec![Value::F32(0), Value::F32(0)]),
+        raw(
+            "numeric",
+            "f64_sqrt",
+            vec![Value::F64(0xfff8_0000_0000_0001)],
+        ),
+    ];
+    for trap in [
+        "unreachable",
+        "out_of_bounds_load",
+        "divide_by_zero",
+        "integer_overflow",
+        "invalid_conversion",
+        "stack_overflow",
+        "indirect_call_signature_mismatch",
+        "indirect_call_to_null",
+        "table_out_of_bounds",
+    ] {
+        calls.push(raw("traps", trap, vec![]));
+    }
+    calls
+}
+
+/// The host functions the test guests import.
+pub fn host_functions() -> HostFunctions<u64> {
+    let mut host = HostFunctions::new();
+    host.func("host_add", |_, (a, b): (i64, i64)| {
+        a.checked_add(b).ok_or_else(|| WasmError::host("overflow"))
+    })
+    .func("host_count", |ctx, (): ()| {
+        *ctx.state_mut() += 1;
+        Ok(*ctx.state())
+    })
+    .func("host_shout", |ctx, text: String| {
+        ctx.call::<_, String>("reverse", &text)
+            .map(|r| r.to_uppercase())
+    })
+    .func("host_fail", |_, message: String| -> Result<(), WasmError> {
+        Err(WasmError::host(message))
+    })
+    .func("lookup_age", |_, name: String| {
+        Ok(if name == "ada" { 36u32 } else { 0 })
+    });
+    host
+}
+
+/// Runs one call on a fresh instance.
+pub fn run(engine: &AnyEngine, call: &Call) -> Outcome {
+    let wasm = wasmhost_test_wasms::guest(&call.guest);
+    let result = engine.compile(wasm).and_then(|module| {
+        let mut instance = module.instantiate(&host_functions(), 0u64)?;
+        match &call.input {
+            Input::Json(json) => instance
+                .call_bytes(&call.export, &abi::encode(json)?)
+                .map(Outcome::Bytes),
+            Input::Raw(args) => instance.call_raw(&call.export, args).map(Outcome::Values),
+        }
+    });
+    result.unwrap_or_else(Outcome::Error)
+}

@@ -1,0 +1,319 @@
+//! One self-contained HTML page for one report or several merged (one per machine): the
+//! per-file spec table, the probe matrix as a grid coloured by agreement, and a chart.
+
+use std::fmt::Write as _;
+
+use crate::probes::{self, Outcome, Verdict};
+use crate::report::{self, Report, merged_verdict};
+
+/// One column of the merged view: an engine on a machine.
+struct Column<'a> {
+    label: String,
+    report: &'a Report,
+    engine: usize,
+}
+
+fn columns(reports: &[Report]) -> Vec<Column<'_>> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.engines.iter().enumerate().map(move |(i, e)| Column {
+                label: format!("{e} · {}", r.machine.arch),
+                report: r,
+                engine: i,
+            })
+        })
+        .collect()
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn show(o: &Outcome) -> String {
+    match o {
+        Ok(v) => v.to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Renders the page.
+pub fn render(reports: &[Report]) -> String {
+    let cols = columns(reports);
+    let ops = probes::operators();
+    let mut h = String::new();
+    let machines: Vec<_> = reports
+        .iter()
+        .map(|r| format!("{}-{}", r.machine.arch, r.machine.os))
+        .collect();
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>wasmhost conformance</title><style>\
+         body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
+         th{{background:#f4f4f4}}td.name{{text-align:left;font-family:monospace}}\
+         .fail{{background:#f8c4c4}}.skip{{color:#999}}.ok{{background:#d8f0d8}}\
+         .grid{{display:flex;flex-wrap:wrap;width:{}px;margin:2px 0}}\
+         .c{{width:9px;height:9px;margin:0 1px 1px 0}}.agree{{background:#5cb85c}}.allowed{{background:#f0ad4e}}.divergence{{background:#d9534f}}\
+         .op{{display:flex;align-items:flex-start;gap:1em}}.op span{{width:14em;font-family:monospace}}\
+         .verdict{{font-size:1.2em;padding:.5em 1em;display:inline-block}}</style></head><body>",
+        16 * 10
+    );
+    let _ = write!(
+        h,
+        "<h1>wasmhost conformance</h1><p>Machines: {}. Engines: {}. wasmhost {}.</p>",
+        esc(&machines.join(", ")),
+        esc(&reports
+            .first()
+            .map_or(String::new(), |r| r.engines.join(", "))),
+        esc(&reports.first().map_or(String::new(), |r| r.version.clone()))
+    );
+    let divergences = report::merged_deterministic_divergences(reports);
+    let _ = write!(
+        h,
+        "<p class=\"verdict {}\">Deterministic profile: {} divergences across {} engine × machine columns.</p>",
+        if divergences == 0 { "ok" } else { "fail" },
+        divergences,
+        cols.len()
+    );
+    chart(&mut h, &cols);
+    spec_table(&mut h, &cols);
+    for deterministic in [false, true] {
+        probe_grid(&mut h, reports, &cols, deterministic, &ops);
+    }
+    guest_table(&mut h, &cols);
+    h += "</body></html>\n";
+    h
+}
+
+fn profile_label(deterministic: bool) -> &'static str {
+    if deterministic {
+        "deterministic"
+    } else {
+        "default"
+    }
+}
+
+/// Stacked bars: spec directives passed / failed / skipped per column and profile.
+fn chart(h: &mut String, cols: &[Column<'_>]) {
+    let mut bars = Vec::new();
+    for c in cols {
+        for p in &c.report.profiles {
+            let (mut pass, mut fail, mut skip) = (0u32, 0u32, 0u32);
+            for row in &p.spec {
+                let r = &row.results[c.engine];
+                pass += r.passed;
+                fail += r.failed;
+                skip += r.skipped_total();
+            }
+            bars.push((
+                format!("{} · {}", c.label, profile_label(p.deterministic)),
+                pass,
+                fail,
+                skip,
+            ));
+        }
+    }
+    let max = bars
+        .iter()
+        .map(|b| b.1 + b.2 + b.3)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let (width, row) = (600.0, 22.0);
+    let _ = write!(
+        h,
+        "<h2>Spec directives per engine</h2><svg width=\"{}\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">",
+        width + 260.0,
+        row * bars.len() as f64 + 30.0
+    );
+    for (i, (label, pass, fail, skip)) in bars.iter().enumerate() {
+        let y = i as f64 * row;
+        let mut x = 250.0;
+        let _ = write!(h, "<text x=\"0\" y=\"{}\">{}</text>", y + 15.0, esc(label));
+        for (n, colour, what) in [
+            (pass, "#5cb85c", "passed"),
+            (fail, "#d9534f", "failed"),
+            (skip, "#bbb", "skipped"),
+        ] {
+            let w = *n as f64 / max * width;
+            let _ = write!(
+                h,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{}\" fill=\"{colour}\"><title>{n} {what}</title></rect>",
+                row - 4.0
+            );
+            x += w;
+        }
+    }
+    let _ = write!(
+        h,
+        "<text x=\"250\" y=\"{}\">green: passed, red: failed, grey: skipped (features turned off, or outside the contract)</text></svg>",
+        row * bars.len() as f64 + 20.0
+    );
+}
+
+fn spec_table(h: &mut String, cols: &[Column<'_>]) {
+    let _ = write!(
+        h,
+        "<h2>Spec files (passed / failed / skipped directives)</h2><table><tr><th>file</th>"
+    );
+    let profiles = [false, true];
+    for c in cols {
+        for d in profiles {
+            let _ = write!(h, "<th>{}<br>{}</th>", esc(&c.label), profile_label(d));
+        }
+    }
+    h.push_str("</tr>");
+    let Some(first) = cols.first().and_then(|c| c.report.profile(false)) else {
+        h.push_str("</table>");
+        return;
+    };
+    for (i, row) in first.spec.iter().enumerate() {
+        let _ = write!(h, "<tr><td class=\"name\">{}</td>", esc(&row.file));
+        for c in cols {
+            for d in profiles {
+                let Some(r) = c
+                    .report
+                    .profile(d)
+                    .and_then(|p| p.spec.get(i))
+                    .map(|r| &r.results[c.engine])
+                else {
+                    h.push_str("<td></td>");
+                    continue;
+                };
+                let class = if r.failed > 0 {
+                    "fail"
+                } else if r.passed == 0 {
+                    "skip"
+                } else {
+                    "ok"
+                };
+                let reasons: Vec<_> = r.skipped.iter().map(|(k, v)| format!("{v}× {k}")).collect();
+                let failures: Vec<_> = r
+                    .failures
+                    .iter()
+                    .map(|(l, m)| format!("line {l}: {m}"))
+                    .collect();
+                let _ = write!(
+                    h,
+                    "<td class=\"{class}\" title=\"{}\">{} / {} / {}</td>",
+                    esc(&[failures, reasons].concat().join("\n")),
+                    r.passed,
+                    r.failed,
+                    r.skipped_total()
+                );
+            }
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+}
+
+fn probe_grid(
+    h: &mut String,
+    reports: &[Report],
+    cols: &[Column<'_>],
+    deterministic: bool,
+    ops: &[probes::Operator],
+) {
+    let Some(first) = reports.first().and_then(|r| r.profile(deterministic)) else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<h2>Float/NaN probe matrix, {} profile</h2><p>One cell per case, compared across every column \
+         (green: same bits everywhere; orange: NaN sign/payload differences the spec allows; red: divergence). \
+         Hover a cell for each column's result.</p>",
+        profile_label(deterministic)
+    );
+    let mut i = 0;
+    while i < first.probes.rows.len() {
+        let op = &first.probes.rows[i].case.op;
+        let _ = write!(
+            h,
+            "<div class=\"op\"><span>{}</span><div class=\"grid\">",
+            esc(op)
+        );
+        while i < first.probes.rows.len() && &first.probes.rows[i].case.op == op {
+            let verdict =
+                merged_verdict(reports, deterministic, i, ops).unwrap_or(Verdict::Divergence);
+            let class = match verdict {
+                Verdict::Agree => "agree",
+                Verdict::AllowedNan => "allowed",
+                Verdict::Divergence => "divergence",
+            };
+            let case = &first.probes.rows[i].case;
+            let mut title = format!(
+                "{op}({})",
+                case.args
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for c in cols {
+                if let Some(o) = c
+                    .report
+                    .profile(deterministic)
+                    .and_then(|p| p.probes.rows.get(i))
+                {
+                    let _ = write!(title, "\n{}: {}", c.label, show(&o.outcomes[c.engine]));
+                }
+            }
+            let _ = write!(
+                h,
+                "<div class=\"c {class}\" title=\"{}\"></div>",
+                esc(&title)
+            );
+            i += 1;
+        }
+        h.push_str("</div></div>");
+    }
+}
+
+fn guest_table(h: &mut String, cols: &[Column<'_>]) {
+    let _ = write!(
+        h,
+        "<h2>Guests through the ABI</h2><table><tr><th>guest</th><th>export</th>"
+    );
+    for c in cols {
+        for d in [false, true] {
+            let _ = write!(h, "<th>{}<br>{}</th>", esc(&c.label), profile_label(d));
+        }
+    }
+    h.push_str("</tr>");
+    let Some(first) = cols.first().and_then(|c| c.report.profile(false)) else {
+        return;
+    };
+    for (i, g) in first.guests.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td>",
+            esc(&g.call.guest),
+            esc(&g.call.export)
+        );
+        let reference = &g.outcomes[0];
+        for c in cols {
+            for d in [false, true] {
+                let o = c
+                    .report
+                    .profile(d)
+                    .and_then(|p| p.guests.get(i))
+                    .map(|g| &g.outcomes[c.engine]);
+                let same = o == Some(reference);
+                let _ = write!(
+                    h,
+                    "<td class=\"{}\" title=\"{}\">{}</td>",
+                    if same { "ok" } else { "fail" },
+                    esc(&format!("{o:?}")),
+                    if same { "same" } else { "differs" }
+                );
+            }
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+}

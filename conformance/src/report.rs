@@ -1,0 +1,489 @@
+//! The conformance report: everything the suite found, per machine, engine and profile; as
+//! a terminal summary, JSON for machines, and one self-contained HTML page.
+//!
+//! Reports from several machines merge: NaN bits differ between processor architectures,
+//! and that is where peers disagree in practice, so every report records its machine and
+//! the merged view compares every engine on every architecture.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, Config, Value};
+
+use crate::guests::{self, Call};
+use crate::probes::{self, Matrix, Verdict};
+use crate::spec::{self, FileResult, KNOWN_FAILURES};
+
+/// The machine a report was made on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Processor architecture, e.g. `x86_64`, `aarch64`.
+    pub arch: String,
+    /// Operating system.
+    pub os: String,
+}
+
+impl Machine {
+    /// The machine this binary runs on (as compiled: a cross-built binary under an
+    /// emulator reports the emulated architecture).
+    pub fn this() -> Self {
+        Machine {
+            arch: std::env::consts::ARCH.into(),
+            os: std::env::consts::OS.into(),
+        }
+    }
+}
+
+/// One run of the suite on one machine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// Where it ran.
+    pub machine: Machine,
+    /// The wasmhost version that ran it.
+    pub version: String,
+    /// Engines, in column order.
+    pub engines: Vec<String>,
+    /// One entry per profile: default, then deterministic.
+    pub profiles: Vec<ProfileReport>,
+}
+
+/// The suite in one profile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProfileReport {
+    /// Whether NaN canonicalization was on.
+    pub deterministic: bool,
+    /// Per spec file, each engine's result (in [`Report::engines`] order).
+    pub spec: Vec<SpecRow>,
+    /// The float/NaN probe matrix.
+    pub probes: Matrix,
+    /// The test guests through the ABI.
+    pub guests: Vec<GuestRow>,
+}
+
+/// One spec file on every engine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpecRow {
+    /// `set/name`.
+    pub file: String,
+    /// Each engine's result.
+    pub results: Vec<FileResult>,
+}
+
+/// One guest call on every engine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GuestRow {
+    /// The call.
+    pub call: Call,
+    /// Each engine's outcome.
+    pub outcomes: Vec<guests::Outcome>,
+}
+
+impl GuestRow {
+    /// Whether every engine returned the same bytes or error.
+    pub fn agree(&self) -> bool {
+        self.outcomes.windows(2).all(|w| w[0] == w[1])
+    }
+}
+
+/// A place where spec assertions accepted a set of NaNs and the engines returned different
+/// bits: both pass the spec, yet their results differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NanDisagreement {
+    /// `file:line export`.
+    pub place: String,
+    /// Each engine's values.
+    pub values: Vec<Vec<Value>>,
+}
+
+impl ProfileReport {
+    /// Where engines that pass the same NaN assertion returned different bits.
+    pub fn nan_disagreements(&self) -> Vec<NanDisagreement> {
+        let mut out = Vec::new();
+        for row in &self.spec {
+            let Some(first) = row.results.first() else {
+                continue;
+            };
+            for (i, bits) in first.nan_bits.iter().enumerate() {
+                let values: Vec<Vec<Value>> = row
+                    .results
+                    .iter()
+                    .filter_map(|r| r.nan_bits.get(i).filter(|b| b.line == bits.line))
+                    .map(|b| b.values.clone())
+                    .collect();
+                if values.len() == row.results.len() && values.windows(2).any(|w| w[0] != w[1]) {
+                    out.push(NanDisagreement {
+                        place: format!("{}:{} {}", row.file, bits.line, bits.export),
+                        values,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// How many NaN results the spec accepted as a set, per engine (the same for all).
+    pub fn nan_results(&self) -> usize {
+        self.spec
+            .iter()
+            .filter_map(|r| r.results.first())
+            .map(|r| r.nan_bits.len())
+            .sum()
+    }
+
+    /// Failures that are not listed as an engine's known limitation.
+    pub fn unexplained_failures(&self, engines: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for row in &self.spec {
+            for (engine, result) in engines.iter().zip(&row.results) {
+                for (line, message) in &result.failures {
+                    let known = KNOWN_FAILURES
+                        .iter()
+                        .any(|k| k.engine == engine && k.file == row.file && k.line == *line);
+                    if !known {
+                        out.push(format!("{engine} {}:{line}: {message}", row.file));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Divergences: probe cases classified as such, guest calls where engines differ, spec
+    /// NaN results that differ (in the deterministic profile only: elsewhere the spec
+    /// allows it), and spec failures that are not known engine limitations.
+    pub fn divergences(&self, engines: &[String]) -> usize {
+        self.probes.count(Verdict::Divergence) + self.divergences_beyond_probes(engines)
+    }
+
+    /// [`ProfileReport::divergences`] less the probe matrix's.
+    fn divergences_beyond_probes(&self, engines: &[String]) -> usize {
+        let nan = if self.deterministic {
+            self.nan_disagreements().len()
+        } else {
+            0
+        };
+        self.guests.iter().filter(|g| !g.agree()).count()
+            + nan
+            + self.unexplained_failures(engines).len()
+    }
+}
+
+impl Report {
+    /// Runs the whole suite on every compiled-in engine, in both profiles. `progress` is
+    /// told what runs, as it starts.
+    pub fn run(mut progress: impl FnMut(&str)) -> Self {
+        let files = spec::spec_files();
+        let calls = guests::calls();
+        let mut profiles = Vec::new();
+        let mut engine_names = Vec::new();
+        for deterministic in [false, true] {
+            let profile = if deterministic {
+                "deterministic"
+            } else {
+                "default"
+            };
+            let engines = AnyEngine::all(&Config::default().deterministic(deterministic));
+            engine_names = engines.iter().map(|e| e.name().to_string()).collect();
+            let mut spec = Vec::new();
+            for (i, file) in files.iter().enumerate() {
+                progress(&format!(
+                    "{profile}: spec {}/{} {}/{}",
+                    i + 1,
+                    files.len(),
+                    file.set,
+                    file.name
+                ));
+                spec.push(SpecRow {
+                    file: format!("{}/{}", file.set, file.name),
+                    results: engines.iter().map(|e| spec::run_file(e, file)).collect(),
+                });
+            }
+            progress(&format!("{profile}: float/NaN probe matrix"));
+            let probes =
+                Matrix::run(&engines).unwrap_or_else(|e| panic!("the probe module must run: {e}"));
+            progress(&format!("{profile}: {} guest calls", calls.len()));
+            let guests = calls
+                .iter()
+                .map(|call| GuestRow {
+                    call: call.clone(),
+                    outcomes: engines.iter().map(|e| guests::run(e, call)).collect(),
+                })
+                .collect();
+            profiles.push(ProfileReport {
+                deterministic,
+                spec,
+                probes,
+                guests,
+            });
+        }
+        Report {
+            machine: Machine::this(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            engines: engine_names,
+            profiles,
+        }
+    }
+
+    /// The profile report, default or deterministic.
+    pub fn profile(&self, deterministic: bool) -> Option<&ProfileReport> {
+        self.profiles
+            .iter()
+            .find(|p| p.deterministic == deterministic)
+    }
+
+    /// Divergences in the deterministic profile: the suite's verdict.
+    pub fn deterministic_divergences(&self) -> usize {
+        self.profile(true)
+            .map_or(0, |p| p.divergences(&self.engines))
+    }
+}
+
+/// The verdict of probe row `row` across every engine of every report (machine).
+/// `None` when the reports do not hold the same case there (different wasmhost versions).
+pub fn merged_verdict(
+    reports: &[Report],
+    deterministic: bool,
+    row: usize,
+    ops: &[probes::Operator],
+) -> Option<Verdict> {
+    let mut outcomes = Vec::new();
+    let mut case = None;
+    for r in reports {
+        let probe = r.profile(deterministic)?.probes.rows.get(row)?;
+        if case.is_some_and(|c| c != &probe.case) {
+            return None;
+        }
+        case = Some(&probe.case);
+        outcomes.extend(probe.outcomes.iter());
+    }
+    let case = case?;
+    let op = ops.iter().find(|o| o.name == case.op)?;
+    Some(probes::classify(op, case, &outcomes, deterministic))
+}
+
+/// Verdict counts of the probe matrix across every engine of every report.
+pub fn merged_probe_counts(reports: &[Report], deterministic: bool) -> [(Verdict, usize); 3] {
+    let ops = probes::operators();
+    let rows = reports
+        .first()
+        .and_then(|r| r.profile(deterministic))
+        .map_or(0, |p| p.probes.rows.len());
+    let verdicts: Vec<_> = (0..rows)
+        .map(|i| merged_verdict(reports, deterministic, i, &ops).unwrap_or(Verdict::Divergence))
+        .collect();
+    [Verdict::Agree, Verdict::AllowedNan, Verdict::Divergence]
+        .map(|v| (v, verdicts.iter().filter(|x| **x == v).count()))
+}
+
+/// Divergences in the deterministic profile across every engine of every report: the
+/// merged probe matrix's, plus each report's own others (guests, spec).
+pub fn merged_deterministic_divergences(reports: &[Report]) -> usize {
+    let probes = merged_probe_counts(reports, true)[2].1;
+    probes
+        + reports
+            .iter()
+            .filter_map(|r| {
+                r.profile(true)
+                    .map(|p| p.divergences_beyond_probes(&r.engines))
+            })
+            .sum::<usize>()
+}
+
+fn profile_name(deterministic: bool) -> &'static str {
+    if deterministic {
+        "deterministic"
+    } else {
+        "default"
+    }
+}
+
+/// The terminal summary of one report.
+pub fn summary(report: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "wasmhost {} conformance on {}-{}; engines: {}",
+        report.version,
+        report.machine.arch,
+        report.machine.os,
+        report.engines.join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "\nSpec tests (Wasm 2.0 core set; turned-off proposals listed as skipped), directives:"
+    );
+    let _ = writeln!(
+        s,
+        "  {:<14} {:<7} {:>8} {:>7} {:>8}  {:>16}",
+        "profile", "engine", "passed", "failed", "skipped", "files all passed"
+    );
+    for p in &report.profiles {
+        for (i, engine) in report.engines.iter().enumerate() {
+            let results: Vec<&FileResult> = p.spec.iter().map(|r| &r.results[i]).collect();
+            let sum = |f: &dyn Fn(&FileResult) -> u32| results.iter().map(|r| f(r)).sum::<u32>();
+            let run_files: Vec<_> = results.iter().filter(|r| r.passed + r.failed > 0).collect();
+            let clean = run_files.iter().filter(|r| r.failed == 0).count();
+            let _ = writeln!(
+                s,
+                "  {:<14} {:<7} {:>8} {:>7} {:>8}  {:>9} of {:<4}",
+                profile_name(p.deterministic),
+                engine,
+                sum(&|r| r.passed),
+                sum(&|r| r.failed),
+                sum(&|r| r.skipped_total()),
+                clean,
+                run_files.len()
+            );
+        }
+    }
+    for p in &report.profiles {
+        for (i, engine) in report.engines.iter().enumerate() {
+            for row in &p.spec {
+                for (line, message) in &row.results[i].failures {
+                    let known = KNOWN_FAILURES
+                        .iter()
+                        .find(|k| k.engine == engine && k.file == row.file && k.line == *line);
+                    let why = known.map_or(String::new(), |k| format!(" [known: {}]", k.why));
+                    let profile = profile_name(p.deterministic);
+                    let _ = writeln!(
+                        s,
+                        "    {engine} ({profile}) failed {}:{line}: {message}{why}",
+                        row.file
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nFloat/NaN probe matrix ({} cases):",
+        report.profiles.first().map_or(0, |p| p.probes.rows.len())
+    );
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>7} {:>12} {:>11}",
+        "profile", "agree", "allowed NaN", "divergence"
+    );
+    for p in &report.profiles {
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>7} {:>12} {:>11}",
+            profile_name(p.deterministic),
+            p.probes.count(Verdict::Agree),
+            p.probes.count(Verdict::AllowedNan),
+            p.probes.count(Verdict::Divergence)
+        );
+    }
+    if let (Some(d), Some(c)) = (report.profile(false), report.profile(true)) {
+        for (i, engine) in report.engines.iter().enumerate() {
+            let changed = d
+                .probes
+                .rows
+                .iter()
+                .zip(&c.probes.rows)
+                .filter(|(a, b)| a.outcomes[i] != b.outcomes[i])
+                .count();
+            let _ = writeln!(
+                s,
+                "  {engine}: the deterministic profile changes the bits of {changed} cases"
+            );
+        }
+    }
+    for p in &report.profiles {
+        let disagreements = p.nan_disagreements();
+        let _ = writeln!(
+            s,
+            "\nSpec NaN results accepted as a set ({}): {} per engine, {} where the engines' bits differ",
+            profile_name(p.deterministic),
+            p.nan_results(),
+            disagreements.len()
+        );
+        for d in disagreements.iter().take(10) {
+            let _ = writeln!(s, "    {}: {:?}", d.place, d.values);
+        }
+    }
+    for p in &report.profiles {
+        let agree = p.guests.iter().filter(|g| g.agree()).count();
+        let _ = writeln!(
+            s,
+            "\nGuests through the ABI ({}): {} calls, {} agree",
+            profile_name(p.deterministic),
+            p.guests.len(),
+            agree
+        );
+        for g in p.guests.iter().filter(|g| !g.agree()) {
+            let _ = writeln!(
+                s,
+                "    differ: {} {}: {:?}",
+                g.call.guest, g.call.export, g.outcomes
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nDeterministic profile: {} divergences{}",
+        report.deterministic_divergences(),
+        if report.deterministic_divergences() == 0 {
+            " (the engines agree bit for bit)"
+        } else {
+            ""
+        }
+    );
+    s
+}
+
+/// The terminal summary of reports from several machines: each one's own summary, then the
+/// probe matrix compared across every engine on every machine.
+pub fn merged_summary(reports: &[Report]) -> String {
+    let mut s = String::new();
+    for r in reports {
+        s += &summary(r);
+        s.push('\n');
+    }
+    let columns: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            r.engines
+                .iter()
+                .map(move |e| format!("{e}·{}", r.machine.arch))
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "Merged: float/NaN probe matrix across {}",
+        columns.join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>7} {:>12} {:>11}",
+        "profile", "agree", "allowed NaN", "divergence"
+    );
+    for deterministic in [false, true] {
+        let [agree, allowed, divergence] = merged_probe_counts(reports, deterministic);
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>7} {:>12} {:>11}",
+            profile_name(deterministic),
+            agree.1,
+            allowed.1,
+            divergence.1
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Merged deterministic profile: {} divergences",
+        merged_deterministic_divergences(reports)
+    );
+    s
+}
+
+/// Reads a JSON report: one run (`--json`), or several already merged.
+///
+/// # Errors
+/// When the bytes are neither.
+pub fn from_json(bytes: &[u8]) -> Result<Vec<Report>, serde_json::Error> {
+    serde_json::from_slice::<Report>(bytes)
+        .map(|r| vec![r])
+        .or_else(|_| serde_json::from_slice::<Vec<Report>>(bytes))
+}

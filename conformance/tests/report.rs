@@ -1,0 +1,128 @@
+//! The report: runs, round-trips through JSON, merges machines, renders HTML; and the
+//! `conformance` command end to end.
+
+use std::process::Command;
+
+use wasmhost::Value;
+use wasmhost_conformance::probes::{Verdict, operators};
+use wasmhost_conformance::report::{
+    Report, from_json, merged_deterministic_divergences, merged_probe_counts, summary,
+};
+
+/// What an aarch64 machine does differently: a NaN an arithmetic operator generates is
+/// positive there (bit operations keep their bits everywhere).
+fn as_if_aarch64(report: &Report, deterministic_too: bool) -> Report {
+    let arithmetic: Vec<String> = operators()
+        .into_iter()
+        .filter(|o| o.nan_nondeterministic)
+        .map(|o| o.name)
+        .collect();
+    let mut other = report.clone();
+    other.machine.arch = "aarch64".into();
+    for p in &mut other.profiles {
+        if p.deterministic && !deterministic_too {
+            continue;
+        }
+        for row in p
+            .probes
+            .rows
+            .iter_mut()
+            .filter(|r| arithmetic.contains(&r.case.op))
+        {
+            for outcome in &mut row.outcomes {
+                if let Ok(Value::F32(bits)) = outcome {
+                    if *bits == 0xffc0_0000 {
+                        *bits = 0x7fc0_0000;
+                    } else if *bits == 0x7fc0_0000 && deterministic_too {
+                        *bits = 0xffc0_0000;
+                    }
+                }
+            }
+        }
+    }
+    other
+}
+
+#[test]
+fn reports_merge_across_machines_and_render() {
+    let report = Report::run(|_| {});
+    assert_eq!(report.profiles.len(), 2);
+    assert_eq!(
+        report.deterministic_divergences(),
+        0,
+        "{}",
+        summary(&report)
+    );
+    let text = summary(&report);
+    assert!(
+        text.contains("Deterministic profile: 0 divergences"),
+        "{text}"
+    );
+
+    // JSON round trip, one report and several.
+    let json = serde_json::to_vec(&report).unwrap();
+    let back = from_json(&json).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].machine, report.machine);
+    let many = serde_json::to_vec(&vec![report.clone(), report.clone()]).unwrap();
+    assert_eq!(from_json(&many).unwrap().len(), 2);
+
+    // Another architecture with other NaN signs in the default profile only: allowed
+    // differences appear there; the deterministic profile still agrees.
+    let merged = vec![report.clone(), as_if_aarch64(&report, false)];
+    let [_, allowed, divergence] = merged_probe_counts(&merged, false);
+    assert!(
+        allowed.1 > 0 && divergence.1 == 0,
+        "{allowed:?} {divergence:?}"
+    );
+    assert_eq!(allowed.0, Verdict::AllowedNan);
+    assert_eq!(merged_deterministic_divergences(&merged), 0);
+
+    // A machine whose deterministic profile is not canonical is a divergence.
+    let broken = vec![report.clone(), as_if_aarch64(&report, true)];
+    assert!(merged_deterministic_divergences(&broken) > 0);
+
+    let html = wasmhost_conformance::html::render(&merged);
+    assert!(html.starts_with("<!doctype html>") && html.ends_with("</html>\n"));
+    assert!(html.contains("wasmer · aarch64") && html.contains("wasm-v2/f32.wast"));
+    assert!(html.contains("class=\"c allowed\""));
+    assert!(html.contains("<svg"));
+}
+
+#[test]
+fn conformance_command_writes_json_and_html_and_merges() {
+    let dir = std::env::temp_dir().join(format!("wasmhost-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, html) = (dir.join("run.json"), dir.join("run.html"));
+    let bin = env!("CARGO_BIN_EXE_wasmhost");
+    let out = Command::new(bin)
+        .args(["conformance", "--json"])
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Float/NaN probe matrix"), "{stdout}");
+    assert!(json.exists() && html.exists());
+    let merged = Command::new(bin)
+        .args(["conformance", "--merge"])
+        .arg(&json)
+        .arg(&json)
+        .arg("--html")
+        .arg(dir.join("merged.html"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&merged.stdout);
+    assert!(merged.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Merged deterministic profile: 0 divergences"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
