@@ -2,6 +2,7 @@
 //! every engine. Each directive is passed, failed or skipped; every skip has a reason.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
@@ -165,27 +166,45 @@ fn spectest() -> HostFunctions<()> {
     host
 }
 
-/// Why a module cannot be instantiated through the contract, if it cannot: it imports
-/// something other than a `spectest.print*` function.
-fn unsupported_import(wasm: &[u8]) -> Option<String> {
+/// A module's function imports from instances the script registered, as
+/// `(module, name)`; or why the module cannot be instantiated through the contract: it
+/// imports a global, table or memory (the contract's imports are functions), or imports
+/// from a name nothing registered under.
+fn function_imports(
+    wasm: &[u8],
+    registered: &HashMap<String, usize>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut linked = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let Ok(wasmparser::Payload::ImportSection(reader)) = payload {
             for import in reader.into_imports().flatten() {
-                if import.module != "spectest" {
-                    return Some("imports from another module instance (cross-instance linking is outside the contract)".into());
-                }
                 if !matches!(import.ty, wasmparser::TypeRef::Func(_)) {
-                    return Some("imports a spectest global, table or memory (host functions are the contract's only imports)".into());
+                    return Err(
+                        "imports a global, table or memory (host functions are the contract's only imports)".into(),
+                    );
                 }
+                if import.module == "spectest" {
+                    continue;
+                }
+                if !registered.contains_key(import.module) {
+                    return Err(format!(
+                        "imports from `{}`, which no instance was registered as",
+                        import.module
+                    ));
+                }
+                linked.push((import.module.to_string(), import.name.to_string()));
             }
         }
     }
-    None
+    Ok(linked)
 }
+
+/// A live instance, shared: other instances' imports call into it through host functions.
+type Shared = Arc<Mutex<AnyInstance<()>>>;
 
 /// An instance the script refers to, with its exports' signatures, or why it is not there.
 enum Slot {
-    Ready(Box<AnyInstance<()>>, Exports),
+    Ready(Shared, Exports),
     Unavailable(String),
 }
 
@@ -294,23 +313,44 @@ struct Runner<'e> {
     slots: Vec<Slot>,
     current: Option<usize>,
     named: HashMap<String, usize>,
+    /// Instances registered under a module name, for other modules to import from.
+    registered: HashMap<String, usize>,
     result: FileResult,
 }
 
 impl Runner<'_> {
-    /// Compiles and instantiates.
+    /// Compiles and instantiates, linking function imports from registered instances as
+    /// host functions that call into them.
     fn instantiate(&self, wasm: &[u8]) -> Result<Slot, Failure> {
-        if let Some(reason) = unsupported_import(wasm) {
-            return Err(Failure::Skip(reason));
-        }
+        let imports = function_imports(wasm, &self.registered).map_err(Failure::Skip)?;
         let module = self.engine.compile(wasm).map_err(Failure::Error)?;
         let exports = module
             .exports()
             .into_iter()
             .map(|e| (e.name, e.sig))
             .collect();
-        let instance = module.instantiate(&self.host, ()).map_err(Failure::Error)?;
-        Ok(Slot::Ready(Box::new(instance), exports))
+        let mut host = self.host.clone();
+        for (from, name) in imports {
+            let Slot::Ready(target, target_exports) = &self.slots[self.registered[&from]] else {
+                return Err(Failure::Skip(format!(
+                    "imports from `{from}`, whose module was skipped"
+                )));
+            };
+            // A missing export stays missing: instantiation then fails as the script expects.
+            let Some(Some(sig)) = target_exports.get(&name) else {
+                continue;
+            };
+            let target = Arc::clone(target);
+            let export = name.clone();
+            host.raw(&from, &name, &sig.params, &sig.results, move |_, args| {
+                let mut callee = target.try_lock().map_err(|_| {
+                    WasmError::host("re-entrant call into an instance that is already running")
+                })?;
+                callee.call_raw(&export, args)
+            });
+        }
+        let instance = module.instantiate(&host, ()).map_err(Failure::Error)?;
+        Ok(Slot::Ready(Arc::new(Mutex::new(instance)), exports))
     }
 
     fn define(&mut self, line: usize, mut module: QuoteWat<'_>) {
@@ -347,15 +387,12 @@ impl Runner<'_> {
         }
     }
 
-    fn slot(
-        &mut self,
-        module: Option<wast::token::Id<'_>>,
-    ) -> Result<(&mut AnyInstance<()>, &Exports), String> {
+    fn slot(&self, module: Option<wast::token::Id<'_>>) -> Result<(&Shared, &Exports), String> {
         let index = match module {
             Some(id) => self.named.get(id.name()).copied(),
             None => self.current,
         };
-        match index.map(|i| &mut self.slots[i]) {
+        match index.map(|i| &self.slots[i]) {
             Some(Slot::Ready(instance, exports)) => Ok((instance, exports)),
             Some(Slot::Unavailable(reason)) => Err(reason.clone()),
             None => Err("no module defined before it".into()),
@@ -364,32 +401,30 @@ impl Runner<'_> {
 
     /// Skips an action: counted, and since it may have changed state that later directives
     /// read, they are skipped too.
-    fn skip_action(&mut self, line: usize, reason: impl Into<String>) {
+    fn skip_action(&mut self, reason: impl Into<String>) {
         self.result.skip(reason);
-        let _ = line;
         self.tainted = Some(
             "follows a skipped action: the state it would have changed is not reproduced".into(),
         );
     }
 
     /// Invokes; `None` means skipped (and counted).
-    fn invoke(
-        &mut self,
-        line: usize,
-        invoke: &WastInvoke<'_>,
-    ) -> Option<Result<Vec<Value>, WasmError>> {
+    fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Option<Result<Vec<Value>, WasmError>> {
         let Some(args) = invoke.args.iter().map(arg).collect::<Option<Vec<_>>>() else {
-            self.skip_action(line, REFS);
+            self.skip_action(REFS);
             return None;
         };
         match self.slot(invoke.module) {
             Ok((_, exports)) if matches!(exports.get(invoke.name), Some(None)) => {
-                self.skip_action(line, REFS);
+                self.skip_action(REFS);
                 None
             }
-            Ok((instance, _)) => Some(instance.call_raw(invoke.name, &args)),
+            Ok((instance, _)) => Some(match instance.try_lock() {
+                Ok(mut instance) => instance.call_raw(invoke.name, &args),
+                Err(_) => Err(WasmError::host("the instance is already running")),
+            }),
             Err(reason) => {
-                self.skip_action(line, reason);
+                self.skip_action(reason);
                 None
             }
         }
@@ -404,12 +439,22 @@ impl Runner<'_> {
         }
         match directive {
             WastDirective::Module(module) => self.define(line, module),
-            WastDirective::Register { .. } => {
-                // Registering is harmless until a module imports from it, which taints.
-                self.result
-                    .skip("register: cross-instance linking is outside the contract")
+            WastDirective::Register { name, module, .. } => {
+                let index = match module {
+                    Some(id) => self.named.get(id.name()).copied(),
+                    None => self.current,
+                };
+                match index {
+                    Some(i) => {
+                        self.registered.insert(name.to_string(), i);
+                        self.result.passed += 1;
+                    }
+                    None => self
+                        .result
+                        .fail(line, format!("register {name}: no such module")),
+                }
             }
-            WastDirective::Invoke(invoke) => match self.invoke(line, &invoke) {
+            WastDirective::Invoke(invoke) => match self.invoke(&invoke) {
                 Some(Ok(_)) => self.result.passed += 1,
                 Some(Err(e)) => self
                     .result
@@ -422,7 +467,7 @@ impl Runner<'_> {
             WastDirective::AssertTrap { exec, message, .. } => {
                 self.assert_trap(line, exec, message)
             }
-            WastDirective::AssertExhaustion { call, .. } => match self.invoke(line, &call) {
+            WastDirective::AssertExhaustion { call, .. } => match self.invoke(&call) {
                 Some(Err(WasmError::Trap(Trap::StackOverflow))) => self.result.passed += 1,
                 Some(other) => self.result.fail(
                     line,
@@ -506,11 +551,11 @@ impl Runner<'_> {
             })
             .collect();
         let Some(expected) = expected else {
-            self.skip_action(line, REFS);
+            self.skip_action(REFS);
             return;
         };
         let (name, outcome) = match exec {
-            WastExecute::Invoke(invoke) => match self.invoke(line, &invoke) {
+            WastExecute::Invoke(invoke) => match self.invoke(&invoke) {
                 Some(outcome) => (invoke.name.to_string(), outcome),
                 None => return,
             },
@@ -548,7 +593,7 @@ impl Runner<'_> {
 
     fn assert_trap(&mut self, line: usize, exec: WastExecute<'_>, message: &str) {
         let outcome = match exec {
-            WastExecute::Invoke(invoke) => match self.invoke(line, &invoke) {
+            WastExecute::Invoke(invoke) => match self.invoke(&invoke) {
                 Some(outcome) => outcome.map(|_| ()),
                 None => return,
             },
@@ -615,6 +660,7 @@ pub fn run_file(engine: &AnyEngine, file: &SpecFile) -> FileResult {
         slots: Vec::new(),
         current: None,
         named: HashMap::new(),
+        registered: HashMap::new(),
         result,
     };
     for directive in wast.directives {

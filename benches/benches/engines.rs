@@ -1,0 +1,150 @@
+//! Every engine side by side: calls (ours against the raw engine), serialized calls, fresh
+//! instances, payloads, and the cost of the deterministic profile against native code.
+//!
+//! `cargo bench -p wasmhost-benches` runs them all; the group names say what is compared.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, Bytes, Config, HostFunctions, Value};
+use wasmhost_benches::{FLOAT_KERNEL_WAT, float_kernel_native};
+
+fn engines(config: &Config) -> Vec<AnyEngine> {
+    AnyEngine::all(config)
+}
+
+/// A no-op call on a live instance: ours (raw values) against the engine's own typed call.
+fn noop_call(c: &mut Criterion) {
+    let wasm = wasmhost::wat2wasm(FLOAT_KERNEL_WAT).unwrap();
+    let mut g = c.benchmark_group("noop_call");
+    for engine in engines(&Config::default()) {
+        let mut instance = engine
+            .compile(&wasm)
+            .unwrap()
+            .instantiate(&HostFunctions::new(), ())
+            .unwrap();
+        g.bench_function(BenchmarkId::new("wasmhost", engine.name()), |b| {
+            b.iter(|| instance.call_raw(black_box("noop"), &[]).unwrap())
+        });
+    }
+    // Raw wasmer.
+    {
+        let mut store = wasmer::Store::default();
+        let module = wasmer::Module::new(&store, &wasm).unwrap();
+        let instance = wasmer::Instance::new(&mut store, &module, &wasmer::imports! {}).unwrap();
+        let f = instance
+            .exports
+            .get_typed_function::<(), ()>(&store, "noop")
+            .unwrap();
+        g.bench_function(BenchmarkId::new("raw", "wasmer"), |b| {
+            b.iter(|| f.call(&mut store).unwrap())
+        });
+    }
+    // Raw wasmi.
+    {
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, &wasm).unwrap();
+        let mut store = wasmi::Store::new(&engine, ());
+        let instance = wasmi::Linker::new(&engine)
+            .instantiate_and_start(&mut store, &module)
+            .unwrap();
+        let f = instance.get_typed_func::<(), ()>(&store, "noop").unwrap();
+        g.bench_function(BenchmarkId::new("raw", "wasmi"), |b| {
+            b.iter(|| f.call(&mut store, ()).unwrap())
+        });
+    }
+    g.finish();
+}
+
+/// A serialized call (MessagePack in and out) on a live instance, and on a fresh instance
+/// of a compiled module: the cost a host pays per call.
+fn serialized_call(c: &mut Criterion) {
+    let mut g = c.benchmark_group("serialized_call");
+    for engine in engines(&Config::default()) {
+        let module = engine.compile(wasmhost_test_wasms::guest("echo")).unwrap();
+        let mut live = module.instantiate(&HostFunctions::new(), ()).unwrap();
+        g.bench_function(BenchmarkId::new("live_instance", engine.name()), |b| {
+            b.iter(|| {
+                live.call::<_, String>("echo_string", black_box("hello"))
+                    .unwrap()
+            })
+        });
+        g.bench_function(BenchmarkId::new("fresh_instance", engine.name()), |b| {
+            b.iter(|| {
+                let mut i = module.instantiate(&HostFunctions::new(), ()).unwrap();
+                i.call::<_, String>("echo_string", black_box("hello"))
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Bytes across the boundary, both ways (an echo), against a plain memcpy of the same size.
+fn payload(c: &mut Criterion) {
+    let mut g = c.benchmark_group("payload_echo_16MiB");
+    g.sample_size(10);
+    let data = Bytes::from(vec![7u8; 16 << 20]);
+    for engine in engines(&Config::default()) {
+        let mut live = engine
+            .compile(wasmhost_test_wasms::guest("echo"))
+            .unwrap()
+            .instantiate(&HostFunctions::new(), ())
+            .unwrap();
+        g.bench_function(engine.name(), |b| {
+            b.iter(|| live.call::<_, Bytes>("echo_bytes", &data).unwrap())
+        });
+    }
+    g.bench_function("native_memcpy_x6", |b| {
+        // An echo copies the payload about six times: encode, into the guest, decode,
+        // encode, out of the guest, decode.
+        b.iter(|| {
+            let mut v = data.to_vec();
+            for _ in 0..5 {
+                v = black_box(v.clone());
+            }
+            v
+        })
+    });
+    g.finish();
+}
+
+/// The float kernel on every engine in both profiles, and natively.
+fn deterministic_profile_cost(c: &mut Criterion) {
+    const ROUNDS: i32 = 100_000;
+    let wasm = wasmhost::wat2wasm(FLOAT_KERNEL_WAT).unwrap();
+    let mut g = c.benchmark_group("float_kernel_100k");
+    for deterministic in [false, true] {
+        let profile = if deterministic {
+            "deterministic"
+        } else {
+            "default"
+        };
+        for engine in engines(&Config::default().deterministic(deterministic)) {
+            let mut i = engine
+                .compile(&wasm)
+                .unwrap()
+                .instantiate(&HostFunctions::new(), ())
+                .unwrap();
+            g.bench_function(BenchmarkId::new(engine.name(), profile), |b| {
+                b.iter(|| {
+                    i.call_raw("kernel", &[Value::I32(black_box(ROUNDS))])
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.bench_function("native", |b| {
+        b.iter(|| float_kernel_native(black_box(ROUNDS)))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = noop_call, serialized_call, payload, deterministic_profile_cost
+}
+criterion_main!(benches);
