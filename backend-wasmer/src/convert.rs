@@ -89,6 +89,15 @@ fn to_valtype(t: &Type) -> Option<ValType> {
     })
 }
 
+/// Whether `args` have exactly the types `params`.
+pub(crate) fn params_match(params: &[Type], args: &[Value]) -> bool {
+    params.len() == args.len()
+        && params
+            .iter()
+            .zip(args)
+            .all(|(p, a)| to_valtype(p) == Some(a.ty()))
+}
+
 fn from_valtype(t: ValType) -> Type {
     match t {
         ValType::I32 => Type::I32,

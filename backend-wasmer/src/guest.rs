@@ -5,7 +5,7 @@
 use wasmer::{AsStoreRef, Exports, Function, FunctionEnvMut, Memory, TypedFunction};
 use wasmhost_api::{Caller, FuncSig, Guest, ValType, Value, WasmError, abi};
 
-use crate::convert::{func_sig, map_runtime_error, to_value, to_wasmer};
+use crate::convert::{func_sig, map_runtime_error, params_match, to_value, to_wasmer};
 
 /// What a wasmhost instance keeps in its wasmer function environment: the host state, and
 /// the guest's ABI exports, looked up once.
@@ -97,12 +97,12 @@ fn signature_error(
 impl<T: Send + 'static> Guest for Access<'_, T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
         let func = self.func(name)?;
-        let sig = func_sig(&func.ty(&self.0));
-        let arg_types: Vec<_> = args.iter().map(Value::ty).collect();
-        if sig.as_ref().map(|s| &s.params) != Some(&arg_types) {
+        let ty = func.ty(&self.0);
+        // Compared in place: this is the hot path of every raw call.
+        if !params_match(ty.params(), args) {
             let wanted = FuncSig {
-                params: arg_types,
-                results: sig.map(|s| s.results).unwrap_or_default(),
+                params: args.iter().map(Value::ty).collect(),
+                results: func_sig(&ty).map(|s| s.results).unwrap_or_default(),
             };
             return Err(signature_error(name, &wanted, &func, &self.0));
         }

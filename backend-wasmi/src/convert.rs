@@ -86,6 +86,15 @@ fn to_valtype(t: &wasmi::ValType) -> Option<ValType> {
     })
 }
 
+/// Whether `args` have exactly the types `params`.
+pub(crate) fn params_match(params: &[wasmi::ValType], args: &[Value]) -> bool {
+    params.len() == args.len()
+        && params
+            .iter()
+            .zip(args)
+            .all(|(p, a)| to_valtype(p) == Some(a.ty()))
+}
+
 fn from_valtype(t: ValType) -> wasmi::ValType {
     match t {
         ValType::I32 => wasmi::ValType::I32,

@@ -4,7 +4,7 @@
 use wasmhost_api::{Caller, Guest, Value, WasmError, abi};
 use wasmi::{AsContext, AsContextMut, Func, Memory, TypedFunc};
 
-use crate::convert::{func_sig, map_error, to_val, to_value};
+use crate::convert::{func_sig, map_error, params_match, to_val, to_value};
 
 /// What a wasmhost instance keeps in its wasmi store: the host state, and the guest's ABI
 /// exports, looked up once.
@@ -121,12 +121,11 @@ impl<C: StoreLike> Guest for Access<C> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
         let func = self.func(name)?;
         let ty = func.ty(self.0.as_context());
-        let arg_types: Vec<_> = args.iter().map(Value::ty).collect();
-        let sig = func_sig(&ty);
-        if sig.as_ref().map(|s| &s.params) != Some(&arg_types) {
+        // Compared in place: this is the hot path of every raw call.
+        if !params_match(ty.params(), args) {
             let wanted = wasmhost_api::FuncSig {
-                params: arg_types,
-                results: sig.map(|s| s.results).unwrap_or_default(),
+                params: args.iter().map(Value::ty).collect(),
+                results: func_sig(&ty).map(|s| s.results).unwrap_or_default(),
             };
             return Err(signature_error(name, &wanted, &func, &self.0));
         }

@@ -15,7 +15,8 @@ fn engines(config: &Config) -> Vec<AnyEngine> {
     AnyEngine::all(config)
 }
 
-/// A no-op call on a live instance: ours (raw values) against the engine's own typed call.
+/// A no-op call on a live instance: ours (raw values, by name) against the engine's own
+/// calls, typed (a handle looked up once) and untyped (by name, with values, as ours).
 fn noop_call(c: &mut Criterion) {
     let wasm = wasmhost::wat2wasm(FLOAT_KERNEL_WAT).unwrap();
     let mut g = c.benchmark_group("noop_call");
@@ -38,8 +39,15 @@ fn noop_call(c: &mut Criterion) {
             .exports
             .get_typed_function::<(), ()>(&store, "noop")
             .unwrap();
-        g.bench_function(BenchmarkId::new("raw", "wasmer"), |b| {
+        g.bench_function(BenchmarkId::new("raw_typed", "wasmer"), |b| {
             b.iter(|| f.call(&mut store).unwrap())
+        });
+        // The like-for-like baseline of a raw-values call: look up by name, call with values.
+        g.bench_function(BenchmarkId::new("raw_untyped", "wasmer"), |b| {
+            b.iter(|| {
+                let f = instance.exports.get_function(black_box("noop")).unwrap();
+                f.call(&mut store, &[]).unwrap()
+            })
         });
     }
     // Raw wasmi.
@@ -51,8 +59,14 @@ fn noop_call(c: &mut Criterion) {
             .instantiate_and_start(&mut store, &module)
             .unwrap();
         let f = instance.get_typed_func::<(), ()>(&store, "noop").unwrap();
-        g.bench_function(BenchmarkId::new("raw", "wasmi"), |b| {
+        g.bench_function(BenchmarkId::new("raw_typed", "wasmi"), |b| {
             b.iter(|| f.call(&mut store, ()).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("raw_untyped", "wasmi"), |b| {
+            b.iter(|| {
+                let f = instance.get_func(&store, black_box("noop")).unwrap();
+                f.call(&mut store, &[], &mut []).unwrap()
+            })
         });
     }
     g.finish();
