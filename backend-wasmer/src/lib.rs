@@ -115,7 +115,12 @@ impl Module for WasmerModule {
         host: &HostFunctions<T>,
         state: T,
     ) -> Result<WasmerInstance<T>, WasmError> {
-        check_imports(&self.module, host)?;
+        let imports: Vec<_> = self.module.imports().collect();
+        host.check_imports(
+            imports
+                .iter()
+                .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
+        )?;
         let mut store = Store::new(self.engine.engine.clone());
         let env = FunctionEnv::new(
             &mut store,
@@ -144,36 +149,6 @@ impl Module for WasmerModule {
         env.as_mut(&mut store).set_exports(instance.exports.clone());
         Ok(WasmerInstance { store, env })
     }
-}
-
-/// Missing imports and imports of the wrong kind or type are told apart here, before
-/// wasmer reports them as one link error.
-fn check_imports<T: 'static>(
-    module: &wasmer::Module,
-    host: &HostFunctions<T>,
-) -> Result<(), WasmError> {
-    for import in module.imports() {
-        let found = host
-            .iter()
-            .find(|f| f.module == import.module() && f.name == import.name());
-        let Some(found) = found else {
-            return Err(WasmError::MissingImport {
-                module: import.module().to_string(),
-                name: import.name().to_string(),
-            });
-        };
-        let wanted = import.ty().func().and_then(func_sig);
-        if wanted.as_ref() != Some(&found.sig) {
-            return Err(WasmError::Link(format!(
-                "import `{}.{}` is {:?}, the host function is {}",
-                import.module(),
-                import.name(),
-                import.ty(),
-                found.sig
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A live wasmer instance in its own store.

@@ -116,7 +116,11 @@ impl Module for WasmiModule {
         host: &HostFunctions<T>,
         state: T,
     ) -> Result<WasmiInstance<T>, WasmError> {
-        check_imports(&self.module, host)?;
+        host.check_imports(
+            self.module
+                .imports()
+                .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
+        )?;
         let mut store = Store::new(
             &self.engine.engine,
             StoreData::new(state, self.engine.config.max_payload_bytes),
@@ -149,36 +153,6 @@ impl Module for WasmiModule {
         store.data_mut().set_instance(instance);
         Ok(WasmiInstance { store })
     }
-}
-
-/// Missing imports and imports of the wrong kind or type are told apart here, before wasmi
-/// reports them as one linker error kind.
-fn check_imports<T: 'static>(
-    module: &wasmi::Module,
-    host: &HostFunctions<T>,
-) -> Result<(), WasmError> {
-    for import in module.imports() {
-        let found = host
-            .iter()
-            .find(|f| f.module == import.module() && f.name == import.name());
-        let Some(found) = found else {
-            return Err(WasmError::MissingImport {
-                module: import.module().to_string(),
-                name: import.name().to_string(),
-            });
-        };
-        let wanted = import.ty().func().and_then(func_sig);
-        if wanted.as_ref() != Some(&found.sig) {
-            return Err(WasmError::Link(format!(
-                "import `{}.{}` is {:?}, the host function is {}",
-                import.module(),
-                import.name(),
-                import.ty(),
-                found.sig
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A live wasmi instance in its own store.

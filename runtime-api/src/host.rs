@@ -209,6 +209,40 @@ impl<T: 'static> HostFunctions<T> {
         self
     }
 
+    /// Checks a module's imports against these functions before an engine links them, so
+    /// that every backend tells a missing import from a mistyped one the same way.
+    /// `imports` yields `(module, name, signature)`, the signature `None` for an import that
+    /// is not a function of numeric types.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingImport`] for an import no function here provides,
+    /// [`WasmError::Link`] for one whose signature differs.
+    pub fn check_imports<'a>(
+        &self,
+        imports: impl IntoIterator<Item = (&'a str, &'a str, Option<FuncSig>)>,
+    ) -> Result<(), WasmError> {
+        for (module, name, sig) in imports {
+            let found = self
+                .funcs
+                .iter()
+                .find(|f| f.module == module && f.name == name);
+            let Some(found) = found else {
+                return Err(WasmError::MissingImport {
+                    module: module.to_string(),
+                    name: name.to_string(),
+                });
+            };
+            if sig.as_ref() != Some(&found.sig) {
+                let wanted = sig.map_or_else(|| "not a numeric function".into(), |s| s.to_string());
+                return Err(WasmError::Link(format!(
+                    "import `{module}.{name}` is {wanted}, the host function is {}",
+                    found.sig
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The functions, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = &HostFunc<T>> {
         self.funcs.iter()
