@@ -53,12 +53,12 @@ pub fn render(reports: &[Report]) -> String {
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>wasmhost conformance</title><style>\
          body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}\
-         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}}\
          th{{background:#f4f4f4}}td.name{{text-align:left;font-family:monospace}}\
          .fail{{background:#f8c4c4}}.skip{{color:#999}}.ok{{background:#d8f0d8}}\
          .grid{{display:flex;flex-wrap:wrap;width:{}px;margin:2px 0}}\
          .c{{width:9px;height:9px;margin:0 1px 1px 0}}.agree{{background:#5cb85c}}.allowed{{background:#f0ad4e}}.divergence{{background:#d9534f}}\
-         .op{{display:flex;align-items:flex-start;gap:1em}}.op span{{width:14em;font-family:monospace}}\
+         .op{{display:inline-block;vertical-align:top;margin:0 1.5em 1em 0}}.op span{{display:block;font-family:monospace}}\
          .verdict{{font-size:1.2em;padding:.5em 1em;display:inline-block}}</style></head><body>",
         16 * 10
     );
@@ -97,13 +97,14 @@ fn profile_label(deterministic: bool) -> &'static str {
     }
 }
 
-/// Stacked bars: spec directives passed / failed / skipped per column and profile.
+/// Stacked bars: Wasm 2.0 core-set directives passed / failed / skipped per column and
+/// profile (the turned-off proposals would only add grey).
 fn chart(h: &mut String, cols: &[Column<'_>]) {
     let mut bars = Vec::new();
     for c in cols {
         for p in &c.report.profiles {
             let (mut pass, mut fail, mut skip) = (0u32, 0u32, 0u32);
-            for row in &p.spec {
+            for row in p.spec.iter().filter(|r| r.is_core_set()) {
                 let r = &row.results[c.engine];
                 pass += r.passed;
                 fail += r.failed;
@@ -126,7 +127,7 @@ fn chart(h: &mut String, cols: &[Column<'_>]) {
     let (width, row) = (600.0, 22.0);
     let _ = write!(
         h,
-        "<h2>Spec directives per engine</h2><svg width=\"{}\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">",
+        "<h2>Wasm 2.0 core-set directives per engine</h2><svg width=\"{}\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">",
         width + 260.0,
         row * bars.len() as f64 + 30.0
     );
@@ -156,11 +157,20 @@ fn chart(h: &mut String, cols: &[Column<'_>]) {
 }
 
 fn spec_table(h: &mut String, cols: &[Column<'_>]) {
-    let _ = write!(
-        h,
-        "<h2>Spec files (passed / failed / skipped directives)</h2><table><tr><th>file</th>"
+    h.push_str("<h2>Spec files: Wasm 2.0 core set (passed / failed / skipped directives)</h2>");
+    h.push_str("<p>Hover a cell for its failures and skip reasons.</p>");
+    spec_rows(h, cols, true);
+    h.push_str(
+        "<details><summary>Proposals the contract turns off (every directive skipped)</summary>",
     );
+    spec_rows(h, cols, false);
+    h.push_str("</details>");
+}
+
+/// One table of spec files: the core set's, or the turned-off proposals'.
+fn spec_rows(h: &mut String, cols: &[Column<'_>], core: bool) {
     let profiles = [false, true];
+    h.push_str("<table><tr><th>file</th>");
     for c in cols {
         for d in profiles {
             let _ = write!(h, "<th>{}<br>{}</th>", esc(&c.label), profile_label(d));
@@ -171,7 +181,12 @@ fn spec_table(h: &mut String, cols: &[Column<'_>]) {
         h.push_str("</table>");
         return;
     };
-    for (i, row) in first.spec.iter().enumerate() {
+    for (i, row) in first
+        .spec
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_core_set() == core)
+    {
         let _ = write!(h, "<tr><td class=\"name\">{}</td>", esc(&row.file));
         for c in cols {
             for d in profiles {
@@ -224,9 +239,10 @@ fn probe_grid(
     };
     let _ = write!(
         h,
-        "<h2>Float/NaN probe matrix, {} profile</h2><p>One cell per case, compared across every column \
+        "<h2 id=\"probes-{}\">Float/NaN probe matrix, {} profile</h2><p>One cell per case, compared across every column \
          (green: same bits everywhere; orange: NaN sign/payload differences the spec allows; red: divergence). \
          Hover a cell for each column's result.</p>",
+        profile_label(deterministic),
         profile_label(deterministic)
     );
     let mut i = 0;

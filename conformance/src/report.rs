@@ -70,6 +70,13 @@ pub struct SpecRow {
     pub results: Vec<FileResult>,
 }
 
+impl SpecRow {
+    /// Whether the file belongs to the Wasm 2.0 core set (not a turned-off proposal).
+    pub fn is_core_set(&self) -> bool {
+        !self.file.starts_with("proposals/")
+    }
+}
+
 /// One guest call on every engine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GuestRow {
@@ -276,11 +283,53 @@ pub fn merged_probe_counts(reports: &[Report], deterministic: bool) -> [(Verdict
         .map(|v| (v, verdicts.iter().filter(|x| **x == v).count()))
 }
 
+/// Spec NaN results (where an assertion accepted a set of NaNs) that differ between any two
+/// engines on any two machines: `(differing, compared)` places.
+pub fn merged_nan_disagreements(reports: &[Report], deterministic: bool) -> (usize, usize) {
+    let profiles: Vec<&ProfileReport> = reports
+        .iter()
+        .filter_map(|r| r.profile(deterministic))
+        .collect();
+    let Some(first) = profiles.first() else {
+        return (0, 0);
+    };
+    let (mut differing, mut compared) = (0, 0);
+    for (row, spec) in first.spec.iter().enumerate() {
+        let Some(reference) = spec.results.first() else {
+            continue;
+        };
+        for (k, bits) in reference.nan_bits.iter().enumerate() {
+            let all: Vec<_> = profiles
+                .iter()
+                .filter_map(|p| p.spec.get(row).filter(|r| r.file == spec.file))
+                .flat_map(|r| r.results.iter())
+                .map(|r| {
+                    r.nan_bits
+                        .get(k)
+                        .filter(|b| b.line == bits.line)
+                        .map(|b| &b.values)
+                })
+                .collect();
+            compared += 1;
+            if all.windows(2).any(|w| w[0] != w[1]) {
+                differing += 1;
+            }
+        }
+    }
+    (differing, compared)
+}
+
 /// Divergences in the deterministic profile across every engine of every report: the
 /// merged probe matrix's, plus each report's own others (guests, spec).
 pub fn merged_deterministic_divergences(reports: &[Report]) -> usize {
     let probes = merged_probe_counts(reports, true)[2].1;
+    let nan = if reports.len() > 1 {
+        merged_nan_disagreements(reports, true).0
+    } else {
+        0
+    };
     probes
+        + nan
         + reports
             .iter()
             .filter_map(|r| {
@@ -311,27 +360,40 @@ pub fn summary(report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "\nSpec tests (Wasm 2.0 core set; turned-off proposals listed as skipped), directives:"
+        "\nSpec tests, directives of the Wasm 2.0 core set (`off`: those of proposals the \
+         contract turns off):"
     );
     let _ = writeln!(
         s,
-        "  {:<14} {:<7} {:>8} {:>7} {:>8}  {:>16}",
-        "profile", "engine", "passed", "failed", "skipped", "files all passed"
+        "  {:<14} {:<7} {:>8} {:>7} {:>8} {:>7}  {:>16}",
+        "profile", "engine", "passed", "failed", "skipped", "off", "files all passed"
     );
     for p in &report.profiles {
         for (i, engine) in report.engines.iter().enumerate() {
-            let results: Vec<&FileResult> = p.spec.iter().map(|r| &r.results[i]).collect();
-            let sum = |f: &dyn Fn(&FileResult) -> u32| results.iter().map(|r| f(r)).sum::<u32>();
-            let run_files: Vec<_> = results.iter().filter(|r| r.passed + r.failed > 0).collect();
+            let core: Vec<&FileResult> = p
+                .spec
+                .iter()
+                .filter(|r| r.is_core_set())
+                .map(|r| &r.results[i])
+                .collect();
+            let sum = |f: &dyn Fn(&FileResult) -> u32| core.iter().map(|r| f(r)).sum::<u32>();
+            let off: u32 = p
+                .spec
+                .iter()
+                .filter(|r| !r.is_core_set())
+                .map(|r| r.results[i].skipped_total())
+                .sum();
+            let run_files: Vec<_> = core.iter().filter(|r| r.passed + r.failed > 0).collect();
             let clean = run_files.iter().filter(|r| r.failed == 0).count();
             let _ = writeln!(
                 s,
-                "  {:<14} {:<7} {:>8} {:>7} {:>8}  {:>9} of {:<4}",
+                "  {:<14} {:<7} {:>8} {:>7} {:>8} {:>7}  {:>9} of {:<4}",
                 profile_name(p.deterministic),
                 engine,
                 sum(&|r| r.passed),
                 sum(&|r| r.failed),
                 sum(&|r| r.skipped_total()),
+                off,
                 clean,
                 run_files.len()
             );
@@ -468,6 +530,14 @@ pub fn merged_summary(reports: &[Report]) -> String {
             agree.1,
             allowed.1,
             divergence.1
+        );
+    }
+    for deterministic in [false, true] {
+        let (differing, compared) = merged_nan_disagreements(reports, deterministic);
+        let _ = writeln!(
+            s,
+            "Merged: spec NaN results accepted as a set ({}): {differing} of {compared} differ across the columns",
+            profile_name(deterministic)
         );
     }
     let _ = writeln!(
