@@ -96,6 +96,51 @@ fn serialized_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// A fresh instance of a small module and one call: ours against the raw engine, to show
+/// what our instantiation adds (import checks, host-function linking, the store's data).
+fn fresh_instance(c: &mut Criterion) {
+    let wasm = wasmhost::wat2wasm(FLOAT_KERNEL_WAT).unwrap();
+    let mut g = c.benchmark_group("fresh_instance_noop");
+    for engine in engines(&Config::default()) {
+        let module = engine.compile(&wasm).unwrap();
+        g.bench_function(BenchmarkId::new("wasmhost", engine.name()), |b| {
+            b.iter(|| {
+                let mut i = module.instantiate(&HostFunctions::new(), ()).unwrap();
+                i.call_raw("noop", &[]).unwrap()
+            })
+        });
+    }
+    {
+        let engine = wasmer::Engine::default();
+        let module = wasmer::Module::new(&engine, &wasm).unwrap();
+        g.bench_function(BenchmarkId::new("raw", "wasmer"), |b| {
+            b.iter(|| {
+                let mut store = wasmer::Store::new(engine.clone());
+                let i = wasmer::Instance::new(&mut store, &module, &wasmer::imports! {}).unwrap();
+                let f = i
+                    .exports
+                    .get_typed_function::<(), ()>(&store, "noop")
+                    .unwrap();
+                f.call(&mut store).unwrap()
+            })
+        });
+    }
+    {
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, &wasm).unwrap();
+        let linker = wasmi::Linker::<()>::new(&engine);
+        g.bench_function(BenchmarkId::new("raw", "wasmi"), |b| {
+            b.iter(|| {
+                let mut store = wasmi::Store::new(&engine, ());
+                let i = linker.instantiate_and_start(&mut store, &module).unwrap();
+                let f = i.get_typed_func::<(), ()>(&store, "noop").unwrap();
+                f.call(&mut store, ()).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Bytes across the boundary, both ways (an echo), against a plain memcpy of the same size.
 fn payload(c: &mut Criterion) {
     let mut g = c.benchmark_group("payload_echo_16MiB");
@@ -159,6 +204,6 @@ fn deterministic_profile_cost(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = noop_call, serialized_call, payload, deterministic_profile_cost
+    targets = noop_call, serialized_call, fresh_instance, payload, deterministic_profile_cost
 }
 criterion_main!(benches);
