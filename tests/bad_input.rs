@@ -42,12 +42,16 @@ fn truncated_modules_fail_to_compile(engine: &AnyEngine) {
 }
 
 fn modules_using_disabled_features_fail_to_compile_alike(engine: &AnyEngine) {
-    // Tail calls, multi-memory, memory64 and SIMD are off on every engine.
+    // Tail calls, multi-memory, memory64, SIMD, threads, extended constants and
+    // exceptions are off on every engine.
     for wat in [
         "(module (func $f return_call $f))",
         "(module (memory 1) (memory 1))",
         "(module (memory i64 1))",
         "(module (func (result v128) v128.const i64x2 0 0))",
+        "(module (memory 1 1 shared))",
+        "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+        "(module (tag))",
     ] {
         let wasm = wasmhost::wat2wasm(wat).unwrap();
         assert!(
