@@ -89,8 +89,16 @@ fn missing_export_is_named(engine: &AnyEngine) {
         guest.call_raw("no_such_export", &[]),
         Err(WasmError::MissingExport("no_such_export".into()))
     );
-    // The same instance keeps serving.
+    // The same instance keeps serving, and failed calls leave nothing allocated behind.
     assert_eq!(guest.call::<_, String>("echo_string", "ok").unwrap(), "ok");
+    let big = wasmhost::Bytes::from(vec![0u8; 1 << 20]);
+    // The first call grows memory once for the allocation; the rest must reuse it.
+    assert!(guest.call::<_, ()>("no_such_export", &big).is_err());
+    let pages = guest.memory_size().unwrap();
+    for _ in 0..200 {
+        assert!(guest.call::<_, ()>("no_such_export", &big).is_err());
+    }
+    assert_eq!(guest.memory_size().unwrap(), pages);
 }
 
 fn wrong_signatures_are_typed_errors(engine: &AnyEngine) {

@@ -480,15 +480,7 @@ impl Runner<'_> {
                 message,
                 ..
             } => match module.encode() {
-                Ok(wasm) => match self.engine.compile(&wasm) {
-                    Err(WasmError::Compile(_)) => self.result.passed += 1,
-                    Err(e) => self
-                        .result
-                        .fail(line, format!("invalid ({message}): wrong error {e}")),
-                    Ok(_) => self
-                        .result
-                        .fail(line, format!("invalid module ({message}) was accepted")),
-                },
+                Ok(wasm) => self.expect_compile_error(line, &wasm, "invalid", message),
                 Err(_) => self
                     .result
                     .skip("invalid module the text parser already rejects"),
@@ -498,15 +490,9 @@ impl Runner<'_> {
                 message,
                 ..
             } => match module.to_test() {
-                Ok(QuoteWatTest::Binary(wasm)) => match self.engine.compile(&wasm) {
-                    Err(WasmError::Compile(_)) => self.result.passed += 1,
-                    Err(e) => self
-                        .result
-                        .fail(line, format!("malformed ({message}): wrong error {e}")),
-                    Ok(_) => self
-                        .result
-                        .fail(line, format!("malformed module ({message}) was accepted")),
-                },
+                Ok(QuoteWatTest::Binary(wasm)) => {
+                    self.expect_compile_error(line, &wasm, "malformed", message)
+                }
                 Ok(QuoteWatTest::Text(_)) | Err(_) => self
                     .result
                     .skip("malformed text: the text parser rejects it before any engine sees it"),
@@ -538,6 +524,19 @@ impl Runner<'_> {
                     "{kind}: a Wasm 3.0 / threads directive, outside the Wasm 2.0 set"
                 ));
             }
+        }
+    }
+
+    /// An invalid or malformed module must fail to compile, with a compile error.
+    fn expect_compile_error(&mut self, line: usize, wasm: &[u8], what: &str, message: &str) {
+        match self.engine.compile(wasm) {
+            Err(WasmError::Compile(_)) => self.result.passed += 1,
+            Err(e) => self
+                .result
+                .fail(line, format!("{what} ({message}): wrong error {e}")),
+            Ok(_) => self
+                .result
+                .fail(line, format!("{what} module ({message}) was accepted")),
         }
     }
 

@@ -120,6 +120,11 @@ pub fn call_bytes<G: Guest + ?Sized>(
     let packed = match guest.call_packed(export, ptr, len) {
         Ok(packed) => packed,
         Err(WasmError::Trap(Trap::Unreachable)) => return Err(panic_or_unreachable(guest)),
+        // The guest never ran, so the input is still ours to free.
+        Err(e @ (WasmError::MissingExport(_) | WasmError::ExportSignature { .. })) => {
+            guest.dealloc(ptr, len)?;
+            return Err(e);
+        }
         Err(e) => return Err(e),
     };
     let (out_ptr, out_len) = unpack(packed);
