@@ -128,7 +128,15 @@ pub fn call_bytes<G: Guest + ?Sized>(
         Err(e) => return Err(e),
     };
     let (out_ptr, out_len) = unpack(packed);
-    let output = read_payload(guest, out_ptr, out_len)?;
+    let output = match read_payload(guest, out_ptr, out_len) {
+        Ok(output) => output,
+        Err(e @ WasmError::PayloadTooLarge { .. }) => {
+            // Refused unread, but still ours to hand back; the error that matters is the size.
+            let _ = guest.dealloc(out_ptr, out_len);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     guest.dealloc(out_ptr, out_len)?;
     Ok(output)
 }
