@@ -42,16 +42,6 @@ impl Value {
         }
     }
 
-    /// The zero value of `ty`.
-    pub fn zero(ty: ValType) -> Self {
-        match ty {
-            ValType::I32 => Value::I32(0),
-            ValType::I64 => Value::I64(0),
-            ValType::F32 => Value::F32(0),
-            ValType::F64 => Value::F64(0),
-        }
-    }
-
     /// Parses `text` as a value of type `ty`: integers in decimal (or `0x` hex), floats as
     /// decimal numbers, `nan`, `inf`, or exact bits as `0x…`.
     pub fn parse(ty: ValType, text: &str) -> Option<Self> {

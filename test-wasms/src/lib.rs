@@ -20,8 +20,3 @@ pub fn guest(name: &str) -> &'static [u8] {
         .map(|(_, bytes)| *bytes)
         .unwrap_or_else(|| panic!("no test guest named {name:?}"))
 }
-
-/// The names of all test guests.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    ALL.iter().map(|(n, _)| *n)
-}
