@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use common::{instance, module};
 use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, Bytes, HostFunctions, WasmError};
+use wasmhost_test_wasms::host::{host_functions, host_functions_with_add};
 use wasmhost_test_wasms::types::{Entry, Nested, Shape, Validation};
 
 fn nested() -> Nested {
@@ -86,32 +87,6 @@ fn validation_callback_passes_and_fails(engine: &AnyEngine) {
         let got: Validation = guest.call("validate", &input).unwrap();
         assert_eq!(got, expected, "{input:?}");
     }
-}
-
-/// The host functions the host-calls guest imports, with `host_add` given; the host state
-/// counts how often `host_count` ran.
-fn host_functions_with_add(
-    add: impl Fn(i64, i64) -> Result<i64, WasmError> + Send + Sync + 'static,
-) -> HostFunctions<u64> {
-    let mut host = HostFunctions::new();
-    host.func("host_add", move |_, (a, b): (i64, i64)| add(a, b))
-        .func("host_count", |ctx, (): ()| {
-            *ctx.state_mut() += 1;
-            Ok(*ctx.state())
-        })
-        .func("host_shout", |ctx, text: String| {
-            // Calls back into the guest while the guest is calling us.
-            let reversed: String = ctx.call("reverse", &text)?;
-            Ok(reversed.to_uppercase())
-        })
-        .func("host_fail", |_, message: String| -> Result<(), WasmError> {
-            Err(WasmError::host(message))
-        });
-    host
-}
-
-fn host_functions() -> HostFunctions<u64> {
-    host_functions_with_add(|a, b| a.checked_add(b).ok_or_else(|| WasmError::host("overflow")))
 }
 
 fn host_functions_are_closures_with_state_and_callbacks(engine: &AnyEngine) {

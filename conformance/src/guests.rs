@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, HostFunctions, Value, WasmError, abi};
+use wasmhost::{AnyEngine, Value, WasmError, abi};
 
 /// One call of one guest export.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -104,34 +104,12 @@ pub fn calls() -> Vec<Call> {
     calls
 }
 
-/// The host functions the test guests import.
-pub fn host_functions() -> HostFunctions<u64> {
-    let mut host = HostFunctions::new();
-    host.func("host_add", |_, (a, b): (i64, i64)| {
-        a.checked_add(b).ok_or_else(|| WasmError::host("overflow"))
-    })
-    .func("host_count", |ctx, (): ()| {
-        *ctx.state_mut() += 1;
-        Ok(*ctx.state())
-    })
-    .func("host_shout", |ctx, text: String| {
-        ctx.call::<_, String>("reverse", &text)
-            .map(|r| r.to_uppercase())
-    })
-    .func("host_fail", |_, message: String| -> Result<(), WasmError> {
-        Err(WasmError::host(message))
-    })
-    .func("lookup_age", |_, name: String| {
-        Ok(if name == "ada" { 36u32 } else { 0 })
-    });
-    host
-}
-
 /// Runs one call on a fresh instance.
 pub fn run(engine: &AnyEngine, call: &Call) -> Outcome {
     let wasm = wasmhost_test_wasms::guest(&call.guest);
     let result = engine.compile(wasm).and_then(|module| {
-        let mut instance = module.instantiate(&host_functions(), 0u64)?;
+        let mut instance =
+            module.instantiate(&wasmhost_test_wasms::host::host_functions(), 0u64)?;
         match &call.input {
             Input::Json(json) => instance
                 .call_bytes(&call.export, &abi::encode(json)?)

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod host;
 pub mod types;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
