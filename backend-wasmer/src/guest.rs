@@ -7,6 +7,9 @@ use wasmhost_api::{Caller, FuncSig, Guest, ValType, Value, WasmError, abi};
 
 use crate::convert::{func_sig, map_runtime_error, params_match, to_value, to_wasmer};
 
+/// A serialized export: `(ptr, len) -> packed (ptr, len)`.
+type PackedFunc = TypedFunction<(i32, i32), i64>;
+
 /// What a wasmhost instance keeps in its wasmer function environment: the host state, and
 /// the guest's ABI exports, looked up once.
 pub struct Env<T> {
@@ -16,6 +19,9 @@ pub struct Env<T> {
     memory: Option<Memory>,
     alloc: Option<TypedFunction<i32, i32>>,
     dealloc: Option<TypedFunction<(i32, i32), ()>>,
+    /// The serialized export called last, so that repeated calls skip the lookup and the
+    /// signature check.
+    last_packed: Option<(Box<str>, PackedFunc)>,
 }
 
 impl<T> Env<T> {
@@ -27,6 +33,7 @@ impl<T> Env<T> {
             memory: None,
             alloc: None,
             dealloc: None,
+            last_packed: None,
         }
     }
 
@@ -116,7 +123,14 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        let f = self.typed::<(i32, i32), i64>(name, &FuncSig::packed())?;
+        let f = match &self.0.data().last_packed {
+            Some((last, f)) if **last == *name => f.clone(),
+            _ => {
+                let f = self.typed::<(i32, i32), i64>(name, &FuncSig::packed())?;
+                self.0.data_mut().last_packed = Some((name.into(), f.clone()));
+                f
+            }
+        };
         f.call(&mut self.0, ptr as i32, len as i32)
             .map(|p| p as u64)
             .map_err(map_runtime_error)

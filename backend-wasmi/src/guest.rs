@@ -6,6 +6,9 @@ use wasmi::{AsContext, AsContextMut, Func, Memory, TypedFunc};
 
 use crate::convert::{func_sig, map_error, params_match, to_val, to_value};
 
+/// A serialized export: `(ptr, len) -> packed (ptr, len)`.
+type PackedFunc = TypedFunc<(i32, i32), i64>;
+
 /// What a wasmhost instance keeps in its wasmi store: the host state, and the guest's ABI
 /// exports, looked up once.
 pub struct StoreData<T> {
@@ -15,6 +18,9 @@ pub struct StoreData<T> {
     memory: Option<Memory>,
     alloc: Option<TypedFunc<i32, i32>>,
     dealloc: Option<TypedFunc<(i32, i32), ()>>,
+    /// The serialized export called last, so that repeated calls skip the lookup and the
+    /// signature check.
+    last_packed: Option<(Box<str>, PackedFunc)>,
 }
 
 impl<T> StoreData<T> {
@@ -26,6 +32,7 @@ impl<T> StoreData<T> {
             memory: None,
             alloc: None,
             dealloc: None,
+            last_packed: None,
         }
     }
 
@@ -145,7 +152,14 @@ impl<C: StoreLike> Guest for Access<C> {
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        let f = self.typed::<(i32, i32), i64>(name, &wasmhost_api::FuncSig::packed())?;
+        let f = match &self.0.data().last_packed {
+            Some((last, f)) if **last == *name => *f,
+            _ => {
+                let f = self.typed::<(i32, i32), i64>(name, &wasmhost_api::FuncSig::packed())?;
+                self.0.data_mut().last_packed = Some((name.into(), f));
+                f
+            }
+        };
         f.call(self.0.as_context_mut(), (ptr as i32, len as i32))
             .map(|p| p as u64)
             .map_err(map_error)
