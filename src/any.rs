@@ -185,7 +185,23 @@ impl<T: Send + 'static> Guest for AnyInstance<T> {
         dispatch!(AnyInstance, self, i => i.memory_size())
     }
 
-    fn max_payload_bytes(&self) -> u32 {
-        dispatch!(AnyInstance, self, i => i.max_payload_bytes())
+    fn config(&self) -> &Config {
+        dispatch!(AnyInstance, self, i => i.config())
+    }
+
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        dispatch!(AnyInstance, self, i => i.fuel_remaining())
+    }
+
+    fn fuel_consumed(&mut self) -> Option<u64> {
+        dispatch!(AnyInstance, self, i => i.fuel_consumed())
+    }
+
+    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
+        dispatch!(AnyInstance, self, i => i.set_fuel(budget))
+    }
+
+    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
+        dispatch!(AnyInstance, self, i => i.charge(units))
     }
 }

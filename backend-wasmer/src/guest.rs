@@ -2,20 +2,40 @@
 //! host functions: both reach the store and the instance's [`Env`] through a
 //! `FunctionEnvMut`.
 
-use wasmer::{AsStoreRef, Exports, Function, FunctionEnvMut, Memory, TypedFunction};
-use wasmhost_api::{Caller, FuncSig, Guest, ValType, Value, WasmError, abi};
+use std::sync::Arc;
+
+use wasmer::{
+    AsStoreRef, Exports, Function, FunctionEnvMut, Global as WasmerGlobal, Memory, TypedFunction,
+};
+use wasmhost_api::{
+    Caller, Config, FuncSig, Guest, Metering, Trap, ValType, Value, WasmError, abi,
+};
+use wasmhost_instrument::meter::{self, FuelCell, Ledger};
+use wasmhost_instrument::{Global, GlobalsAfterTrap, classify};
 
 use crate::convert::{func_sig, map_runtime_error, params_match, to_value, to_wasmer};
 
 /// A serialized export: `(ptr, len) -> packed (ptr, len)`.
 type PackedFunc = TypedFunction<(i32, i32), i64>;
 
+/// The globals wasmer's metering middleware exports: the points left, and whether they ran
+/// out (the middleware then traps with `unreachable`).
+const NATIVE_REMAINING: &str = "wasmer_metering_remaining_points";
+const NATIVE_EXHAUSTED: &str = "wasmer_metering_points_exhausted";
+
+const GLOBALS: [Global; 3] = [Global::Fuel, Global::Depth, Global::Limit];
+
 /// What a wasmhost instance keeps in its wasmer function environment: the host state, and
 /// the guest's ABI exports, looked up once.
 pub struct Env<T> {
     pub(crate) state: T,
-    pub(crate) max_payload_bytes: u32,
+    pub(crate) config: Arc<Config>,
+    ledger: Ledger,
     exports: Option<Exports>,
+    /// The globals the instrumentation passes added, by [`Global`].
+    globals: [Option<WasmerGlobal>; 3],
+    /// The native meter's globals: points left, exhausted flag.
+    native: Option<(WasmerGlobal, WasmerGlobal)>,
     memory: Option<Memory>,
     alloc: Option<TypedFunction<i32, i32>>,
     dealloc: Option<TypedFunction<(i32, i32), ()>>,
@@ -25,11 +45,17 @@ pub struct Env<T> {
 }
 
 impl<T> Env<T> {
-    pub(crate) fn new(state: T, max_payload_bytes: u32) -> Self {
+    pub(crate) fn new(state: T, config: Arc<Config>) -> Self {
         Env {
             state,
-            max_payload_bytes,
+            ledger: Ledger {
+                budget: config.initial_fuel,
+                spent: false,
+            },
+            config,
             exports: None,
+            globals: [None, None, None],
+            native: None,
             memory: None,
             alloc: None,
             dealloc: None,
@@ -40,6 +66,9 @@ impl<T> Env<T> {
     /// Records the exports once the instance exists; host functions called from its start
     /// function see no exports, as in every engine.
     pub(crate) fn set_exports(&mut self, exports: Exports) {
+        let global = |name: &str| exports.get_global(name).ok().cloned();
+        self.globals = GLOBALS.map(|g| global(g.export_name()));
+        self.native = global(NATIVE_REMAINING).zip(global(NATIVE_EXHAUSTED));
         self.exports = Some(exports);
     }
 }
@@ -86,6 +115,105 @@ impl<T: Send + 'static> Access<'_, T> {
         self.0.data_mut().memory = Some(m.clone());
         Ok(m)
     }
+
+    fn read_global(&mut self, g: Global) -> Option<i64> {
+        let global = self.0.data().globals[g as usize].clone()?;
+        match global.get(&mut self.0) {
+            wasmer::Value::I32(v) => Some(v as i64),
+            wasmer::Value::I64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn write_global(&mut self, g: Global, value: i64) {
+        if let Some(global) = self.0.data().globals[g as usize].clone() {
+            let value = match g {
+                Global::Fuel => wasmer::Value::I64(value),
+                Global::Depth | Global::Limit => wasmer::Value::I32(value as i32),
+            };
+            // The globals are ours: mutable and of this type, so this cannot fail.
+            let _ = global.set(&mut self.0, value);
+        }
+    }
+
+    /// Runs one call the host makes into the guest: the limit flag starts down, and after a
+    /// failure the call depth goes back to 0 (a trap leaves it raised).
+    pub(crate) fn entry<R>(
+        &mut self,
+        call: impl FnOnce(&mut Self) -> Result<R, WasmError>,
+    ) -> Result<R, WasmError> {
+        if self.0.data().globals[Global::Limit as usize].is_some() {
+            self.write_global(Global::Limit, 0);
+        }
+        let result = call(self);
+        if result.is_err() && self.0.data().globals[Global::Depth as usize].is_some() {
+            self.write_global(Global::Depth, 0);
+        }
+        result
+    }
+
+    /// The contract's error for a failed guest call, with the meters' and the passes'
+    /// traps told apart.
+    fn fail(&mut self, e: wasmer::RuntimeError) -> WasmError {
+        let mut error = map_runtime_error(e);
+        if error == WasmError::Trap(Trap::Unreachable) && self.native_exhausted() {
+            error = WasmError::OutOfFuel;
+        }
+        if let WasmError::Trap(_) = error {
+            let globals = GlobalsAfterTrap {
+                fuel: self.read_global(Global::Fuel),
+                depth: self.read_global(Global::Depth).map(|d| d as i32),
+                limit: self.read_global(Global::Limit).map(|l| l as i32),
+            };
+            error = classify(error, globals, self.0.data().config.call_depth_limit());
+        }
+        meter::note_failure(self, &error);
+        error
+    }
+
+    fn native_exhausted(&mut self) -> bool {
+        match self.0.data().native.clone() {
+            Some((_, exhausted)) => exhausted.get(&mut self.0) == wasmer::Value::I32(1),
+            None => false,
+        }
+    }
+}
+
+impl<T: Send + 'static> FuelCell for Access<'_, T> {
+    fn metering(&self) -> Metering {
+        self.0.data().config.metering
+    }
+
+    fn cell(&mut self) -> i64 {
+        match self.metering() {
+            Metering::Portable => self.read_global(Global::Fuel).unwrap_or(0),
+            _ => match self.0.data().native.clone() {
+                Some(_) if self.native_exhausted() => -1,
+                Some((remaining, _)) => match remaining.get(&mut self.0) {
+                    wasmer::Value::I64(points) => points,
+                    _ => 0,
+                },
+                None => 0,
+            },
+        }
+    }
+
+    fn set_cell(&mut self, fuel: i64) {
+        match self.metering() {
+            Metering::Portable => self.write_global(Global::Fuel, fuel),
+            _ => {
+                if let Some((remaining, exhausted)) = self.0.data().native.clone() {
+                    // The middleware's globals are mutable, of these types.
+                    let _ = remaining.set(&mut self.0, wasmer::Value::I64(fuel.max(0)));
+                    let _ = exhausted.set(&mut self.0, wasmer::Value::I32((fuel < 0) as i32));
+                }
+            }
+        }
+    }
+
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.0.data_mut().ledger
+    }
 }
 
 fn signature_error(
@@ -103,6 +231,7 @@ fn signature_error(
 
 impl<T: Send + 'static> Guest for Access<'_, T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
+        meter::check_live(self)?;
         let func = self.func(name)?;
         let ty = func.ty(&self.0);
         // Compared in place: this is the hot path of every raw call.
@@ -114,7 +243,10 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
             return Err(signature_error(name, &wanted, &func, &self.0));
         }
         let args: Vec<_> = args.iter().copied().map(to_wasmer).collect();
-        let results = func.call(&mut self.0, &args).map_err(map_runtime_error)?;
+        let results = match func.call(&mut self.0, &args) {
+            Ok(results) => results,
+            Err(e) => return Err(self.fail(e)),
+        };
         results
             .iter()
             .map(to_value)
@@ -123,6 +255,7 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
+        meter::check_live(self)?;
         let f = match &self.0.data().last_packed {
             Some((last, f)) if **last == *name => f.clone(),
             _ => {
@@ -133,10 +266,11 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
         };
         f.call(&mut self.0, ptr as i32, len as i32)
             .map(|p| p as u64)
-            .map_err(map_runtime_error)
+            .map_err(|e| self.fail(e))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
+        meter::check_live(self)?;
         let f = match &self.0.data().alloc {
             Some(f) => f.clone(),
             None => {
@@ -148,10 +282,11 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
         };
         f.call(&mut self.0, len as i32)
             .map(|p| p as u32)
-            .map_err(map_runtime_error)
+            .map_err(|e| self.fail(e))
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
+        meter::check_live(self)?;
         let f = match &self.0.data().dealloc {
             Some(f) => f.clone(),
             None => {
@@ -162,7 +297,7 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
             }
         };
         f.call(&mut self.0, ptr as i32, len as i32)
-            .map_err(map_runtime_error)
+            .map_err(|e| self.fail(e))
     }
 
     fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
@@ -190,8 +325,24 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
         Ok(memory.view(&self.0).data_size())
     }
 
-    fn max_payload_bytes(&self) -> u32 {
-        self.0.data().max_payload_bytes
+    fn config(&self) -> &Config {
+        &self.0.data().config
+    }
+
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        meter::remaining(self)
+    }
+
+    fn fuel_consumed(&mut self) -> Option<u64> {
+        meter::consumed(self)
+    }
+
+    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
+        meter::set_budget(self, budget)
+    }
+
+    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
+        meter::charge(self, units)
     }
 }
 

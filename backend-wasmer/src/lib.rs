@@ -11,13 +11,18 @@
 mod convert;
 mod guest;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use wasmer::sys::{Cranelift, EngineBuilder, Features};
+use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features};
+use wasmer::wasmparser::Operator;
 use wasmer::{Function, FunctionEnv, FunctionEnvMut, Imports, Store};
+use wasmer_middlewares::Metering as MeteringMiddleware;
 use wasmhost_api::{
-    Config, Engine, ExportInfo, HostContext, HostFunctions, Instance, Module, WasmError,
+    Config, Engine, ExportInfo, Guest, HostContext, HostFunctions, Instance, Metering, Module,
+    WasmError,
 };
+use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
 
 use convert::{func_sig, host_failure, to_value, to_wasmer, wasmer_func_type};
 use guest::Access;
@@ -28,33 +33,63 @@ pub use guest::Env;
 pub struct WasmerEngine {
     engine: wasmer::Engine,
     config: Arc<Config>,
+    /// The rewrites `config` needs on wasmer.
+    passes: Arc<Passes>,
+}
+
+/// The native meter's cost of an operator: one unit each, as wasmer's own examples count.
+fn native_cost(_: &Operator<'_>) -> u64 {
+    1
+}
+
+/// The native meter's cost function.
+type CostFn = fn(&Operator<'_>) -> u64;
+
+/// A cranelift engine with the contract's feature set, and a metering middleware if given.
+fn build_engine(
+    config: &Config,
+    metering: Option<Arc<MeteringMiddleware<CostFn>>>,
+) -> wasmer::Engine {
+    let mut features = Features::new();
+    // Align with the feature set `Config` documents (wasmer's defaults turn more on).
+    features
+        .threads(false)
+        .simd(false)
+        .relaxed_simd(false)
+        .multi_memory(false)
+        .extended_const(false)
+        .tail_call(false)
+        .memory64(false)
+        .exceptions(false)
+        .wide_arithmetic(false)
+        .reference_types(true)
+        .bulk_memory(true)
+        .multi_value(true);
+    let mut compiler = Cranelift::new();
+    compiler.canonicalize_nans(config.deterministic);
+    if let Some(metering) = metering {
+        compiler.push_middleware(metering);
+    }
+    EngineBuilder::new(compiler)
+        .set_features(Some(features))
+        .engine()
+        .into()
 }
 
 impl WasmerEngine {
     /// An engine for `config`, with the contract's wasm feature set.
     pub fn new(config: Config) -> Self {
-        let mut features = Features::new();
-        // Align with the feature set `Config` documents (wasmer's defaults turn more on).
-        features
-            .threads(false)
-            .simd(false)
-            .relaxed_simd(false)
-            .multi_memory(false)
-            .extended_const(false)
-            .tail_call(false)
-            .memory64(false)
-            .exceptions(false)
-            .wide_arithmetic(false)
-            .reference_types(true)
-            .bulk_memory(true)
-            .multi_value(true);
-        let mut compiler = Cranelift::new();
-        compiler.canonicalize_nans(config.deterministic);
-        let engine = EngineBuilder::new(compiler)
-            .set_features(Some(features))
-            .engine();
+        if config.call_depth_limit().is_some() {
+            // The instrumented depth limit must be the one that stops a guest, not wasmer's
+            // native stack (1 MiB by default, process-wide): raise it, never lower it.
+            let wanted = 8 << 20;
+            if wasmer::sys::vm::get_stack_size() < wanted {
+                wasmer::sys::vm::set_stack_size(wanted);
+            }
+        }
         WasmerEngine {
-            engine: engine.into(),
+            engine: build_engine(&config, None),
+            passes: Arc::new(Passes::for_config(&config, true)),
             config: Arc::new(config),
         }
     }
@@ -78,11 +113,33 @@ impl Engine for WasmerEngine {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<WasmerModule, WasmError> {
-        let module = wasmer::Module::new(&self.engine, wasm)
+        // The original is validated first: the rewrite assumes a valid module.
+        let (bytes, facts, start) = if self.passes.any() {
+            wasmer::Module::validate(&self.engine, wasm)
+                .map_err(|e| WasmError::Compile(e.to_string()))?;
+            let out = instrument(wasm, &self.passes)?;
+            (Cow::Owned(out.wasm), out.facts, out.start)
+        } else {
+            (Cow::Borrowed(wasm), ModuleFacts::default(), false)
+        };
+        // wasmer's metering middleware belongs to one module (sharing it panics), so a
+        // natively metered module gets an engine of its own.
+        let engine = match self.config.metering {
+            Metering::Native => {
+                let cost: CostFn = native_cost;
+                let metering = Arc::new(MeteringMiddleware::new(self.config.initial_fuel, cost));
+                build_engine(&self.config, Some(metering))
+            }
+            _ => self.engine.clone(),
+        };
+        let module = wasmer::Module::new(&engine, &bytes[..])
             .map_err(|e| WasmError::Compile(e.to_string()))?;
         Ok(WasmerModule {
             module,
             engine: self.clone(),
+            store_engine: engine,
+            facts: Arc::new(facts),
+            start,
         })
     }
 }
@@ -92,6 +149,11 @@ impl Engine for WasmerEngine {
 pub struct WasmerModule {
     module: wasmer::Module,
     engine: WasmerEngine,
+    /// The engine that compiled it, which its stores use.
+    store_engine: wasmer::Engine,
+    facts: Arc<ModuleFacts>,
+    /// Whether the start function was moved to an export, to be called after instantiation.
+    start: bool,
 }
 
 impl Module for WasmerModule {
@@ -121,11 +183,9 @@ impl Module for WasmerModule {
                 .iter()
                 .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
         )?;
-        let mut store = Store::new(self.engine.engine.clone());
-        let env = FunctionEnv::new(
-            &mut store,
-            Env::new(state, self.engine.config.max_payload_bytes),
-        );
+        self.facts.check_limits(&self.engine.config)?;
+        let mut store = Store::new(self.store_engine.clone());
+        let env = FunctionEnv::new(&mut store, Env::new(state, Arc::clone(&self.engine.config)));
         let mut imports = Imports::new();
         for f in host.iter() {
             let host_func = f.clone();
@@ -147,7 +207,11 @@ impl Module for WasmerModule {
         let instance = wasmer::Instance::new(&mut store, &self.module, &imports)
             .map_err(convert::map_instantiation_error)?;
         env.as_mut(&mut store).set_exports(instance.exports.clone());
-        Ok(WasmerInstance { store, env })
+        let mut instance = WasmerInstance { store, env };
+        if self.start {
+            instance.call_raw(START_EXPORT, &[])?;
+        }
+        Ok(instance)
     }
 }
 
@@ -180,25 +244,27 @@ impl<T: Send + 'static> Instance<T> for WasmerInstance<T> {
     }
 }
 
-impl<T: Send + 'static> wasmhost_api::Guest for WasmerInstance<T> {
+// The instance is where the host's calls enter: each one starts with the limit flag down
+// and, when it fails, leaves the call depth at 0 for the next.
+impl<T: Send + 'static> Guest for WasmerInstance<T> {
     fn call_raw(
         &mut self,
         name: &str,
         args: &[wasmhost_api::Value],
     ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
-        self.access().call_raw(name, args)
+        self.access().entry(|a| a.call_raw(name, args))
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.access().call_packed(name, ptr, len)
+        self.access().entry(|a| a.call_packed(name, ptr, len))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.access().alloc(len)
+        self.access().entry(|a| a.alloc(len))
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.access().dealloc(ptr, len)
+        self.access().entry(|a| a.dealloc(ptr, len))
     }
 
     fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
@@ -213,7 +279,23 @@ impl<T: Send + 'static> wasmhost_api::Guest for WasmerInstance<T> {
         self.access().memory_size()
     }
 
-    fn max_payload_bytes(&self) -> u32 {
-        self.env.as_ref(&self.store).max_payload_bytes
+    fn config(&self) -> &Config {
+        &self.env.as_ref(&self.store).config
+    }
+
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        self.access().fuel_remaining()
+    }
+
+    fn fuel_consumed(&mut self) -> Option<u64> {
+        self.access().fuel_consumed()
+    }
+
+    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
+        self.access().set_fuel(budget)
+    }
+
+    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
+        self.access().charge(units)
     }
 }

@@ -1,8 +1,12 @@
 //! The contract's [`Guest`] and [`Caller`] on a wasmi store, shared by instances and by
 //! host functions (both reach the store through `AsContextMut`).
 
-use wasmhost_api::{Caller, Guest, Value, WasmError, abi};
-use wasmi::{AsContext, AsContextMut, Func, Memory, TypedFunc};
+use std::sync::Arc;
+
+use wasmhost_api::{Caller, Config, Guest, Metering, Value, WasmError, abi};
+use wasmhost_instrument::meter::{self, FuelCell, Ledger};
+use wasmhost_instrument::{Global, GlobalsAfterTrap, classify};
+use wasmi::{AsContext, AsContextMut, Func, Memory, TypedFunc, Val};
 
 use crate::convert::{func_sig, map_error, params_match, to_val, to_value};
 
@@ -13,8 +17,11 @@ type PackedFunc = TypedFunc<(i32, i32), i64>;
 /// exports, looked up once.
 pub struct StoreData<T> {
     pub(crate) state: T,
-    pub(crate) max_payload_bytes: u32,
+    pub(crate) config: Arc<Config>,
+    ledger: Ledger,
     instance: Option<wasmi::Instance>,
+    /// The globals the instrumentation passes added, by [`Global`].
+    globals: [Option<wasmi::Global>; 3],
     memory: Option<Memory>,
     alloc: Option<TypedFunc<i32, i32>>,
     dealloc: Option<TypedFunc<(i32, i32), ()>>,
@@ -23,12 +30,19 @@ pub struct StoreData<T> {
     last_packed: Option<(Box<str>, PackedFunc)>,
 }
 
+const GLOBALS: [Global; 3] = [Global::Fuel, Global::Depth, Global::Limit];
+
 impl<T> StoreData<T> {
-    pub(crate) fn new(state: T, max_payload_bytes: u32) -> Self {
+    pub(crate) fn new(state: T, config: Arc<Config>) -> Self {
         StoreData {
             state,
-            max_payload_bytes,
+            ledger: Ledger {
+                budget: config.initial_fuel,
+                spent: false,
+            },
+            config,
             instance: None,
+            globals: [None; 3],
             memory: None,
             alloc: None,
             dealloc: None,
@@ -38,8 +52,11 @@ impl<T> StoreData<T> {
 
     /// Records the instance once it exists; host functions called from its start function
     /// see no exports, as in every engine.
-    pub(crate) fn set_instance(&mut self, instance: wasmi::Instance) {
-        self.instance = Some(instance);
+    pub(crate) fn set_instance(store: &mut wasmi::Store<Self>, instance: wasmi::Instance) {
+        let globals = GLOBALS.map(|g| instance.get_global(&*store, g.export_name()));
+        let data = store.data_mut();
+        data.instance = Some(instance);
+        data.globals = globals;
     }
 }
 
@@ -109,6 +126,91 @@ impl<C: StoreLike> Access<C> {
         self.0.data_mut().memory = Some(m);
         Ok(m)
     }
+
+    fn global(&self, g: Global) -> Option<wasmi::Global> {
+        self.0.data().globals[g as usize]
+    }
+
+    fn read_global(&self, g: Global) -> Option<i64> {
+        Some(match self.global(g)?.get(self.0.as_context()) {
+            Val::I32(v) => v as i64,
+            Val::I64(v) => v,
+            _ => return None,
+        })
+    }
+
+    fn write_global(&mut self, g: Global, value: i64) {
+        if let Some(global) = self.global(g) {
+            let value = match g {
+                Global::Fuel => Val::I64(value),
+                Global::Depth | Global::Limit => Val::I32(value as i32),
+            };
+            // The globals are ours: mutable and of this type, so this cannot fail.
+            let _ = global.set(self.0.as_context_mut(), value);
+        }
+    }
+
+    /// Runs one call the host makes into the guest: the limit flag starts down, and after a
+    /// failure the call depth goes back to 0 (a trap leaves it raised).
+    pub(crate) fn entry<R>(
+        &mut self,
+        call: impl FnOnce(&mut Self) -> Result<R, WasmError>,
+    ) -> Result<R, WasmError> {
+        if self.global(Global::Limit).is_some() {
+            self.write_global(Global::Limit, 0);
+        }
+        let result = call(self);
+        if result.is_err() && self.global(Global::Depth).is_some() {
+            self.write_global(Global::Depth, 0);
+        }
+        result
+    }
+
+    /// The contract's error for a failed guest call, with the passes' traps told apart.
+    fn fail(&mut self, e: wasmi::Error) -> WasmError {
+        let mut error = map_error(e);
+        if let WasmError::Trap(_) = error {
+            let globals = GlobalsAfterTrap {
+                fuel: self.read_global(Global::Fuel),
+                depth: self.read_global(Global::Depth).map(|d| d as i32),
+                limit: self.read_global(Global::Limit).map(|l| l as i32),
+            };
+            error = classify(error, globals, self.0.data().config.call_depth_limit());
+        }
+        meter::note_failure(self, &error);
+        error
+    }
+}
+
+impl<C: StoreLike> FuelCell for Access<C> {
+    fn metering(&self) -> Metering {
+        self.0.data().config.metering
+    }
+
+    fn cell(&mut self) -> i64 {
+        match self.metering() {
+            Metering::Portable => self.read_global(Global::Fuel).unwrap_or(0),
+            _ => self
+                .0
+                .as_context()
+                .get_fuel()
+                .map_or(0, |f| f.min(i64::MAX as u64) as i64),
+        }
+    }
+
+    fn set_cell(&mut self, fuel: i64) {
+        match self.metering() {
+            Metering::Portable => self.write_global(Global::Fuel, fuel),
+            // wasmi's fuel cannot go negative: exhaustion is recorded in the ledger.
+            _ => {
+                let _ = self.0.as_context_mut().set_fuel(fuel.max(0) as u64);
+            }
+        }
+    }
+
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.0.data_mut().ledger
+    }
 }
 
 fn signature_error(
@@ -126,6 +228,7 @@ fn signature_error(
 
 impl<C: StoreLike> Guest for Access<C> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
+        meter::check_live(self)?;
         let func = self.func(name)?;
         let ty = func.ty(self.0.as_context());
         // Compared in place: this is the hot path of every raw call.
@@ -142,8 +245,9 @@ impl<C: StoreLike> Guest for Access<C> {
             .iter()
             .map(|t| wasmi::Val::default_for_ty(*t))
             .collect();
-        func.call(self.0.as_context_mut(), &args, &mut results)
-            .map_err(map_error)?;
+        if let Err(e) = func.call(self.0.as_context_mut(), &args, &mut results) {
+            return Err(self.fail(e));
+        }
         results
             .iter()
             .map(to_value)
@@ -152,6 +256,7 @@ impl<C: StoreLike> Guest for Access<C> {
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
+        meter::check_live(self)?;
         let f = match &self.0.data().last_packed {
             Some((last, f)) if **last == *name => *f,
             _ => {
@@ -162,10 +267,11 @@ impl<C: StoreLike> Guest for Access<C> {
         };
         f.call(self.0.as_context_mut(), (ptr as i32, len as i32))
             .map(|p| p as u64)
-            .map_err(map_error)
+            .map_err(|e| self.fail(e))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
+        meter::check_live(self)?;
         let f = match self.0.data().alloc {
             Some(f) => f,
             None => {
@@ -180,10 +286,11 @@ impl<C: StoreLike> Guest for Access<C> {
         };
         f.call(self.0.as_context_mut(), len as i32)
             .map(|p| p as u32)
-            .map_err(map_error)
+            .map_err(|e| self.fail(e))
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
+        meter::check_live(self)?;
         let f = match self.0.data().dealloc {
             Some(f) => f,
             None => {
@@ -197,7 +304,7 @@ impl<C: StoreLike> Guest for Access<C> {
             }
         };
         f.call(self.0.as_context_mut(), (ptr as i32, len as i32))
-            .map_err(map_error)
+            .map_err(|e| self.fail(e))
     }
 
     fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
@@ -220,8 +327,24 @@ impl<C: StoreLike> Guest for Access<C> {
         Ok(memory.data(self.0.as_context()).len() as u64)
     }
 
-    fn max_payload_bytes(&self) -> u32 {
-        self.0.data().max_payload_bytes
+    fn config(&self) -> &Config {
+        &self.0.data().config
+    }
+
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        meter::remaining(self)
+    }
+
+    fn fuel_consumed(&mut self) -> Option<u64> {
+        meter::consumed(self)
+    }
+
+    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
+        meter::set_budget(self, budget)
+    }
+
+    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
+        meter::charge(self, units)
     }
 }
 

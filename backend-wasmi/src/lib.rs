@@ -8,15 +8,16 @@
 
 #![warn(missing_docs)]
 
-mod canonicalize;
 mod convert;
 mod guest;
 
 use std::sync::Arc;
 
 use wasmhost_api::{
-    Config, Engine, ExportInfo, HostContext, HostFunctions, Instance, Module, WasmError,
+    Config, Engine, ExportInfo, Guest, HostContext, HostFunctions, Instance, Metering, Module,
+    WasmError,
 };
+use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
 use wasmi::{Linker, Store};
 
 use convert::{func_sig, host_failure, map_error, to_val, to_value, wasmi_func_type};
@@ -28,6 +29,8 @@ pub use guest::StoreData;
 pub struct WasmiEngine {
     engine: wasmi::Engine,
     config: Arc<Config>,
+    /// The rewrites `config` needs on wasmi.
+    passes: Arc<Passes>,
 }
 
 impl WasmiEngine {
@@ -40,8 +43,23 @@ impl WasmiEngine {
             .wasm_extended_const(false)
             .wasm_wide_arithmetic(false)
             .wasm_custom_page_sizes(false);
+        if config.metering == Metering::Native {
+            // Lazy translation would charge translation fuel on a function's first call,
+            // so the same call would cost more the first time.
+            c.consume_fuel(true)
+                .compilation_mode(wasmi::CompilationMode::Eager);
+        }
+        if let Some(depth) = config.call_depth_limit() {
+            // The instrumented limit must be the one that stops a guest: wasmi's own frame
+            // count (default 1000) and value stack sit well above it. Host re-entry adds a
+            // frame per level, so allow two per counted call.
+            let frames = (depth as usize).saturating_mul(2).saturating_add(64);
+            c.set_max_recursion_depth(frames.max(1000))
+                .set_max_stack_height(frames.saturating_mul(4096).max(1_000_000));
+        }
         WasmiEngine {
             engine: wasmi::Engine::new(&c),
+            passes: Arc::new(Passes::for_config(&config, false)),
             config: Arc::new(config),
         }
     }
@@ -67,23 +85,25 @@ impl Engine for WasmiEngine {
     fn compile(&self, wasm: &[u8]) -> Result<WasmiModule, WasmError> {
         // wasmi canonicalizes NaNs only behind a cargo feature, which cargo would unify
         // across the whole build: the deterministic profile rewrites the module instead.
-        // The original is validated first: the rewrite re-encodes (and so would repair
-        // malformed encodings) and adds locals (which would make an out-of-range local
-        // index valid).
-        let rewritten;
-        let wasm = if self.config.deterministic {
+        // The original is validated first: the rewrite assumes a valid module.
+        let (module, facts, start) = if self.passes.any() {
             wasmi::Module::validate(&self.engine, wasm)
                 .map_err(|e| WasmError::Compile(e.to_string()))?;
-            rewritten = canonicalize::canonicalize_nans(wasm);
-            rewritten.as_deref().unwrap_or(wasm)
+            let out = instrument(wasm, &self.passes)?;
+            (
+                wasmi::Module::new(&self.engine, &out.wasm),
+                out.facts,
+                out.start,
+            )
         } else {
-            wasm
+            let module = wasmi::Module::new(&self.engine, wasm);
+            (module, ModuleFacts::default(), false)
         };
-        let module = wasmi::Module::new(&self.engine, wasm)
-            .map_err(|e| WasmError::Compile(e.to_string()))?;
         Ok(WasmiModule {
-            module,
+            module: module.map_err(|e| WasmError::Compile(e.to_string()))?,
             engine: self.clone(),
+            facts: Arc::new(facts),
+            start,
         })
     }
 }
@@ -93,6 +113,9 @@ impl Engine for WasmiEngine {
 pub struct WasmiModule {
     module: wasmi::Module,
     engine: WasmiEngine,
+    facts: Arc<ModuleFacts>,
+    /// Whether the start function was moved to an export, to be called after instantiation.
+    start: bool,
 }
 
 impl Module for WasmiModule {
@@ -121,10 +144,16 @@ impl Module for WasmiModule {
                 .imports()
                 .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
         )?;
+        self.facts.check_limits(&self.engine.config)?;
         let mut store = Store::new(
             &self.engine.engine,
-            StoreData::new(state, self.engine.config.max_payload_bytes),
+            StoreData::new(state, Arc::clone(&self.engine.config)),
         );
+        if self.engine.config.metering == Metering::Native {
+            store
+                .set_fuel(self.engine.config.initial_fuel)
+                .map_err(map_error)?;
+        }
         let mut linker = Linker::<StoreData<T>>::new(&self.engine.engine);
         for f in host.iter() {
             let func = f.clone();
@@ -150,8 +179,12 @@ impl Module for WasmiModule {
         let instance = linker
             .instantiate_and_start(&mut store, &self.module)
             .map_err(map_error)?;
-        store.data_mut().set_instance(instance);
-        Ok(WasmiInstance { store })
+        StoreData::set_instance(&mut store, instance);
+        let mut instance = WasmiInstance { store };
+        if self.start {
+            instance.call_raw(START_EXPORT, &[])?;
+        }
+        Ok(instance)
     }
 }
 
@@ -176,25 +209,27 @@ impl<T: Send + 'static> Instance<T> for WasmiInstance<T> {
     }
 }
 
-impl<T> wasmhost_api::Guest for WasmiInstance<T> {
+// The instance is where the host's calls enter: each one starts with the limit flag down
+// and, when it fails, leaves the call depth at 0 for the next.
+impl<T> Guest for WasmiInstance<T> {
     fn call_raw(
         &mut self,
         name: &str,
         args: &[wasmhost_api::Value],
     ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
-        self.access().call_raw(name, args)
+        self.access().entry(|a| a.call_raw(name, args))
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.access().call_packed(name, ptr, len)
+        self.access().entry(|a| a.call_packed(name, ptr, len))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.access().alloc(len)
+        self.access().entry(|a| a.alloc(len))
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.access().dealloc(ptr, len)
+        self.access().entry(|a| a.dealloc(ptr, len))
     }
 
     fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
@@ -209,7 +244,23 @@ impl<T> wasmhost_api::Guest for WasmiInstance<T> {
         self.access().memory_size()
     }
 
-    fn max_payload_bytes(&self) -> u32 {
-        self.store.data().max_payload_bytes
+    fn config(&self) -> &Config {
+        &self.store.data().config
+    }
+
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        self.access().fuel_remaining()
+    }
+
+    fn fuel_consumed(&mut self) -> Option<u64> {
+        self.access().fuel_consumed()
+    }
+
+    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
+        self.access().set_fuel(budget)
+    }
+
+    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
+        self.access().charge(units)
     }
 }

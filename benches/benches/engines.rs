@@ -201,9 +201,40 @@ fn deterministic_profile_cost(c: &mut Criterion) {
     g.finish();
 }
 
+/// Fuel metering off, native and portable on compute workloads (the `workloads` guest),
+/// every engine: what each meter costs, and whether portable stays within its target.
+fn metering_cost(c: &mut Criterion) {
+    use wasmhost::{Metering, ValType};
+    const ROUNDS: i32 = 100_000;
+    let mut host = HostFunctions::<()>::new();
+    host.raw("env", "tick", &[ValType::I32], &[], |_, _| Ok(vec![]));
+    for workload in ["integer", "float", "memory", "calls"] {
+        let mut g = c.benchmark_group(format!("metering_{workload}_100k"));
+        for mode in [Metering::Off, Metering::Native, Metering::Portable] {
+            for engine in engines(&Config::default().metering(mode)) {
+                let mut i = engine
+                    .compile(wasmhost_test_wasms::guest("workloads"))
+                    .unwrap()
+                    .instantiate(&host, ())
+                    .unwrap();
+                g.bench_function(BenchmarkId::new(engine.name(), mode.name()), |b| {
+                    b.iter(|| {
+                        if mode != Metering::Off {
+                            i.set_fuel(u64::MAX >> 2).unwrap();
+                        }
+                        i.call_raw(workload, &[Value::I32(black_box(ROUNDS))])
+                            .unwrap()
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = noop_call, serialized_call, fresh_instance, payload, deterministic_profile_cost
+    targets = noop_call, serialized_call, fresh_instance, payload, deterministic_profile_cost, metering_cost
 }
 criterion_main!(benches);

@@ -26,7 +26,8 @@ fn columns(reports: &[Report]) -> Vec<Column<'_>> {
         .collect()
 }
 
-fn esc(text: &str) -> String {
+/// Escapes text for HTML.
+pub(crate) fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

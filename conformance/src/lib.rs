@@ -7,6 +7,7 @@
 
 pub mod guests;
 pub mod html;
+pub mod meter;
 pub mod probes;
 pub mod report;
 pub mod run;

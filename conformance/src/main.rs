@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wasmhost::prelude::*;
 use wasmhost_conformance::report::{self, Report};
-use wasmhost_conformance::{html, run};
+use wasmhost_conformance::{html, meter, run};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,23 @@ enum Command {
         #[arg(long, num_args = 1..)]
         merge: Vec<PathBuf>,
     },
+    /// The metering report: integer, float, memory, bulk-memory, call and host-call
+    /// workloads on every engine with fuel metering off, native and portable: units per call,
+    /// median time, ns per unit, slowdown, and how well units predict time.
+    Meter {
+        /// Write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write one self-contained HTML page with a chart.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Scale every workload's round count (0.1 for a quick look).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Calls timed per cell; the median is reported.
+        #[arg(long, default_value_t = 7)]
+        repetitions: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,7 +80,56 @@ fn main() -> ExitCode {
         Command::Conformance { json, html, merge } => {
             conformance(json.as_deref(), html.as_deref(), &merge)
         }
+        Command::Meter {
+            json,
+            html,
+            scale,
+            repetitions,
+        } => meter_command(json.as_deref(), html.as_deref(), scale, repetitions),
     }
+}
+
+fn meter_command(
+    json: Option<&Path>,
+    html_out: Option<&Path>,
+    scale: f64,
+    repetitions: usize,
+) -> ExitCode {
+    let interactive = std::io::stderr().is_terminal();
+    let workloads = meter::workloads(scale);
+    let report = meter::run(&workloads, repetitions.max(1), |step| {
+        if interactive {
+            eprint!("\r\x1b[2K{step}");
+            let _ = std::io::stderr().flush();
+        }
+    });
+    if interactive {
+        eprintln!();
+    }
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", meter::summary(&report));
+    let outputs = [
+        (
+            json,
+            serde_json::to_string(&report).map_err(|e| e.to_string()),
+        ),
+        (html_out, Ok(meter::render_html(&report))),
+    ];
+    for (path, text) in outputs {
+        let Some(path) = path else { continue };
+        if let Err(e) = text.and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string())) {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("written to {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn conformance(json: Option<&Path>, html_out: Option<&Path>, merge: &[PathBuf]) -> ExitCode {

@@ -87,3 +87,52 @@ wasmhost::on_every_engine!(
     serialized_exports_take_and_give_json,
     raw_exports_take_exact_bits
 );
+
+#[test]
+fn meter_reports_every_engine_and_mode_and_writes_json_and_html() {
+    let dir = std::env::temp_dir().join(format!("wasmhost-meter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, html) = (dir.join("meter.json"), dir.join("meter.html"));
+    let (code, out) = wasmhost(&[
+        "meter",
+        "--scale",
+        "0.01",
+        "--repetitions",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let report: wasmhost_conformance::meter::MeterReport =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // 6 workloads × every engine × off, native, portable.
+    assert_eq!(report.measurements.len(), 6 * wasmhost::ENGINES.len() * 3);
+    for m in &report.measurements {
+        assert_eq!(m.units.is_some(), m.mode != "off", "{m:?}");
+        assert!(m.units != Some(0), "{m:?}");
+    }
+    // Portable units are the engines' common currency: the same for each workload.
+    for w in &report.workloads {
+        let units: Vec<_> = report
+            .measurements
+            .iter()
+            .filter(|m| m.workload == w.name && m.mode == "portable")
+            .map(|m| m.units)
+            .collect();
+        assert!(
+            units.windows(2).all(|p| p[0] == p[1]),
+            "{}: {units:?}",
+            w.name
+        );
+    }
+    assert_eq!(report.fits.len(), 2 * wasmhost::ENGINES.len());
+    assert!(out.contains("correlation"), "{out}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("host_calls"),
+        "{page}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

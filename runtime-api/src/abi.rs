@@ -18,6 +18,8 @@
 //!   answers with a packed `(ptr, len)` it allocated with [`ALLOC`], which the guest owns.
 //! - Every `(ptr, len)` the guest hands over is bounds-checked against its memory before
 //!   it is read, and every payload is checked against the payload limit.
+//! - With metering on, payload bytes are charged at
+//!   [`crate::CostTable::payload_bytes_per_unit`] as they cross, in either direction.
 //! - MessagePack is written with named struct fields ([`encode`]) so that guests in other
 //!   languages can read it.
 //! - When a call traps with `unreachable` and the guest exports [`PANIC_MESSAGE`]
@@ -149,6 +151,7 @@ pub fn call_bytes<G: Guest + ?Sized>(
 /// pointer is outside memory, or the allocator's own failure.
 pub fn write_payload<G: Guest + ?Sized>(guest: &mut G, bytes: &[u8]) -> Result<u64, WasmError> {
     let len = check_payload_len(guest, bytes.len() as u64)?;
+    charge_payload(guest, len)?;
     let ptr = guest.alloc(len)?;
     guest.write(ptr, bytes)?;
     Ok(pack(ptr, len))
@@ -165,7 +168,17 @@ pub fn read_payload<G: Guest + ?Sized>(
     len: u32,
 ) -> Result<Vec<u8>, WasmError> {
     check_payload_len(guest, len as u64)?;
-    guest.read(ptr, len)
+    let bytes = guest.read(ptr, len)?;
+    charge_payload(guest, len)?;
+    Ok(bytes)
+}
+
+/// Charges a payload's bytes at [`crate::CostTable::payload_bytes_per_unit`].
+fn charge_payload<G: Guest + ?Sized>(guest: &mut G, len: u32) -> Result<(), WasmError> {
+    match guest.config().costs.payload(len as u64) {
+        0 => Ok(()),
+        units => guest.charge(units),
+    }
 }
 
 /// The `(ptr, len)` arguments of a call in the ABI's shape.
@@ -183,7 +196,7 @@ pub fn packed_args(args: &[Value]) -> Result<(u32, u32), WasmError> {
 }
 
 fn check_payload_len<G: Guest + ?Sized>(guest: &G, len: u64) -> Result<u32, WasmError> {
-    let limit = guest.max_payload_bytes();
+    let limit = guest.config().max_payload_bytes;
     if len > limit as u64 {
         return Err(WasmError::PayloadTooLarge {
             len,

@@ -7,11 +7,15 @@
 /// saturating float-to-int, multi-value, bulk memory, reference types). Off: SIMD (wasmi
 /// needs a cargo feature for it), relaxed SIMD (non-deterministic by design), threads, tail
 /// calls, memory64, multi-memory, extended constants, exceptions.
+///
+/// Every field changes how a module is compiled (the rewriting passes of `wasmhost-instrument`
+/// or the engine's own settings), so modules compiled under one `Config` belong to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Config {
     /// Largest serialized payload, in bytes, accepted in either direction of a call
     /// (host to guest input, guest to host output, and the same for host functions).
+    /// Exceeding it is [`crate::WasmError::PayloadTooLarge`].
     /// Default: 1 GiB + 1 MiB, so a 1 GiB byte payload with its encoding overhead fits.
     pub max_payload_bytes: u32,
     /// The deterministic profile: every float operation that may produce a NaN (add, sub,
@@ -19,15 +23,52 @@ pub struct Config {
     /// positive canonical NaN (`0x7fc00000` / `0x7ff8000000000000`), so the same guest gives
     /// the same bits on every engine and every processor. Bit operations (neg, abs,
     /// copysign, reinterpret, load, store) keep their NaN bits, as the spec requires.
+    /// It also turns on the call-depth limit ([`Config::max_call_depth`], default
+    /// [`DEFAULT_MAX_CALL_DEPTH`]) so that recursion stops at the same depth everywhere.
     /// Default: off (NaN bits follow the engine and the hardware).
     pub deterministic: bool,
+    /// Fuel metering: off, the engine's own, or wasmhost's portable pass. See [`Metering`].
+    /// Default: [`Metering::Off`].
+    pub metering: Metering,
+    /// What each kind of work costs in [`Metering::Portable`] mode, and what payload bytes
+    /// cost in every metering mode.
+    pub costs: CostTable,
+    /// The fuel a new instance starts with (its start function runs on it). Refill it
+    /// before each call with [`crate::Guest::set_fuel`]. Ignored when metering is off.
+    /// Default: 10 000 000 000 units.
+    pub initial_fuel: u64,
+    /// Largest linear memory, in bytes (rounded down to whole 64 KiB pages). A module whose
+    /// memory starts larger fails to instantiate with [`crate::WasmError::MemoryLimit`];
+    /// `memory.grow` past it returns `-1` (as the spec allows when growth fails), and a call
+    /// that then traps reports [`crate::WasmError::MemoryLimit`] rather than the trap.
+    /// Default: no limit beyond wasm32's 4 GiB.
+    pub max_memory_bytes: Option<u64>,
+    /// Largest number of elements of any table. A module whose table starts larger fails to
+    /// instantiate, and `table.grow` past it traps; both are
+    /// [`crate::WasmError::TableLimit`]. Default: no limit.
+    pub max_table_elements: Option<u32>,
+    /// Deepest nesting of calls (each `call`/`call_indirect` executed and not yet returned,
+    /// host imports included) below an export called by the host. One more traps with
+    /// [`crate::Trap::StackOverflow`], at exactly that depth on every engine. `None` leaves
+    /// only the engines' own stack limits, which differ (wasmi counts frames, wasmer uses a
+    /// native stack), unless [`Config::deterministic`] is on.
+    pub max_call_depth: Option<u32>,
 }
+
+/// The call-depth limit of the deterministic profile when [`Config::max_call_depth`] is unset.
+pub const DEFAULT_MAX_CALL_DEPTH: u32 = 1_000;
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_payload_bytes: (1 << 30) + (1 << 20),
             deterministic: false,
+            metering: Metering::Off,
+            costs: CostTable::default(),
+            initial_fuel: 10_000_000_000,
+            max_memory_bytes: None,
+            max_table_elements: None,
+            max_call_depth: None,
         }
     }
 }
@@ -43,5 +84,149 @@ impl Config {
     pub fn deterministic(mut self, on: bool) -> Self {
         self.deterministic = on;
         self
+    }
+
+    /// Sets [`Config::metering`].
+    pub fn metering(mut self, metering: Metering) -> Self {
+        self.metering = metering;
+        self
+    }
+
+    /// Sets [`Config::costs`].
+    pub fn costs(mut self, costs: CostTable) -> Self {
+        self.costs = costs;
+        self
+    }
+
+    /// Sets [`Config::initial_fuel`].
+    pub fn initial_fuel(mut self, fuel: u64) -> Self {
+        self.initial_fuel = fuel;
+        self
+    }
+
+    /// Sets [`Config::max_memory_bytes`].
+    pub fn max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.max_memory_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets [`Config::max_table_elements`].
+    pub fn max_table_elements(mut self, elements: u32) -> Self {
+        self.max_table_elements = Some(elements);
+        self
+    }
+
+    /// Sets [`Config::max_call_depth`].
+    pub fn max_call_depth(mut self, depth: u32) -> Self {
+        self.max_call_depth = Some(depth);
+        self
+    }
+
+    /// The call-depth limit in force: [`Config::max_call_depth`], else
+    /// [`DEFAULT_MAX_CALL_DEPTH`] in the deterministic profile, else none.
+    pub fn call_depth_limit(&self) -> Option<u32> {
+        self.max_call_depth
+            .or(self.deterministic.then_some(DEFAULT_MAX_CALL_DEPTH))
+    }
+
+    /// The memory limit in whole 64 KiB pages, if there is one.
+    pub fn memory_limit_pages(&self) -> Option<u64> {
+        self.max_memory_bytes.map(|bytes| bytes / 65_536)
+    }
+}
+
+/// Which fuel meter counts a guest's work. Every mode but [`Metering::Off`] stops a guest
+/// whose budget runs out with [`crate::WasmError::OutOfFuel`], on every engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Metering {
+    /// No meter: a guest runs until it returns or traps.
+    #[default]
+    Off,
+    /// The engine's own meter: wasmi's fuel, wasmer's metering middleware (one unit per
+    /// operator). Cheap, but each engine counts in its own units at its own points, so the
+    /// same guest burns different amounts on different engines.
+    Native,
+    /// wasmhost's portable meter: the module is rewritten to count [`CostTable`] units in a
+    /// global, charged at the start of each straight-line block for the whole block. The
+    /// same guest and input burn exactly the same units, and stop at exactly the same
+    /// instruction, on every engine and processor.
+    Portable,
+}
+
+impl Metering {
+    /// The mode's name: `"off"`, `"native"`, `"portable"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metering::Off => "off",
+            Metering::Native => "native",
+            Metering::Portable => "portable",
+        }
+    }
+
+    /// The mode called `name` (as [`Metering::name`] gives it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Metering::Off, Metering::Native, Metering::Portable]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// What work costs, in fuel units. Instruction costs apply to [`Metering::Portable`] (the
+/// engines' native meters have their own tables); payload costs apply whenever metering is
+/// on. Documented in full in `wasmhost-instrument`'s `fuel` module.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct CostTable {
+    /// Every instruction, except the purely structural `block`, `loop`, `else`, `end` and
+    /// `nop`, which cost nothing. Default 1.
+    pub instruction: u32,
+    /// Added for `call` and `call_indirect` (a frame to set up). Default 4.
+    pub call: u32,
+    /// Added for each load and store. Default 1.
+    pub memory_access: u32,
+    /// Bytes (or table elements) per unit for `memory.fill`, `memory.copy`, `memory.init`,
+    /// `table.fill`, `table.copy` and `table.init`, charged on the length just before the
+    /// operation runs, so a 4 GiB fill is not one unit. Default 64; 0 means free.
+    pub bulk_bytes_per_unit: u32,
+    /// Per 64 KiB page requested by `memory.grow`, charged whether or not growth succeeds.
+    /// Default 1024 (a page is 65 536 bytes, at the bulk rate).
+    pub memory_grow_page: u32,
+    /// Bytes per unit for payloads crossing the boundary (call inputs and outputs, host
+    /// function inputs and outputs). Default 0: payloads are free.
+    pub payload_bytes_per_unit: u32,
+}
+
+impl Default for CostTable {
+    fn default() -> Self {
+        CostTable {
+            instruction: 1,
+            call: 4,
+            memory_access: 1,
+            bulk_bytes_per_unit: 64,
+            memory_grow_page: 1024,
+            payload_bytes_per_unit: 0,
+        }
+    }
+}
+
+impl CostTable {
+    /// Sets [`CostTable::payload_bytes_per_unit`].
+    pub fn payload_bytes_per_unit(mut self, bytes: u32) -> Self {
+        self.payload_bytes_per_unit = bytes;
+        self
+    }
+
+    /// Sets [`CostTable::bulk_bytes_per_unit`].
+    pub fn bulk_bytes_per_unit(mut self, bytes: u32) -> Self {
+        self.bulk_bytes_per_unit = bytes;
+        self
+    }
+
+    /// What a payload of `len` bytes costs.
+    pub fn payload(&self, len: u64) -> u64 {
+        match self.payload_bytes_per_unit {
+            0 => 0,
+            per => len / per as u64,
+        }
     }
 }

@@ -98,8 +98,35 @@ pub trait Guest {
     /// [`WasmError::MissingExport`] when there is no exported memory.
     fn memory_size(&mut self) -> Result<u64, WasmError>;
 
-    /// The payload limit of the engine's [`Config`].
-    fn max_payload_bytes(&self) -> u32;
+    /// The configuration of the engine this guest runs on.
+    fn config(&self) -> &Config;
+
+    /// The fuel left, or `None` when metering is off ([`crate::Metering::Off`]). It reads 0
+    /// once the guest ran out.
+    fn fuel_remaining(&mut self) -> Option<u64>;
+
+    /// The fuel used since the budget was last set (at instantiation, from
+    /// [`Config::initial_fuel`], or by [`Guest::set_fuel`]), host charges included; `None`
+    /// when metering is off.
+    fn fuel_consumed(&mut self) -> Option<u64>;
+
+    /// Sets the fuel budget for what runs next. Set it before each call to bound that call;
+    /// fuel consumed counts from here.
+    ///
+    /// # Errors
+    /// [`WasmError::Engine`] when metering is off; [`WasmError::OutOfFuel`] when the
+    /// instance is spent (a call on it ran out of fuel, which can stop the guest anywhere,
+    /// even inside its allocator, so it is not run again: instantiate a fresh one).
+    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError>;
+
+    /// Takes `units` from the fuel left, for work done on the guest's behalf (a host
+    /// function charging for its own work, payload bytes crossing the boundary). Free when
+    /// metering is off.
+    ///
+    /// # Errors
+    /// [`WasmError::OutOfFuel`] when the units do not fit: the fuel left drops to 0 and the
+    /// instance is spent.
+    fn charge(&mut self, units: u64) -> Result<(), WasmError>;
 }
 
 /// A live instance in its own store, holding host state `T`. `Send`: it can move to a

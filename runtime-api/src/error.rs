@@ -40,12 +40,18 @@ pub enum WasmError {
     /// The guest trapped.
     #[error("guest trapped: {0}")]
     Trap(Trap),
-    /// The call ran out of fuel.
+    /// The call ran out of fuel: the guest's work, or a host function's charge, did not fit
+    /// in the instance's budget. The instance is spent: later calls on it fail the same way.
     #[error("out of fuel")]
     OutOfFuel,
-    /// The guest tried to grow its memory beyond the configured limit.
+    /// The guest's memory hit the configured limit: a module's memory starts larger than it,
+    /// or the call trapped after `memory.grow` was refused by it.
     #[error("memory limit reached")]
     MemoryLimit,
+    /// The guest tried to grow a table beyond the configured limit, or a module's table
+    /// starts larger than it.
+    #[error("table limit reached")]
+    TableLimit,
     /// A payload (call input or output) is larger than the configured limit.
     #[error("payload of {len} bytes exceeds the limit of {limit} bytes")]
     PayloadTooLarge {

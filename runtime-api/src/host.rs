@@ -42,6 +42,15 @@ impl<'a, T> HostContext<'a, T> {
         self.caller
     }
 
+    /// Charges `units` of fuel for work done on the guest's behalf. Free when metering is
+    /// off. Return its error with `?`: it stops the guest.
+    ///
+    /// # Errors
+    /// [`WasmError::OutOfFuel`] when the units do not fit in the fuel left.
+    pub fn charge(&mut self, units: u64) -> Result<(), WasmError> {
+        self.caller.charge(units)
+    }
+
     /// Calls back into a serialized export of the calling guest.
     ///
     /// # Errors
@@ -157,10 +166,12 @@ impl<T: 'static> HostFunctions<T> {
     }
 
     /// Adds a serialized host function, imported by guests as `wasmhost.<name>` with the
-    /// ABI's `(ptr, len) -> i64` shape (the guest SDK's `host_imports!` declares it).
+    /// ABI's `(ptr, len) -> i64` shape (the guest SDK's `host_imports!` declares it). It
+    /// replaces a function added earlier under the same name.
     ///
     /// The closure's `Err` is not a trap: it is returned to the guest as the `Err` of its
-    /// `Result`, and the guest decides what to do with it. An input that does not
+    /// `Result`, and the guest decides what to do with it. The one exception is
+    /// [`WasmError::OutOfFuel`] (from [`HostContext::charge`]), which stops the guest. An input that does not
     /// deserialize into `I` is returned to the guest as [`WasmError::Deserialize`].
     pub fn func<I, O, F>(&mut self, name: &str, f: F) -> &mut Self
     where
@@ -172,19 +183,23 @@ impl<T: 'static> HostFunctions<T> {
             let (ptr, len) = abi::packed_args(args)?;
             let bytes = abi::read_payload(ctx.caller, ptr, len)?;
             let result = abi::decode::<I>(&bytes).and_then(|input| f(ctx, input));
+            // Running out of fuel stops the guest; it is not an answer the guest may handle.
+            if let Err(WasmError::OutOfFuel) = result {
+                return Err(WasmError::OutOfFuel);
+            }
             let out = abi::write_payload(ctx.caller, &abi::encode(&result)?)?;
             Ok(vec![Value::I64(out as i64)])
         };
-        self.funcs.push(HostFunc {
+        self.define(HostFunc {
             module: abi::HOST_MODULE.to_string(),
             name: name.to_string(),
             sig: FuncSig::packed(),
             callback: Arc::new(callback),
-        });
-        self
+        })
     }
 
-    /// Adds a raw host function with an explicit wasm signature: raw values in and out.
+    /// Adds a raw host function with an explicit wasm signature: raw values in and out. It
+    /// replaces a function added earlier under the same module and name.
     /// An `Err` traps the guest, and the caller of the export gets that error.
     pub fn raw<F>(
         &mut self,
@@ -200,12 +215,24 @@ impl<T: 'static> HostFunctions<T> {
             + Sync
             + 'static,
     {
-        self.funcs.push(HostFunc {
+        self.define(HostFunc {
             module: module.to_string(),
             name: name.to_string(),
             sig: FuncSig::new(params, results),
             callback: Arc::new(f),
-        });
+        })
+    }
+
+    /// Adds `func`, replacing a function of the same module and name.
+    fn define(&mut self, func: HostFunc<T>) -> &mut Self {
+        match self
+            .funcs
+            .iter_mut()
+            .find(|f| f.module == func.module && f.name == func.name)
+        {
+            Some(existing) => *existing = func,
+            None => self.funcs.push(func),
+        }
         self
     }
 
@@ -246,5 +273,23 @@ impl<T: 'static> HostFunctions<T> {
     /// The functions, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = &HostFunc<T>> {
         self.funcs.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_function_of_the_same_name_replaces_the_earlier() {
+        let mut host = HostFunctions::<()>::new();
+        host.func("f", |_, (): ()| Ok(1u8))
+            .raw("env", "f", &[], &[], |_, _| Ok(vec![]))
+            .func("f", |_, (): ()| Ok(2u8));
+        let names: Vec<_> = host
+            .iter()
+            .map(|f| (f.module.as_str(), f.name.as_str()))
+            .collect();
+        assert_eq!(names, [(abi::HOST_MODULE, "f"), ("env", "f")]);
     }
 }

@@ -20,7 +20,7 @@ mod error;
 mod host;
 mod value;
 
-pub use config::Config;
+pub use config::{Config, CostTable, DEFAULT_MAX_CALL_DEPTH, Metering};
 pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module};
 pub use error::{Trap, WasmError};
 pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions};

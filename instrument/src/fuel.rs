@@ -1,0 +1,209 @@
+//! Portable fuel metering: the module counts its own work in a global, in the units of a
+//! [`CostTable`], charged at the same points whatever engine runs it.
+//!
+//! # Where fuel is charged
+//!
+//! A function body is cut into straight-line blocks. A block starts at the function's
+//! entry and right after every instruction that control can leave or enter by: `loop`,
+//! `if`, `else`, `end`, `br`, `br_if`, `br_table`, `return`, `unreachable`. At the start of
+//! each block its whole cost is charged, before any of its instructions run:
+//!
+//! ```text
+//! global.get $fuel  i64.const cost  i64.sub  local.tee $tmp  global.set $fuel
+//! local.get $tmp  i64.const 0  i64.lt_s  if  unreachable  end
+//! ```
+//!
+//! So a guest whose budget cannot pay for the next block stops *before* it, with the fuel
+//! global negative (the host reports [`wasmhost_api::WasmError::OutOfFuel`] and fuel left
+//! 0). Calls do not end a block: a callee that runs out stops inside the callee.
+//!
+//! # What things cost ([`CostTable`])
+//!
+//! - every instruction `instruction` units, except `block`, `loop`, `else`, `end` and `nop`,
+//!   which only give the code its structure and cost nothing;
+//! - `call` and `call_indirect` `call` more, loads and stores `memory_access` more;
+//! - `memory.fill`, `memory.copy`, `memory.init`, `table.fill`, `table.copy`, `table.init`:
+//!   their length divided by `bulk_bytes_per_unit`, charged just before the operation runs
+//!   (on top of their instruction cost), so that a 4 GiB fill is not one unit;
+//! - `memory.grow`: `memory_grow_page` per page requested, charged before it runs, whether
+//!   or not the memory can grow.
+
+use wasm_encoder::{BlockType, Function, Instruction};
+use wasmhost_api::CostTable;
+use wasmparser::Operator;
+
+/// The fixed cost of one instruction (bulk lengths and grown pages come on top).
+pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable) -> u64 {
+    use Operator::*;
+    let base = costs.instruction as u64;
+    match op {
+        Block { .. } | Loop { .. } | Else | End | Nop => 0,
+        Call { .. } | CallIndirect { .. } => base + costs.call as u64,
+        I32Load { .. }
+        | I64Load { .. }
+        | F32Load { .. }
+        | F64Load { .. }
+        | I32Load8S { .. }
+        | I32Load8U { .. }
+        | I32Load16S { .. }
+        | I32Load16U { .. }
+        | I64Load8S { .. }
+        | I64Load8U { .. }
+        | I64Load16S { .. }
+        | I64Load16U { .. }
+        | I64Load32S { .. }
+        | I64Load32U { .. }
+        | I32Store { .. }
+        | I64Store { .. }
+        | F32Store { .. }
+        | F64Store { .. }
+        | I32Store8 { .. }
+        | I32Store16 { .. }
+        | I64Store8 { .. }
+        | I64Store16 { .. }
+        | I64Store32 { .. } => base + costs.memory_access as u64,
+        _ => base,
+    }
+}
+
+/// Whether a straight-line block ends after `op`.
+fn ends_block(op: &Operator<'_>) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        Loop { .. }
+            | If { .. }
+            | Else
+            | End
+            | Br { .. }
+            | BrIf { .. }
+            | BrTable { .. }
+            | Return
+            | Unreachable
+    )
+}
+
+/// For each instruction of a body, the cost to charge just before it: the whole cost of
+/// the block it starts, or 0 where no block starts.
+pub fn block_charges(ops: &[Operator<'_>], costs: &CostTable) -> Vec<u64> {
+    let mut charges = vec![0u64; ops.len()];
+    let mut start = 0;
+    for (i, op) in ops.iter().enumerate() {
+        charges[start] = charges[start].saturating_add(instruction_cost(op, costs));
+        if ends_block(op) {
+            start = (i + 1).min(ops.len() - 1);
+        }
+    }
+    // A block that would start after the body's final `end` is nothing: `start` was
+    // clamped onto that `end`, which costs 0, so nothing was added to it.
+    charges
+}
+
+/// Whether `op` is charged by its length (the top of the stack, an `i32`).
+pub fn charged_by_length(op: &Operator<'_>) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        MemoryFill { .. }
+            | MemoryCopy { .. }
+            | MemoryInit { .. }
+            | TableFill { .. }
+            | TableCopy { .. }
+            | TableInit { .. }
+    )
+}
+
+/// Emits the charge of a constant `cost` against global `fuel`; `tmp` is an `i64` local.
+pub(crate) fn charge(f: &mut Function, fuel: u32, tmp: u32, cost: u64) {
+    f.instruction(&Instruction::GlobalGet(fuel))
+        .instruction(&Instruction::I64Const(cost.min(i64::MAX as u64) as i64))
+        .instruction(&Instruction::I64Sub);
+    store_and_trap_if_negative(f, fuel, tmp);
+}
+
+/// Emits a charge on the `i32` at the top of the stack, which stays there: `len /
+/// per_unit` units for bulk operations, `len * per_page` for `memory.grow`. `scratch` is an
+/// `i32` local, `tmp` an `i64` one.
+pub(crate) fn charge_length(f: &mut Function, fuel: u32, scratch: u32, tmp: u32, rate: Rate) {
+    f.instruction(&Instruction::LocalSet(scratch))
+        .instruction(&Instruction::GlobalGet(fuel))
+        .instruction(&Instruction::LocalGet(scratch))
+        .instruction(&Instruction::I64ExtendI32U);
+    match rate {
+        Rate::PerUnit(per) if per.is_power_of_two() => {
+            f.instruction(&Instruction::I64Const(per.trailing_zeros() as i64))
+                .instruction(&Instruction::I64ShrU);
+        }
+        Rate::PerUnit(per) => {
+            f.instruction(&Instruction::I64Const(per as i64))
+                .instruction(&Instruction::I64DivU);
+        }
+        Rate::Times(cost) => {
+            f.instruction(&Instruction::I64Const(cost as i64))
+                .instruction(&Instruction::I64Mul);
+        }
+    }
+    f.instruction(&Instruction::I64Sub);
+    store_and_trap_if_negative(f, fuel, tmp);
+    f.instruction(&Instruction::LocalGet(scratch));
+}
+
+/// How a length turns into units.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rate {
+    /// One unit per this many (non-zero).
+    PerUnit(u32),
+    /// This many units per one.
+    Times(u32),
+}
+
+/// Stores the new fuel (on the stack) and traps if it is negative.
+fn store_and_trap_if_negative(f: &mut Function, fuel: u32, tmp: u32) {
+    f.instruction(&Instruction::LocalTee(tmp))
+        .instruction(&Instruction::GlobalSet(fuel))
+        .instruction(&Instruction::LocalGet(tmp))
+        .instruction(&Instruction::I64Const(0))
+        .instruction(&Instruction::I64LtS)
+        .instruction(&Instruction::If(BlockType::Empty))
+        .instruction(&Instruction::Unreachable)
+        .instruction(&Instruction::End);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops(body: &str) -> Vec<Operator<'static>> {
+        let wasm = wat::parse_str(format!("(module (func {body}))")).unwrap();
+        let wasm: &'static [u8] = Box::leak(wasm.into_boxed_slice());
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut reader = body.get_operators_reader().unwrap();
+                let mut ops = Vec::new();
+                while !reader.eof() {
+                    ops.push(reader.read().unwrap());
+                }
+                return ops;
+            }
+        }
+        unreachable!("the module has a body")
+    }
+
+    #[test]
+    fn a_block_is_charged_at_its_start_for_all_of_it() {
+        // i32.const, drop | loop | i32.const, br_if | i32.const, drop, end(loop) | end
+        let body = ops("i32.const 1 drop loop i32.const 0 br_if 0 i32.const 2 drop end");
+        let charges = block_charges(&body, &CostTable::default());
+        assert_eq!(charges, vec![2, 0, 0, 2, 0, 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn calls_and_memory_accesses_cost_more() {
+        let costs = CostTable::default();
+        let body = ops("i32.const 0 i32.load drop call 0");
+        assert_eq!(
+            block_charges(&body, &costs)[0],
+            1 + (1 + costs.memory_access as u64) + 1 + (1 + costs.call as u64)
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! # wasmhost-instrument
+//!
+//! Engine-free rewrites of a wasm module, applied before an engine sees it, so that every
+//! engine runs the same instructions: NaN canonicalization, portable fuel metering, a
+//! call-depth limit, and memory and table limits. Backends only choose which passes they
+//! need ([`Passes::for_config`]) and which they do natively.
+//!
+//! All passes run in one walk over each function body, and each original instruction is
+//! rewritten in this fixed order:
+//!
+//! 1. [`fuel`]: at the start of each straight-line block, the block's whole cost is charged
+//!    (the costs come from the *original* instructions only, never from code added here);
+//! 2. [`fuel`]: before a bulk memory or table operation, or `memory.grow`, its length-based
+//!    cost;
+//! 3. [`limits`]: `memory.grow` and `table.grow` checked against the limits;
+//! 4. [`depth`]: before a `call` or `call_indirect`, the depth is raised and checked;
+//! 5. the instruction itself;
+//! 6. [`depth`]: after the call, the depth is lowered;
+//! 7. [`canonicalize`]: after a NaN-producing float instruction, a NaN result is replaced by
+//!    the canonical NaN.
+//!
+//! The passes talk to the host through mutable globals they add and export ([`Global`]).
+//! They stop a guest with `unreachable` and leave the reason in those globals;
+//! [`classify`] turns such a trap into the typed error the host reports.
+//!
+//! The input must be a valid module: backends validate it with their engine first. The
+//! rewrite re-encodes the module, which would repair some malformed encodings, and adds
+//! locals, which would make some out-of-range local indices valid.
+
+#![warn(missing_docs)]
+
+pub mod canonicalize;
+pub mod depth;
+pub mod fuel;
+pub mod limits;
+pub mod meter;
+mod rewrite;
+
+use wasmhost_api::{Config, CostTable, Metering, Trap, WasmError};
+
+/// Which rewrites to apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Passes {
+    /// Replace every NaN a float operation produces by the positive canonical NaN.
+    pub canonicalize_nans: bool,
+    /// Portable fuel metering with this cost table, the module's fuel starting at
+    /// `initial_fuel`.
+    pub fuel: Option<(CostTable, u64)>,
+    /// Trap with a stack overflow past this many nested calls.
+    pub max_call_depth: Option<u32>,
+    /// `memory.grow` past this many 64 KiB pages fails (returns `-1`).
+    pub memory_limit_pages: Option<u64>,
+    /// `table.grow` past this many elements traps.
+    pub max_table_elements: Option<u32>,
+    /// Move the start function to the export [`START_EXPORT`] for the host to call after
+    /// instantiation, so that running out of fuel or stack in it is reported like in any
+    /// call (the engines run a start section inside instantiation, where no meter or global
+    /// can be read yet). Implied by every other pass; needed alone for native metering.
+    pub host_start: bool,
+}
+
+impl Passes {
+    /// The passes a backend needs for `config`: `native_nans` when the engine canonicalizes
+    /// NaNs itself; native fuel metering needs no pass.
+    pub fn for_config(config: &Config, native_nans: bool) -> Self {
+        Passes {
+            canonicalize_nans: config.deterministic && !native_nans,
+            fuel: (config.metering == Metering::Portable)
+                .then(|| (config.costs.clone(), config.initial_fuel)),
+            max_call_depth: config.call_depth_limit(),
+            memory_limit_pages: config.memory_limit_pages(),
+            max_table_elements: config.max_table_elements,
+            host_start: config.metering != Metering::Off,
+        }
+    }
+
+    /// Whether any pass is on (when none is, the module needs no rewriting).
+    pub fn any(&self) -> bool {
+        *self != Passes::default()
+    }
+
+    /// Whether any pass but [`Passes::host_start`] is on.
+    fn rewrites_code(&self) -> bool {
+        Passes {
+            host_start: false,
+            ..self.clone()
+        }
+        .any()
+    }
+}
+
+/// A global added by a pass, exported under [`Global::export_name`] so that the host can
+/// read and set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Global {
+    /// `i64`: the fuel left. Negative once a charge did not fit: the guest is out of fuel.
+    Fuel,
+    /// `i32`: the current call depth (calls entered and not yet returned).
+    Depth,
+    /// `i32`: which limit stopped the guest: 0 none, [`limits::MEMORY_HIT`] or
+    /// [`limits::TABLE_HIT`].
+    Limit,
+}
+
+impl Global {
+    /// The name the global is exported under. A module that already exports this name is
+    /// refused ([`instrument`]).
+    pub const fn export_name(self) -> &'static str {
+        match self {
+            Global::Fuel => "wasmhost_fuel",
+            Global::Depth => "wasmhost_depth",
+            Global::Limit => "wasmhost_limit",
+        }
+    }
+}
+
+/// The export a rewritten module's start function is moved to; the host calls it right
+/// after instantiation ([`Instrumented::start`]).
+pub const START_EXPORT: &str = "wasmhost_start";
+
+/// What the host must know of a module to enforce the limits at instantiation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleFacts {
+    /// The initial size of each memory the module defines, in 64 KiB pages.
+    pub memory_pages: Vec<u64>,
+    /// The initial size of each table the module defines, in elements.
+    pub table_elements: Vec<u64>,
+    /// Whether the module has a start function.
+    pub has_start: bool,
+}
+
+impl ModuleFacts {
+    /// Reads the facts of a valid module.
+    ///
+    /// # Errors
+    /// [`WasmError::Compile`] when the bytes do not parse.
+    pub fn of(wasm: &[u8]) -> Result<Self, WasmError> {
+        let mut facts = ModuleFacts::default();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload.map_err(compile_error)? {
+                wasmparser::Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        facts
+                            .memory_pages
+                            .push(memory.map_err(compile_error)?.initial);
+                    }
+                }
+                wasmparser::Payload::StartSection { .. } => facts.has_start = true,
+                wasmparser::Payload::TableSection(reader) => {
+                    for table in reader {
+                        facts
+                            .table_elements
+                            .push(table.map_err(compile_error)?.ty.initial);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Checks the initial sizes against `config`'s limits.
+    ///
+    /// # Errors
+    /// [`WasmError::MemoryLimit`] or [`WasmError::TableLimit`].
+    pub fn check_limits(&self, config: &Config) -> Result<(), WasmError> {
+        if let Some(limit) = config.memory_limit_pages()
+            && self.memory_pages.iter().any(|&pages| pages > limit)
+        {
+            return Err(WasmError::MemoryLimit);
+        }
+        if let Some(limit) = config.max_table_elements
+            && self.table_elements.iter().any(|&n| n > limit as u64)
+        {
+            return Err(WasmError::TableLimit);
+        }
+        Ok(())
+    }
+}
+
+/// A rewritten module.
+#[derive(Clone, Debug)]
+pub struct Instrumented {
+    /// The rewritten module, or the original when no pass was on.
+    pub wasm: Vec<u8>,
+    /// Its initial memory and table sizes.
+    pub facts: ModuleFacts,
+    /// Whether the module's start function was moved to the export [`START_EXPORT`], to
+    /// be called by the host right after instantiation.
+    pub start: bool,
+}
+
+/// Applies `passes` to the valid module `wasm`.
+///
+/// # Errors
+/// [`WasmError::Compile`] when the module does not parse, or already exports one of the
+/// names the passes add ([`Global::export_name`], [`START_EXPORT`]).
+pub fn instrument(wasm: &[u8], passes: &Passes) -> Result<Instrumented, WasmError> {
+    let facts = ModuleFacts::of(wasm)?;
+    let needed = passes.rewrites_code() || (passes.host_start && facts.has_start);
+    let (wasm, start) = if needed {
+        rewrite::rewrite(wasm, passes)?
+    } else {
+        (wasm.to_vec(), false)
+    };
+    Ok(Instrumented { wasm, facts, start })
+}
+
+/// The state of the added globals after a guest call failed; `None` for a global the module
+/// does not have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobalsAfterTrap {
+    /// [`Global::Fuel`].
+    pub fuel: Option<i64>,
+    /// [`Global::Depth`].
+    pub depth: Option<i32>,
+    /// [`Global::Limit`].
+    pub limit: Option<i32>,
+}
+
+/// Turns the error of a failed guest call into the one the host reports: the passes stop a
+/// guest with `unreachable`, and the globals say why. A trap after `memory.grow` was refused
+/// by the memory limit is reported as [`WasmError::MemoryLimit`], since the refusal is the
+/// likely cause (a Rust guest aborts when its allocator gets no memory).
+pub fn classify(
+    error: WasmError,
+    globals: GlobalsAfterTrap,
+    max_call_depth: Option<u32>,
+) -> WasmError {
+    let WasmError::Trap(trap) = &error else {
+        return error;
+    };
+    if *trap == Trap::Unreachable {
+        if globals.fuel.is_some_and(|fuel| fuel < 0) {
+            return WasmError::OutOfFuel;
+        }
+        if let (Some(depth), Some(limit)) = (globals.depth, max_call_depth)
+            && depth as u32 > limit
+        {
+            return WasmError::Trap(Trap::StackOverflow);
+        }
+        if globals.limit == Some(limits::TABLE_HIT) {
+            return WasmError::TableLimit;
+        }
+    }
+    if globals.limit == Some(limits::MEMORY_HIT) {
+        return WasmError::MemoryLimit;
+    }
+    error
+}
+
+fn compile_error(e: impl std::fmt::Display) -> WasmError {
+    WasmError::Compile(e.to_string())
+}

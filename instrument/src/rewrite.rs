@@ -1,0 +1,565 @@
+//! The one walk over a module that applies every pass: adds the passes' globals and their
+//! exports, and rewrites each function body instruction by instruction in the order the
+//! crate docs give.
+
+use std::convert::Infallible;
+
+use wasm_encoder::reencode::{Error, Reencode, utils};
+use wasm_encoder::{
+    ConstExpr, ExportKind, ExportSection, Function, GlobalSection, GlobalType, Instruction,
+    SectionId, ValType,
+};
+use wasmhost_api::WasmError;
+use wasmparser::{Operator, Parser, Payload, TypeRef};
+
+use crate::fuel::Rate;
+use crate::{Global, Passes, START_EXPORT, canonicalize, depth, fuel, limits};
+
+/// Rewrites the valid module `wasm` with `passes`. Returns the new module and whether its
+/// start function was moved to the export [`START_EXPORT`].
+pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), WasmError> {
+    let layout = Layout::of(wasm)?;
+    let reserved = [Global::Fuel, Global::Depth, Global::Limit].map(Global::export_name);
+    for name in reserved.into_iter().chain([START_EXPORT]) {
+        if layout.export_names.iter().any(|n| n == name) {
+            return Err(WasmError::Compile(format!(
+                "the module exports `{name}`, a name wasmhost reserves for its own instrumentation"
+            )));
+        }
+    }
+    // Every pass reads or writes its globals from the host, which needs the instance: a
+    // start function runs before there is one.
+    let (wasm, start) = without_start(wasm)?;
+    let mut next = layout.imported_globals + layout.defined_globals;
+    let mut added = |on: bool| {
+        on.then(|| {
+            next += 1;
+            next - 1
+        })
+    };
+    let globals = AddedGlobals {
+        fuel: added(passes.fuel.is_some()),
+        depth: added(passes.max_call_depth.is_some()),
+        limit: added(passes.memory_limit_pages.is_some() || passes.max_table_elements.is_some()),
+    };
+    let mut rewriter = Rewriter {
+        passes,
+        globals,
+        param_counts: layout.param_counts,
+        next_function: 0,
+        globals_written: false,
+        exports_written: false,
+        start,
+    };
+    let mut module = wasm_encoder::Module::new();
+    rewriter
+        .parse_core_module(&mut module, Parser::new(0), &wasm)
+        .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?;
+    // A module without any section: the hook never ran.
+    if !rewriter.globals_written {
+        rewriter.write_globals(&mut module);
+    }
+    if !rewriter.exports_written {
+        rewriter.write_exports(&mut module, ExportSection::new());
+    }
+    Ok((module.finish(), start.is_some()))
+}
+
+/// The module without its start section, and the start function's index. The host calls
+/// the start function itself, right after instantiation, so that a start function that runs
+/// out of fuel or stack is reported like any call: the engines run a start section inside
+/// instantiation, where the passes' globals cannot be read yet.
+fn without_start(wasm: &[u8]) -> Result<(Vec<u8>, Option<u32>), WasmError> {
+    let mut section_end = 0;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(|e| WasmError::Compile(e.to_string()))?;
+        if let Payload::StartSection { func, range } = &payload {
+            let mut out = wasm[..section_end].to_vec();
+            out.extend_from_slice(&wasm[range.end as usize..]);
+            return Ok((out, Some(*func)));
+        }
+        match &payload {
+            Payload::Version { range, .. } => section_end = range.end as usize,
+            // The start section comes before the code section: nothing after it matters.
+            Payload::CodeSectionStart { .. } => break,
+            other => {
+                if let Some((_, range)) = other.as_section() {
+                    section_end = range.end as usize;
+                }
+            }
+        }
+    }
+    Ok((wasm.to_vec(), None))
+}
+
+/// What the rewrite must know of the module before it starts.
+struct Layout {
+    imported_globals: u32,
+    defined_globals: u32,
+    /// The parameter count of each function defined (not imported), in order.
+    param_counts: Vec<u32>,
+    export_names: Vec<String>,
+}
+
+impl Layout {
+    fn of(wasm: &[u8]) -> Result<Self, WasmError> {
+        let err = |e: wasmparser::BinaryReaderError| WasmError::Compile(e.to_string());
+        let mut types = Vec::new();
+        let mut layout = Layout {
+            imported_globals: 0,
+            defined_globals: 0,
+            param_counts: Vec::new(),
+            export_names: Vec::new(),
+        };
+        for payload in Parser::new(0).parse_all(wasm) {
+            match payload.map_err(err)? {
+                Payload::TypeSection(reader) => {
+                    for ty in reader.into_iter_err_on_gc_types() {
+                        types.push(ty.map_err(err)?.params().len() as u32);
+                    }
+                }
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        if let TypeRef::Global(_) = import.map_err(err)?.ty {
+                            layout.imported_globals += 1;
+                        }
+                    }
+                }
+                Payload::FunctionSection(reader) => {
+                    for index in reader {
+                        let params = types.get(index.map_err(err)? as usize).copied();
+                        layout.param_counts.push(params.unwrap_or(0));
+                    }
+                }
+                Payload::GlobalSection(reader) => layout.defined_globals = reader.count(),
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        layout
+                            .export_names
+                            .push(export.map_err(err)?.name.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(layout)
+    }
+}
+
+/// The indices of the globals the passes add.
+#[derive(Clone, Copy)]
+struct AddedGlobals {
+    fuel: Option<u32>,
+    depth: Option<u32>,
+    limit: Option<u32>,
+}
+
+impl AddedGlobals {
+    fn each(self) -> impl Iterator<Item = (Global, u32)> {
+        [
+            (Global::Fuel, self.fuel),
+            (Global::Depth, self.depth),
+            (Global::Limit, self.limit),
+        ]
+        .into_iter()
+        .filter_map(|(g, index)| Some((g, index?)))
+    }
+}
+
+struct Rewriter<'p> {
+    passes: &'p Passes,
+    globals: AddedGlobals,
+    param_counts: Vec<u32>,
+    next_function: usize,
+    globals_written: bool,
+    exports_written: bool,
+    /// The start function, exported as [`START_EXPORT`].
+    start: Option<u32>,
+}
+
+/// Where a section goes in a module (section ids are not in module order).
+fn position(id: SectionId) -> u8 {
+    match id {
+        SectionId::Custom => 0,
+        SectionId::Type => 1,
+        SectionId::Import => 2,
+        SectionId::Function => 3,
+        SectionId::Table => 4,
+        SectionId::Memory => 5,
+        SectionId::Tag => 6,
+        SectionId::Global => 7,
+        SectionId::Export => 8,
+        SectionId::Start => 9,
+        SectionId::Element => 10,
+        SectionId::DataCount => 11,
+        SectionId::Code => 12,
+        SectionId::Data => 13,
+    }
+}
+
+impl Rewriter<'_> {
+    fn append_globals(&self, section: &mut GlobalSection) {
+        for (global, _) in self.globals.each() {
+            let (val_type, init) = match global {
+                Global::Fuel => {
+                    let initial = self.passes.fuel.as_ref().map_or(0, |(_, fuel)| *fuel);
+                    (
+                        ValType::I64,
+                        ConstExpr::i64_const(initial.min(i64::MAX as u64) as i64),
+                    )
+                }
+                Global::Depth | Global::Limit => (ValType::I32, ConstExpr::i32_const(0)),
+            };
+            let ty = GlobalType {
+                val_type,
+                mutable: true,
+                shared: false,
+            };
+            section.global(ty, &init);
+        }
+    }
+
+    fn write_globals(&mut self, module: &mut wasm_encoder::Module) {
+        let mut section = GlobalSection::new();
+        self.append_globals(&mut section);
+        module.section(&section);
+        self.globals_written = true;
+    }
+
+    fn write_exports(&mut self, module: &mut wasm_encoder::Module, mut section: ExportSection) {
+        self.append_exports(&mut section);
+        module.section(&section);
+        self.exports_written = true;
+    }
+
+    fn append_exports(&self, section: &mut ExportSection) {
+        for (global, index) in self.globals.each() {
+            section.export(global.export_name(), ExportKind::Global, index);
+        }
+        if let Some(start) = self.start {
+            section.export(START_EXPORT, ExportKind::Func, start);
+        }
+    }
+
+    /// Rewrites one instruction with every pass around it.
+    fn instruction(
+        &mut self,
+        f: &mut Function,
+        op: Operator<'_>,
+        charge: u64,
+        scratch: Scratch,
+    ) -> Result<(), Error<Infallible>> {
+        let passes = self.passes;
+        let g = self.globals;
+        // 1. the block's charge
+        if let (Some(fuel_global), true) = (g.fuel, charge > 0) {
+            fuel::charge(f, fuel_global, scratch.i64, charge);
+        }
+        // 2. length-based charges
+        if let (Some(fuel_global), Some((costs, _))) = (g.fuel, &passes.fuel) {
+            if fuel::charged_by_length(&op) && costs.bulk_bytes_per_unit > 0 {
+                let rate = Rate::PerUnit(costs.bulk_bytes_per_unit);
+                fuel::charge_length(f, fuel_global, scratch.i32, scratch.i64, rate);
+            }
+            if matches!(op, Operator::MemoryGrow { .. }) && costs.memory_grow_page > 0 {
+                let rate = Rate::Times(costs.memory_grow_page);
+                fuel::charge_length(f, fuel_global, scratch.i32, scratch.i64, rate);
+            }
+        }
+        // 3. limits (a guarded `memory.grow` replaces the instruction)
+        match (&op, g.limit) {
+            (Operator::MemoryGrow { mem }, Some(limit)) => {
+                if let Some(max_pages) = passes.memory_limit_pages {
+                    limits::memory_grow(f, *mem, max_pages, limit, scratch.i32);
+                    return Ok(());
+                }
+            }
+            (Operator::TableGrow { table }, Some(limit)) => {
+                if let Some(max) = passes.max_table_elements {
+                    limits::table_grow_check(f, *table, max, limit, scratch.i32);
+                }
+            }
+            _ => {}
+        }
+        // 4.-6. the call depth around the instruction itself
+        let is_call = matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. });
+        let depth_global = g.depth.filter(|_| is_call);
+        if let (Some(depth_global), Some(max)) = (depth_global, passes.max_call_depth) {
+            depth::enter(f, depth_global, max, scratch.i32);
+        }
+        f.instruction(&self.instruction_of(op.clone())?);
+        if let Some(depth_global) = depth_global {
+            depth::leave(f, depth_global);
+        }
+        // 7. canonical NaNs
+        if passes.canonicalize_nans {
+            canonicalize::after(&op, f, scratch.f32, scratch.f64);
+        }
+        Ok(())
+    }
+
+    fn instruction_of<'a>(
+        &mut self,
+        op: Operator<'a>,
+    ) -> Result<Instruction<'a>, Error<Infallible>> {
+        Reencode::instruction(self, op)
+    }
+}
+
+/// The scratch locals every rewritten body gets.
+#[derive(Clone, Copy)]
+struct Scratch {
+    i32: u32,
+    i64: u32,
+    f32: u32,
+    f64: u32,
+}
+
+impl Reencode for Rewriter<'_> {
+    type Error = Infallible;
+
+    fn parse_global_section(
+        &mut self,
+        globals: &mut GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> Result<(), Error<Infallible>> {
+        utils::parse_global_section(self, globals, section)?;
+        self.append_globals(globals);
+        self.globals_written = true;
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), Error<Infallible>> {
+        utils::parse_export_section(self, exports, section)?;
+        self.append_exports(exports);
+        self.exports_written = true;
+        Ok(())
+    }
+
+    fn intersperse_section_hook(
+        &mut self,
+        module: &mut wasm_encoder::Module,
+        _after: Option<SectionId>,
+        before: Option<SectionId>,
+    ) -> Result<(), Error<Infallible>> {
+        // Insert the sections the module lacks where they belong.
+        let past = |id: SectionId| before.is_none_or(|b| position(b) > position(id));
+        if !self.globals_written && past(SectionId::Global) {
+            self.write_globals(module);
+        }
+        if !self.exports_written && past(SectionId::Export) {
+            self.write_exports(module, ExportSection::new());
+        }
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), Error<Infallible>> {
+        let params = self
+            .param_counts
+            .get(self.next_function)
+            .copied()
+            .unwrap_or(0);
+        self.next_function += 1;
+        let mut locals = Vec::new();
+        let mut declared = 0u32;
+        for pair in func.get_locals_reader()? {
+            let (count, ty) = pair?;
+            declared = declared.saturating_add(count);
+            locals.push((count, self.val_type(ty)?));
+        }
+        let first = params + declared;
+        let scratch = Scratch {
+            i32: first,
+            i64: first + 1,
+            f32: first + 2,
+            f64: first + 3,
+        };
+        locals.extend([
+            (1, ValType::I32),
+            (1, ValType::I64),
+            (1, ValType::F32),
+            (1, ValType::F64),
+        ]);
+        let mut ops = Vec::new();
+        let mut reader = func.get_operators_reader()?;
+        while !reader.eof() {
+            ops.push(reader.read()?);
+        }
+        let charges = match &self.passes.fuel {
+            Some((costs, _)) => fuel::block_charges(&ops, costs),
+            None => vec![0; ops.len()],
+        };
+        let mut f = Function::new(locals);
+        for (op, charge) in ops.into_iter().zip(charges) {
+            self.instruction(&mut f, op, charge, scratch)?;
+        }
+        code.function(&f);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmhost_api::CostTable;
+
+    fn all_passes() -> Passes {
+        Passes {
+            canonicalize_nans: true,
+            fuel: Some((CostTable::default(), 1000)),
+            max_call_depth: Some(10),
+            memory_limit_pages: Some(2),
+            max_table_elements: Some(4),
+            host_start: true,
+        }
+    }
+
+    fn print(wasm: &[u8]) -> String {
+        wasmprinter::print_bytes(wasm).unwrap()
+    }
+
+    /// Each pass alone, and all of them together.
+    fn pass_sets() -> Vec<Passes> {
+        let all = all_passes();
+        let none = Passes::default();
+        vec![
+            Passes {
+                canonicalize_nans: true,
+                ..none.clone()
+            },
+            Passes {
+                fuel: all.fuel.clone(),
+                ..none.clone()
+            },
+            Passes {
+                max_call_depth: all.max_call_depth,
+                ..none.clone()
+            },
+            Passes {
+                memory_limit_pages: all.memory_limit_pages,
+                max_table_elements: all.max_table_elements,
+                ..none.clone()
+            },
+            Passes {
+                host_start: true,
+                ..none
+            },
+            all,
+        ]
+    }
+
+    #[test]
+    fn each_pass_alone_keeps_the_module_valid() {
+        let wasm = wat::parse_str(
+            r#"(module
+                 (import "env" "f" (func $host (param i32)))
+                 (memory 1) (table 1 funcref)
+                 (func $f (export "f") (param f64) (result f64)
+                   local.get 0 f64.sqrt
+                   i32.const 1 memory.grow drop
+                   ref.null func i32.const 1 table.grow 0 drop
+                   i32.const 0 i32.const 0 i32.const 10 memory.copy
+                   i32.const 3 call $host)
+                 (start $s) (func $s))"#,
+        )
+        .unwrap();
+        for passes in pass_sets() {
+            let (out, _) = rewrite(&wasm, &passes).unwrap();
+            wasmparser::validate(&out).unwrap_or_else(|e| panic!("{passes:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn every_pass_keeps_the_module_valid() {
+        let wasm = wat::parse_str(
+            r#"(module
+                 (import "env" "g" (global i32))
+                 (import "env" "f" (func $host (param i32)))
+                 (memory 1) (table 1 funcref)
+                 (global $own (mut i32) (i32.const 0))
+                 (func $f (export "f") (param f32 f32) (result f32)
+                   (local i64)
+                   local.get 0 local.get 1 f32.div
+                   i32.const 1 memory.grow drop
+                   ref.null func i32.const 1 table.grow 0 drop
+                   i32.const 0 i32.const 0 i32.const 10 memory.fill
+                   i32.const 3 call $host
+                   loop $l global.get $own br_if $l end)
+                 (start $start)
+                 (func $start))"#,
+        )
+        .unwrap();
+        let (out, start) = rewrite(&wasm, &all_passes()).unwrap();
+        wasmparser::validate(&out).unwrap();
+        let text = print(&out);
+        assert!(start && !text.contains("(start"), "{text}");
+        assert!(
+            text.contains("(export \"wasmhost_start\" (func $start))"),
+            "{text}"
+        );
+        for name in ["wasmhost_fuel", "wasmhost_depth", "wasmhost_limit"] {
+            assert!(
+                text.contains(&format!("(export \"{name}\" (global")),
+                "{text}"
+            );
+        }
+        // The added globals come after the imported and the module's own.
+        assert!(
+            text.contains("(global (;2;) (mut i64) i64.const 1000)"),
+            "{text}"
+        );
+        assert_eq!(text.matches("select").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn sections_the_module_lacks_are_added_in_order() {
+        for source in [
+            "(module)",
+            "(module (func))",
+            r#"(module (func (export "f")) (data "x"))"#,
+            "(module (memory 1) (data (i32.const 0) \"x\"))",
+        ] {
+            let (out, _) = rewrite(&wat::parse_str(source).unwrap(), &all_passes()).unwrap();
+            wasmparser::validate(&out).unwrap_or_else(|e| panic!("{source}: {e}"));
+            assert!(print(&out).contains("wasmhost_fuel"), "{source}");
+        }
+    }
+
+    #[test]
+    fn reserved_export_names_are_refused() {
+        let wasm =
+            wat::parse_str(r#"(module (global (export "wasmhost_fuel") i32 (i32.const 0)))"#)
+                .unwrap();
+        assert!(matches!(
+            rewrite(&wasm, &all_passes()),
+            Err(WasmError::Compile(m)) if m.contains("reserves")
+        ));
+    }
+
+    #[test]
+    fn only_the_passes_asked_for_are_applied() {
+        let wasm = wat::parse_str(
+            r#"(module (func (export "f") (param f64) (result f64) local.get 0 f64.sqrt call 1)
+                 (func (param f64) (result f64) local.get 0))"#,
+        )
+        .unwrap();
+        let depth_only = Passes {
+            max_call_depth: Some(5),
+            ..Passes::default()
+        };
+        let text = print(&rewrite(&wasm, &depth_only).unwrap().0);
+        assert!(
+            text.contains("wasmhost_depth") && !text.contains("wasmhost_fuel"),
+            "{text}"
+        );
+        assert!(!text.contains("select"), "{text}");
+    }
+}

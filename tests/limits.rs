@@ -1,0 +1,492 @@
+//! Resource control on every engine: fuel in both metering modes, host charges, payload
+//! costs, memory and table limits, and the call-depth limit. Each exhaustion is one typed
+//! error, and the host keeps serving.
+
+mod common;
+
+use wasmhost::prelude::*;
+use wasmhost::{
+    AnyEngine, AnyInstance, Bytes, Config, HostFunctions, Metering, Trap, ValType, Value, WasmError,
+};
+
+const MODES: [Metering; 2] = [Metering::Native, Metering::Portable];
+
+/// `engine`'s kind, set up with `config`.
+fn with(engine: &AnyEngine, config: Config) -> AnyEngine {
+    AnyEngine::from_name(engine.name(), config).expect("engine is compiled in")
+}
+
+/// The `limits` guest, its `tick(i)` import recording each `i` it sees and charging
+/// `charge_per_tick` fuel for it.
+fn limits_guest(engine: &AnyEngine, charge_per_tick: u64) -> AnyInstance<Vec<i32>> {
+    let mut host = HostFunctions::<Vec<i32>>::new();
+    host.raw("env", "tick", &[ValType::I32], &[], move |ctx, args| {
+        ctx.charge(charge_per_tick)?;
+        if let [Value::I32(i)] = args {
+            ctx.state_mut().push(*i);
+        }
+        Ok(vec![])
+    });
+    engine
+        .compile(wasmhost_test_wasms::guest("limits"))
+        .and_then(|m| m.instantiate(&host, Vec::new()))
+        .unwrap_or_else(|e| panic!("limits guest on {}: {e}", engine.name()))
+}
+
+fn metered(engine: &AnyEngine, mode: Metering) -> AnyEngine {
+    with(engine, Config::default().metering(mode))
+}
+
+fn an_endless_loop_runs_out_of_fuel(engine: &AnyEngine) {
+    for mode in MODES {
+        let engine = metered(engine, mode);
+        let mut guest = limits_guest(&engine, 0);
+        guest.set_fuel(100_000).unwrap();
+        assert_eq!(
+            guest.call_raw("spin", &[]),
+            Err(WasmError::OutOfFuel),
+            "{mode:?}"
+        );
+        assert_eq!(guest.fuel_remaining(), Some(0), "{mode:?}");
+        assert_eq!(guest.fuel_consumed(), Some(100_000), "{mode:?}");
+        // The instance is spent: it is not run again, even with new fuel.
+        assert_eq!(
+            guest.set_fuel(1 << 40),
+            Err(WasmError::OutOfFuel),
+            "{mode:?}"
+        );
+        assert_eq!(
+            guest.call_raw("sum", &[Value::I32(3)]),
+            Err(WasmError::OutOfFuel),
+            "{mode:?}"
+        );
+        // A fresh instance: too small a budget stops it, a larger one completes.
+        let mut fresh = limits_guest(&engine, 0);
+        fresh.set_fuel(100).unwrap();
+        let args = [Value::I32(10_000)];
+        assert_eq!(
+            fresh.call_raw("sum", &args),
+            Err(WasmError::OutOfFuel),
+            "{mode:?}"
+        );
+        let mut fresh = limits_guest(&engine, 0);
+        fresh.set_fuel(10_000_000).unwrap();
+        assert_eq!(
+            fresh.call_raw("sum", &args),
+            Ok(vec![Value::I64(50_005_000)])
+        );
+        let used = fresh.fuel_consumed().unwrap();
+        assert!(used > 10_000 && used < 10_000_000, "{mode:?}: {used}");
+        assert_eq!(fresh.fuel_remaining(), Some(10_000_000 - used), "{mode:?}");
+    }
+}
+
+fn running_out_of_fuel_is_not_a_guest_unreachable(engine: &AnyEngine) {
+    for mode in MODES {
+        let mut guest = limits_guest(&metered(engine, mode), 0);
+        assert_eq!(
+            guest.call_raw("trap", &[]),
+            Err(WasmError::Trap(Trap::Unreachable)),
+            "{mode:?}"
+        );
+        // The guest's own trap does not spend the instance.
+        assert_eq!(
+            guest.call_raw("sum", &[Value::I32(2)]),
+            Ok(vec![Value::I64(3)])
+        );
+    }
+}
+
+fn a_start_function_that_never_returns_runs_out_of_fuel(engine: &AnyEngine) {
+    for mode in MODES {
+        let engine = with(
+            engine,
+            Config::default().metering(mode).initial_fuel(50_000),
+        );
+        let module = engine
+            .compile(wasmhost_test_wasms::guest("start_spin"))
+            .unwrap();
+        assert_eq!(
+            module.instantiate(&HostFunctions::new(), ()).err(),
+            Some(WasmError::OutOfFuel),
+            "{mode:?}"
+        );
+    }
+}
+
+fn metering_off_has_no_fuel(engine: &AnyEngine) {
+    let mut guest = limits_guest(engine, 0);
+    assert_eq!(guest.fuel_remaining(), None);
+    assert!(matches!(guest.set_fuel(10), Err(WasmError::Engine(_))));
+    assert_eq!(
+        guest.call_raw("sum", &[Value::I32(4)]),
+        Ok(vec![Value::I64(10)])
+    );
+}
+
+fn host_charges_count_and_can_exhaust_the_budget(engine: &AnyEngine) {
+    for mode in MODES {
+        let engine = metered(engine, mode);
+        let consumed = |charge: u64| {
+            let mut guest = limits_guest(&engine, charge);
+            guest.set_fuel(1_000_000).unwrap();
+            guest.call_raw("ticks", &[Value::I32(10)]).unwrap();
+            guest.fuel_consumed().unwrap()
+        };
+        assert_eq!(consumed(1_000) - consumed(0), 10 * 1_000, "{mode:?}");
+        // The fourth charge does not fit: the guest stops inside that host call, before
+        // the host function records it.
+        let mut guest = limits_guest(&engine, 1_000);
+        guest.set_fuel(3_500).unwrap();
+        assert_eq!(
+            guest.call_raw("ticks", &[Value::I32(10)]),
+            Err(WasmError::OutOfFuel),
+            "{mode:?}"
+        );
+        assert_eq!(guest.state(), &[0, 1, 2], "{mode:?}: ticks seen");
+        assert_eq!(guest.fuel_remaining(), Some(0));
+    }
+}
+
+fn serialized_host_functions_stop_the_guest_when_their_charge_does_not_fit(engine: &AnyEngine) {
+    for mode in MODES {
+        let engine = metered(engine, mode);
+        let mut host = wasmhost_test_wasms::host::host_functions();
+        host.func("host_count", |ctx, (): ()| -> Result<u64, WasmError> {
+            ctx.charge(1 << 40)?;
+            Ok(0)
+        });
+        let module = engine
+            .compile(wasmhost_test_wasms::guest("host-calls"))
+            .unwrap();
+        let mut guest = module.instantiate(&host, 0).unwrap();
+        // Not the guest's `Err` to handle: the call stops with the typed error.
+        let result: Result<u64, _> = guest.call("count", &2u32);
+        assert_eq!(result, Err(WasmError::OutOfFuel), "{mode:?}");
+    }
+}
+
+fn payload_bytes_can_carry_a_cost(engine: &AnyEngine) {
+    for mode in MODES {
+        let costs = wasmhost::CostTable::default().payload_bytes_per_unit(1);
+        let engine = with(engine, Config::default().metering(mode).costs(costs));
+        let consumed = |len: usize| {
+            let mut guest = common::module(&engine, "echo")
+                .instantiate(&HostFunctions::new(), ())
+                .unwrap();
+            guest.set_fuel(1 << 40).unwrap();
+            let out: Bytes = guest
+                .call("echo_bytes", &Bytes::from(vec![7u8; len]))
+                .unwrap();
+            assert_eq!(out.len(), len);
+            guest.fuel_consumed().unwrap()
+        };
+        let (small, large) = (consumed(0), consumed(100_000));
+        // In and out: at least 200 000 bytes' worth more, plus the guest's copying.
+        assert!(large - small >= 200_000, "{mode:?}: {small} → {large}");
+    }
+}
+
+fn memory_grows_up_to_the_limit_then_fails(engine: &AnyEngine) {
+    let engine = with(engine, Config::default().max_memory_bytes(4 * 65_536));
+    let mut guest = limits_guest(&engine, 0);
+    assert_eq!(
+        guest.call_raw("grow", &[Value::I32(2)]),
+        Ok(vec![Value::I32(1)])
+    );
+    // Past the limit memory.grow fails the way the spec allows: -1, and the guest goes on.
+    assert_eq!(
+        guest.call_raw("grow", &[Value::I32(2)]),
+        Ok(vec![Value::I32(-1)])
+    );
+    assert_eq!(guest.memory_size(), Ok(3 * 65_536));
+    // A guest that traps because it got no memory: the error says why.
+    assert_eq!(
+        guest.call_raw("grow_or_trap", &[Value::I32(2)]),
+        Err(WasmError::MemoryLimit)
+    );
+    // The flag does not outlive the call: a later genuine trap is reported as itself.
+    assert_eq!(
+        guest.call_raw("trap", &[]),
+        Err(WasmError::Trap(Trap::Unreachable))
+    );
+    assert_eq!(
+        guest.call_raw("grow", &[Value::I32(1)]),
+        Ok(vec![Value::I32(3)])
+    );
+}
+
+fn a_rust_guest_that_wants_more_memory_than_the_limit_gets_memory_limit(engine: &AnyEngine) {
+    let engine = with(engine, Config::default().max_memory_bytes(2 << 20));
+    let mut guest = common::module(&engine, "payload")
+        .instantiate(&HostFunctions::new(), ())
+        .unwrap();
+    let small: Result<Bytes, _> = guest.call("make", &(1024u64, 1u64));
+    assert_eq!(small.map(|b| b.len()), Ok(1024));
+    let big: Result<Bytes, _> = guest.call("make", &(16u64 << 20, 1u64));
+    assert_eq!(big, Err(WasmError::MemoryLimit));
+    // A fresh instance serves.
+    let mut fresh = common::module(&engine, "payload")
+        .instantiate(&HostFunctions::new(), ())
+        .unwrap();
+    let small: Result<Bytes, _> = fresh.call("make", &(1024u64, 1u64));
+    assert_eq!(small.map(|b| b.len()), Ok(1024));
+}
+
+fn tables_grow_up_to_the_limit_then_trap(engine: &AnyEngine) {
+    let engine = with(engine, Config::default().max_table_elements(3));
+    let mut guest = limits_guest(&engine, 0);
+    assert_eq!(
+        guest.call_raw("table_grow", &[Value::I32(2)]),
+        Ok(vec![Value::I32(1)])
+    );
+    assert_eq!(
+        guest.call_raw("table_grow", &[Value::I32(1)]),
+        Err(WasmError::TableLimit)
+    );
+    assert_eq!(
+        guest.call_raw("sum", &[Value::I32(2)]),
+        Ok(vec![Value::I64(3)])
+    );
+}
+
+fn instances_that_start_over_the_limits_are_refused(engine: &AnyEngine) {
+    let instantiate = |config: Config| {
+        with(engine, config)
+            .compile(wasmhost_test_wasms::guest("big_memory"))
+            .unwrap()
+            .instantiate(&HostFunctions::new(), ())
+            .err()
+    };
+    assert_eq!(
+        instantiate(Config::default().max_memory_bytes(1 << 20)),
+        Some(WasmError::MemoryLimit)
+    );
+    assert_eq!(
+        instantiate(Config::default().max_table_elements(10)),
+        Some(WasmError::TableLimit)
+    );
+    assert_eq!(
+        instantiate(
+            Config::default()
+                .max_memory_bytes(4 << 20)
+                .max_table_elements(100)
+        ),
+        None
+    );
+}
+
+fn recursion_stops_at_the_configured_depth(engine: &AnyEngine) {
+    let engine = with(engine, Config::default().max_call_depth(500));
+    let mut guest = limits_guest(&engine, 0);
+    assert_eq!(
+        guest.call_raw("recurse", &[]),
+        Err(WasmError::Trap(Trap::StackOverflow))
+    );
+    // The entry frame and 500 nested calls ran; the 501st call was refused.
+    assert_eq!(
+        guest.call_raw("depth_reached", &[]),
+        Ok(vec![Value::I32(501)])
+    );
+    // The same instance goes on, with its depth back at 0.
+    assert_eq!(
+        guest.call_raw("nest", &[Value::I32(500)]),
+        Ok(vec![Value::I32(500)])
+    );
+    assert_eq!(
+        guest.call_raw("nest", &[Value::I32(501)]),
+        Err(WasmError::Trap(Trap::StackOverflow))
+    );
+}
+
+fn the_deterministic_profile_limits_the_call_depth(engine: &AnyEngine) {
+    let engine = with(engine, Config::default().deterministic(true));
+    let depth = wasmhost::DEFAULT_MAX_CALL_DEPTH as i32;
+    let mut guest = limits_guest(&engine, 0);
+    assert_eq!(
+        guest.call_raw("nest", &[Value::I32(depth)]),
+        Ok(vec![Value::I32(depth)])
+    );
+    assert_eq!(
+        guest.call_raw("nest", &[Value::I32(depth + 1)]),
+        Err(WasmError::Trap(Trap::StackOverflow))
+    );
+}
+
+wasmhost::on_every_engine!(
+    an_endless_loop_runs_out_of_fuel,
+    running_out_of_fuel_is_not_a_guest_unreachable,
+    a_start_function_that_never_returns_runs_out_of_fuel,
+    metering_off_has_no_fuel,
+    host_charges_count_and_can_exhaust_the_budget,
+    serialized_host_functions_stop_the_guest_when_their_charge_does_not_fit,
+    payload_bytes_can_carry_a_cost,
+    memory_grows_up_to_the_limit_then_fails,
+    a_rust_guest_that_wants_more_memory_than_the_limit_gets_memory_limit,
+    tables_grow_up_to_the_limit_then_trap,
+    instances_that_start_over_the_limits_are_refused,
+    recursion_stops_at_the_configured_depth,
+    the_deterministic_profile_limits_the_call_depth,
+);
+
+/// Portable metering: what each engine reports for the same calls, in both profiles.
+fn portable_runs(run: impl Fn(&AnyEngine) -> Vec<u64>) -> Vec<(String, Vec<u64>)> {
+    let mut runs = Vec::new();
+    for deterministic in [false, true] {
+        let config = Config::default()
+            .metering(Metering::Portable)
+            .deterministic(deterministic);
+        for engine in AnyEngine::all(&config) {
+            runs.push((
+                format!("{} det={deterministic}", engine.name()),
+                run(&engine),
+            ));
+        }
+    }
+    runs
+}
+
+fn assert_all_equal(runs: &[(String, Vec<u64>)]) {
+    let (first_name, first) = &runs[0];
+    for (name, run) in runs {
+        assert_eq!(run, first, "{name} against {first_name}");
+    }
+}
+
+#[test]
+fn portable_fuel_is_the_same_on_every_engine_for_raw_guests() {
+    let runs = portable_runs(|engine| {
+        let mut used = Vec::new();
+        for n in [0, 1, 2, 7, 100, 1_000] {
+            let mut guest = limits_guest(engine, 0);
+            guest.set_fuel(1 << 40).unwrap();
+            guest.call_raw("sum", &[Value::I32(n)]).unwrap();
+            used.push(guest.fuel_consumed().unwrap());
+        }
+        used
+    });
+    assert_all_equal(&runs);
+    // Each loop iteration costs the same: the meter counts work, not time.
+    let used = &runs[0].1;
+    assert_eq!(used[2] - used[1], used[1] - used[0]);
+    assert_eq!(used[5] - used[4], 900 * (used[2] - used[1]));
+}
+
+#[test]
+fn portable_fuel_stops_every_engine_at_the_same_instruction() {
+    let runs = portable_runs(|engine| {
+        let mut seen = Vec::new();
+        for budget in [1, 30, 99, 250, 1_001, 4_321] {
+            let mut guest = limits_guest(engine, 3);
+            guest.set_fuel(budget).unwrap();
+            let result = guest.call_raw("ticks", &[Value::I32(1_000)]);
+            assert_eq!(result, Err(WasmError::OutOfFuel), "{budget}");
+            seen.push(guest.state().len() as u64);
+            seen.push(guest.fuel_consumed().unwrap());
+        }
+        seen
+    });
+    assert_all_equal(&runs);
+    let ticks: Vec<_> = runs[0].1.iter().step_by(2).collect();
+    assert!(
+        ticks.windows(2).all(|w| w[0] <= w[1]) && *ticks[5] > 0,
+        "{ticks:?}"
+    );
+}
+
+/// A small deterministic generator: the inputs spread over sizes and contents without a
+/// property-testing dependency, and a failure names its seed.
+fn spread(seed: u64) -> impl Iterator<Item = u64> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    std::iter::from_fn(move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        Some(x)
+    })
+}
+
+#[test]
+fn portable_fuel_is_the_same_on_every_engine_for_rust_guests() {
+    use wasmhost_test_wasms::types::{Entry, Nested, Shape, Validation};
+    for seed in 1..=8u64 {
+        let runs = portable_runs(|engine| {
+            let mut numbers = spread(seed);
+            let mut next = |m: u64| numbers.next().unwrap() % m;
+            let mut used = Vec::new();
+            let mut measure = |guest: &str, call: &dyn Fn(&mut AnyInstance<u64>)| {
+                let module = common::module(engine, guest);
+                let mut instance = module
+                    .instantiate(&wasmhost_test_wasms::host::host_functions(), 0)
+                    .unwrap();
+                instance.set_fuel(1 << 50).unwrap();
+                call(&mut instance);
+                used.push(instance.fuel_consumed().unwrap());
+            };
+            let text: String = (0..next(300))
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let len = next(200_000);
+            let seed = next(256);
+            let (a, b, c) = (
+                next(1 << 40) as i64,
+                next(1 << 40) as i64,
+                next(1 << 40) as i64,
+            );
+            let nested = Nested {
+                name: text.clone(),
+                values: (0..next(50)).map(|v| v as i64 * a).collect(),
+                ratio: f64::from_bits(next(u64::MAX)),
+                child: None,
+                tags: (0..next(20)).map(|k| (format!("k{k}"), k as u32)).collect(),
+                shape: Shape::Circle(f32::from_bits(next(u32::MAX as u64) as u32)),
+                blob: vec![seed as u8; next(5_000) as usize],
+            };
+            measure("echo", &|g| {
+                let _: String = g.call("echo_string", &text).unwrap();
+            });
+            measure("echo", &|g| {
+                let _: Nested = g.call("echo_nested", &nested).unwrap();
+            });
+            measure("payload", &|g| {
+                let _: Bytes = g.call("make", &(len, seed)).unwrap();
+                let _: (u64, u64) = g
+                    .call("digest", &Bytes::from(vec![seed as u8; len as usize]))
+                    .unwrap();
+            });
+            measure("host-calls", &|g| {
+                let _: i64 = g.call("sum3", &(a, b, c)).unwrap();
+                let _: u64 = g.call("count", &(len % 7)).unwrap();
+                let _: String = g.call("shout", &text).unwrap();
+            });
+            measure("alloc-churn", &|g| {
+                let _: u64 = g.call("churn", &((len % 500) as u32)).unwrap();
+            });
+            measure("greeter", &|g| {
+                let _: String = g.call("greet", &text).unwrap();
+            });
+            let entry = Entry {
+                author: text.clone(),
+                content: "x".repeat(next(1_100) as usize),
+                timestamp: next(3),
+            };
+            measure("validate", &|g| {
+                let _: Validation = g.call("validate", &entry).unwrap();
+            });
+            measure("panics", &|g| {
+                let result: Result<u8, _> = g.call("index_out_of_range", &(len as u32 % 6));
+                assert!(result.is_ok() || matches!(result, Err(WasmError::GuestPanic(_))));
+            });
+            used
+        });
+        for (name, run) in &runs {
+            assert!(run.iter().all(|&u| u > 0), "seed {seed}, {name}: {run:?}");
+        }
+        if runs.len() > 1 {
+            let (first_name, first) = &runs[0];
+            for (name, run) in &runs {
+                assert_eq!(run, first, "seed {seed}: {name} against {first_name}");
+            }
+        }
+    }
+}
