@@ -9,9 +9,15 @@
 //! each block its whole cost is charged, before any of its instructions run:
 //!
 //! ```text
-//! global.get $fuel  i64.const cost  i64.sub  local.tee $tmp  global.set $fuel
-//! local.get $tmp  i64.const 0  i64.lt_s  if  unreachable  end
+//! local.get $fuel  i64.const cost  i64.sub  local.tee $fuel  global.set $fuel
+//! local.get $fuel  i64.const 0  i64.lt_s  if  unreachable  end
 //! ```
+//!
+//! Each function keeps the fuel in a local, loaded from the global at entry and after every
+//! call (the callee, or a host function, spends from the global), and stores every new
+//! value to the global. So the global is never stale, and a charge never waits for the
+//! previous charge's store: the dependency from one charge to the next runs through a
+//! register, not through memory.
 //!
 //! So a guest whose budget cannot pay for the next block stops *before* it, with the fuel
 //! global negative (the host reports [`wasmhost_api::WasmError::OutOfFuel`] and fuel left
@@ -21,7 +27,9 @@
 //!
 //! - every instruction `instruction` units, except `block`, `loop`, `else`, `end` and `nop`,
 //!   which only give the code its structure and cost nothing;
-//! - `call` and `call_indirect` `call` more, loads and stores `memory_access` more;
+//! - `call` and `call_indirect` `call` more, and a `call` of an imported (host) function
+//!   `host_call` more again; loads and stores `memory_access` more; integer division and
+//!   remainder, float division and square root `division` more;
 //! - `memory.fill`, `memory.copy`, `memory.init`, `table.fill`, `table.copy`, `table.init`:
 //!   their length divided by `bulk_bytes_per_unit`, charged just before the operation runs
 //!   (on top of their instruction cost), so that a 4 GiB fill is not one unit;
@@ -32,13 +40,19 @@ use wasm_encoder::{BlockType, Function, Instruction};
 use wasmhost_api::CostTable;
 use wasmparser::Operator;
 
-/// The fixed cost of one instruction (bulk lengths and grown pages come on top).
-pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable) -> u64 {
+/// The fixed cost of one instruction (bulk lengths and grown pages come on top), in a
+/// module that imports `imported_functions` functions.
+pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable, imported_functions: u32) -> u64 {
     use Operator::*;
     let base = costs.instruction as u64;
     match op {
         Block { .. } | Loop { .. } | Else | End | Nop => 0,
+        Call { function_index } if *function_index < imported_functions => {
+            base + costs.call as u64 + costs.host_call as u64
+        }
         Call { .. } | CallIndirect { .. } => base + costs.call as u64,
+        I32DivS | I32DivU | I32RemS | I32RemU | I64DivS | I64DivU | I64RemS | I64RemU | F32Div
+        | F64Div | F32Sqrt | F64Sqrt => base + costs.division as u64,
         I32Load { .. }
         | I64Load { .. }
         | F32Load { .. }
@@ -85,11 +99,12 @@ fn ends_block(op: &Operator<'_>) -> bool {
 
 /// For each instruction of a body, the cost to charge just before it: the whole cost of
 /// the block it starts, or 0 where no block starts.
-pub fn block_charges(ops: &[Operator<'_>], costs: &CostTable) -> Vec<u64> {
+pub fn block_charges(ops: &[Operator<'_>], costs: &CostTable, imported_functions: u32) -> Vec<u64> {
     let mut charges = vec![0u64; ops.len()];
     let mut start = 0;
     for (i, op) in ops.iter().enumerate() {
-        charges[start] = charges[start].saturating_add(instruction_cost(op, costs));
+        let cost = instruction_cost(op, costs, imported_functions);
+        charges[start] = charges[start].saturating_add(cost);
         if ends_block(op) {
             start = (i + 1).min(ops.len() - 1);
         }
@@ -113,20 +128,27 @@ pub fn charged_by_length(op: &Operator<'_>) -> bool {
     )
 }
 
-/// Emits the charge of a constant `cost` against global `fuel`; `tmp` is an `i64` local.
-pub(crate) fn charge(f: &mut Function, fuel: u32, tmp: u32, cost: u64) {
-    f.instruction(&Instruction::GlobalGet(fuel))
+/// Emits the load of the fuel global into the function's fuel local: at entry and after a
+/// call.
+pub(crate) fn reload(f: &mut Function, fuel: Fuel) {
+    f.instruction(&Instruction::GlobalGet(fuel.global))
+        .instruction(&Instruction::LocalSet(fuel.local));
+}
+
+/// Emits the charge of a constant `cost`.
+pub(crate) fn charge(f: &mut Function, fuel: Fuel, cost: u64) {
+    f.instruction(&Instruction::LocalGet(fuel.local))
         .instruction(&Instruction::I64Const(cost.min(i64::MAX as u64) as i64))
         .instruction(&Instruction::I64Sub);
-    store_and_trap_if_negative(f, fuel, tmp);
+    store_and_trap_if_negative(f, fuel);
 }
 
 /// Emits a charge on the `i32` at the top of the stack, which stays there: `len /
 /// per_unit` units for bulk operations, `len * per_page` for `memory.grow`. `scratch` is an
-/// `i32` local, `tmp` an `i64` one.
-pub(crate) fn charge_length(f: &mut Function, fuel: u32, scratch: u32, tmp: u32, rate: Rate) {
+/// `i32` local.
+pub(crate) fn charge_length(f: &mut Function, fuel: Fuel, scratch: u32, rate: Rate) {
     f.instruction(&Instruction::LocalSet(scratch))
-        .instruction(&Instruction::GlobalGet(fuel))
+        .instruction(&Instruction::LocalGet(fuel.local))
         .instruction(&Instruction::LocalGet(scratch))
         .instruction(&Instruction::I64ExtendI32U);
     match rate {
@@ -144,8 +166,15 @@ pub(crate) fn charge_length(f: &mut Function, fuel: u32, scratch: u32, tmp: u32,
         }
     }
     f.instruction(&Instruction::I64Sub);
-    store_and_trap_if_negative(f, fuel, tmp);
+    store_and_trap_if_negative(f, fuel);
     f.instruction(&Instruction::LocalGet(scratch));
+}
+
+/// Where the fuel is: the global the host reads and sets, and the function's copy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fuel {
+    pub(crate) global: u32,
+    pub(crate) local: u32,
 }
 
 /// How a length turns into units.
@@ -158,10 +187,10 @@ pub(crate) enum Rate {
 }
 
 /// Stores the new fuel (on the stack) and traps if it is negative.
-fn store_and_trap_if_negative(f: &mut Function, fuel: u32, tmp: u32) {
-    f.instruction(&Instruction::LocalTee(tmp))
-        .instruction(&Instruction::GlobalSet(fuel))
-        .instruction(&Instruction::LocalGet(tmp))
+fn store_and_trap_if_negative(f: &mut Function, fuel: Fuel) {
+    f.instruction(&Instruction::LocalTee(fuel.local))
+        .instruction(&Instruction::GlobalSet(fuel.global))
+        .instruction(&Instruction::LocalGet(fuel.local))
         .instruction(&Instruction::I64Const(0))
         .instruction(&Instruction::I64LtS)
         .instruction(&Instruction::If(BlockType::Empty))
@@ -193,17 +222,19 @@ mod tests {
     fn a_block_is_charged_at_its_start_for_all_of_it() {
         // i32.const, drop | loop | i32.const, br_if | i32.const, drop, end(loop) | end
         let body = ops("i32.const 1 drop loop i32.const 0 br_if 0 i32.const 2 drop end");
-        let charges = block_charges(&body, &CostTable::default());
+        let charges = block_charges(&body, &CostTable::default(), 0);
         assert_eq!(charges, vec![2, 0, 0, 2, 0, 2, 0, 0, 0]);
     }
 
     #[test]
     fn calls_and_memory_accesses_cost_more() {
         let costs = CostTable::default();
-        let body = ops("i32.const 0 i32.load drop call 0");
-        assert_eq!(
-            block_charges(&body, &costs)[0],
-            1 + (1 + costs.memory_access as u64) + 1 + (1 + costs.call as u64)
-        );
+        let body = ops("i32.const 0 i32.load drop call 0 i32.const 1 i32.const 1 i32.div_u drop");
+        let expected = 1 + (1 + costs.memory_access as u64) + 1 + (1 + costs.call as u64);
+        let expected = expected + 2 + (1 + costs.division as u64) + 1;
+        assert_eq!(block_charges(&body, &costs, 0)[0], expected);
+        // The same call, to an imported function.
+        let host = expected + costs.host_call as u64;
+        assert_eq!(block_charges(&body, &costs, 1)[0], host);
     }
 }

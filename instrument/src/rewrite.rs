@@ -12,7 +12,7 @@ use wasm_encoder::{
 use wasmhost_api::WasmError;
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
-use crate::fuel::Rate;
+use crate::fuel::{Fuel, Rate};
 use crate::{Global, Passes, START_EXPORT, canonicalize, depth, fuel, limits};
 
 /// Rewrites the valid module `wasm` with `passes`. Returns the new module and whether its
@@ -46,6 +46,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         passes,
         globals,
         param_counts: layout.param_counts,
+        imported_functions: layout.imported_functions,
         next_function: 0,
         globals_written: false,
         exports_written: false,
@@ -94,6 +95,7 @@ fn without_start(wasm: &[u8]) -> Result<(Vec<u8>, Option<u32>), WasmError> {
 
 /// What the rewrite must know of the module before it starts.
 struct Layout {
+    imported_functions: u32,
     imported_globals: u32,
     defined_globals: u32,
     /// The parameter count of each function defined (not imported), in order.
@@ -106,6 +108,7 @@ impl Layout {
         let err = |e: wasmparser::BinaryReaderError| WasmError::Compile(e.to_string());
         let mut types = Vec::new();
         let mut layout = Layout {
+            imported_functions: 0,
             imported_globals: 0,
             defined_globals: 0,
             param_counts: Vec::new(),
@@ -120,8 +123,12 @@ impl Layout {
                 }
                 Payload::ImportSection(reader) => {
                     for import in reader.into_imports() {
-                        if let TypeRef::Global(_) = import.map_err(err)?.ty {
-                            layout.imported_globals += 1;
+                        match import.map_err(err)?.ty {
+                            TypeRef::Global(_) => layout.imported_globals += 1,
+                            TypeRef::Func(_) | TypeRef::FuncExact(_) => {
+                                layout.imported_functions += 1
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -170,6 +177,7 @@ struct Rewriter<'p> {
     passes: &'p Passes,
     globals: AddedGlobals,
     param_counts: Vec<u32>,
+    imported_functions: u32,
     next_function: usize,
     globals_written: bool,
     exports_written: bool,
@@ -251,19 +259,23 @@ impl Rewriter<'_> {
     ) -> Result<(), Error<Infallible>> {
         let passes = self.passes;
         let g = self.globals;
+        let fuel = g.fuel.map(|global| Fuel {
+            global,
+            local: scratch.i64,
+        });
         // 1. the block's charge
-        if let (Some(fuel_global), true) = (g.fuel, charge > 0) {
-            fuel::charge(f, fuel_global, scratch.i64, charge);
+        if let (Some(fuel), true) = (fuel, charge > 0) {
+            fuel::charge(f, fuel, charge);
         }
         // 2. length-based charges
-        if let (Some(fuel_global), Some((costs, _))) = (g.fuel, &passes.fuel) {
+        if let (Some(fuel), Some((costs, _))) = (fuel, &passes.fuel) {
             if fuel::charged_by_length(&op) && costs.bulk_bytes_per_unit > 0 {
                 let rate = Rate::PerUnit(costs.bulk_bytes_per_unit);
-                fuel::charge_length(f, fuel_global, scratch.i32, scratch.i64, rate);
+                fuel::charge_length(f, fuel, scratch.i32, rate);
             }
             if matches!(op, Operator::MemoryGrow { .. }) && costs.memory_grow_page > 0 {
                 let rate = Rate::Times(costs.memory_grow_page);
-                fuel::charge_length(f, fuel_global, scratch.i32, scratch.i64, rate);
+                fuel::charge_length(f, fuel, scratch.i32, rate);
             }
         }
         // 3. limits (a guarded `memory.grow` replaces the instruction)
@@ -290,6 +302,10 @@ impl Rewriter<'_> {
         f.instruction(&self.instruction_of(op.clone())?);
         if let Some(depth_global) = depth_global {
             depth::leave(f, depth_global);
+        }
+        // The callee spent from the global.
+        if let (Some(fuel), true) = (fuel, is_call) {
+            fuel::reload(f, fuel);
         }
         // 7. canonical NaNs
         if passes.canonicalize_nans {
@@ -394,10 +410,14 @@ impl Reencode for Rewriter<'_> {
             ops.push(reader.read()?);
         }
         let charges = match &self.passes.fuel {
-            Some((costs, _)) => fuel::block_charges(&ops, costs),
+            Some((costs, _)) => fuel::block_charges(&ops, costs, self.imported_functions),
             None => vec![0; ops.len()],
         };
         let mut f = Function::new(locals);
+        if let Some(global) = self.globals.fuel {
+            let local = scratch.i64;
+            fuel::reload(&mut f, Fuel { global, local });
+        }
         for (op, charge) in ops.into_iter().zip(charges) {
             self.instruction(&mut f, op, charge, scratch)?;
         }

@@ -184,6 +184,13 @@ pub struct CostTable {
     pub call: u32,
     /// Added for each load and store. Default 1.
     pub memory_access: u32,
+    /// Added for integer division and remainder, float division and square root: they
+    /// take tens of cycles where an add takes one. Default 16.
+    pub division: u32,
+    /// Added for a `call` of an imported (host) function, on top of `call`: crossing into
+    /// the host costs about as much as a hundred simple instructions on a compiling engine.
+    /// Host functions charge for their own work with `HostContext::charge`. Default 150.
+    pub host_call: u32,
     /// Bytes (or table elements) per unit for `memory.fill`, `memory.copy`, `memory.init`,
     /// `table.fill`, `table.copy` and `table.init`, charged on the length just before the
     /// operation runs, so a 4 GiB fill is not one unit. Default 64; 0 means free.
@@ -202,6 +209,8 @@ impl Default for CostTable {
             instruction: 1,
             call: 4,
             memory_access: 1,
+            division: 16,
+            host_call: 150,
             bulk_bytes_per_unit: 64,
             memory_grow_page: 1024,
             payload_bytes_per_unit: 0,
