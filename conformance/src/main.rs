@@ -35,6 +35,8 @@ enum Command {
         /// `wasmer`, `wasmi`, or `all`.
         #[arg(long, default_value = "all")]
         engine: String,
+        #[command(flatten)]
+        limits: Limits,
     },
     /// Run the conformance suite (spec tests, float/NaN probe matrix, guests through the
     /// ABI) on every engine in the default and the deterministic profile, and report.
@@ -69,6 +71,50 @@ enum Command {
     },
 }
 
+/// The resource limits of `run`, as `Config` has them.
+#[derive(clap::Args)]
+struct Limits {
+    /// The deterministic profile: canonical NaNs and a call-depth limit.
+    #[arg(long)]
+    deterministic: bool,
+    /// Fuel metering: `off`, `native` (the engine's own) or `portable` (the same units on
+    /// every engine). Default: `portable` when --fuel is given, else `off`.
+    #[arg(long)]
+    metering: Option<String>,
+    /// The fuel budget of the call; the fuel it used is printed.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Largest linear memory, in bytes.
+    #[arg(long)]
+    max_memory: Option<u64>,
+    /// Deepest nesting of calls.
+    #[arg(long)]
+    max_call_depth: Option<u32>,
+}
+
+impl Limits {
+    fn config(&self) -> Result<wasmhost::Config, String> {
+        let mut config = wasmhost::Config::default().deterministic(self.deterministic);
+        let metering = match (&self.metering, self.fuel) {
+            (Some(name), _) => wasmhost::Metering::from_name(name)
+                .ok_or_else(|| format!("unknown metering `{name}` (off, native, portable)"))?,
+            (None, Some(_)) => wasmhost::Metering::Portable,
+            (None, None) => wasmhost::Metering::Off,
+        };
+        config = config.metering(metering);
+        if let Some(fuel) = self.fuel {
+            config = config.initial_fuel(fuel);
+        }
+        if let Some(bytes) = self.max_memory {
+            config = config.max_memory_bytes(bytes);
+        }
+        if let Some(depth) = self.max_call_depth {
+            config = config.max_call_depth(depth);
+        }
+        Ok(config)
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run {
@@ -76,7 +122,14 @@ fn main() -> ExitCode {
             export,
             args,
             engine,
-        } => run_command(&file, &export, &args, &engine),
+            limits,
+        } => match limits.config() {
+            Ok(config) => run_command(&file, &export, &args, &engine, &config),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Conformance { json, html, merge } => {
             conformance(json.as_deref(), html.as_deref(), &merge)
         }
@@ -194,7 +247,13 @@ fn conformance(json: Option<&Path>, html_out: Option<&Path>, merge: &[PathBuf]) 
     }
 }
 
-fn run_command(file: &Path, export: &str, args: &[String], engine: &str) -> ExitCode {
+fn run_command(
+    file: &Path,
+    export: &str,
+    args: &[String],
+    engine: &str,
+    config: &wasmhost::Config,
+) -> ExitCode {
     let wasm = match std::fs::read(file)
         .map_err(|e| e.to_string())
         .and_then(|bytes| wasmhost::wat2wasm(bytes).map_err(|e| e.to_string()))
@@ -205,7 +264,7 @@ fn run_command(file: &Path, export: &str, args: &[String], engine: &str) -> Exit
             return ExitCode::from(2);
         }
     };
-    let engines = match run::engines(engine) {
+    let engines = match run::engines(engine, config) {
         Ok(engines) => engines,
         Err(e) => {
             eprintln!("error: {e}");
@@ -216,8 +275,9 @@ fn run_command(file: &Path, export: &str, args: &[String], engine: &str) -> Exit
     for engine in &engines {
         match run::run_on(engine, &wasm, export, args) {
             Ok(r) => {
+                let fuel = r.fuel.map_or(String::new(), |f| format!(", fuel {f}"));
                 println!(
-                    "{:<7} {}   (compile {:.3?}, instantiate {:.3?}, call {:.3?})",
+                    "{:<7} {}   (compile {:.3?}, instantiate {:.3?}, call {:.3?}{fuel})",
                     r.engine, r.outcome, r.compile, r.instantiate, r.call
                 );
                 runs.push(r);

@@ -53,6 +53,8 @@ pub struct EngineRun {
     pub call: Duration,
     /// What came back.
     pub outcome: Outcome,
+    /// Fuel the call consumed, with metering on.
+    pub fuel: Option<u64>,
 }
 
 /// Decides how `export` of `module` is called: the ABI shape on a module that exports the
@@ -116,6 +118,7 @@ pub fn run_on(
         instantiate,
         call,
         outcome,
+        fuel: instance.fuel_consumed(),
     })
 }
 
@@ -195,15 +198,16 @@ fn to_json(v: rmpv::Value) -> serde_json::Value {
     }
 }
 
-/// The engines to run: one by name, or every compiled-in engine for `"all"`.
+/// The engines to run, set up with `config`: one by name, or every compiled-in engine for
+/// `"all"`.
 ///
 /// # Errors
 /// [`WasmError::UnknownEngine`] for a name that is not compiled in.
-pub fn engines(selection: &str) -> Result<Vec<AnyEngine>, WasmError> {
+pub fn engines(selection: &str, config: &Config) -> Result<Vec<AnyEngine>, WasmError> {
     if selection == "all" {
-        Ok(AnyEngine::all(&Config::default()))
+        Ok(AnyEngine::all(config))
     } else {
-        Ok(vec![AnyEngine::from_name(selection, Config::default())?])
+        Ok(vec![AnyEngine::from_name(selection, config.clone())?])
     }
 }
 

@@ -89,6 +89,23 @@ wasmhost::on_every_engine!(
 );
 
 #[test]
+fn run_takes_a_fuel_budget_and_reports_what_was_used() {
+    let args = ["run", "test-wasms/wat/numeric.wat", "fib", "90", "--fuel"];
+    let (code, out) = wasmhost(&[&args[..], &["1000000"]].concat());
+    assert_eq!(code, 0, "{out}");
+    // Portable units: the same on every engine.
+    let used: Vec<_> = out
+        .lines()
+        .filter_map(|l| l.split(", fuel ").nth(1))
+        .collect();
+    assert_eq!(used.len(), wasmhost::ENGINES.len(), "{out}");
+    assert!(used.windows(2).all(|w| w[0] == w[1]), "{out}");
+    let (code, out) = wasmhost(&[&args[..], &["10"]].concat());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("error: out of fuel"), "{out}");
+}
+
+#[test]
 fn meter_reports_every_engine_and_mode_and_writes_json_and_html() {
     let dir = std::env::temp_dir().join(format!("wasmhost-meter-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

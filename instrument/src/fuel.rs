@@ -3,10 +3,10 @@
 //!
 //! # Where fuel is charged
 //!
-//! A function body is cut into straight-line blocks. A block starts at the function's
-//! entry and right after every instruction that control can leave or enter by: `loop`,
-//! `if`, `else`, `end`, `br`, `br_if`, `br_table`, `return`, `unreachable`. At the start of
-//! each block its whole cost is charged, before any of its instructions run:
+//! A function body is cut into blocks. A block starts at the function's entry and right
+//! after every instruction that control can enter by or always leaves by: `loop`, `if`,
+//! `else`, `end`, `br`, `br_table`, `return`, `unreachable`. At the start of each block its
+//! whole cost is charged, before any of its instructions run:
 //!
 //! ```text
 //! local.get $fuel  i64.const cost  i64.sub  local.tee $fuel  global.set $fuel
@@ -21,7 +21,11 @@
 //!
 //! So a guest whose budget cannot pay for the next block stops *before* it, with the fuel
 //! global negative (the host reports [`wasmhost_api::WasmError::OutOfFuel`] and fuel left
-//! 0). Calls do not end a block: a callee that runs out stops inside the callee.
+//! 0). Calls do not end a block: a callee that runs out stops inside the callee. Nor does
+//! `br_if`: a block is paid in full when it is entered, so when a `br_if` branches, the rest
+//! of its block was paid for and not run. That halves the charges of a typical loop (its
+//! exit test is a `br_if`), and the units stay a pure function of the path the guest took,
+//! the same on every engine.
 //!
 //! # What things cost ([`CostTable`])
 //!
@@ -85,15 +89,7 @@ fn ends_block(op: &Operator<'_>) -> bool {
     use Operator::*;
     matches!(
         op,
-        Loop { .. }
-            | If { .. }
-            | Else
-            | End
-            | Br { .. }
-            | BrIf { .. }
-            | BrTable { .. }
-            | Return
-            | Unreachable
+        Loop { .. } | If { .. } | Else | End | Br { .. } | BrTable { .. } | Return | Unreachable
     )
 }
 
@@ -220,10 +216,16 @@ mod tests {
 
     #[test]
     fn a_block_is_charged_at_its_start_for_all_of_it() {
-        // i32.const, drop | loop | i32.const, br_if | i32.const, drop, end(loop) | end
+        // i32.const, drop, loop | i32.const, br_if, i32.const, drop, end(loop) | end
         let body = ops("i32.const 1 drop loop i32.const 0 br_if 0 i32.const 2 drop end");
         let charges = block_charges(&body, &CostTable::default(), 0);
-        assert_eq!(charges, vec![2, 0, 0, 2, 0, 2, 0, 0, 0]);
+        assert_eq!(charges, vec![2, 0, 0, 4, 0, 0, 0, 0, 0]);
+        // `if` and `else` start blocks; the code after `end` is a block of its own.
+        let body = ops(
+            "i32.const 1 if nop i32.const 1 drop else i32.const 2 drop end nop i32.const 3 drop",
+        );
+        let charges = block_charges(&body, &CostTable::default(), 0);
+        assert_eq!(charges, vec![2, 0, 2, 0, 0, 0, 2, 0, 0, 2, 0, 0, 0]);
     }
 
     #[test]

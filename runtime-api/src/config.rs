@@ -8,8 +8,9 @@
 /// needs a cargo feature for it), relaxed SIMD (non-deterministic by design), threads, tail
 /// calls, memory64, multi-memory, extended constants, exceptions.
 ///
-/// Every field changes how a module is compiled (the rewriting passes of `wasmhost-instrument`
-/// or the engine's own settings), so modules compiled under one `Config` belong to it.
+/// Every field but the payload limit changes how a module is compiled (the rewriting passes
+/// of `wasmhost-instrument`, or the engine's own settings), so a module compiled under one
+/// `Config` belongs to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Config {
