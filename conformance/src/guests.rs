@@ -1,5 +1,5 @@
 //! Every test guest through the serialized ABI (and the WAT guests through raw calls) on
-//! every engine: the same output bytes, the same error variant.
+//! every engine: the same output bytes, the same error variant, the same portable fuel.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -106,16 +106,32 @@ pub fn calls() -> Vec<Call> {
 
 /// Runs one call on a fresh instance.
 pub fn run(engine: &AnyEngine, call: &Call) -> Outcome {
+    run_with_fuel(engine, call).0
+}
+
+/// Runs one call on a fresh instance of an engine with metering on, and returns the fuel it
+/// consumed (`None` when metering is off, or the guest did not instantiate).
+pub fn fuel(engine: &AnyEngine, call: &Call) -> Option<u64> {
+    run_with_fuel(engine, call).1
+}
+
+fn run_with_fuel(engine: &AnyEngine, call: &Call) -> (Outcome, Option<u64>) {
     let wasm = wasmhost_test_wasms::guest(&call.guest);
-    let result = engine.compile(wasm).and_then(|module| {
-        let mut instance =
-            module.instantiate(&wasmhost_test_wasms::host::host_functions(), 0u64)?;
-        match &call.input {
-            Input::Json(json) => instance
-                .call_bytes(&call.export, &abi::encode(json)?)
-                .map(Outcome::Bytes),
-            Input::Raw(args) => instance.call_raw(&call.export, args).map(Outcome::Values),
-        }
-    });
-    result.unwrap_or_else(Outcome::Error)
+    let instance = engine
+        .compile(wasm)
+        .and_then(|module| module.instantiate(&wasmhost_test_wasms::host::host_functions(), 0u64));
+    let mut instance = match instance {
+        Ok(instance) => instance,
+        Err(e) => return (Outcome::Error(e), None),
+    };
+    let outcome = match &call.input {
+        Input::Json(json) => abi::encode(json)
+            .and_then(|input| instance.call_bytes(&call.export, &input))
+            .map(Outcome::Bytes),
+        Input::Raw(args) => instance.call_raw(&call.export, args).map(Outcome::Values),
+    };
+    (
+        outcome.unwrap_or_else(Outcome::Error),
+        instance.fuel_consumed(),
+    )
 }

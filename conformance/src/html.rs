@@ -294,7 +294,8 @@ fn probe_grid(
 fn guest_table(h: &mut String, cols: &[Column<'_>]) {
     let _ = write!(
         h,
-        "<h2>Guests through the ABI</h2><table><tr><th>guest</th><th>export</th>"
+        "<h2>Guests through the ABI</h2><p>Each cell: whether the outcome and the portable fuel \
+         are the same as the first column's, then the fuel.</p><table><tr><th>guest</th><th>export</th>"
     );
     for c in cols {
         for d in [false, true] {
@@ -312,18 +313,17 @@ fn guest_table(h: &mut String, cols: &[Column<'_>]) {
             esc(&g.call.guest),
             esc(&g.call.export)
         );
-        let reference = &g.outcomes[0];
+        let reference = (&g.outcomes[0], g.fuel.first().copied().flatten());
         for c in cols {
             for d in [false, true] {
-                let o = c
-                    .report
-                    .profile(d)
-                    .and_then(|p| p.guests.get(i))
-                    .map(|g| &g.outcomes[c.engine]);
-                let same = o == Some(reference);
+                let row = c.report.profile(d).and_then(|p| p.guests.get(i));
+                let o = row.map(|g| &g.outcomes[c.engine]);
+                let fuel = row.and_then(|g| g.fuel.get(c.engine).copied().flatten());
+                let same = o == Some(reference.0) && fuel == reference.1;
+                let fuel_text = fuel.map_or("-".into(), |f| f.to_string());
                 let _ = write!(
                     h,
-                    "<td class=\"{}\" title=\"{}\">{}</td>",
+                    "<td class=\"{}\" title=\"{}\">{} · {fuel_text}</td>",
                     if same { "ok" } else { "fail" },
                     esc(&format!("{o:?}")),
                     if same { "same" } else { "differs" }

@@ -84,12 +84,17 @@ pub struct GuestRow {
     pub call: Call,
     /// Each engine's outcome.
     pub outcomes: Vec<guests::Outcome>,
+    /// Each engine's fuel for the same call with portable metering on (empty in reports
+    /// written before metering existed).
+    #[serde(default)]
+    pub fuel: Vec<Option<u64>>,
 }
 
 impl GuestRow {
-    /// Whether every engine returned the same bytes or error.
+    /// Whether every engine returned the same bytes or error, and burnt the same portable
+    /// fuel.
     pub fn agree(&self) -> bool {
-        self.outcomes.windows(2).all(|w| w[0] == w[1])
+        self.outcomes.windows(2).all(|w| w[0] == w[1]) && self.fuel.windows(2).all(|w| w[0] == w[1])
     }
 }
 
@@ -190,7 +195,9 @@ impl Report {
             } else {
                 "default"
             };
-            let engines = AnyEngine::all(&Config::default().deterministic(deterministic));
+            let config = Config::default().deterministic(deterministic);
+            let engines = AnyEngine::all(&config);
+            let metered = AnyEngine::all(&config.metering(wasmhost::Metering::Portable));
             engine_names = engines.iter().map(|e| e.name().to_string()).collect();
             let mut spec = Vec::new();
             for (i, file) in files.iter().enumerate() {
@@ -215,6 +222,7 @@ impl Report {
                 .map(|call| GuestRow {
                     call: call.clone(),
                     outcomes: engines.iter().map(|e| guests::run(e, call)).collect(),
+                    fuel: metered.iter().map(|e| guests::fuel(e, call)).collect(),
                 })
                 .collect();
             profiles.push(ProfileReport {
@@ -469,7 +477,7 @@ pub fn summary(report: &Report) -> String {
         let agree = p.guests.iter().filter(|g| g.agree()).count();
         let _ = writeln!(
             s,
-            "\nGuests through the ABI ({}): {} calls, {} agree",
+            "\nGuests through the ABI ({}): {} calls, {} agree (outcome and portable fuel)",
             profile_name(p.deterministic),
             p.guests.len(),
             agree
@@ -477,8 +485,8 @@ pub fn summary(report: &Report) -> String {
         for g in p.guests.iter().filter(|g| !g.agree()) {
             let _ = writeln!(
                 s,
-                "    differ: {} {}: {:?}",
-                g.call.guest, g.call.export, g.outcomes
+                "    differ: {} {}: {:?}, fuel {:?}",
+                g.call.guest, g.call.export, g.outcomes, g.fuel
             );
         }
     }

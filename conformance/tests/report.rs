@@ -58,6 +58,29 @@ fn reports_merge_across_machines_and_render() {
         text.contains("Deterministic profile: 0 divergences"),
         "{text}"
     );
+    // Every guest call burnt portable fuel, the same on every engine and in both profiles,
+    // but for unbounded recursion in the default profile: without the call-depth limit it
+    // stops where each engine's own stack ends.
+    let fuel = |deterministic: bool| -> Vec<(String, Vec<Option<u64>>)> {
+        let profile = report.profile(deterministic).unwrap();
+        let rows = profile.guests.iter();
+        rows.map(|g| (g.call.export.clone(), g.fuel.clone()))
+            .filter(|(export, _)| export != "stack_overflow" || deterministic)
+            .collect()
+    };
+    for (export, row) in fuel(true) {
+        assert_eq!(row.len(), report.engines.len());
+        assert!(
+            row.iter().all(|f| f.is_some_and(|f| f > 0)),
+            "{export}: {row:?}"
+        );
+        assert!(row.windows(2).all(|w| w[0] == w[1]), "{export}: {row:?}");
+    }
+    let deterministic: Vec<_> = fuel(true)
+        .into_iter()
+        .filter(|(export, _)| export != "stack_overflow")
+        .collect();
+    assert_eq!(fuel(false), deterministic);
 
     // JSON round trip, one report and several.
     let json = serde_json::to_vec(&report).unwrap();
