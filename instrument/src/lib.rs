@@ -15,7 +15,8 @@
 //! 3. [`limits`]: `memory.grow` and `table.grow` checked against the limits;
 //! 4. [`depth`]: before a `call` or `call_indirect`, the depth is raised and checked;
 //! 5. the instruction itself;
-//! 6. [`depth`]: after the call, the depth is lowered;
+//! 6. [`depth`]: after the call, the depth is lowered, and [`fuel`]: the function's copy of
+//!    the fuel is reloaded from the global the callee spent from;
 //! 7. [`canonicalize`]: after a NaN-producing float instruction, a NaN result is replaced by
 //!    the canonical NaN.
 //!

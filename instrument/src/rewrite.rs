@@ -261,7 +261,7 @@ impl Rewriter<'_> {
         let g = self.globals;
         let fuel = g.fuel.map(|global| Fuel {
             global,
-            local: scratch.i64,
+            local: scratch.fuel,
         });
         // 1. the block's charge
         if let (Some(fuel), true) = (fuel, charge > 0) {
@@ -303,7 +303,7 @@ impl Rewriter<'_> {
         if let Some(depth_global) = depth_global {
             depth::leave(f, depth_global);
         }
-        // The callee spent from the global.
+        // 6. the callee spent from the global
         if let (Some(fuel), true) = (fuel, is_call) {
             fuel::reload(f, fuel);
         }
@@ -322,11 +322,11 @@ impl Rewriter<'_> {
     }
 }
 
-/// The scratch locals every rewritten body gets.
+/// The locals every rewritten body gets: scratch space, and the function's copy of the fuel.
 #[derive(Clone, Copy)]
 struct Scratch {
     i32: u32,
-    i64: u32,
+    fuel: u32,
     f32: u32,
     f64: u32,
 }
@@ -394,7 +394,7 @@ impl Reencode for Rewriter<'_> {
         let first = params + declared;
         let scratch = Scratch {
             i32: first,
-            i64: first + 1,
+            fuel: first + 1,
             f32: first + 2,
             f64: first + 3,
         };
@@ -415,7 +415,7 @@ impl Reencode for Rewriter<'_> {
         };
         let mut f = Function::new(locals);
         if let Some(global) = self.globals.fuel {
-            let local = scratch.i64;
+            let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
         for (op, charge) in ops.into_iter().zip(charges) {
