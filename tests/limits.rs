@@ -127,17 +127,22 @@ fn metering_off_has_no_fuel(engine: &AnyEngine) {
 fn host_charges_count_and_can_exhaust_the_budget(engine: &AnyEngine) {
     for mode in MODES {
         let engine = metered(engine, mode);
+        const CHARGE: u64 = 1_000_000;
         let consumed = |charge: u64| {
             let mut guest = limits_guest(&engine, charge);
-            guest.set_fuel(1_000_000).unwrap();
+            guest.set_fuel(1 << 40).unwrap();
             guest.call_raw("ticks", &[Value::I32(10)]).unwrap();
             guest.fuel_consumed().unwrap()
         };
-        assert_eq!(consumed(1_000) - consumed(0), 10 * 1_000, "{mode:?}");
-        // The fourth charge does not fit: the guest stops inside that host call, before
-        // the host function records it.
-        let mut guest = limits_guest(&engine, 1_000);
-        guest.set_fuel(3_500).unwrap();
+        let guest_work = consumed(0);
+        assert!(guest_work < CHARGE / 2, "{mode:?}: {guest_work}");
+        assert_eq!(consumed(CHARGE) - guest_work, 10 * CHARGE, "{mode:?}");
+        // The guest's own work always fits; the fourth charge does not: the guest stops
+        // inside that host call, before the host function records it.
+        let mut guest = limits_guest(&engine, CHARGE);
+        guest
+            .set_fuel(guest_work + 3 * CHARGE + CHARGE / 2)
+            .unwrap();
         assert_eq!(
             guest.call_raw("ticks", &[Value::I32(10)]),
             Err(WasmError::OutOfFuel),

@@ -175,6 +175,11 @@ impl Metering {
 /// What work costs, in fuel units. Instruction costs apply to [`Metering::Portable`] (the
 /// engines' native meters have their own tables); payload costs apply whenever metering is
 /// on. Documented in full in `wasmhost-instrument`'s `fuel` module.
+///
+/// The defaults come from `wasmhost meter` on x86_64: each weight brings its kind of work
+/// near the nanoseconds per unit of plain integer code. No one table fits every engine (a
+/// memcpy runs as fast under an interpreter as compiled; an add does not), so the weights
+/// sit between wasmer's and wasmi's. Hosts that bill by time on one engine can tune them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CostTable {
@@ -189,15 +194,15 @@ pub struct CostTable {
     /// take tens of cycles where an add takes one. Default 16.
     pub division: u32,
     /// Added for a `call` of an imported (host) function, on top of `call`: crossing into
-    /// the host costs about as much as a hundred simple instructions on a compiling engine.
-    /// Host functions charge for their own work with `HostContext::charge`. Default 150.
+    /// the host costs hundreds of simple instructions. Host functions charge for their own
+    /// work with `HostContext::charge`. Default 300.
     pub host_call: u32,
     /// Bytes (or table elements) per unit for `memory.fill`, `memory.copy`, `memory.init`,
     /// `table.fill`, `table.copy` and `table.init`, charged on the length just before the
-    /// operation runs, so a 4 GiB fill is not one unit. Default 64; 0 means free.
+    /// operation runs, so a 4 GiB fill is not one unit. Default 16; 0 means free.
     pub bulk_bytes_per_unit: u32,
     /// Per 64 KiB page requested by `memory.grow`, charged whether or not growth succeeds.
-    /// Default 1024 (a page is 65 536 bytes, at the bulk rate).
+    /// Default 4096 (a page is 65 536 bytes, at the bulk rate).
     pub memory_grow_page: u32,
     /// Bytes per unit for payloads crossing the boundary (call inputs and outputs, host
     /// function inputs and outputs). Default 0: payloads are free.
@@ -211,9 +216,9 @@ impl Default for CostTable {
             call: 4,
             memory_access: 1,
             division: 16,
-            host_call: 150,
-            bulk_bytes_per_unit: 64,
-            memory_grow_page: 1024,
+            host_call: 300,
+            bulk_bytes_per_unit: 16,
+            memory_grow_page: 4096,
             payload_bytes_per_unit: 0,
         }
     }
