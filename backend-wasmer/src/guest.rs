@@ -63,8 +63,9 @@ impl<T> Env<T> {
         }
     }
 
-    /// Records the exports once the instance exists; host functions called from its start
-    /// function see no exports, as in every engine.
+    /// Records the exports once the instance exists. Host functions called from a start
+    /// function the engine runs see no exports; one the instrumentation moved to an export
+    /// runs after this, and sees them.
     pub(crate) fn set_exports(&mut self, exports: Exports) {
         let global = |name: &str| exports.get_global(name).ok().cloned();
         self.globals = GLOBALS.map(|g| global(g.export_name()));

@@ -50,8 +50,9 @@ impl<T> StoreData<T> {
         }
     }
 
-    /// Records the instance once it exists; host functions called from its start function
-    /// see no exports, as in every engine.
+    /// Records the instance once it exists. Host functions called from a start function the
+    /// engine runs see no exports; one the instrumentation moved to an export runs after
+    /// this, and sees them.
     pub(crate) fn set_instance(store: &mut wasmi::Store<Self>, instance: wasmi::Instance) {
         let globals = GLOBALS.map(|g| instance.get_global(&*store, g.export_name()));
         let data = store.data_mut();
