@@ -72,6 +72,29 @@ impl Engine for AnyEngine {
     fn compile(&self, wasm: &[u8]) -> Result<AnyModule, WasmError> {
         dispatch!(AnyEngine, self, e => e.compile(wasm).map(Into::into))
     }
+
+    fn fingerprint(&self) -> String {
+        dispatch!(AnyEngine, self, e => e.fingerprint())
+    }
+
+    fn serialize(&self, module: &AnyModule) -> Option<Result<Vec<u8>, WasmError>> {
+        match (self, module) {
+            #[cfg(feature = "wasmer")]
+            (AnyEngine::Wasmer(e), AnyModule::Wasmer(m)) => e.serialize(m),
+            #[cfg(feature = "wasmi")]
+            (AnyEngine::Wasmi(e), AnyModule::Wasmi(m)) => e.serialize(m),
+            #[allow(unreachable_patterns)]
+            _ => Some(Err(WasmError::Engine(format!(
+                "a module compiled by another engine cannot be serialized by {}",
+                self.name()
+            )))),
+        }
+    }
+
+    unsafe fn deserialize(&self, bytes: &[u8]) -> Result<AnyModule, WasmError> {
+        // SAFETY: passed on from the caller.
+        dispatch!(AnyEngine, self, e => unsafe { e.deserialize(bytes) }.map(Into::into))
+    }
 }
 
 /// A module compiled by an [`AnyEngine`].

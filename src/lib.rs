@@ -34,6 +34,7 @@
 compile_error!("wasmhost needs at least one engine: enable the cargo feature `wasmer` or `wasmi`");
 
 mod any;
+pub mod cache;
 
 /// The traits, so that their methods are in scope: `use wasmhost::prelude::*;`.
 pub mod prelude {

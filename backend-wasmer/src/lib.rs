@@ -142,6 +142,51 @@ impl Engine for WasmerEngine {
             start,
         })
     }
+
+    fn fingerprint(&self) -> String {
+        // Cranelift compiles for the processor it runs on, so its code is bound to these
+        // features; the version pins the artifact format.
+        format!(
+            "wasmer {} {} {}-{} {:?} {:?}",
+            wasmer_types::VERSION,
+            self.engine.deterministic_id(),
+            std::env::consts::ARCH,
+            std::env::consts::OS,
+            wasmer::sys::CpuFeature::for_host(),
+            self.config,
+        )
+    }
+
+    /// The start flag, the [`ModuleFacts`], then wasmer's artifact.
+    fn serialize(&self, module: &WasmerModule) -> Option<Result<Vec<u8>, WasmError>> {
+        let artifact = match module.module.serialize() {
+            Ok(artifact) => artifact,
+            Err(e) => return Some(Err(WasmError::Engine(e.to_string()))),
+        };
+        let mut out = vec![module.start as u8];
+        module.facts.write_to(&mut out);
+        out.extend_from_slice(&artifact);
+        Some(Ok(out))
+    }
+
+    unsafe fn deserialize(&self, bytes: &[u8]) -> Result<WasmerModule, WasmError> {
+        let malformed = || WasmError::Engine("not a serialized wasmhost module".into());
+        let (&start, rest) = bytes.split_first().ok_or_else(malformed)?;
+        let (facts, artifact) = ModuleFacts::read_from(rest).ok_or_else(malformed)?;
+        // The metering middleware only acts while compiling; loaded code needs no engine
+        // of its own.
+        // SAFETY: the caller guarantees these are bytes `serialize` produced under this
+        // fingerprint.
+        let module = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        Ok(WasmerModule {
+            module,
+            engine: self.clone(),
+            store_engine: self.engine.clone(),
+            facts: Arc::new(facts),
+            start: start != 0,
+        })
+    }
 }
 
 /// A module compiled by [`WasmerEngine`].

@@ -106,7 +106,15 @@ impl Engine for WasmiEngine {
             start,
         })
     }
+
+    /// wasmi cannot serialize its compiled code: modules are only cached in memory.
+    fn fingerprint(&self) -> String {
+        format!("wasmi {WASMI_VERSION} {:?}", self.config)
+    }
 }
+
+/// The wasmi version this backend is built against (`=` pinned in the workspace).
+const WASMI_VERSION: &str = "2.0.0";
 
 /// A module compiled by [`WasmiEngine`].
 #[derive(Clone)]

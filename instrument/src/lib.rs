@@ -177,6 +177,46 @@ impl ModuleFacts {
         }
         Ok(())
     }
+
+    /// Appends the facts to `out`, for a backend that stores compiled modules: they must
+    /// come back with the code, since the rewritten module no longer says them.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        for sizes in [&self.memory_pages, &self.table_elements] {
+            out.extend_from_slice(&(sizes.len() as u32).to_le_bytes());
+            for size in sizes {
+                out.extend_from_slice(&size.to_le_bytes());
+            }
+        }
+        out.push(self.has_start as u8);
+    }
+
+    /// Reads facts [`ModuleFacts::write_to`] wrote at the start of `bytes`; returns them
+    /// and the bytes after them, or `None` when `bytes` do not start with facts.
+    pub fn read_from(bytes: &[u8]) -> Option<(Self, &[u8])> {
+        fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {
+            let (head, rest) = bytes.split_first_chunk::<N>()?;
+            *bytes = rest;
+            Some(*head)
+        }
+        let mut rest = bytes;
+        let mut sizes = || -> Option<Vec<u64>> {
+            let n = u32::from_le_bytes(take(&mut rest)?) as usize;
+            // Bounded by what is there, so a corrupt count cannot ask for a huge allocation.
+            (0..n.min(rest.len() / 8 + 1))
+                .map(|_| take(&mut rest).map(u64::from_le_bytes))
+                .collect::<Option<Vec<_>>>()
+                .filter(|v| v.len() == n)
+        };
+        let memory_pages = sizes()?;
+        let table_elements = sizes()?;
+        let [has_start] = take(&mut rest)?;
+        let facts = ModuleFacts {
+            memory_pages,
+            table_elements,
+            has_start: has_start != 0,
+        };
+        Some((facts, rest))
+    }
 }
 
 /// A rewritten module.
@@ -252,4 +292,27 @@ pub fn classify(
 
 fn compile_error(e: impl std::fmt::Display) -> WasmError {
     WasmError::Compile(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_read_back_what_was_written_and_refuse_less() {
+        let facts = ModuleFacts {
+            memory_pages: vec![1, 65536],
+            table_elements: vec![],
+            has_start: true,
+        };
+        let mut bytes = Vec::new();
+        facts.write_to(&mut bytes);
+        bytes.extend_from_slice(b"code");
+        assert_eq!(ModuleFacts::read_from(&bytes), Some((facts, &b"code"[..])));
+        for len in 0..bytes.len() - 4 {
+            assert_eq!(ModuleFacts::read_from(&bytes[..len]), None, "cut at {len}");
+        }
+        // A count far beyond the bytes there is refused without allocating for it.
+        assert_eq!(ModuleFacts::read_from(&[0xff, 0xff, 0xff, 0xff]), None);
+    }
 }

@@ -25,6 +25,39 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// [`WasmError::Compile`] for bytes that are not a valid module under [`Config`]'s
     /// feature set.
     fn compile(&self, wasm: &[u8]) -> Result<Self::Module, WasmError>;
+
+    /// Everything besides the wasm bytes that decides what [`Engine::compile`] produces:
+    /// the engine and its version, its compiler settings, the host processor's features
+    /// where the code is native, and the whole [`Config`]. A module cache keys its entries
+    /// by this and the bytes, so that two set-ups never share compiled code.
+    fn fingerprint(&self) -> String;
+
+    /// The compiled code of `module` as bytes that [`Engine::deserialize`] can load back, or
+    /// `None` where the engine cannot serialize (an interpreter has nothing worth storing).
+    ///
+    /// # Errors
+    /// [`WasmError::Engine`] when serialization fails.
+    fn serialize(&self, module: &Self::Module) -> Option<Result<Vec<u8>, WasmError>> {
+        let _ = module;
+        None
+    }
+
+    /// Loads a module from the bytes [`Engine::serialize`] produced.
+    ///
+    /// # Safety
+    /// Loading compiled code is memory-unsafe: `bytes` must be exactly what `serialize`
+    /// returned on an engine with the same [`Engine::fingerprint`]. A module cache checks a
+    /// digest and the fingerprint before it calls this.
+    ///
+    /// # Errors
+    /// [`WasmError::Engine`] when the engine cannot deserialize, or rejects the bytes.
+    unsafe fn deserialize(&self, bytes: &[u8]) -> Result<Self::Module, WasmError> {
+        let _ = bytes;
+        Err(WasmError::Engine(format!(
+            "{} cannot load serialized modules",
+            self.name()
+        )))
+    }
 }
 
 /// A compiled module: `Send + Sync`, cheap to clone, shared across threads.
