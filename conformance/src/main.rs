@@ -37,6 +37,23 @@ enum Command {
         engine: String,
         #[command(flatten)]
         limits: Limits,
+        /// Compile through the module cache on disk (see `wasmhost cache`), in
+        /// --cache-dir or the default directory.
+        #[arg(long)]
+        cache: bool,
+        /// The cache directory (implies --cache). Default: $WASMHOST_CACHE_DIR, else
+        /// $XDG_CACHE_HOME/wasmhost, else ~/.cache/wasmhost.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+    /// The module cache on disk: what it holds, or empty it. Engines that cannot store
+    /// compiled code (wasmi) keep modules in memory only and have no files here.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+        /// The cache directory. Default: as for `run --cache`.
+        #[arg(long, global = true)]
+        dir: Option<PathBuf>,
     },
     /// Run the conformance suite (spec tests, float/NaN probe matrix, guests through the
     /// ABI) on every engine in the default and the deterministic profile, and report.
@@ -69,6 +86,19 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         repetitions: usize,
     },
+}
+
+/// What `wasmhost cache` does.
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Count the files, their bytes, and the engines and configurations that wrote them.
+    Stats {
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every cached module.
+    Clear,
 }
 
 /// The resource limits of `run`, as `Config` has them.
@@ -123,12 +153,21 @@ fn main() -> ExitCode {
             args,
             engine,
             limits,
+            cache,
+            cache_dir,
         } => match limits.config() {
-            Ok(config) => run_command(&file, &export, &args, &engine, &config),
+            Ok(config) => {
+                let cache = cache_dir.or_else(|| cache.then(default_cache_dir).flatten());
+                run_command(&file, &export, &args, &engine, &config, cache.as_deref())
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)
             }
+        },
+        Command::Cache { action, dir } => match dir.or_else(default_cache_dir) {
+            Some(dir) => cache_command(&action, &dir),
+            None => ExitCode::from(2),
         },
         Command::Conformance { json, html, merge } => {
             conformance(json.as_deref(), html.as_deref(), &merge)
@@ -247,12 +286,74 @@ fn conformance(json: Option<&Path>, html_out: Option<&Path>, merge: &[PathBuf]) 
     }
 }
 
+/// The default cache directory, or `None` with a message saying how to give one.
+fn default_cache_dir() -> Option<PathBuf> {
+    let dir = wasmhost::cache::default_dir();
+    if dir.is_none() {
+        eprintln!("error: no cache directory: set WASMHOST_CACHE_DIR or pass one");
+    }
+    dir
+}
+
+fn cache_command(action: &CacheAction, dir: &Path) -> ExitCode {
+    let disk = match wasmhost::cache::DiskCache::open(dir) {
+        Ok(disk) => disk,
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let result = match action {
+        CacheAction::Stats { json } => disk.entries().map(|entries| {
+            let total: u64 = entries.iter().map(|e| e.bytes).sum();
+            if *json {
+                let entries: Vec<_> = entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "path": e.path,
+                            "bytes": e.bytes,
+                            "fingerprint": e.fingerprint,
+                        })
+                    })
+                    .collect();
+                let stats = serde_json::json!({
+                    "dir": dir, "files": entries.len(), "bytes": total, "entries": entries,
+                });
+                println!("{stats}");
+            } else {
+                println!(
+                    "{}: {} files, {} bytes",
+                    dir.display(),
+                    entries.len(),
+                    total
+                );
+                for e in &entries {
+                    let fingerprint = e.fingerprint.as_deref().unwrap_or("unreadable");
+                    println!("{:>12}  {fingerprint}", e.bytes);
+                }
+            }
+        }),
+        CacheAction::Clear => disk.clear().map(|removed| {
+            println!("{}: removed {removed} files", dir.display());
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn run_command(
     file: &Path,
     export: &str,
     args: &[String],
     engine: &str,
     config: &wasmhost::Config,
+    cache: Option<&Path>,
 ) -> ExitCode {
     let wasm = match std::fs::read(file)
         .map_err(|e| e.to_string())
@@ -273,7 +374,15 @@ fn run_command(
     };
     let mut runs = Vec::new();
     for engine in &engines {
-        match run::run_on(engine, &wasm, export, args) {
+        let result = match cache {
+            Some(dir) => {
+                let config = wasmhost::cache::CacheConfig::default().disk(dir);
+                wasmhost::cache::ModuleCache::new(engine.clone(), config)
+                    .and_then(|cached| run::run_on(&cached, &wasm, export, args))
+            }
+            None => run::run_on(engine, &wasm, export, args),
+        };
+        match result {
             Ok(r) => {
                 let fuel = r.fuel.map_or(String::new(), |f| format!(", fuel {f}"));
                 println!(

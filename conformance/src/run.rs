@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Config, FuncSig, HostFunctions, Value, WasmError, abi};
+use wasmhost::{AnyEngine, AnyModule, Config, FuncSig, HostFunctions, Value, WasmError, abi};
 
 /// How an export is called.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,8 +86,8 @@ pub fn call_kind(module: &impl Module, export: &str) -> Result<CallKind, WasmErr
 ///
 /// # Errors
 /// Compilation, instantiation and argument errors; a failing call is an [`Outcome::Error`].
-pub fn run_on(
-    engine: &AnyEngine,
+pub fn run_on<E: Engine<Module = AnyModule>>(
+    engine: &E,
     wasm: &[u8],
     export: &str,
     args: &[String],

@@ -1,4 +1,4 @@
-//! The `wasmhost run` command end to end, and the comparison it rests on.
+//! The `wasmhost` commands end to end (`run`, `meter`, `cache`), and the comparison they rest on.
 
 use std::process::Command;
 
@@ -152,4 +152,32 @@ fn meter_reports_every_engine_and_mode_and_writes_json_and_html() {
         "{page}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_fills_the_disk_cache_which_cache_stats_lists_and_clear_empties() {
+    let dir = std::env::temp_dir().join(format!("wasmhost-cli-cache-{}", std::process::id()));
+    let dir_arg = dir.to_str().unwrap();
+    let run = ["run", "test-wasms/wat/numeric.wat", "add", "2", "40"];
+    for _ in 0..2 {
+        let (code, out) = wasmhost(&[&run[..], &["--cache-dir", dir_arg]].concat());
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("[i32:42]"), "{out}");
+    }
+    // Only engines that can store compiled code write files: wasmer does, wasmi does not.
+    let files = usize::from(wasmhost::ENGINES.contains(&"wasmer"));
+    let (code, out) = wasmhost(&["cache", "stats", "--json", "--dir", dir_arg]);
+    assert_eq!(code, 0, "{out}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["files"], files, "{out}");
+    if files == 1 {
+        let fingerprint = stats["entries"][0]["fingerprint"].as_str().unwrap();
+        assert!(fingerprint.starts_with("wasmer "), "{out}");
+    }
+    let (code, out) = wasmhost(&["cache", "clear", "--dir", dir_arg]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("removed {files} files")), "{out}");
+    let (_, out) = wasmhost(&["cache", "stats", "--dir", dir_arg]);
+    assert!(out.contains("0 files, 0 bytes"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

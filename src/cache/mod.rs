@@ -11,8 +11,8 @@
 //! let engine = AnyEngine::from_name(wasmhost::ENGINES[0], Config::default())?;
 //! let cache = ModuleCache::new(engine, CacheConfig::default())?;
 //! let wasm = wasmhost::wat2wasm("(module (func (export \"f\")))")?;
-//! let first = cache.compile(&wasm)?; // compiled
-//! let again = cache.compile(&wasm)?; // from memory
+//! let _compiled = cache.compile(&wasm)?;
+//! let _from_memory = cache.compile(&wasm)?;
 //! assert_eq!((cache.stats().compiles, cache.stats().memory_hits), (1, 1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
