@@ -2,11 +2,14 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Config, Engine, ExportInfo, Guest, HostFunctions, Instance, Module, Value, WasmError};
+use crate::typed::{AnySerialized, AnyTyped, Params, Results};
+use crate::{
+    Config, Engine, ExportInfo, Guest, HostFunctions, Instance, Module, Prelinked, Value, WasmError,
+};
 #[cfg(feature = "wasmer")]
-use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule};
+use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule, WasmerPrelinked};
 #[cfg(feature = "wasmi")]
-use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule};
+use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule, WasmiPrelinked};
 
 /// Runs `$body` with `$v` bound to the backend value inside `$e`, whichever it is.
 macro_rules! dispatch {
@@ -124,22 +127,56 @@ impl From<WasmiModule> for AnyModule {
 
 impl Module for AnyModule {
     type Instance<T: Send + 'static> = AnyInstance<T>;
+    type Prelinked<T: Send + 'static> = AnyPrelinked<T>;
 
     fn exports(&self) -> Vec<ExportInfo> {
         dispatch!(AnyModule, self, m => m.exports())
     }
 
-    fn instantiate<T: Send + 'static>(
+    fn prelink<T: Send + 'static>(
         &self,
         host: &HostFunctions<T>,
-        state: T,
-    ) -> Result<AnyInstance<T>, WasmError> {
+    ) -> Result<AnyPrelinked<T>, WasmError> {
+        Ok(match self {
+            #[cfg(feature = "wasmer")]
+            AnyModule::Wasmer(m) => AnyPrelinked::Wasmer(m.prelink(host)?),
+            #[cfg(feature = "wasmi")]
+            AnyModule::Wasmi(m) => AnyPrelinked::Wasmi(m.prelink(host)?),
+        })
+    }
+}
+
+/// An [`AnyModule`] linked with its host functions: see [`Module::prelink`].
+pub enum AnyPrelinked<T> {
+    /// Linked on wasmer.
+    #[cfg(feature = "wasmer")]
+    Wasmer(WasmerPrelinked<T>),
+    /// Linked on wasmi.
+    #[cfg(feature = "wasmi")]
+    Wasmi(WasmiPrelinked<T>),
+}
+
+impl<T> Clone for AnyPrelinked<T> {
+    fn clone(&self) -> Self {
         match self {
             #[cfg(feature = "wasmer")]
-            AnyModule::Wasmer(m) => m.instantiate(host, state).map(AnyInstance::Wasmer),
+            AnyPrelinked::Wasmer(p) => AnyPrelinked::Wasmer(p.clone()),
             #[cfg(feature = "wasmi")]
-            AnyModule::Wasmi(m) => m.instantiate(host, state).map(AnyInstance::Wasmi),
+            AnyPrelinked::Wasmi(p) => AnyPrelinked::Wasmi(p.clone()),
         }
+    }
+}
+
+impl<T: Send + 'static> Prelinked<T> for AnyPrelinked<T> {
+    type Instance = AnyInstance<T>;
+
+    fn instantiate(&self, state: T) -> Result<AnyInstance<T>, WasmError> {
+        Ok(match self {
+            #[cfg(feature = "wasmer")]
+            AnyPrelinked::Wasmer(p) => AnyInstance::Wasmer(p.instantiate(state)?),
+            #[cfg(feature = "wasmi")]
+            AnyPrelinked::Wasmi(p) => AnyInstance::Wasmi(p.instantiate(state)?),
+        })
     }
 }
 
@@ -154,6 +191,39 @@ pub enum AnyInstance<T> {
     /// A wasmi instance.
     #[cfg(feature = "wasmi")]
     Wasmi(WasmiInstance<T>),
+}
+
+impl<T: Send + 'static> AnyInstance<T> {
+    /// A typed handle to export `name`, on whichever engine this is:
+    /// `instance.typed::<(i32, i32), i64>("f")?`, then `handle.call(&mut instance, (1, 2))?`
+    /// with no lookup and no `Vec`. One parameter is the bare type (`i32`), not a 1-tuple.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingExport`], or [`WasmError::ExportSignature`] when the export's
+    /// signature is not `P -> R`.
+    pub fn typed<P: Params, R: Results>(
+        &mut self,
+        name: &str,
+    ) -> Result<AnyTyped<P, R>, WasmError> {
+        Ok(match self {
+            #[cfg(feature = "wasmer")]
+            AnyInstance::Wasmer(i) => AnyTyped::Wasmer(i.typed(name)?),
+            #[cfg(feature = "wasmi")]
+            AnyInstance::Wasmi(i) => AnyTyped::Wasmi(i.typed(name)?),
+        })
+    }
+
+    /// A typed handle to serialized export `name`, taking `I` and giving `O`:
+    /// `let f = instance.serialized::<In, Out>("name")?; f.call(&mut instance, &input)?`.
+    ///
+    /// # Errors
+    /// As [`AnyInstance::typed`] for the ABI's `(i32, i32) -> i64`.
+    pub fn serialized<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &mut self,
+        name: &str,
+    ) -> Result<AnySerialized<I, O>, WasmError> {
+        self.typed(name).map(crate::SerializedFunc::new)
+    }
 }
 
 impl<T: Send + 'static> Instance<T> for AnyInstance<T> {

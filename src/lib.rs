@@ -35,18 +35,24 @@ compile_error!("wasmhost needs at least one engine: enable the cargo feature `wa
 
 mod any;
 pub mod cache;
+pub mod typed;
 
 /// The traits, so that their methods are in scope: `use wasmhost::prelude::*;`.
 pub mod prelude {
-    pub use wasmhost_api::{Engine, Guest, Instance, Module};
+    pub use wasmhost_api::{Engine, Guest, Instance, Module, Prelinked};
 }
 
-pub use any::{AnyEngine, AnyInstance, AnyModule};
+pub use any::{AnyEngine, AnyInstance, AnyModule, AnyPrelinked};
+pub use typed::{AnySerialized, AnyTyped};
 pub use wasmhost_api::*;
 #[cfg(feature = "wasmer")]
-pub use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule};
+pub use wasmhost_wasmer::{
+    WasmerEngine, WasmerInstance, WasmerModule, WasmerPrelinked, WasmerTyped,
+};
 #[cfg(feature = "wasmi")]
-pub use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule};
+pub use wasmhost_wasmi::{
+    WasmiEngine, WasmiInstance, WasmiModule, WasmiPrelinked, WasmiSerialized, WasmiTyped,
+};
 
 /// Generates, for every enabled engine, a module named after it with one `#[test]` per
 /// listed function `fn(&AnyEngine)`: `wasmer::echo_round_trips`, `wasmi::echo_round_trips`.

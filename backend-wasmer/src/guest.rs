@@ -74,6 +74,12 @@ impl<T> Env<T> {
     }
 }
 
+/// A new instance's identity, which its typed handles carry.
+pub(crate) fn next_instance_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A store and its instance's [`Env`] seen as a [`Guest`].
 pub(crate) struct Access<'a, T: 'static>(pub(crate) FunctionEnvMut<'a, Env<T>>);
 
@@ -91,7 +97,11 @@ impl<T: Send + 'static> Access<'_, T> {
             .map_err(|_| WasmError::MissingExport(name.to_string()))
     }
 
-    fn typed<P, R>(&self, name: &str, expected: &FuncSig) -> Result<TypedFunction<P, R>, WasmError>
+    pub(crate) fn typed<P, R>(
+        &self,
+        name: &str,
+        expected: &FuncSig,
+    ) -> Result<TypedFunction<P, R>, WasmError>
     where
         P: wasmer::WasmTypeList,
         R: wasmer::WasmTypeList,
@@ -151,6 +161,16 @@ impl<T: Send + 'static> Access<'_, T> {
             self.write_global(Global::Depth, 0);
         }
         result
+    }
+
+    /// Runs a typed call on the store, as every call into the guest runs: refused on a
+    /// spent instance, its failure classified.
+    pub(crate) fn call_typed<R>(
+        &mut self,
+        call: impl FnOnce(&mut FunctionEnvMut<'_, Env<T>>) -> Result<R, wasmer::RuntimeError>,
+    ) -> Result<R, WasmError> {
+        meter::check_live(self)?;
+        call(&mut self.0).map_err(|e| self.fail(e))
     }
 
     /// The contract's error for a failed guest call, with the meters' and the passes'

@@ -10,23 +10,25 @@
 
 mod convert;
 mod guest;
+mod typed;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features};
 use wasmer::wasmparser::Operator;
-use wasmer::{Function, FunctionEnv, FunctionEnvMut, Imports, Store};
+use wasmer::{Extern, Function, FunctionEnv, FunctionEnvMut, Store};
 use wasmer_middlewares::Metering as MeteringMiddleware;
 use wasmhost_api::{
-    Config, Engine, ExportInfo, Guest, HostContext, HostFunctions, Instance, Metering, Module,
-    WasmError,
+    Config, Engine, ExportInfo, Guest, HostContext, HostFunc, HostFunctions, Instance, Metering,
+    Module, Prelinked, WasmError,
 };
 use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
 
 use convert::{func_sig, host_failure, to_value, to_wasmer, wasmer_func_type};
 use guest::Access;
 pub use guest::Env;
+pub use typed::{WasmerParams, WasmerResults, WasmerSerialized, WasmerTyped};
 
 /// The wasmer engine (cranelift) with a wasmhost [`Config`].
 #[derive(Clone)]
@@ -203,6 +205,7 @@ pub struct WasmerModule {
 
 impl Module for WasmerModule {
     type Instance<T: Send + 'static> = WasmerInstance<T>;
+    type Prelinked<T: Send + 'static> = WasmerPrelinked<T>;
 
     fn exports(&self) -> Vec<ExportInfo> {
         self.module
@@ -217,11 +220,10 @@ impl Module for WasmerModule {
             .collect()
     }
 
-    fn instantiate<T: Send + 'static>(
+    fn prelink<T: Send + 'static>(
         &self,
         host: &HostFunctions<T>,
-        state: T,
-    ) -> Result<WasmerInstance<T>, WasmError> {
+    ) -> Result<WasmerPrelinked<T>, WasmError> {
         let imports: Vec<_> = self.module.imports().collect();
         host.check_imports(
             imports
@@ -229,31 +231,77 @@ impl Module for WasmerModule {
                 .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
         )?;
         self.facts.check_limits(&self.engine.config)?;
-        let mut store = Store::new(self.store_engine.clone());
-        let env = FunctionEnv::new(&mut store, Env::new(state, Arc::clone(&self.engine.config)));
-        let mut imports = Imports::new();
-        for f in host.iter() {
-            let host_func = f.clone();
-            let func = Function::new_with_env(
-                &mut store,
-                &env,
-                wasmer_func_type(&f.sig),
-                move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
-                    let args: Vec<_> = args.iter().map(to_value).collect::<Result<_, _>>()?;
-                    let mut access = Access(fenv);
-                    let out = host_func
-                        .invoke(&mut HostContext::new(&mut access), &args)
-                        .map_err(host_failure)?;
-                    Ok(out.into_iter().map(to_wasmer).collect())
-                },
-            );
-            imports.define(&f.module, &f.name, func);
+        // In import order, so that instances link by index, without looking names up; a
+        // host function the module does not import is not made at all.
+        let imports = imports
+            .iter()
+            .filter_map(|i| {
+                host.iter()
+                    .find(|f| f.module == i.module() && f.name == i.name())
+                    .cloned()
+            })
+            .collect();
+        Ok(WasmerPrelinked {
+            module: self.clone(),
+            imports: Arc::new(imports),
+        })
+    }
+}
+
+/// A [`WasmerModule`] linked with its host functions: see [`Module::prelink`].
+pub struct WasmerPrelinked<T> {
+    module: WasmerModule,
+    /// The host function for each import, in import order.
+    imports: Arc<Vec<HostFunc<T>>>,
+}
+
+impl<T> Clone for WasmerPrelinked<T> {
+    fn clone(&self) -> Self {
+        WasmerPrelinked {
+            module: self.module.clone(),
+            imports: Arc::clone(&self.imports),
         }
-        let instance = wasmer::Instance::new(&mut store, &self.module, &imports)
+    }
+}
+
+impl<T: Send + 'static> Prelinked<T> for WasmerPrelinked<T> {
+    type Instance = WasmerInstance<T>;
+
+    fn instantiate(&self, state: T) -> Result<WasmerInstance<T>, WasmError> {
+        let module = &self.module;
+        let mut store = Store::new(module.store_engine.clone());
+        let config = Arc::clone(&module.engine.config);
+        let env = FunctionEnv::new(&mut store, Env::new(state, config));
+        let externs: Vec<Extern> = self
+            .imports
+            .iter()
+            .map(|f| {
+                let host_func = f.clone();
+                Function::new_with_env(
+                    &mut store,
+                    &env,
+                    wasmer_func_type(&f.sig),
+                    move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
+                        let args: Vec<_> = args.iter().map(to_value).collect::<Result<_, _>>()?;
+                        let mut access = Access(fenv);
+                        let out = host_func
+                            .invoke(&mut HostContext::new(&mut access), &args)
+                            .map_err(host_failure)?;
+                        Ok(out.into_iter().map(to_wasmer).collect())
+                    },
+                )
+                .into()
+            })
+            .collect();
+        let instance = wasmer::Instance::new_by_index(&mut store, &module.module, &externs)
             .map_err(convert::map_instantiation_error)?;
         env.as_mut(&mut store).set_exports(instance.exports.clone());
-        let mut instance = WasmerInstance { store, env };
-        if self.start {
+        let mut instance = WasmerInstance {
+            store,
+            env,
+            id: guest::next_instance_id(),
+        };
+        if module.start {
             instance.call_raw(START_EXPORT, &[])?;
         }
         Ok(instance)
@@ -264,6 +312,8 @@ impl Module for WasmerModule {
 pub struct WasmerInstance<T> {
     store: Store,
     env: FunctionEnv<Env<T>>,
+    /// Tells this instance's typed handles from another's.
+    id: u64,
 }
 
 // SAFETY: wasmer 7.x made `Store` `!Send` by dropping `+ Send` from its `on_called`

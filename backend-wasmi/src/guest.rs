@@ -88,6 +88,12 @@ impl<T> StoreLike for wasmi::Caller<'_, StoreData<T>> {
     }
 }
 
+/// A new instance's identity, which its typed handles carry.
+pub(crate) fn next_instance_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A store seen as a [`Guest`].
 pub(crate) struct Access<C>(pub(crate) C);
 
@@ -106,7 +112,7 @@ impl<C: StoreLike> Access<C> {
             .ok_or_else(|| WasmError::MissingExport(name.to_string()))
     }
 
-    fn typed<P: wasmi::WasmParams, R: wasmi::WasmResults>(
+    pub(crate) fn typed<P: wasmi::WasmParams, R: wasmi::WasmResults>(
         &self,
         name: &str,
         expected: &wasmhost_api::FuncSig,
@@ -165,6 +171,18 @@ impl<C: StoreLike> Access<C> {
             self.write_global(Global::Depth, 0);
         }
         result
+    }
+
+    /// Runs a typed call on the store, as every call into the guest runs: refused on a
+    /// spent instance, its failure classified.
+    pub(crate) fn call_typed<P: wasmi::WasmParams, R: wasmi::WasmResults>(
+        &mut self,
+        func: &TypedFunc<P, R>,
+        args: P,
+    ) -> Result<R, WasmError> {
+        meter::check_live(self)?;
+        func.call(self.0.as_context_mut(), args)
+            .map_err(|e| self.fail(e))
     }
 
     /// The contract's error for a failed guest call, with the passes' traps told apart.

@@ -10,12 +10,13 @@
 
 mod convert;
 mod guest;
+mod typed;
 
 use std::sync::Arc;
 
 use wasmhost_api::{
     Config, Engine, ExportInfo, Guest, HostContext, HostFunctions, Instance, Metering, Module,
-    WasmError,
+    Prelinked, WasmError,
 };
 use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
 use wasmi::{Linker, Store};
@@ -23,6 +24,7 @@ use wasmi::{Linker, Store};
 use convert::{func_sig, host_failure, map_error, to_val, to_value, wasmi_func_type};
 use guest::Access;
 pub use guest::StoreData;
+pub use typed::{WasmiParams, WasmiResults, WasmiSerialized, WasmiTyped};
 
 /// The wasmi engine with a wasmhost [`Config`].
 #[derive(Clone)]
@@ -128,6 +130,7 @@ pub struct WasmiModule {
 
 impl Module for WasmiModule {
     type Instance<T: Send + 'static> = WasmiInstance<T>;
+    type Prelinked<T: Send + 'static> = WasmiPrelinked<T>;
 
     fn exports(&self) -> Vec<ExportInfo> {
         self.module
@@ -142,26 +145,17 @@ impl Module for WasmiModule {
             .collect()
     }
 
-    fn instantiate<T: Send + 'static>(
+    fn prelink<T: Send + 'static>(
         &self,
         host: &HostFunctions<T>,
-        state: T,
-    ) -> Result<WasmiInstance<T>, WasmError> {
+    ) -> Result<WasmiPrelinked<T>, WasmError> {
         host.check_imports(
             self.module
                 .imports()
                 .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
         )?;
         self.facts.check_limits(&self.engine.config)?;
-        let mut store = Store::new(
-            &self.engine.engine,
-            StoreData::new(state, Arc::clone(&self.engine.config)),
-        );
-        if self.engine.config.metering == Metering::Native {
-            store
-                .set_fuel(self.engine.config.initial_fuel)
-                .map_err(map_error)?;
-        }
+        // A wasmi linker holds no store: built once here, it serves every instance.
         let mut linker = Linker::<StoreData<T>>::new(&self.engine.engine);
         for f in host.iter() {
             let func = f.clone();
@@ -184,12 +178,51 @@ impl Module for WasmiModule {
                 )
                 .map_err(|e| WasmError::Link(e.to_string()))?;
         }
-        let instance = linker
-            .instantiate_and_start(&mut store, &self.module)
+        Ok(WasmiPrelinked {
+            module: self.clone(),
+            linker: Arc::new(linker),
+        })
+    }
+}
+
+/// A [`WasmiModule`] linked with its host functions: see [`Module::prelink`].
+pub struct WasmiPrelinked<T> {
+    module: WasmiModule,
+    linker: Arc<Linker<StoreData<T>>>,
+}
+
+impl<T> Clone for WasmiPrelinked<T> {
+    fn clone(&self) -> Self {
+        WasmiPrelinked {
+            module: self.module.clone(),
+            linker: Arc::clone(&self.linker),
+        }
+    }
+}
+
+impl<T: Send + 'static> Prelinked<T> for WasmiPrelinked<T> {
+    type Instance = WasmiInstance<T>;
+
+    fn instantiate(&self, state: T) -> Result<WasmiInstance<T>, WasmError> {
+        let module = &self.module;
+        let config = &module.engine.config;
+        let mut store = Store::new(
+            &module.engine.engine,
+            StoreData::new(state, Arc::clone(config)),
+        );
+        if config.metering == Metering::Native {
+            store.set_fuel(config.initial_fuel).map_err(map_error)?;
+        }
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut store, &module.module)
             .map_err(map_error)?;
         StoreData::set_instance(&mut store, instance);
-        let mut instance = WasmiInstance { store };
-        if self.start {
+        let mut instance = WasmiInstance {
+            store,
+            id: guest::next_instance_id(),
+        };
+        if module.start {
             instance.call_raw(START_EXPORT, &[])?;
         }
         Ok(instance)
@@ -199,6 +232,8 @@ impl Module for WasmiModule {
 /// A live wasmi instance in its own store.
 pub struct WasmiInstance<T> {
     store: Store<StoreData<T>>,
+    /// Tells this instance's typed handles from another's.
+    id: u64,
 }
 
 impl<T> WasmiInstance<T> {

@@ -118,8 +118,36 @@ pub fn call_bytes<G: Guest + ?Sized>(
     export: &str,
     input: &[u8],
 ) -> Result<Vec<u8>, WasmError> {
+    call_bytes_via(guest, |g, ptr, len| g.call_packed(export, ptr, len), input)
+}
+
+/// [`call`] through `export`, a function that calls the export: a typed handle's, where
+/// [`call`] looks the export up by name.
+///
+/// # Errors
+/// As [`call`].
+pub fn call_via<G, F, I, O>(guest: &mut G, export: F, input: &I) -> Result<O, WasmError>
+where
+    G: Guest + ?Sized,
+    F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
+    I: Serialize + ?Sized,
+    O: DeserializeOwned,
+{
+    let output = call_bytes_via(guest, export, &encode(input)?)?;
+    decode::<Result<O, WasmError>>(&output)?
+}
+
+/// [`call_bytes`] through `export`, a function that calls the export with `(ptr, len)`.
+///
+/// # Errors
+/// As [`call_bytes`].
+pub fn call_bytes_via<G, F>(guest: &mut G, export: F, input: &[u8]) -> Result<Vec<u8>, WasmError>
+where
+    G: Guest + ?Sized,
+    F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
+{
     let (ptr, len) = write_payload(guest, input).map(unpack)?;
-    let packed = match guest.call_packed(export, ptr, len) {
+    let packed = match export(guest, ptr, len) {
         Ok(packed) => packed,
         Err(WasmError::Trap(Trap::Unreachable)) => return Err(panic_or_unreachable(guest)),
         // The guest never ran, so the input is still ours to free.

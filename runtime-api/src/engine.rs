@@ -65,20 +65,49 @@ pub trait Module: Clone + Send + Sync + 'static {
     /// The instance type, for host state `T`.
     type Instance<T: Send + 'static>: Instance<T>;
 
+    /// The module linked with host functions for state `T`, ready to instantiate.
+    type Prelinked<T: Send + 'static>: Prelinked<T, Instance = Self::Instance<T>>;
+
     /// The module's function exports with their signatures, in export order.
     fn exports(&self) -> Vec<ExportInfo>;
 
-    /// Instantiates the module in a fresh store holding `state`, linking `host` as imports,
-    /// and runs its start function.
+    /// Links the module with `host` once, for many instantiations: the imports are
+    /// resolved and checked here, not per instance.
     ///
     /// # Errors
     /// [`WasmError::MissingImport`] for an import `host` does not provide, [`WasmError::Link`]
-    /// for one of the wrong type, [`WasmError::Trap`] when the start function traps.
+    /// for one of the wrong type, [`WasmError::MemoryLimit`] or [`WasmError::TableLimit`]
+    /// for a memory or table that starts over the [`Config`]'s limit.
+    fn prelink<T: Send + 'static>(
+        &self,
+        host: &HostFunctions<T>,
+    ) -> Result<Self::Prelinked<T>, WasmError>;
+
+    /// Instantiates the module in a fresh store holding `state`, linking `host` as imports,
+    /// and runs its start function. To instantiate many times, [`Module::prelink`] once.
+    ///
+    /// # Errors
+    /// As [`Module::prelink`] and [`Prelinked::instantiate`].
     fn instantiate<T: Send + 'static>(
         &self,
         host: &HostFunctions<T>,
         state: T,
-    ) -> Result<Self::Instance<T>, WasmError>;
+    ) -> Result<Self::Instance<T>, WasmError> {
+        self.prelink(host)?.instantiate(state)
+    }
+}
+
+/// A module linked with its host functions ([`Module::prelink`]): each instantiation only
+/// makes a store and runs the start function. `Send + Sync`, cheap to clone.
+pub trait Prelinked<T: Send + 'static>: Clone + Send + Sync + 'static {
+    /// The instance type.
+    type Instance: Instance<T>;
+
+    /// A fresh instance holding `state`, its start function run.
+    ///
+    /// # Errors
+    /// [`WasmError::Trap`] (or [`WasmError::OutOfFuel`], …) when the start function fails.
+    fn instantiate(&self, state: T) -> Result<Self::Instance, WasmError>;
 }
 
 /// What the calling convention needs from a live guest: implemented by instances, and by the
@@ -164,6 +193,12 @@ pub trait Guest {
 
 /// A live instance in its own store, holding host state `T`. `Send`: it can move to a
 /// worker thread; it is not shared.
+///
+/// Calls here look the export up by name. For calls made many times, every backend's
+/// instance (and `wasmhost::AnyInstance`) also has `typed::<P, R>(name)` and
+/// `serialized::<I, O>(name)`: handles looked up and type-checked once, then called
+/// through the engine's own typed call. They are inherent methods, not trait methods,
+/// because each engine bounds its typed calls by traits of its own.
 pub trait Instance<T>: Guest + Send {
     /// The host state.
     fn state(&self) -> &T;

@@ -9,6 +9,8 @@
 //! - [`abi`]: the one calling convention between host and guest (MessagePack payloads
 //!   behind `(ptr, len)` pairs, results packed into one `i64`).
 //! - [`HostFunctions`] and [`HostContext`]: host functions as plain Rust closures.
+//! - [`typed`]: call handles that skip the lookup: raw ([`WasmTypes`]) and serialized
+//!   ([`SerializedFunc`]).
 //! - [`Config`]: the one place for knobs.
 
 #![warn(missing_docs)]
@@ -18,12 +20,14 @@ mod config;
 mod engine;
 mod error;
 mod host;
+pub mod typed;
 mod value;
 
 pub use config::{Config, CostTable, DEFAULT_MAX_CALL_DEPTH, Metering};
-pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module};
+pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked};
 pub use error::{Trap, WasmError};
 pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions};
+pub use typed::{PackedFunc, SerializedFunc, WasmType, WasmTypes};
 pub use value::{ValType, Value};
 
 /// Owned bytes that serialize as one MessagePack `bin` (not an array of integers).

@@ -12,8 +12,8 @@
 //! | 32 | the [`CacheKey`] the file was written under |
 //! | 32 | blake3 digest of everything after this field |
 //! | 4 | length of the fingerprint |
-//! | n | the engine's fingerprint ([`Engine::fingerprint`]), UTF-8 |
-//! | rest | the engine's serialized module ([`Engine::serialize`]) |
+//! | n | the engine's fingerprint ([`crate::Engine::fingerprint`]), UTF-8 |
+//! | rest | the engine's serialized module ([`crate::Engine::serialize`]) |
 //!
 //! A file is loaded only when its magic, format, key, fingerprint and digest all match; any
 //! other file under the name is removed and the module rebuilt. The digest catches
