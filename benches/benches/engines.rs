@@ -1,114 +1,93 @@
-//! Every engine side by side: calls (ours against the raw engine), serialized calls, fresh
-//! instances, payloads, and the cost of the deterministic profile against native code.
+//! Every engine side by side, in the same criterion groups: compiling (cold, from the disk
+//! cache, from memory), instantiating, calls (ours against the raw engine), serialized
+//! calls, host calls, payloads against memcpy, compute kernels against native Rust, and
+//! what the deterministic profile and fuel metering cost.
 //!
-//! `cargo bench -p wasmhost-benches` runs them all; the group names say what is compared.
+//! `benches/run` runs them and prints the summary of ratios (`wasmhost_benches::summary`);
+//! the group and benchmark names below are what it reads.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use wasmhost::cache::{CacheConfig, ModuleCache};
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Bytes, Config, HostFunctions, Value};
-use wasmhost_benches::{FLOAT_KERNEL_WAT, float_kernel_native};
+use wasmhost::{AnyEngine, Bytes, Config, HostFunctions, Metering, ValType, Value, abi};
+use wasmhost_benches::{FLOAT_KERNEL_WAT, float_kernel_native, kernels, large_module};
 
 fn engines(config: &Config) -> Vec<AnyEngine> {
     AnyEngine::all(config)
 }
 
-/// A no-op call on a live instance: ours (raw values, by name) against the engine's own
-/// calls, typed (a handle looked up once) and untyped (by name, with values, as ours).
-fn noop_call(c: &mut Criterion) {
-    let wasm = wasmhost::wat2wasm(FLOAT_KERNEL_WAT).unwrap();
-    let mut g = c.benchmark_group("noop_call");
+/// The large guest's size in functions: about 1.5 MB of wasm.
+const LARGE_FUNCTIONS: usize = 12_000;
+
+/// Compiling a small guest (the echo guest) and a large generated one from bytes, and the
+/// large one from the disk cache (engines that serialize) and from the memory cache.
+fn compile(c: &mut Criterion) {
+    let small = wasmhost_test_wasms::guest("echo");
+    let large = large_module(LARGE_FUNCTIONS);
+    let mut g = c.benchmark_group("compile");
+    g.sample_size(10);
     for engine in engines(&Config::default()) {
-        let mut instance = engine
-            .compile(&wasm)
+        let name = engine.name();
+        g.bench_function(BenchmarkId::new("cold_small", name), |b| {
+            b.iter(|| engine.compile(black_box(small)).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("cold_large", name), |b| {
+            b.iter(|| engine.compile(black_box(&large)).unwrap())
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let disk = CacheConfig::default().disk(dir.path());
+        if ModuleCache::new(engine.clone(), disk.clone())
             .unwrap()
-            .instantiate(&HostFunctions::new(), ())
-            .unwrap();
-        g.bench_function(BenchmarkId::new("wasmhost", engine.name()), |b| {
-            b.iter(|| instance.call_raw(black_box("noop"), &[]).unwrap())
-        });
-    }
-    // Raw wasmer.
-    {
-        let mut store = wasmer::Store::default();
-        let module = wasmer::Module::new(&store, &wasm).unwrap();
-        let instance = wasmer::Instance::new(&mut store, &module, &wasmer::imports! {}).unwrap();
-        let f = instance
-            .exports
-            .get_typed_function::<(), ()>(&store, "noop")
-            .unwrap();
-        g.bench_function(BenchmarkId::new("raw_typed", "wasmer"), |b| {
-            b.iter(|| f.call(&mut store).unwrap())
-        });
-        // The like-for-like baseline of a raw-values call: look up by name, call with values.
-        g.bench_function(BenchmarkId::new("raw_untyped", "wasmer"), |b| {
-            b.iter(|| {
-                let f = instance.exports.get_function(black_box("noop")).unwrap();
-                f.call(&mut store, &[]).unwrap()
-            })
-        });
-    }
-    // Raw wasmi.
-    {
-        let engine = wasmi::Engine::default();
-        let module = wasmi::Module::new(&engine, &wasm).unwrap();
-        let mut store = wasmi::Store::new(&engine, ());
-        let instance = wasmi::Linker::new(&engine)
-            .instantiate_and_start(&mut store, &module)
-            .unwrap();
-        let f = instance.get_typed_func::<(), ()>(&store, "noop").unwrap();
-        g.bench_function(BenchmarkId::new("raw_typed", "wasmi"), |b| {
-            b.iter(|| f.call(&mut store, ()).unwrap())
-        });
-        g.bench_function(BenchmarkId::new("raw_untyped", "wasmi"), |b| {
-            b.iter(|| {
-                let f = instance.get_func(&store, black_box("noop")).unwrap();
-                f.call(&mut store, &[], &mut []).unwrap()
-            })
+            .disk()
+            .is_some()
+        {
+            ModuleCache::new(engine.clone(), disk.clone())
+                .unwrap()
+                .compile(&large)
+                .unwrap();
+            g.bench_function(BenchmarkId::new("disk_hit_large", name), |b| {
+                b.iter(|| {
+                    // A new cache each time: an empty memory layer, as in a new process.
+                    let cache = ModuleCache::new(engine.clone(), disk.clone()).unwrap();
+                    cache.compile(black_box(&large)).unwrap()
+                })
+            });
+        }
+        let cache = ModuleCache::new(engine.clone(), CacheConfig::default()).unwrap();
+        cache.compile(&large).unwrap();
+        g.bench_function(BenchmarkId::new("memory_hit_large", name), |b| {
+            b.iter(|| cache.compile(black_box(&large)).unwrap())
         });
     }
     g.finish();
 }
 
-/// A serialized call (MessagePack in and out) on a live instance, and on a fresh instance
-/// of a compiled module: the cost a host pays per call.
-fn serialized_call(c: &mut Criterion) {
-    let mut g = c.benchmark_group("serialized_call");
-    for engine in engines(&Config::default()) {
-        let module = engine.compile(wasmhost_test_wasms::guest("echo")).unwrap();
-        let mut live = module.instantiate(&HostFunctions::new(), ()).unwrap();
-        g.bench_function(BenchmarkId::new("live_instance", engine.name()), |b| {
-            b.iter(|| {
-                live.call::<_, String>("echo_string", black_box("hello"))
-                    .unwrap()
-            })
-        });
-        g.bench_function(BenchmarkId::new("fresh_instance", engine.name()), |b| {
-            b.iter(|| {
-                let mut i = module.instantiate(&HostFunctions::new(), ()).unwrap();
-                i.call::<_, String>("echo_string", black_box("hello"))
-                    .unwrap()
-            })
-        });
-    }
-    g.finish();
-}
-
-/// A fresh instance of a small module and one call: ours against the raw engine, to show
-/// what our instantiation adds (import checks, host-function linking, the store's data).
-fn fresh_instance(c: &mut Criterion) {
+/// A fresh instance and one no-op call: from a pre-linked module, from a module linked per
+/// instance, and with the raw engine.
+fn instantiate(c: &mut Criterion) {
     let wasm = wasmhost::wat2wasm(FLOAT_KERNEL_WAT).unwrap();
-    let mut g = c.benchmark_group("fresh_instance_noop");
+    let mut g = c.benchmark_group("instantiate");
     for engine in engines(&Config::default()) {
         let module = engine.compile(&wasm).unwrap();
-        g.bench_function(BenchmarkId::new("wasmhost", engine.name()), |b| {
+        let prelinked = module.prelink(&HostFunctions::new()).unwrap();
+        g.bench_function(BenchmarkId::new("prelinked", engine.name()), |b| {
             b.iter(|| {
-                let mut i = module.instantiate(&HostFunctions::new(), ()).unwrap();
+                let mut i = prelinked.instantiate(()).unwrap();
                 i.call_raw("noop", &[]).unwrap()
             })
         });
+        g.bench_function(
+            BenchmarkId::new("linked_per_instance", engine.name()),
+            |b| {
+                b.iter(|| {
+                    let mut i = module.instantiate(&HostFunctions::new(), ()).unwrap();
+                    i.call_raw("noop", &[]).unwrap()
+                })
+            },
+        );
     }
     {
         let engine = wasmer::Engine::default();
@@ -141,33 +120,289 @@ fn fresh_instance(c: &mut Criterion) {
     g.finish();
 }
 
-/// Bytes across the boundary, both ways (an echo), against a plain memcpy of the same size.
-fn payload(c: &mut Criterion) {
-    let mut g = c.benchmark_group("payload_echo_16MiB");
-    g.sample_size(10);
-    let data = Bytes::from(vec![7u8; 16 << 20]);
+/// A no-op call on a live instance: ours by name and by typed handle, against the engine's
+/// own typed call (a handle looked up once) and untyped call (by name, with values).
+fn noop_call(c: &mut Criterion) {
+    let wasm = wasmhost::wat2wasm(FLOAT_KERNEL_WAT).unwrap();
+    let mut g = c.benchmark_group("noop_call");
     for engine in engines(&Config::default()) {
-        let mut live = engine
-            .compile(wasmhost_test_wasms::guest("echo"))
+        let mut instance = engine
+            .compile(&wasm)
             .unwrap()
             .instantiate(&HostFunctions::new(), ())
             .unwrap();
-        g.bench_function(engine.name(), |b| {
-            b.iter(|| live.call::<_, Bytes>("echo_bytes", &data).unwrap())
+        g.bench_function(BenchmarkId::new("by_name", engine.name()), |b| {
+            b.iter(|| instance.call_raw(black_box("noop"), &[]).unwrap())
+        });
+        let noop = instance.typed::<(), ()>("noop").unwrap();
+        g.bench_function(BenchmarkId::new("typed", engine.name()), |b| {
+            b.iter(|| noop.call(&mut instance, ()).unwrap())
         });
     }
-    g.bench_function("native_memcpy_x6", |b| {
-        // An echo copies the payload about six times: encode, into the guest, decode,
-        // encode, out of the guest, decode.
-        b.iter(|| {
-            let mut v = data.to_vec();
-            for _ in 0..5 {
-                v = black_box(v.clone());
-            }
-            v
-        })
-    });
+    {
+        let mut store = wasmer::Store::default();
+        let module = wasmer::Module::new(&store, &wasm).unwrap();
+        let instance = wasmer::Instance::new(&mut store, &module, &wasmer::imports! {}).unwrap();
+        let f = instance
+            .exports
+            .get_typed_function::<(), ()>(&store, "noop")
+            .unwrap();
+        g.bench_function(BenchmarkId::new("raw_typed", "wasmer"), |b| {
+            b.iter(|| f.call(&mut store).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("raw_untyped", "wasmer"), |b| {
+            b.iter(|| {
+                let f = instance.exports.get_function(black_box("noop")).unwrap();
+                f.call(&mut store, &[]).unwrap()
+            })
+        });
+    }
+    {
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, &wasm).unwrap();
+        let mut store = wasmi::Store::new(&engine, ());
+        let instance = wasmi::Linker::new(&engine)
+            .instantiate_and_start(&mut store, &module)
+            .unwrap();
+        let f = instance.get_typed_func::<(), ()>(&store, "noop").unwrap();
+        g.bench_function(BenchmarkId::new("raw_typed", "wasmi"), |b| {
+            b.iter(|| f.call(&mut store, ()).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("raw_untyped", "wasmi"), |b| {
+            b.iter(|| {
+                let f = instance.get_func(&store, black_box("noop")).unwrap();
+                f.call(&mut store, &[], &mut []).unwrap()
+            })
+        });
+    }
     g.finish();
+}
+
+/// The echo guest's ABI exports through the raw wasmer API: the baseline of a serialized
+/// call (allocate, copy in, call, copy out, free), without our layer.
+struct RawWasmerEcho {
+    store: wasmer::Store,
+    memory: wasmer::Memory,
+    alloc: wasmer::TypedFunction<i32, i32>,
+    dealloc: wasmer::TypedFunction<(i32, i32), ()>,
+    echo: wasmer::TypedFunction<(i32, i32), i64>,
+}
+
+impl RawWasmerEcho {
+    fn new(engine: &wasmer::Engine, module: &wasmer::Module) -> Self {
+        let mut store = wasmer::Store::new(engine.clone());
+        let i = wasmer::Instance::new(&mut store, module, &wasmer::imports! {}).unwrap();
+        RawWasmerEcho {
+            memory: i.exports.get_memory(abi::MEMORY).unwrap().clone(),
+            alloc: i.exports.get_typed_function(&store, abi::ALLOC).unwrap(),
+            dealloc: i.exports.get_typed_function(&store, abi::DEALLOC).unwrap(),
+            echo: i.exports.get_typed_function(&store, "echo_string").unwrap(),
+            store,
+        }
+    }
+
+    fn call(&mut self, input: &[u8]) -> Vec<u8> {
+        let len = input.len() as i32;
+        let ptr = self.alloc.call(&mut self.store, len).unwrap();
+        let view = self.memory.view(&self.store);
+        // SAFETY: as in wasmhost's own copies: no other access to this memory meanwhile.
+        let memory = unsafe { view.data_unchecked_mut() };
+        memory[ptr as usize..][..input.len()].copy_from_slice(input);
+        let (out, out_len) = abi::unpack(self.echo.call(&mut self.store, ptr, len).unwrap() as u64);
+        let view = self.memory.view(&self.store);
+        // SAFETY: as above.
+        let output = unsafe { view.data_unchecked() }[out as usize..][..out_len as usize].to_vec();
+        self.dealloc
+            .call(&mut self.store, out as i32, out_len as i32)
+            .unwrap();
+        output
+    }
+}
+
+/// As [`RawWasmerEcho`], on wasmi.
+struct RawWasmiEcho {
+    store: wasmi::Store<()>,
+    memory: wasmi::Memory,
+    alloc: wasmi::TypedFunc<i32, i32>,
+    dealloc: wasmi::TypedFunc<(i32, i32), ()>,
+    echo: wasmi::TypedFunc<(i32, i32), i64>,
+}
+
+impl RawWasmiEcho {
+    fn new(linker: &wasmi::Linker<()>, module: &wasmi::Module) -> Self {
+        let mut store = wasmi::Store::new(module.engine(), ());
+        let i = linker.instantiate_and_start(&mut store, module).unwrap();
+        RawWasmiEcho {
+            memory: i.get_memory(&store, abi::MEMORY).unwrap(),
+            alloc: i.get_typed_func(&store, abi::ALLOC).unwrap(),
+            dealloc: i.get_typed_func(&store, abi::DEALLOC).unwrap(),
+            echo: i.get_typed_func(&store, "echo_string").unwrap(),
+            store,
+        }
+    }
+
+    fn call(&mut self, input: &[u8]) -> Vec<u8> {
+        let len = input.len() as i32;
+        let ptr = self.alloc.call(&mut self.store, len).unwrap();
+        self.memory.data_mut(&mut self.store)[ptr as usize..][..input.len()].copy_from_slice(input);
+        let (out, out_len) =
+            abi::unpack(self.echo.call(&mut self.store, (ptr, len)).unwrap() as u64);
+        let output = self.memory.data(&self.store)[out as usize..][..out_len as usize].to_vec();
+        self.dealloc
+            .call(&mut self.store, (out as i32, out_len as i32))
+            .unwrap();
+        output
+    }
+}
+
+/// An empty serialized call (the echo guest, an empty string): on a live instance by name
+/// and by handle, on a fresh instance of a pre-linked module, and the raw engine doing the
+/// same steps (the three raw calls and the copies; instantiation too for the fresh one).
+fn serialized_call(c: &mut Criterion) {
+    let wasm = wasmhost_test_wasms::guest("echo");
+    let input = abi::encode("").unwrap();
+    let mut g = c.benchmark_group("serialized_call");
+    for engine in engines(&Config::default()) {
+        let name = engine.name();
+        let module = engine.compile(wasm).unwrap();
+        let prelinked = module.prelink(&HostFunctions::new()).unwrap();
+        let mut live = prelinked.instantiate(()).unwrap();
+        g.bench_function(BenchmarkId::new("live_by_name", name), |b| {
+            b.iter(|| {
+                live.call::<_, String>("echo_string", black_box(""))
+                    .unwrap()
+            })
+        });
+        let echo = live.serialized::<str, String>("echo_string").unwrap();
+        g.bench_function(BenchmarkId::new("live_typed", name), |b| {
+            b.iter(|| echo.call(&mut live, black_box("")).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("fresh_prelinked", name), |b| {
+            b.iter(|| {
+                let mut i = prelinked.instantiate(()).unwrap();
+                i.call::<_, String>("echo_string", black_box("")).unwrap()
+            })
+        });
+    }
+    {
+        let engine = wasmer::Engine::default();
+        let module = wasmer::Module::new(&engine, wasm).unwrap();
+        let mut live = RawWasmerEcho::new(&engine, &module);
+        g.bench_function(BenchmarkId::new("raw_three_calls", "wasmer"), |b| {
+            b.iter(|| live.call(black_box(&input)))
+        });
+        g.bench_function(BenchmarkId::new("raw_fresh", "wasmer"), |b| {
+            b.iter(|| RawWasmerEcho::new(&engine, &module).call(black_box(&input)))
+        });
+    }
+    {
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, wasm).unwrap();
+        let linker = wasmi::Linker::<()>::new(&engine);
+        let mut live = RawWasmiEcho::new(&linker, &module);
+        g.bench_function(BenchmarkId::new("raw_three_calls", "wasmi"), |b| {
+            b.iter(|| live.call(black_box(&input)))
+        });
+        g.bench_function(BenchmarkId::new("raw_fresh", "wasmi"), |b| {
+            b.iter(|| RawWasmiEcho::new(&linker, &module).call(black_box(&input)))
+        });
+    }
+    g.finish();
+}
+
+/// Host-call round trips: one serialized call in which the guest calls a serialized host
+/// function 100 times (guest → host → the guest's allocator for the answer → guest).
+fn host_call(c: &mut Criterion) {
+    let mut g = c.benchmark_group("host_call");
+    for engine in engines(&Config::default()) {
+        let mut instance = engine
+            .compile(wasmhost_test_wasms::guest("host-calls"))
+            .unwrap()
+            .instantiate(&wasmhost_test_wasms::host::host_functions(), 0)
+            .unwrap();
+        let count = instance.serialized::<u32, u64>("count").unwrap();
+        g.bench_function(BenchmarkId::new("round_trips_100", engine.name()), |b| {
+            b.iter(|| count.call(&mut instance, black_box(&100)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+/// Bytes across the boundary both ways (an echo) at growing sizes, against one memcpy of
+/// the same size: throughput counts the payload once.
+fn payload(c: &mut Criterion) {
+    const SIZES: [(usize, &str); 5] = [
+        (1 << 10, "1KiB"),
+        (64 << 10, "64KiB"),
+        (1 << 20, "1MiB"),
+        (16 << 20, "16MiB"),
+        (64 << 20, "64MiB"),
+    ];
+    let mut g = c.benchmark_group("payload_echo");
+    g.sample_size(10);
+    let mut instances: Vec<_> = engines(&Config::default())
+        .into_iter()
+        .map(|engine| {
+            let mut live = engine
+                .compile(wasmhost_test_wasms::guest("echo"))
+                .unwrap()
+                .instantiate(&HostFunctions::new(), ())
+                .unwrap();
+            let echo = live.serialized::<Bytes, Bytes>("echo_bytes").unwrap();
+            (engine.name(), live, echo)
+        })
+        .collect();
+    for (size, label) in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        let data = Bytes::from(vec![7u8; size]);
+        for (name, live, echo) in &mut instances {
+            g.bench_function(BenchmarkId::new(*name, label), |b| {
+                b.iter(|| echo.call(live, &data).unwrap())
+            });
+        }
+        let mut copy = vec![0u8; size];
+        g.bench_function(BenchmarkId::new("memcpy", label), |b| {
+            b.iter(|| copy.copy_from_slice(black_box(&data)))
+        });
+    }
+    g.finish();
+}
+
+/// The compute kernels: the `kernels` guest on every engine, and the same source natively.
+fn compute_kernels(c: &mut Criterion) {
+    type Native = fn(u32) -> u64;
+    let kernels_: [(&str, i32, Native); 4] = [
+        ("hash", 200_000, kernels::hash),
+        ("matmul", 40, |n| kernels::matmul(n).to_bits()),
+        ("sort", 20_000, kernels::sort),
+        ("fib", 22, kernels::fib),
+    ];
+    let instances: Vec<_> = engines(&Config::default())
+        .into_iter()
+        .map(|engine| {
+            let instance = engine
+                .compile(wasmhost_test_wasms::guest("kernels"))
+                .unwrap()
+                .instantiate(&HostFunctions::new(), ())
+                .unwrap();
+            (engine.name(), instance)
+        })
+        .collect();
+    let mut instances = instances;
+    for (kernel, size, native) in kernels_ {
+        let mut g = c.benchmark_group(format!("kernel_{kernel}"));
+        for (name, instance) in &mut instances {
+            g.bench_function(*name, |b| {
+                b.iter(|| {
+                    instance
+                        .call_raw(kernel, &[Value::I32(black_box(size))])
+                        .unwrap()
+                })
+            });
+        }
+        g.bench_function("native", |b| b.iter(|| native(black_box(size as u32))));
+        g.finish();
+    }
 }
 
 /// The float kernel on every engine in both profiles, and natively.
@@ -202,9 +437,8 @@ fn deterministic_profile_cost(c: &mut Criterion) {
 }
 
 /// Fuel metering off, native and portable on compute workloads (the `workloads` guest),
-/// every engine: what each meter costs, and whether portable stays within its target.
+/// every engine: what each meter costs.
 fn metering_cost(c: &mut Criterion) {
-    use wasmhost::{Metering, ValType};
     const ROUNDS: i32 = 100_000;
     let mut host = HostFunctions::<()>::new();
     host.raw("env", "tick", &[ValType::I32], &[], |_, _| Ok(vec![]));
@@ -234,7 +468,10 @@ fn metering_cost(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = noop_call, serialized_call, fresh_instance, payload, deterministic_profile_cost, metering_cost
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    targets = compile, instantiate, noop_call, serialized_call, host_call, payload,
+        compute_kernels, deterministic_profile_cost, metering_cost
 }
 criterion_main!(benches);

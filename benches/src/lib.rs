@@ -1,4 +1,41 @@
-//! Shared by the benchmarks: the float kernel in wasm and in native Rust.
+//! Shared by the benchmarks: the kernels in wasm and in native Rust, generated modules, and
+//! the summary that turns criterion's results into one table of ratios.
+
+pub mod summary;
+
+/// The compute kernels, compiled natively from the same source as the `kernels` guest.
+#[path = "../../test-wasms/guests/kernels/src/kernels.rs"]
+pub mod kernels;
+
+/// A module of `functions` distinct functions (about 110 bytes of code each), for timing
+/// compilation of a large guest: each is a small loop of integer and float arithmetic with
+/// its own constants, so that no compiler can share work between them.
+pub fn large_module(functions: usize) -> Vec<u8> {
+    let mut wat = String::from("(module\n");
+    for i in 0..functions {
+        wat += &format!(
+            r#"  (func (export "f{i}") (param $n i32) (result i64)
+    (local $acc i64) (local $x f64)
+    block $done
+      loop $next
+        local.get $n i32.eqz br_if $done
+        local.get $acc local.get $n i64.extend_i32_u i64.const {a} i64.mul i64.add
+        i64.const {b} i64.xor local.set $acc
+        local.get $x f64.const {c}.5 f64.add f64.sqrt local.set $x
+        local.get $n i32.const 1 i32.sub local.set $n
+        br $next
+      end
+    end
+    local.get $acc local.get $x i64.trunc_sat_f64_s i64.add)
+"#,
+            a = i * 7 + 3,
+            b = i * 13 + 1,
+            c = i % 97,
+        );
+    }
+    wat += ")";
+    wasmhost::wat2wasm(wat).expect("the generated module is valid")
+}
 
 /// A float-heavy loop: `n` rounds of `x = sqrt(x * x + 1) / 1.5 + y`, `y = x - y`. Every
 /// operation is one the deterministic profile canonicalizes, so this measures its cost.
@@ -56,5 +93,40 @@ mod tests {
         }
     }
 
-    wasmhost::on_every_engine!(kernel_matches_native);
+    /// The benchmarks compare the `kernels` guest with the same source built natively: they
+    /// must compute the same checksums, or the comparison means nothing.
+    fn kernels_guest_matches_native(engine: &AnyEngine) {
+        let mut guest = engine
+            .compile(wasmhost_test_wasms::guest("kernels"))
+            .unwrap()
+            .instantiate(&HostFunctions::new(), ())
+            .unwrap();
+        let mut call = |name: &str, n: u32| guest.call_raw(name, &[Value::I32(n as i32)]);
+        assert_eq!(
+            call("hash", 1000),
+            Ok(vec![Value::I64(kernels::hash(1000) as i64)])
+        );
+        assert_eq!(
+            call("matmul", 12),
+            Ok(vec![Value::F64(kernels::matmul(12).to_bits())])
+        );
+        assert_eq!(
+            call("sort", 500),
+            Ok(vec![Value::I64(kernels::sort(500) as i64)])
+        );
+        assert_eq!(call("fib", 20), Ok(vec![Value::I64(6765)]));
+        assert_eq!(kernels::fib(20), 6765);
+    }
+
+    fn large_module_compiles(engine: &AnyEngine) {
+        let wasm = large_module(50);
+        let module = engine.compile(&wasm).unwrap();
+        assert_eq!(module.exports().len(), 50);
+    }
+
+    wasmhost::on_every_engine!(
+        kernel_matches_native,
+        kernels_guest_matches_native,
+        large_module_compiles
+    );
 }

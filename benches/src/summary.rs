@@ -1,0 +1,318 @@
+//! One table of ratios from one criterion run: engine against engine, ours against the raw
+//! engine, wasm against native, cached against cold, each against its target.
+//!
+//! Reads the medians criterion wrote under `target/criterion/<group>/<id>/new/`; ratios are
+//! only ever taken between benchmarks of the same run, since this machine's absolute
+//! speed varies from day to day.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// Medians by criterion's full id (`group/function/value`), in nanoseconds.
+pub type Medians = BTreeMap<String, f64>;
+
+/// Reads every benchmark's median under a criterion output directory.
+///
+/// # Errors
+/// The I/O error when `dir` cannot be read.
+pub fn read_medians(dir: &Path) -> std::io::Result<Medians> {
+    let mut medians = Medians::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "report") {
+                stack.push(path);
+                continue;
+            }
+            if !path.ends_with("new/benchmark.json") {
+                continue;
+            }
+            let read = |p: &Path| -> Option<serde_json::Value> {
+                serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+            };
+            let (Some(bench), Some(estimates)) =
+                (read(&path), read(&path.with_file_name("estimates.json")))
+            else {
+                continue;
+            };
+            let id = bench["full_id"].as_str();
+            let median = estimates["median"]["point_estimate"].as_f64();
+            if let (Some(id), Some(median)) = (id, median) {
+                medians.insert(id.to_string(), median);
+            }
+        }
+    }
+    Ok(medians)
+}
+
+/// What a ratio must be.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// At most this.
+    AtMost(f64),
+    /// At least this.
+    AtLeast(f64),
+    /// No target: shown for comparison.
+    None,
+}
+
+/// One line of the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// What is compared.
+    pub what: String,
+    /// The benchmark on top (criterion id).
+    pub numerator: String,
+    /// The benchmark below, or `None` for an absolute time in nanoseconds.
+    pub denominator: Option<String>,
+    /// The ratio (or the time, for an absolute row).
+    pub value: f64,
+    /// Its target.
+    pub target: Target,
+    /// Whether the target is met; `None` without a target.
+    pub met: Option<bool>,
+}
+
+/// The rows of the summary, for every engine found in `medians`; rows whose benchmarks
+/// did not run are left out.
+pub fn rows(medians: &Medians) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut ratio = |what: String, num: String, den: Option<String>, target: Target| {
+        let Some(&top) = medians.get(&num) else {
+            return;
+        };
+        let value = match &den {
+            Some(den) => match medians.get(den) {
+                Some(&below) if below > 0.0 => top / below,
+                _ => return,
+            },
+            None => top,
+        };
+        let met = match target {
+            Target::AtMost(t) => Some(value <= t),
+            Target::AtLeast(t) => Some(value >= t),
+            Target::None => None,
+        };
+        rows.push(Row {
+            what,
+            numerator: num,
+            denominator: den,
+            value,
+            target,
+            met,
+        });
+    };
+    let engines = ["wasmer", "wasmi"];
+    for e in engines {
+        ratio(
+            format!("{e}: typed raw call / the engine's typed call"),
+            format!("noop_call/typed/{e}"),
+            Some(format!("noop_call/raw_typed/{e}")),
+            Target::AtMost(1.1),
+        );
+        ratio(
+            format!("{e}: call by name / the engine's call by name"),
+            format!("noop_call/by_name/{e}"),
+            Some(format!("noop_call/raw_untyped/{e}")),
+            Target::AtMost(1.25),
+        );
+        ratio(
+            format!("{e}: empty serialized call (handle) / the three raw calls and copies"),
+            format!("serialized_call/live_typed/{e}"),
+            Some(format!("serialized_call/raw_three_calls/{e}")),
+            Target::AtMost(1.5),
+        );
+        ratio(
+            format!("{e}: serialized call on a fresh pre-linked instance / raw instantiate + call"),
+            format!("serialized_call/fresh_prelinked/{e}"),
+            Some(format!("serialized_call/raw_fresh/{e}")),
+            Target::AtMost(1.5),
+        );
+        ratio(
+            format!("{e}: instantiate + no-op, pre-linked / raw"),
+            format!("instantiate/prelinked/{e}"),
+            Some(format!("instantiate/raw/{e}")),
+            Target::None,
+        );
+        ratio(
+            format!("{e}: instantiate, linked per instance / pre-linked"),
+            format!("instantiate/linked_per_instance/{e}"),
+            Some(format!("instantiate/prelinked/{e}")),
+            Target::None,
+        );
+        ratio(
+            format!("{e}: 64 MiB echo throughput / memcpy throughput"),
+            "payload_echo/memcpy/64MiB".to_string(),
+            Some(format!("payload_echo/{e}/64MiB")),
+            Target::AtLeast(0.40),
+        );
+        for kernel in ["hash", "matmul", "sort", "fib"] {
+            let target = if e == "wasmer" {
+                Target::AtMost(1.5)
+            } else {
+                Target::None
+            };
+            ratio(
+                format!("{e}: {kernel} kernel / native"),
+                format!("kernel_{kernel}/{e}"),
+                Some(format!("kernel_{kernel}/native")),
+                target,
+            );
+        }
+        ratio(
+            format!("{e}: float kernel, deterministic / default profile"),
+            format!("float_kernel_100k/{e}/deterministic"),
+            Some(format!("float_kernel_100k/{e}/default")),
+            Target::AtMost(1.25),
+        );
+        ratio(
+            format!("{e}: cold compile / disk-cache hit (large guest)"),
+            format!("compile/cold_large/{e}"),
+            Some(format!("compile/disk_hit_large/{e}")),
+            Target::AtLeast(100.0),
+        );
+        ratio(
+            format!("{e}: memory-cache hit, ns (large guest)"),
+            format!("compile/memory_hit_large/{e}"),
+            None,
+            Target::AtMost(5_000.0),
+        );
+    }
+    for (what, group, id) in [
+        ("typed no-op call", "noop_call", "typed"),
+        (
+            "empty serialized call, live",
+            "serialized_call",
+            "live_typed",
+        ),
+        (
+            "serialized call, fresh instance",
+            "serialized_call",
+            "fresh_prelinked",
+        ),
+        ("100 host-call round trips", "host_call", "round_trips_100"),
+        ("cold compile, small guest", "compile", "cold_small"),
+        ("cold compile, large guest", "compile", "cold_large"),
+    ] {
+        ratio(
+            format!("wasmer / wasmi: {what}"),
+            format!("{group}/{id}/wasmer"),
+            Some(format!("{group}/{id}/wasmi")),
+            Target::None,
+        );
+    }
+    for kernel in ["hash", "matmul", "sort", "fib"] {
+        ratio(
+            format!("wasmer / wasmi: {kernel} kernel"),
+            format!("kernel_{kernel}/wasmer"),
+            Some(format!("kernel_{kernel}/wasmi")),
+            Target::None,
+        );
+    }
+    rows
+}
+
+fn target_text(target: Target) -> String {
+    match target {
+        Target::AtMost(t) => format!("<= {t}"),
+        Target::AtLeast(t) => format!(">= {t}"),
+        Target::None => String::new(),
+    }
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "",
+    }
+}
+
+/// The rows as a terminal table.
+pub fn render_text(rows: &[Row]) -> String {
+    let width = rows.iter().map(|r| r.what.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>10.3}  {:>9}  {}",
+            r.what,
+            r.value,
+            target_text(r.target),
+            verdict(r.met)
+        );
+    }
+    let missed = rows.iter().filter(|r| r.met == Some(false)).count();
+    let targets = rows.iter().filter(|r| r.met.is_some()).count();
+    let _ = writeln!(out, "{} of {targets} targets met", targets - missed);
+    out
+}
+
+/// The rows as one self-contained HTML page, with criterion's own reports linked.
+pub fn render_html(rows: &[Row]) -> String {
+    let mut body = String::new();
+    for r in rows {
+        let class = match r.met {
+            Some(true) => "met",
+            Some(false) => "missed",
+            None => "",
+        };
+        let below = r.denominator.as_deref().unwrap_or("(absolute, ns)");
+        let _ = writeln!(
+            body,
+            "<tr class=\"{class}\"><td>{}</td><td class=\"n\">{:.3}</td><td>{}</td>\
+             <td>{}</td><td><code>{}</code> / <code>{}</code></td></tr>",
+            escape(&r.what),
+            r.value,
+            escape(&target_text(r.target)),
+            verdict(r.met),
+            escape(&r.numerator),
+            escape(below),
+        );
+    }
+    format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>wasmhost benchmark summary</title>\
+         <style>body{{font:14px system-ui;margin:2em}}td,th{{padding:3px 8px;border-bottom:1px solid #ddd}}\
+         .n{{text-align:right;font-variant-numeric:tabular-nums}}.met td:nth-child(4){{color:#070}}\
+         .missed td:nth-child(4){{color:#b00;font-weight:bold}}</style>\
+         <h1>wasmhost benchmark summary</h1><p>Ratios of criterion medians from one run \
+         (<a href=\"criterion/report/index.html\">criterion's reports</a>).</p>\
+         <table><tr><th>what</th><th>ratio</th><th>target</th><th></th><th>benchmarks</th></tr>\n\
+         {body}</table>"
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_are_taken_between_benchmarks_and_checked_against_targets() {
+        let medians: Medians = [
+            ("noop_call/typed/wasmer", 40.0),
+            ("noop_call/raw_typed/wasmer", 32.0),
+            ("compile/memory_hit_large/wasmer", 900.0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let rows = rows(&medians);
+        assert_eq!(rows.len(), 2, "rows without their benchmarks are left out");
+        assert_eq!(rows[0].value, 1.25);
+        assert_eq!(rows[0].met, Some(false));
+        assert_eq!((rows[1].value, rows[1].met), (900.0, Some(true)));
+        assert!(render_text(&rows).contains("1 of 2 targets met"));
+        assert!(render_html(&rows).contains("MISSED"));
+    }
+}
