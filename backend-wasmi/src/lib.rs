@@ -61,7 +61,7 @@ impl WasmiEngine {
         }
         WasmiEngine {
             engine: wasmi::Engine::new(&c),
-            passes: Arc::new(Passes::for_config(&config, false)),
+            passes: Arc::new(Passes::for_config(&config)),
             config: Arc::new(config),
         }
     }

@@ -3,17 +3,17 @@
 //! calls, host calls, payloads against memcpy, compute kernels against native Rust, and
 //! what the deterministic profile and fuel metering cost.
 //!
-//! `benches/run` runs them and prints the summary of ratios (`wasmhost_benches::summary`);
-//! the group and benchmark names below are what it reads.
+//! `cargo bench -p wasmhost-benches` runs them and then prints the summary of ratios
+//! (`wasmhost_benches::summary`); the group and benchmark names below are what it reads.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use wasmhost::cache::{CacheConfig, ModuleCache};
 use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, Bytes, Config, HostFunctions, Metering, ValType, Value, abi};
-use wasmhost_benches::{FLOAT_KERNEL_WAT, float_kernel_native, kernels, large_module};
+use wasmhost_benches::{FLOAT_KERNEL_WAT, float_kernel_native, kernels, large_module, summary};
 
 fn engines(config: &Config) -> Vec<AnyEngine> {
     AnyEngine::all(config)
@@ -474,4 +474,31 @@ criterion_group! {
     targets = compile, instantiate, noop_call, serialized_call, host_call, payload,
         compute_kernels, deterministic_profile_cost, metering_cost
 }
-criterion_main!(benches);
+
+/// Runs the benchmarks (unless `WASMHOST_BENCH_SUMMARY_ONLY` is set), then prints the
+/// summary of ratios from criterion's results and writes it beside them.
+fn main() {
+    if std::env::var_os("WASMHOST_BENCH_SUMMARY_ONLY").is_none() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+    // This binary is <target>/<profile>/deps/engines-<hash>; criterion writes to
+    // <target>/criterion.
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let target = exe.ancestors().nth(3).expect("a target directory");
+    let criterion = target.join("criterion");
+    let medians = summary::read_medians(&criterion).unwrap_or_default();
+    let rows = summary::rows(&medians);
+    println!("\n=== summary: ratios from this run, against the targets ===");
+    print!("{}", summary::render_text(&rows));
+    let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
+    for (path, text) in [
+        (target.join("bench-summary.json"), json),
+        (criterion.join("summary.html"), summary::render_html(&rows)),
+    ] {
+        match std::fs::write(&path, text) {
+            Ok(()) => println!("written to {}", path.display()),
+            Err(e) => eprintln!("error: {}: {e}", path.display()),
+        }
+    }
+}

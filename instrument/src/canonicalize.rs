@@ -15,7 +15,8 @@
 //! ```
 //!
 //! with one scratch local per float type. Bit operations (neg, abs, copysign, reinterpret,
-//! load, store) are left alone, as the spec requires.
+//! load, store) are left alone, as the spec requires. A result consumed straight away by an
+//! operator blind to NaN bits is left alone too: see [`needed`].
 
 use wasm_encoder::{Function, Instruction, ValType};
 use wasmparser::Operator;
@@ -33,8 +34,66 @@ pub fn nan_producing(op: &Operator<'_>) -> Option<ValType> {
     }
 }
 
+/// Whether the result of `op` must be canonicalized, given `next`, the operator that
+/// follows it (and so consumes that result, as its only or its last operand).
+///
+/// A NaN's bits can only be observed through bit-level uses: a store, a reinterpret,
+/// copysign's sign operand, a local, a global, a value passed to a call or returned. A
+/// consumer that is blind to them makes the canonicalization before it redundant, with
+/// exactly the same bits in the end:
+/// - an operator that may itself produce a NaN returns a NaN for a NaN operand, whatever
+///   its payload, and that NaN is canonicalized in turn (or consumed blindly again);
+/// - comparisons and float-to-int conversions do not see payloads (a NaN compares
+///   unequal and converts to 0 or traps, whatever its bits);
+/// - `drop` discards it.
+///
+/// Anything else (neg, abs, copysign, select, locals, blocks, calls, stores) may pass the
+/// bits on, so the result is canonicalized before it.
+pub fn needed(op: &Operator<'_>, next: Option<&Operator<'_>>) -> bool {
+    nan_producing(op).is_some() && !next.is_some_and(blind_to_payload)
+}
+
+/// Whether `op` consumes the value on top of the stack without letting its NaN payload or
+/// sign reach anything observable.
+fn blind_to_payload(op: &Operator<'_>) -> bool {
+    use Operator::*;
+    nan_producing(op).is_some()
+        || matches!(
+            op,
+            F32Eq
+                | F32Ne
+                | F32Lt
+                | F32Gt
+                | F32Le
+                | F32Ge
+                | F64Eq
+                | F64Ne
+                | F64Lt
+                | F64Gt
+                | F64Le
+                | F64Ge
+                | I32TruncF32S
+                | I32TruncF32U
+                | I32TruncF64S
+                | I32TruncF64U
+                | I64TruncF32S
+                | I64TruncF32U
+                | I64TruncF64S
+                | I64TruncF64U
+                | I32TruncSatF32S
+                | I32TruncSatF32U
+                | I32TruncSatF64S
+                | I32TruncSatF64U
+                | I64TruncSatF32S
+                | I64TruncSatF32U
+                | I64TruncSatF64S
+                | I64TruncSatF64U
+                | Drop
+        )
+}
+
 /// Emits the check after `op` when it may produce a NaN, using scratch locals `f32_tmp` and
-/// `f64_tmp`.
+/// `f64_tmp`. The caller decides with [`needed`] whether the check is due.
 pub(crate) fn after(op: &Operator<'_>, f: &mut Function, f32_tmp: u32, f64_tmp: u32) {
     match nan_producing(op) {
         Some(ValType::F32) => {
@@ -56,5 +115,47 @@ pub(crate) fn after(op: &Operator<'_>, f: &mut Function, f32_tmp: u32, f64_tmp: 
                 .instruction(&Instruction::Select);
         }
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmparser::Operator::*;
+
+    #[test]
+    fn a_result_is_canonicalized_unless_its_consumer_is_blind_to_nan_bits() {
+        let blind = [
+            F32Mul,
+            F32Sqrt,
+            F64PromoteF32,
+            F32Lt,
+            F32Ne,
+            I32TruncSatF32S,
+            Drop,
+        ];
+        for next in &blind {
+            assert!(!needed(&F32Add, Some(next)), "add then {next:?}");
+        }
+        let observing = [
+            F32Neg,
+            F32Abs,
+            F32Copysign,
+            I32ReinterpretF32,
+            LocalSet { local_index: 0 },
+            LocalTee { local_index: 0 },
+            GlobalSet { global_index: 0 },
+            Select,
+            Call { function_index: 0 },
+            Return,
+            End,
+            Br { relative_depth: 0 },
+        ];
+        for next in &observing {
+            assert!(needed(&F32Add, Some(next)), "add then {next:?}");
+        }
+        assert!(needed(&F64Div, None), "the last operator of a body");
+        // Operators that cannot make a NaN of their own never need it.
+        assert!(!needed(&F32Neg, None) && !needed(&F32Copysign, Some(&Return)));
     }
 }

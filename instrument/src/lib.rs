@@ -2,8 +2,8 @@
 //!
 //! Engine-free rewrites of a wasm module, applied before an engine sees it, so that every
 //! engine runs the same instructions: NaN canonicalization, portable fuel metering, a
-//! call-depth limit, and memory and table limits. Backends only choose which passes they
-//! need ([`Passes::for_config`]) and which they do natively.
+//! call-depth limit, and memory and table limits. Backends take the passes a [`Config`]
+//! needs from [`Passes::for_config`]; native fuel metering is the one thing left to them.
 //!
 //! All passes run in one walk over each function body, and each original instruction is
 //! rewritten in this fixed order:
@@ -18,7 +18,7 @@
 //! 6. [`depth`]: after the call, the depth is lowered, and [`fuel`]: the function's copy of
 //!    the fuel is reloaded from the global the callee spent from;
 //! 7. [`canonicalize`]: after a NaN-producing float instruction, a NaN result is replaced by
-//!    the canonical NaN.
+//!    the canonical NaN, unless the next instruction is blind to NaN bits.
 //!
 //! The passes talk to the host through mutable globals they add and export ([`Global`]).
 //! They stop a guest with `unreachable` and leave the reason in those globals;
@@ -61,11 +61,10 @@ pub struct Passes {
 }
 
 impl Passes {
-    /// The passes a backend needs for `config`: `native_nans` when the engine canonicalizes
-    /// NaNs itself; native fuel metering needs no pass.
-    pub fn for_config(config: &Config, native_nans: bool) -> Self {
+    /// The passes a backend needs for `config` (native fuel metering needs none).
+    pub fn for_config(config: &Config) -> Self {
         Passes {
-            canonicalize_nans: config.deterministic && !native_nans,
+            canonicalize_nans: config.deterministic,
             fuel: (config.metering == Metering::Portable)
                 .then(|| (config.costs.clone(), config.initial_fuel)),
             max_call_depth: config.call_depth_limit(),

@@ -255,6 +255,7 @@ impl Rewriter<'_> {
         f: &mut Function,
         op: Operator<'_>,
         charge: u64,
+        canonical: bool,
         scratch: Scratch,
     ) -> Result<(), Error<Infallible>> {
         let passes = self.passes;
@@ -308,7 +309,7 @@ impl Rewriter<'_> {
             fuel::reload(f, fuel);
         }
         // 7. canonical NaNs
-        if passes.canonicalize_nans {
+        if canonical {
             canonicalize::after(&op, f, scratch.f32, scratch.f64);
         }
         Ok(())
@@ -418,8 +419,11 @@ impl Reencode for Rewriter<'_> {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
-        for (op, charge) in ops.into_iter().zip(charges) {
-            self.instruction(&mut f, op, charge, scratch)?;
+        let canonical: Vec<bool> = (0..ops.len())
+            .map(|i| self.passes.canonicalize_nans && canonicalize::needed(&ops[i], ops.get(i + 1)))
+            .collect();
+        for ((op, charge), canonical) in ops.into_iter().zip(charges).zip(canonical) {
+            self.instruction(&mut f, op, charge, canonical, scratch)?;
         }
         code.function(&f);
         Ok(())
@@ -444,6 +448,42 @@ mod tests {
 
     fn print(wasm: &[u8]) -> String {
         wasmprinter::print_bytes(wasm).unwrap()
+    }
+
+    #[test]
+    fn nans_are_canonicalized_only_where_their_bits_can_be_seen() {
+        let canonicalizations = |body: &str| {
+            let wat = format!("(module (func (param f32 f32) (result f32) {body}))");
+            let passes = Passes {
+                canonicalize_nans: true,
+                ..Passes::default()
+            };
+            let (out, _) = rewrite(&wat::parse_str(&wat).unwrap(), &passes).unwrap();
+            print(&out).matches("f32.eq").count()
+        };
+        let ab = "local.get 0 local.get 1";
+        // A chain of arithmetic is canonicalized once, at its end.
+        assert_eq!(
+            canonicalizations(&format!("local.get 0 {ab} f32.add f32.mul f32.sqrt")),
+            1
+        );
+        // A comparison or a conversion sees no bits: nothing to canonicalize.
+        assert_eq!(
+            canonicalizations(&format!("{ab} f32.add {ab} f32.lt drop")),
+            1
+        );
+        assert_eq!(
+            canonicalizations(&format!(
+                "{ab} f32.div i32.trunc_sat_f32_s drop local.get 0"
+            )),
+            0
+        );
+        // Bit operations pass the bits on: the result before them is canonicalized.
+        assert_eq!(canonicalizations(&format!("{ab} f32.add f32.neg")), 1);
+        assert_eq!(
+            canonicalizations(&format!("local.get 0 {ab} f32.add f32.copysign")),
+            1
+        );
     }
 
     /// Each pass alone, and all of them together.
