@@ -80,6 +80,10 @@ impl Engine for AnyEngine {
         dispatch!(AnyEngine, self, e => e.fingerprint())
     }
 
+    fn can_serialize(&self) -> bool {
+        dispatch!(AnyEngine, self, e => e.can_serialize())
+    }
+
     fn serialize(&self, module: &AnyModule) -> Option<Result<Vec<u8>, WasmError>> {
         match (self, module) {
             #[cfg(feature = "wasmer")]

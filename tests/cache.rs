@@ -12,6 +12,7 @@ use wasmhost::{AnyEngine, AnyModule, Config, HostFunctions, Metering, Value, Was
 
 wasmhost::on_every_engine!(
     a_second_compile_is_a_memory_hit,
+    a_lookup_by_key_finds_only_what_was_compiled,
     configurations_never_share_an_entry,
     memory_is_bounded_by_entry_count,
     memory_is_bounded_by_bytes,
@@ -59,6 +60,20 @@ fn a_second_compile_is_a_memory_hit(engine: &AnyEngine) {
     assert_eq!(stats.entries, 2);
     let bytes = (numbered(1).len() + numbered(2).len()) as u64;
     assert_eq!(stats.bytes, bytes);
+}
+
+fn a_lookup_by_key_finds_only_what_was_compiled(engine: &AnyEngine) {
+    let cache = cache(engine, CacheConfig::default());
+    let key = cache.key(&numbered(8));
+    assert!(cache.get(&key).is_none());
+    cache.compile(&numbered(8)).unwrap();
+    assert_works(&cache.get(&key).unwrap(), 8);
+    assert!(cache.get(&cache.key(&numbered(9))).is_none());
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.memory_hits, stats.memory_misses, stats.compiles),
+        (1, 3, 1)
+    );
 }
 
 fn configurations_never_share_an_entry(engine: &AnyEngine) {

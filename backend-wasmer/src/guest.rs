@@ -175,7 +175,7 @@ impl<T: Send + 'static> Access<'_, T> {
 
     /// The contract's error for a failed guest call, with the meters' and the passes'
     /// traps told apart.
-    fn fail(&mut self, e: wasmer::RuntimeError) -> WasmError {
+    pub(crate) fn fail(&mut self, e: wasmer::RuntimeError) -> WasmError {
         let mut error = map_runtime_error(e);
         if error == WasmError::Trap(Trap::Unreachable) && self.native_exhausted() {
             error = WasmError::OutOfFuel;

@@ -158,6 +158,10 @@ impl Engine for WasmerEngine {
         )
     }
 
+    fn can_serialize(&self) -> bool {
+        true
+    }
+
     /// The start flag, the [`ModuleFacts`], then wasmer's artifact.
     fn serialize(&self, module: &WasmerModule) -> Option<Result<Vec<u8>, WasmError>> {
         let artifact = match module.module.serialize() {
@@ -295,10 +299,12 @@ impl<T: Send + 'static> Prelinked<T> for WasmerPrelinked<T> {
         let instance = wasmer::Instance::new_by_index(&mut store, &module.module, &externs)
             .map_err(convert::map_instantiation_error)?;
         env.as_mut(&mut store).set_exports(instance.exports.clone());
+        let engine = &module.engine;
         let mut instance = WasmerInstance {
             store,
             env,
             id: guest::next_instance_id(),
+            guarded: engine.passes.any() || engine.config.metering != Metering::Off,
         };
         if module.start {
             instance.call_raw(START_EXPORT, &[])?;
@@ -313,6 +319,9 @@ pub struct WasmerInstance<T> {
     env: FunctionEnv<Env<T>>,
     /// Tells this instance's typed handles from another's.
     id: u64,
+    /// Whether calls need the meters' and the passes' bookkeeping; without it they go
+    /// straight to the engine.
+    guarded: bool,
 }
 
 // SAFETY: wasmer 7.x made `Store` `!Send` by dropping `+ Send` from its `on_called`
@@ -325,6 +334,21 @@ unsafe impl<T: Send> Send for WasmerInstance<T> {}
 impl<T: Send + 'static> WasmerInstance<T> {
     fn access(&mut self) -> Access<'_, T> {
         Access(self.env.clone().into_mut(&mut self.store))
+    }
+
+    /// Runs a call the host makes into the guest: through [`Access::entry`] when the
+    /// instance is guarded, straight through otherwise.
+    fn enter<R>(
+        &mut self,
+        call: impl FnOnce(&mut Access<'_, T>) -> Result<R, WasmError>,
+    ) -> Result<R, WasmError> {
+        let guarded = self.guarded;
+        let mut access = self.access();
+        if guarded {
+            access.entry(call)
+        } else {
+            call(&mut access)
+        }
     }
 }
 
@@ -346,19 +370,19 @@ impl<T: Send + 'static> Guest for WasmerInstance<T> {
         name: &str,
         args: &[wasmhost_api::Value],
     ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
-        self.access().entry(|a| a.call_raw(name, args))
+        self.enter(|a| a.call_raw(name, args))
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.access().entry(|a| a.call_packed(name, ptr, len))
+        self.enter(|a| a.call_packed(name, ptr, len))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.access().entry(|a| a.alloc(len))
+        self.enter(|a| a.alloc(len))
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.access().entry(|a| a.dealloc(ptr, len))
+        self.enter(|a| a.dealloc(ptr, len))
     }
 
     fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {

@@ -186,7 +186,7 @@ impl<C: StoreLike> Access<C> {
     }
 
     /// The contract's error for a failed guest call, with the passes' traps told apart.
-    fn fail(&mut self, e: wasmi::Error) -> WasmError {
+    pub(crate) fn fail(&mut self, e: wasmi::Error) -> WasmError {
         let mut error = map_error(e);
         if let WasmError::Trap(_) = error {
             let globals = GlobalsAfterTrap {

@@ -218,9 +218,11 @@ impl<T: Send + 'static> Prelinked<T> for WasmiPrelinked<T> {
             .instantiate_and_start(&mut store, &module.module)
             .map_err(map_error)?;
         StoreData::set_instance(&mut store, instance);
+        let engine = &module.engine;
         let mut instance = WasmiInstance {
             store,
             id: guest::next_instance_id(),
+            guarded: engine.passes.any() || engine.config.metering != Metering::Off,
         };
         if module.start {
             instance.call_raw(START_EXPORT, &[])?;
@@ -234,11 +236,29 @@ pub struct WasmiInstance<T> {
     store: Store<StoreData<T>>,
     /// Tells this instance's typed handles from another's.
     id: u64,
+    /// Whether calls need the meters' and the passes' bookkeeping; without it they go
+    /// straight to the engine.
+    guarded: bool,
 }
 
 impl<T> WasmiInstance<T> {
     fn access(&mut self) -> Access<&mut Store<StoreData<T>>> {
         Access(&mut self.store)
+    }
+
+    /// Runs a call the host makes into the guest: through [`Access::entry`] when the
+    /// instance is guarded, straight through otherwise.
+    fn enter<R>(
+        &mut self,
+        call: impl FnOnce(&mut Access<&mut Store<StoreData<T>>>) -> Result<R, WasmError>,
+    ) -> Result<R, WasmError> {
+        let guarded = self.guarded;
+        let mut access = self.access();
+        if guarded {
+            access.entry(call)
+        } else {
+            call(&mut access)
+        }
     }
 }
 
@@ -260,19 +280,19 @@ impl<T> Guest for WasmiInstance<T> {
         name: &str,
         args: &[wasmhost_api::Value],
     ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
-        self.access().entry(|a| a.call_raw(name, args))
+        self.enter(|a| a.call_raw(name, args))
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.access().entry(|a| a.call_packed(name, ptr, len))
+        self.enter(|a| a.call_packed(name, ptr, len))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.access().entry(|a| a.alloc(len))
+        self.enter(|a| a.alloc(len))
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.access().entry(|a| a.dealloc(ptr, len))
+        self.enter(|a| a.dealloc(ptr, len))
     }
 
     fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {

@@ -261,6 +261,25 @@ fn chains() -> Vec<Operator> {
             format!("local.get 0 {ab} {t}.max drop"),
             false,
         );
+        // One pushed operand between the result and a binary consumer: `x * y + 1`.
+        chain(
+            "mul>const>add",
+            ty,
+            format!("{ab} {t}.mul {t}.const 1 {t}.add"),
+            true,
+        );
+        chain(
+            "sqrt>local>lt",
+            I32,
+            format!("local.get 0 {t}.sqrt local.get 1 {t}.lt"),
+            false,
+        );
+        chain(
+            "sub>local>copysign",
+            ty,
+            format!("{ab} {t}.sub local.get 1 {t}.copysign"),
+            false,
+        );
         // Observing consumers: the result is canonicalized before them.
         chain("add>neg", ty, format!("{ab} {t}.add {t}.neg"), false);
         chain("sub>abs", ty, format!("{ab} {t}.sub {t}.abs"), false);

@@ -34,8 +34,7 @@ pub fn nan_producing(op: &Operator<'_>) -> Option<ValType> {
     }
 }
 
-/// Whether the result of `op` must be canonicalized, given `next`, the operator that
-/// follows it (and so consumes that result, as its only or its last operand).
+/// Whether the result of `op` must be canonicalized, given the operators that follow it.
 ///
 /// A NaN's bits can only be observed through bit-level uses: a store, a reinterpret,
 /// copysign's sign operand, a local, a global, a value passed to a call or returned. A
@@ -47,10 +46,21 @@ pub fn nan_producing(op: &Operator<'_>) -> Option<ValType> {
 ///   unequal and converts to 0 or traps, whatever its bits);
 /// - `drop` discards it.
 ///
-/// Anything else (neg, abs, copysign, select, locals, blocks, calls, stores) may pass the
-/// bits on, so the result is canonicalized before it.
-pub fn needed(op: &Operator<'_>, next: Option<&Operator<'_>>) -> bool {
-    nan_producing(op).is_some() && !next.is_some_and(blind_to_payload)
+/// The consumer is found without any analysis of the stack: it is the next operator, or,
+/// after one constant or `local.get`/`global.get` (the other operand: `x * x + 1`), a
+/// binary one. Anything else (neg, abs, copysign, select, locals, blocks, calls, stores)
+/// may pass the bits on, so the result is canonicalized before it.
+pub fn needed(op: &Operator<'_>, following: &[Operator<'_>]) -> bool {
+    nan_producing(op).is_some() && !consumed_blindly(following)
+}
+
+/// Whether the value on top of the stack before `following` is consumed blindly.
+fn consumed_blindly(following: &[Operator<'_>]) -> bool {
+    match following {
+        [next, ..] if blind_to_payload(next) => true,
+        [push, next, ..] => pushes_one_value(push) && blind_binary(next),
+        _ => false,
+    }
 }
 
 /// Whether `op` consumes the value on top of the stack without letting its NaN payload or
@@ -58,21 +68,10 @@ pub fn needed(op: &Operator<'_>, next: Option<&Operator<'_>>) -> bool {
 fn blind_to_payload(op: &Operator<'_>) -> bool {
     use Operator::*;
     nan_producing(op).is_some()
+        || blind_binary(op)
         || matches!(
             op,
-            F32Eq
-                | F32Ne
-                | F32Lt
-                | F32Gt
-                | F32Le
-                | F32Ge
-                | F64Eq
-                | F64Ne
-                | F64Lt
-                | F64Gt
-                | F64Le
-                | F64Ge
-                | I32TruncF32S
+            I32TruncF32S
                 | I32TruncF32U
                 | I32TruncF64S
                 | I32TruncF64U
@@ -90,6 +89,53 @@ fn blind_to_payload(op: &Operator<'_>) -> bool {
                 | I64TruncSatF64U
                 | Drop
         )
+}
+
+/// The binary operators blind to both operands' NaN bits: arithmetic and comparisons
+/// (copysign is not: it keeps its first operand's payload and its second's sign).
+fn blind_binary(op: &Operator<'_>) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        F32Add
+            | F32Sub
+            | F32Mul
+            | F32Div
+            | F32Min
+            | F32Max
+            | F64Add
+            | F64Sub
+            | F64Mul
+            | F64Div
+            | F64Min
+            | F64Max
+            | F32Eq
+            | F32Ne
+            | F32Lt
+            | F32Gt
+            | F32Le
+            | F32Ge
+            | F64Eq
+            | F64Ne
+            | F64Lt
+            | F64Gt
+            | F64Le
+            | F64Ge
+    )
+}
+
+/// Whether `op` pushes one value and touches nothing else.
+fn pushes_one_value(op: &Operator<'_>) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        F32Const { .. }
+            | F64Const { .. }
+            | I32Const { .. }
+            | I64Const { .. }
+            | LocalGet { .. }
+            | GlobalGet { .. }
+    )
 }
 
 /// Emits the check after `op` when it may produce a NaN, using scratch locals `f32_tmp` and
@@ -135,7 +181,10 @@ mod tests {
             Drop,
         ];
         for next in &blind {
-            assert!(!needed(&F32Add, Some(next)), "add then {next:?}");
+            assert!(
+                !needed(&F32Add, std::slice::from_ref(next)),
+                "add then {next:?}"
+            );
         }
         let observing = [
             F32Neg,
@@ -152,10 +201,34 @@ mod tests {
             Br { relative_depth: 0 },
         ];
         for next in &observing {
-            assert!(needed(&F32Add, Some(next)), "add then {next:?}");
+            assert!(
+                needed(&F32Add, std::slice::from_ref(next)),
+                "add then {next:?}"
+            );
         }
-        assert!(needed(&F64Div, None), "the last operator of a body");
+        assert!(needed(&F64Div, &[]), "the last operator of a body");
         // Operators that cannot make a NaN of their own never need it.
-        assert!(!needed(&F32Neg, None) && !needed(&F32Copysign, Some(&Return)));
+        assert!(!needed(&F32Neg, &[]) && !needed(&F32Copysign, &[Return]));
+    }
+
+    #[test]
+    fn one_pushed_operand_may_come_between_a_result_and_its_binary_consumer() {
+        let one = F32Const {
+            value: wasmparser::Ieee32::from(1.0f32),
+        };
+        let x = LocalGet { local_index: 0 };
+        assert!(!needed(&F32Mul, &[one.clone(), F32Add]), "x * x + 1");
+        assert!(!needed(&F32Sqrt, &[x.clone(), F32Lt]), "sqrt(x) < y");
+        // The unary operator after the push consumes the pushed value, not the result.
+        assert!(needed(&F32Mul, &[x.clone(), F32Sqrt]));
+        // Copysign keeps its first operand's payload.
+        assert!(needed(&F32Mul, &[x.clone(), F32Copysign]));
+        // Two pushes: the binary operator consumes those two.
+        assert!(needed(&F32Mul, &[x.clone(), x, F32Add]));
+        // What follows the consumer does not matter: its own result is checked in turn.
+        assert!(!needed(
+            &F32Add,
+            &[one, F32Add, LocalSet { local_index: 1 }]
+        ));
     }
 }

@@ -420,7 +420,7 @@ impl Reencode for Rewriter<'_> {
             fuel::reload(&mut f, Fuel { global, local });
         }
         let canonical: Vec<bool> = (0..ops.len())
-            .map(|i| self.passes.canonicalize_nans && canonicalize::needed(&ops[i], ops.get(i + 1)))
+            .map(|i| self.passes.canonicalize_nans && canonicalize::needed(&ops[i], &ops[i + 1..]))
             .collect();
         for ((op, charge), canonical) in ops.into_iter().zip(charges).zip(canonical) {
             self.instruction(&mut f, op, charge, canonical, scratch)?;

@@ -32,8 +32,14 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// by this and the bytes, so that two set-ups never share compiled code.
     fn fingerprint(&self) -> String;
 
+    /// Whether [`Engine::serialize`] works on this engine: `false` (the default) for
+    /// engines with nothing worth storing, such as an interpreter.
+    fn can_serialize(&self) -> bool {
+        false
+    }
+
     /// The compiled code of `module` as bytes that [`Engine::deserialize`] can load back, or
-    /// `None` where the engine cannot serialize (an interpreter has nothing worth storing).
+    /// `None` where the engine cannot serialize ([`Engine::can_serialize`]).
     ///
     /// # Errors
     /// [`WasmError::Engine`] when serialization fails.
