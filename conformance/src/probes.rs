@@ -261,6 +261,20 @@ fn chains() -> Vec<Operator> {
             format!("local.get 0 {ab} {t}.max drop"),
             false,
         );
+        // Values pushed and consumed between the result and its consumer: `a / b + x / 4`.
+        let quarter = format!("local.get 0 {t}.const 0.25 {t}.mul");
+        chain(
+            "div>quarter>add",
+            ty,
+            format!("{ab} {t}.div {quarter} {t}.add"),
+            true,
+        );
+        chain(
+            "div>quarter>copysign",
+            ty,
+            format!("{ab} {t}.div {quarter} {t}.copysign"),
+            false,
+        );
         // One pushed operand between the result and a binary consumer: `x * y + 1`.
         chain(
             "mul>const>add",

@@ -46,49 +46,43 @@ pub fn nan_producing(op: &Operator<'_>) -> Option<ValType> {
 ///   unequal and converts to 0 or traps, whatever its bits);
 /// - `drop` discards it.
 ///
-/// The consumer is found without any analysis of the stack: it is the next operator, or,
-/// after one constant or `local.get`/`global.get` (the other operand: `x * x + 1`), a
-/// binary one. Anything else (neg, abs, copysign, select, locals, blocks, calls, stores)
-/// may pass the bits on, so the result is canonicalized before it.
+/// The consumer is found by following the stack through the next few operators, as long
+/// as they only move values (constants, `local.get`, arithmetic, comparisons,
+/// conversions, `local.set` and `drop` of other values): `x * x + 1` and `a / b + y * 0.25`
+/// are found; a branch, a call or a memory access ends the search, and the result is
+/// canonicalized. Anything but a blind consumer (neg, abs, copysign, select, a local, a
+/// global) may pass the bits on, so the result is canonicalized before it.
 pub fn needed(op: &Operator<'_>, following: &[Operator<'_>]) -> bool {
     nan_producing(op).is_some() && !consumed_blindly(following)
 }
 
+/// How many operators past a result the search for its consumer goes.
+const WINDOW: usize = 16;
+
 /// Whether the value on top of the stack before `following` is consumed blindly.
 fn consumed_blindly(following: &[Operator<'_>]) -> bool {
-    match following {
-        [next, ..] if blind_to_payload(next) => true,
-        [push, next, ..] => pushes_one_value(push) && blind_binary(next),
-        _ => false,
+    // Values pushed above the result and not yet consumed.
+    let mut above = 0;
+    for op in following.iter().take(WINDOW) {
+        let Some((pops, pushes)) = stack_effect(op) else {
+            return false;
+        };
+        if pops > above {
+            // This operator takes the result as one of its operands.
+            return blind_to_payload(op);
+        }
+        above = above - pops + pushes;
     }
+    false
 }
 
-/// Whether `op` consumes the value on top of the stack without letting its NaN payload or
-/// sign reach anything observable.
+/// Whether `op` consumes a value without letting its NaN payload or sign reach anything
+/// observable, whichever operand the value is.
 fn blind_to_payload(op: &Operator<'_>) -> bool {
-    use Operator::*;
     nan_producing(op).is_some()
         || blind_binary(op)
-        || matches!(
-            op,
-            I32TruncF32S
-                | I32TruncF32U
-                | I32TruncF64S
-                | I32TruncF64U
-                | I64TruncF32S
-                | I64TruncF32U
-                | I64TruncF64S
-                | I64TruncF64U
-                | I32TruncSatF32S
-                | I32TruncSatF32U
-                | I32TruncSatF64S
-                | I32TruncSatF64U
-                | I64TruncSatF32S
-                | I64TruncSatF32U
-                | I64TruncSatF64S
-                | I64TruncSatF64U
-                | Drop
-        )
+        || trunc_to_int(op)
+        || matches!(op, Operator::Drop)
 }
 
 /// The binary operators blind to both operands' NaN bits: arithmetic and comparisons
@@ -124,18 +118,73 @@ fn blind_binary(op: &Operator<'_>) -> bool {
     )
 }
 
-/// Whether `op` pushes one value and touches nothing else.
-fn pushes_one_value(op: &Operator<'_>) -> bool {
+/// Float-to-int conversions, trapping or saturating.
+fn trunc_to_int(op: &Operator<'_>) -> bool {
     use Operator::*;
     matches!(
         op,
-        F32Const { .. }
-            | F64Const { .. }
-            | I32Const { .. }
-            | I64Const { .. }
-            | LocalGet { .. }
-            | GlobalGet { .. }
+        I32TruncF32S
+            | I32TruncF32U
+            | I32TruncF64S
+            | I32TruncF64U
+            | I64TruncF32S
+            | I64TruncF32U
+            | I64TruncF64S
+            | I64TruncF64U
+            | I32TruncSatF32S
+            | I32TruncSatF32U
+            | I32TruncSatF64S
+            | I32TruncSatF64U
+            | I64TruncSatF32S
+            | I64TruncSatF32U
+            | I64TruncSatF64S
+            | I64TruncSatF64U
     )
+}
+
+/// What `op` pops and pushes, for operators that only move values on the stack; `None`
+/// for anything else (control, calls, memory, tables), which ends the search.
+fn stack_effect(op: &Operator<'_>) -> Option<(usize, usize)> {
+    use Operator::*;
+    if blind_binary(op) {
+        return Some((2, 1));
+    }
+    if nan_producing(op).is_some() || trunc_to_int(op) {
+        // The unary ones (the binary ones are blind_binary).
+        return Some((1, 1));
+    }
+    Some(match op {
+        F32Const { .. }
+        | F64Const { .. }
+        | I32Const { .. }
+        | I64Const { .. }
+        | LocalGet { .. }
+        | GlobalGet { .. } => (0, 1),
+        F32Neg
+        | F32Abs
+        | F64Neg
+        | F64Abs
+        | I32ReinterpretF32
+        | I64ReinterpretF64
+        | F32ReinterpretI32
+        | F64ReinterpretI64
+        | F32ConvertI32S
+        | F32ConvertI32U
+        | F32ConvertI64S
+        | F32ConvertI64U
+        | F64ConvertI32S
+        | F64ConvertI32U
+        | F64ConvertI64S
+        | F64ConvertI64U
+        | I32Eqz
+        | I64Eqz
+        | LocalTee { .. } => (1, 1),
+        F32Copysign | F64Copysign | I32Add | I32Sub | I32Mul | I32And | I32Or | I32Xor | I64Add
+        | I64Sub | I64Mul | I64And | I64Or | I64Xor => (2, 1),
+        Drop | LocalSet { .. } | GlobalSet { .. } => (1, 0),
+        Select | TypedSelect { .. } => (3, 1),
+        _ => return None,
+    })
 }
 
 /// Emits the check after `op` when it may produce a NaN, using scratch locals `f32_tmp` and
@@ -223,8 +272,19 @@ mod tests {
         assert!(needed(&F32Mul, &[x.clone(), F32Sqrt]));
         // Copysign keeps its first operand's payload.
         assert!(needed(&F32Mul, &[x.clone(), F32Copysign]));
-        // Two pushes: the binary operator consumes those two.
-        assert!(needed(&F32Mul, &[x.clone(), x, F32Add]));
+        // Two pushes: the binary operator consumes those two, and the search goes on.
+        let quarter = [x.clone(), one.clone(), F32Mul];
+        assert!(
+            !needed(&F32Div, &[&quarter[..], &[F32Add]].concat()),
+            "a / b + y * 0.25"
+        );
+        assert!(needed(&F32Div, &[&quarter[..], &[F32Copysign]].concat()));
+        assert!(
+            needed(&F32Mul, &[x.clone(), x.clone(), F32Add]),
+            "ends under a value"
+        );
+        // A branch, a call or a store ends the search.
+        assert!(needed(&F32Mul, &[x, Br { relative_depth: 0 }, F32Add]));
         // What follows the consumer does not matter: its own result is checked in turn.
         assert!(!needed(
             &F32Add,
