@@ -12,6 +12,7 @@ wasmhost::on_every_engine!(
     prelink_reports_missing_and_mistyped_imports,
     prelink_refuses_a_memory_over_the_limit,
     typed_handles_call_like_call_raw,
+    calls_by_name_check_their_arguments_every_time,
     typed_handles_take_every_value_type_and_give_many_results,
     a_typed_handle_of_the_wrong_signature_is_a_typed_error,
     a_typed_handle_on_another_instance_is_refused,
@@ -84,6 +85,32 @@ fn typed_handles_call_like_call_raw(engine: &AnyEngine) {
     // A handle is cheap to clone and stays valid for the instance's life.
     let again = add.clone();
     assert_eq!(again.call(&mut instance, (1, 1)), Ok(2));
+}
+
+fn calls_by_name_check_their_arguments_every_time(engine: &AnyEngine) {
+    // Repeated calls by name skip the lookup (a one-entry cache): never the checks.
+    let mut instance = common::instance(engine, "numeric");
+    let add = |a, b| vec![Value::I32(a), Value::I32(b)];
+    assert_eq!(
+        instance.call_raw("add", &add(1, 2)),
+        Ok(vec![Value::I32(3)])
+    );
+    assert!(matches!(
+        instance.call_raw("add", &[Value::I64(1), Value::I64(2)]),
+        Err(WasmError::ExportSignature { .. })
+    ));
+    assert!(matches!(
+        instance.call_raw("add", &[Value::I32(1)]),
+        Err(WasmError::ExportSignature { .. })
+    ));
+    assert_eq!(
+        instance.call_raw("fib", &[Value::I64(10)]),
+        Ok(vec![Value::I64(55)])
+    );
+    assert_eq!(
+        instance.call_raw("add", &add(2, 2)),
+        Ok(vec![Value::I32(4)])
+    );
 }
 
 fn typed_handles_take_every_value_type_and_give_many_results(engine: &AnyEngine) {

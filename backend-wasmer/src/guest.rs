@@ -42,6 +42,9 @@ pub struct Env<T> {
     /// The serialized export called last, so that repeated calls skip the lookup and the
     /// signature check.
     last_packed: Option<(Box<str>, PackedFunc)>,
+    /// The raw export called last, with its parameter types, so that repeated calls skip
+    /// the lookup and the type's copy.
+    last_raw: Option<(Box<str>, Function, Box<[wasmer::Type]>)>,
 }
 
 impl<T> Env<T> {
@@ -60,6 +63,7 @@ impl<T> Env<T> {
             alloc: None,
             dealloc: None,
             last_packed: None,
+            last_raw: None,
         }
     }
 
@@ -253,16 +257,25 @@ fn signature_error(
 impl<T: Send + 'static> Guest for Access<'_, T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
         meter::check_live(self)?;
-        let func = self.func(name)?;
-        let ty = func.ty(&self.0);
-        // Compared in place: this is the hot path of every raw call.
-        if !params_match(ty.params(), args) {
-            let wanted = FuncSig {
-                params: args.iter().map(Value::ty).collect(),
-                results: func_sig(&ty).map(|s| s.results).unwrap_or_default(),
-            };
-            return Err(signature_error(name, &wanted, &func, &self.0));
-        }
+        let func = match &self.0.data().last_raw {
+            Some((last, func, params)) if **last == *name && params_match(params, args) => {
+                func.clone()
+            }
+            _ => {
+                let func = self.func(name)?;
+                let ty = func.ty(&self.0);
+                // Compared in place: this is the hot path of every raw call.
+                if !params_match(ty.params(), args) {
+                    let wanted = FuncSig {
+                        params: args.iter().map(Value::ty).collect(),
+                        results: func_sig(&ty).map(|s| s.results).unwrap_or_default(),
+                    };
+                    return Err(signature_error(name, &wanted, &func, &self.0));
+                }
+                self.0.data_mut().last_raw = Some((name.into(), func.clone(), ty.params().into()));
+                func
+            }
+        };
         let args: Vec<_> = args.iter().copied().map(to_wasmer).collect();
         let results = match func.call(&mut self.0, &args) {
             Ok(results) => results,

@@ -28,6 +28,8 @@ pub struct StoreData<T> {
     /// The serialized export called last, so that repeated calls skip the lookup and the
     /// signature check.
     last_packed: Option<(Box<str>, PackedFunc)>,
+    /// The raw export called last, with its type, so that repeated calls skip the lookup.
+    last_raw: Option<(Box<str>, Func, wasmi::FuncType)>,
 }
 
 const GLOBALS: [Global; 3] = [Global::Fuel, Global::Depth, Global::Limit];
@@ -47,6 +49,7 @@ impl<T> StoreData<T> {
             alloc: None,
             dealloc: None,
             last_packed: None,
+            last_raw: None,
         }
     }
 
@@ -248,8 +251,15 @@ fn signature_error(
 impl<C: StoreLike> Guest for Access<C> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
         meter::check_live(self)?;
-        let func = self.func(name)?;
-        let ty = func.ty(self.0.as_context());
+        let (func, ty) = match &self.0.data().last_raw {
+            Some((last, func, ty)) if **last == *name => (*func, ty.clone()),
+            _ => {
+                let func = self.func(name)?;
+                let ty = func.ty(self.0.as_context());
+                self.0.data_mut().last_raw = Some((name.into(), func, ty.clone()));
+                (func, ty)
+            }
+        };
         // Compared in place: this is the hot path of every raw call.
         if !params_match(ty.params(), args) {
             let wanted = wasmhost_api::FuncSig {
