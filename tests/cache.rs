@@ -285,10 +285,10 @@ fn a_file_of_another_engine_version_is_rebuilt(engine: &AnyEngine) {
     let cache = disk_cache(engine, dir.path());
     let disk = cache.disk().unwrap();
     let key = cache.key(&numbered(7));
-    let body = disk.load(&key, &engine.fingerprint()).unwrap();
+    let file = disk.load(&key, &engine.fingerprint()).unwrap();
     std::fs::remove_file(&path).unwrap();
     let older = engine.fingerprint().replacen(' ', " 0.0.1-older ", 1);
-    disk.store(&key, &older, &body).unwrap();
+    disk.store(&key, &older, file.body()).unwrap();
     assert_rebuilt(engine, dir.path(), 7);
 }
 

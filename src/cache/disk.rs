@@ -56,6 +56,20 @@ pub struct DiskEntry {
     pub fingerprint: Option<String>,
 }
 
+/// A file [`DiskCache::load`] checked: the engine's serialized module is its body.
+#[derive(Debug)]
+pub struct Loaded {
+    file: Vec<u8>,
+    start: usize,
+}
+
+impl Loaded {
+    /// The serialized module, as the engine wrote it.
+    pub fn body(&self) -> &[u8] {
+        &self.file[self.start..]
+    }
+}
+
 /// Why [`DiskCache::load`] loaded nothing.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rejected {
@@ -92,14 +106,19 @@ impl DiskCache {
     /// # Errors
     /// [`Rejected::Missing`] when there is no file, [`Rejected::Invalid`] when there was
     /// one that failed a check.
-    pub fn load(&self, key: &CacheKey, fingerprint: &str) -> Result<Vec<u8>, Rejected> {
+    pub fn load(&self, key: &CacheKey, fingerprint: &str) -> Result<Loaded, Rejected> {
         let path = self.path(key);
         let file = match fs::read(&path) {
             Ok(file) => file,
             Err(_) => return Err(Rejected::Missing),
         };
         match check(&file, key, fingerprint) {
-            Ok(body) => Ok(body.to_vec()),
+            // The body stays where it is: a compiled module runs to tens of MB, and every
+            // copy costs page faults.
+            Ok(body) => Ok(Loaded {
+                start: file.len() - body.len(),
+                file,
+            }),
             Err(_) => {
                 let _ = fs::remove_file(&path);
                 Err(Rejected::Invalid)

@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use lru::LruCache;
 
 use crate::{Config, Engine, WasmError};
-pub use disk::{DiskCache, DiskEntry};
+pub use disk::{DiskCache, DiskEntry, Loaded};
 
 /// Where a cache keeps its entries and how many.
 #[derive(Clone, Debug)]
@@ -374,10 +374,10 @@ impl<E: Engine> ModuleCache<E> {
         let disk = shared.disk.as_ref();
         if let Some(disk) = disk {
             match disk.load(key, &shared.fingerprint) {
-                Ok(body) => {
+                Ok(file) => {
                     // SAFETY: the file passed the digest, key and fingerprint checks: these
                     // are the bytes `serialize` wrote for this module on this set-up.
-                    match unsafe { shared.engine.deserialize(&body) } {
+                    match unsafe { shared.engine.deserialize(file.body()) } {
                         Ok(module) => {
                             bump(&counters.disk_hits);
                             return Ok(module);
