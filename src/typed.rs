@@ -1,6 +1,7 @@
 //! Typed handles through [`AnyInstance`]: the engines' own typed calls, behind one type.
 
 use crate::{AnyInstance, PackedFunc, SerializedFunc, WasmError, WasmTypes};
+use wasmhost_api::typed::foreign_handle;
 #[cfg(feature = "wasmer")]
 use wasmhost_wasmer::WasmerTyped;
 #[cfg(feature = "wasmi")]
@@ -70,10 +71,6 @@ impl<P: Clone, R: Clone> Clone for AnyTyped<P, R> {
             AnyTyped::Wasmi(f) => AnyTyped::Wasmi(f.clone()),
         }
     }
-}
-
-fn foreign_handle() -> WasmError {
-    WasmError::Engine("a typed handle was used on an instance of another engine".into())
 }
 
 impl<P: Params, R: Results> AnyTyped<P, R> {

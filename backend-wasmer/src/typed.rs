@@ -3,7 +3,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use wasmer::{AsStoreMut, FromToNativeWasmType, RuntimeError, TypedFunction, WasmTypeList};
-use wasmhost_api::typed::typed_sig;
+use wasmhost_api::typed::{foreign_handle, typed_sig};
 use wasmhost_api::{PackedFunc, SerializedFunc, WasmError, WasmType, WasmTypes};
 
 use crate::WasmerInstance;
@@ -91,13 +91,6 @@ impl<P: Clone, R: Clone> Clone for WasmerTyped<P, R> {
             owner: self.owner,
         }
     }
-}
-
-/// The error for a handle used on an instance that did not make it.
-pub(crate) fn foreign_handle() -> WasmError {
-    WasmError::Engine(
-        "a typed handle was used on an instance other than the one that made it".into(),
-    )
 }
 
 impl<P: WasmerParams, R: WasmerResults> WasmerTyped<P, R> {

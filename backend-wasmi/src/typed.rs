@@ -2,7 +2,7 @@
 //! wasmi's own typed call.
 
 use serde::{Serialize, de::DeserializeOwned};
-use wasmhost_api::typed::typed_sig;
+use wasmhost_api::typed::{foreign_handle, typed_sig};
 use wasmhost_api::{PackedFunc, SerializedFunc, WasmError, WasmTypes};
 use wasmi::TypedFunc;
 
@@ -37,13 +37,6 @@ impl<P, R> Clone for WasmiTyped<P, R> {
             owner: self.owner,
         }
     }
-}
-
-/// The error for a handle used on an instance that did not make it.
-fn foreign_handle() -> WasmError {
-    WasmError::Engine(
-        "a typed handle was used on an instance other than the one that made it".into(),
-    )
 }
 
 impl<P: WasmiParams, R: WasmiResults> WasmiTyped<P, R> {

@@ -87,6 +87,14 @@ pub fn typed_sig<P: WasmTypes, R: WasmTypes>() -> FuncSig {
     }
 }
 
+/// The error for a typed handle used on an instance that did not make it (a handle is only
+/// valid on its own instance: engines would otherwise panic, or worse).
+pub fn foreign_handle() -> WasmError {
+    WasmError::Engine(
+        "a typed handle was used on an instance other than the one that made it".into(),
+    )
+}
+
 /// A raw handle to a serialized export, `(ptr, len) -> packed`, called on a guest of type
 /// `G`. Backends implement it for their typed handle of that shape.
 pub trait PackedFunc<G: ?Sized> {
