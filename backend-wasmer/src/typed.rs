@@ -3,7 +3,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use wasmer::{AsStoreMut, FromToNativeWasmType, RuntimeError, TypedFunction, WasmTypeList};
-use wasmhost_api::typed::{foreign_handle, typed_sig};
+use wasmhost_api::typed::{check_owner, typed_sig};
 use wasmhost_api::{PackedFunc, SerializedFunc, WasmError, WasmType, WasmTypes};
 
 use crate::WasmerInstance;
@@ -104,9 +104,7 @@ impl<P: WasmerParams, R: WasmerResults> WasmerTyped<P, R> {
         instance: &mut WasmerInstance<T>,
         args: P,
     ) -> Result<R, WasmError> {
-        if instance.id != self.owner {
-            return Err(foreign_handle());
-        }
+        check_owner(self.owner, instance.id)?;
         if !instance.guarded {
             // Nothing to account for: the engine's typed call, and our error on failure.
             return P::call_with(&self.func, &mut instance.store, args)
@@ -150,11 +148,7 @@ impl<T: Send + 'static> WasmerInstance<T> {
 
 impl<T: Send + 'static> PackedFunc<WasmerInstance<T>> for WasmerTyped<(i32, i32), i64> {
     fn check_owner(&self, guest: &WasmerInstance<T>) -> Result<(), WasmError> {
-        if guest.id == self.owner {
-            Ok(())
-        } else {
-            Err(foreign_handle())
-        }
+        check_owner(self.owner, guest.id)
     }
 
     fn call_packed(

@@ -2,7 +2,7 @@
 //! wasmi's own typed call.
 
 use serde::{Serialize, de::DeserializeOwned};
-use wasmhost_api::typed::{foreign_handle, typed_sig};
+use wasmhost_api::typed::{check_owner, typed_sig};
 use wasmhost_api::{PackedFunc, SerializedFunc, WasmError, WasmTypes};
 use wasmi::TypedFunc;
 
@@ -50,9 +50,7 @@ impl<P: WasmiParams, R: WasmiResults> WasmiTyped<P, R> {
         instance: &mut WasmiInstance<T>,
         args: P,
     ) -> Result<R, WasmError> {
-        if instance.id != self.owner {
-            return Err(foreign_handle());
-        }
+        check_owner(self.owner, instance.id)?;
         if !instance.guarded {
             // Nothing to account for: the engine's typed call, and our error on failure.
             return self
@@ -96,11 +94,7 @@ impl<T: Send + 'static> WasmiInstance<T> {
 
 impl<T: Send + 'static> PackedFunc<WasmiInstance<T>> for WasmiTyped<(i32, i32), i64> {
     fn check_owner(&self, guest: &WasmiInstance<T>) -> Result<(), WasmError> {
-        if guest.id == self.owner {
-            Ok(())
-        } else {
-            Err(foreign_handle())
-        }
+        check_owner(self.owner, guest.id)
     }
 
     fn call_packed(

@@ -95,6 +95,20 @@ pub fn foreign_handle() -> WasmError {
     )
 }
 
+/// Checks that a handle made by the instance with id `owner` is used on that instance (id
+/// `instance`).
+///
+/// # Errors
+/// [`foreign_handle`] when it is not.
+#[inline]
+pub fn check_owner(owner: u64, instance: u64) -> Result<(), WasmError> {
+    if owner == instance {
+        Ok(())
+    } else {
+        Err(foreign_handle())
+    }
+}
+
 /// A raw handle to a serialized export, `(ptr, len) -> packed`, called on a guest of type
 /// `G`. Backends implement it for their typed handle of that shape.
 pub trait PackedFunc<G: ?Sized> {
