@@ -270,12 +270,12 @@ impl<T: Send + 'static> Guest for AnyInstance<T> {
         dispatch!(AnyInstance, self, i => i.dealloc(ptr, len))
     }
 
-    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
-        dispatch!(AnyInstance, self, i => i.read(ptr, len))
+    fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
+        dispatch!(AnyInstance, self, i => i.memory_slice(ptr, len))
     }
 
-    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError> {
-        dispatch!(AnyInstance, self, i => i.write(ptr, bytes))
+    fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
+        dispatch!(AnyInstance, self, i => i.memory_slice_mut(ptr, len))
     }
 
     fn memory_size(&mut self) -> Result<u64, WasmError> {

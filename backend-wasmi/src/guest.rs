@@ -125,7 +125,7 @@ impl<C: StoreLike> Access<C> {
             .map_err(|_| signature_error(name, expected, &func, &self.0))
     }
 
-    fn memory(&mut self) -> Result<Memory, WasmError> {
+    pub(crate) fn memory(&mut self) -> Result<Memory, WasmError> {
         if let Some(m) = self.0.data().memory {
             return Ok(m);
         }
@@ -235,6 +235,12 @@ impl<C: StoreLike> FuelCell for Access<C> {
     }
 }
 
+/// `ptr..ptr+len` of a memory's bytes, checked.
+pub(crate) fn memory_slice(data: &mut [u8], ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
+    let range = abi::checked_range(ptr, len, data.len() as u64)?;
+    Ok(&mut data[range])
+}
+
 fn signature_error(
     name: &str,
     expected: &wasmhost_api::FuncSig,
@@ -336,19 +342,14 @@ impl<C: StoreLike> Guest for Access<C> {
             .map_err(|e| self.fail(e))
     }
 
-    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
+    fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
         let memory = self.memory()?;
-        let data = memory.data(self.0.as_context());
-        let range = abi::checked_range(ptr, len, data.len() as u64)?;
-        Ok(data[range].to_vec())
+        memory_slice(memory.data_mut(self.0.as_context_mut()), ptr, len).map(|s| &*s)
     }
 
-    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError> {
+    fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
         let memory = self.memory()?;
-        let data = memory.data_mut(self.0.as_context_mut());
-        let range = abi::checked_range(ptr, bytes.len() as u32, data.len() as u64)?;
-        data[range].copy_from_slice(bytes);
-        Ok(())
+        memory_slice(memory.data_mut(self.0.as_context_mut()), ptr, len)
     }
 
     fn memory_size(&mut self) -> Result<u64, WasmError> {

@@ -295,12 +295,14 @@ impl<T> Guest for WasmiInstance<T> {
         self.enter(|a| a.dealloc(ptr, len))
     }
 
-    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
-        self.access().read(ptr, len)
+    fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
+        let memory = self.access().memory()?;
+        guest::memory_slice(memory.data_mut(&mut self.store), ptr, len).map(|s| &*s)
     }
 
-    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError> {
-        self.access().write(ptr, bytes)
+    fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
+        let memory = self.access().memory()?;
+        guest::memory_slice(memory.data_mut(&mut self.store), ptr, len)
     }
 
     fn memory_size(&mut self) -> Result<u64, WasmError> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use wasmhost::cache::{CacheConfig, ModuleCache};
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Bytes, Config, HostFunctions, Metering, ValType, Value, abi};
+use wasmhost::{AnyEngine, ByteSlice, Bytes, Config, HostFunctions, Metering, ValType, Value, abi};
 use wasmhost_benches::{FLOAT_KERNEL_WAT, float_kernel_native, kernels, large_module, summary};
 
 fn engines(config: &Config) -> Vec<AnyEngine> {
@@ -362,8 +362,16 @@ fn payload(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size as u64));
         let data = Bytes::from(vec![7u8; size]);
         for (name, live, echo) in &mut instances {
+            // The output copied out into a new `Bytes` (its pages faulted in on every call).
             g.bench_function(BenchmarkId::new(*name, label), |b| {
                 b.iter(|| echo.call(live, &data).unwrap())
+            });
+            // The output read where the guest wrote it: the two copies an echo needs.
+            g.bench_function(BenchmarkId::new(format!("{name}-borrowed"), label), |b| {
+                b.iter(|| {
+                    echo.call_borrowed(live, &data, |out: &ByteSlice| black_box(out.len()))
+                        .unwrap()
+                })
             });
         }
         let mut copy = vec![0u8; size];

@@ -29,7 +29,7 @@ use std::alloc::{Layout, alloc, dealloc};
 use std::sync::{Mutex, Once};
 
 pub use serde;
-pub use wasmhost_api::{Bytes, WasmError, abi};
+pub use wasmhost_api::{ByteSlice, Bytes, WasmError, abi};
 
 /// The guest's allocator, exported as [`abi::ALLOC`]: `len` bytes with alignment 1.
 ///
@@ -124,7 +124,9 @@ pub mod __private {
     use super::*;
     use serde::{Serialize, de::DeserializeOwned};
 
-    /// The body of every exported function: decode, run, encode, hand over.
+    /// The body of an exported function taking an owned input: decode, free the input,
+    /// run, encode, hand over. The input is freed before the function runs, so a large
+    /// payload is not held twice.
     pub fn run_export<I, O>(ptr: u32, len: u32, f: impl FnOnce(I) -> Result<O, WasmError>) -> u64
     where
         I: DeserializeOwned,
@@ -137,6 +139,22 @@ pub mod __private {
         drop(input);
         let result = decoded.and_then(f);
         leak_output(encode_result(&result))
+    }
+
+    /// The body of an exported function taking a borrowed input: `run` decodes it from the
+    /// input's bytes (borrowing, not copying), runs and encodes; the input lives until then.
+    pub fn run_export_borrowed(ptr: u32, len: u32, run: impl FnOnce(&[u8]) -> Vec<u8>) -> u64 {
+        install_panic_hook();
+        // SAFETY: as in `run_export`.
+        let input = unsafe { take_input(ptr, len) };
+        let output = run(&input);
+        drop(input);
+        leak_output(output)
+    }
+
+    /// The encoding of an export's result (of the encoding error, if it fails).
+    pub fn encode_result<O: Serialize>(result: &Result<O, WasmError>) -> Vec<u8> {
+        super::encode_result(result)
     }
 
     /// The body of every host import wrapper: encode, call, take the answer, decode.
@@ -158,16 +176,40 @@ pub mod __private {
 /// Exports a function `fn(In) -> Result<Out, WasmError>` under its own name, with the ABI's
 /// `(ptr, len) -> i64` shape. `In` and `Out` are any serde types.
 ///
+/// An input taken by reference (`&ByteSlice`, `&str`, or `&T` for a `T` that borrows
+/// from its encoding) is read where the host wrote it, with no copy, and the output may
+/// borrow from it: an echo of a large payload copies it once, into the output. An owned
+/// input is freed as soon as it is decoded, so a large one is not held twice.
+///
 /// ```ignore
 /// // Builds for wasm32 only: not a host doc test.
-/// wasmhost_guest::export! {
-///     fn greet(name: String) -> Result<String, wasmhost_guest::WasmError> {
+/// use wasmhost_guest::{ByteSlice, WasmError, export};
+///
+/// export! {
+///     fn greet(name: String) -> Result<String, WasmError> {
 ///         Ok(format!("hello, {name}"))
+///     }
+/// }
+///
+/// export! {
+///     fn echo(input: &ByteSlice) -> Result<&ByteSlice, WasmError> {
+///         Ok(input)
 ///     }
 /// }
 /// ```
 #[macro_export]
 macro_rules! export {
+    ($(#[$meta:meta])* fn $name:ident($arg:ident : &$in:ty) -> $out:ty $body:block) => {
+        $(#[$meta])*
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $name(ptr: u32, len: u32) -> u64 {
+            fn body($arg: &$in) -> $out $body
+            $crate::__private::run_export_borrowed(ptr, len, |input| {
+                let result = $crate::abi::decode_borrowed::<&$in>(input).and_then(body);
+                $crate::__private::encode_result(&result)
+            })
+        }
+    };
     ($(#[$meta:meta])* fn $name:ident($arg:ident : $in:ty) -> $out:ty $body:block) => {
         $(#[$meta])*
         #[unsafe(no_mangle)]

@@ -26,7 +26,7 @@
 //!   `() -> i64`, the host calls it; a non-empty packed message turns the trap into
 //!   [`WasmError::GuestPanic`].
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{Guest, Trap, Value, WasmError};
 
@@ -54,12 +54,16 @@ pub const fn unpack(packed: u64) -> (u32, u32) {
     ((packed >> 32) as u32, packed as u32)
 }
 
-/// Encodes `value` as MessagePack with named fields.
+/// Encodes `value` as MessagePack with named fields, into a `Vec` of exactly its length
+/// (measured first, so a large payload is never copied to grow the `Vec`).
 ///
 /// # Errors
 /// [`WasmError::Serialize`] when `value`'s `Serialize` impl fails.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WasmError> {
-    rmp_serde::to_vec_named(value).map_err(|e| WasmError::Serialize(e.to_string()))
+    let mut bytes = Vec::with_capacity(encoded_len(value)? as usize);
+    rmp_serde::encode::write_named(&mut bytes, value)
+        .map_err(|e| WasmError::Serialize(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// Decodes MessagePack into `T`.
@@ -67,6 +71,15 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WasmError> {
 /// # Errors
 /// [`WasmError::Deserialize`] when `bytes` are not an encoding of `T`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WasmError> {
+    decode_borrowed(bytes)
+}
+
+/// Decodes MessagePack into `T`, which may borrow from `bytes` (`&str`, `&ByteSlice`, or
+/// a struct of them): nothing is copied for what it borrows.
+///
+/// # Errors
+/// [`WasmError::Deserialize`] when `bytes` are not an encoding of `T`.
+pub fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WasmError> {
     rmp_serde::from_slice(bytes).map_err(|e| WasmError::Deserialize(e.to_string()))
 }
 
@@ -95,6 +108,9 @@ pub fn checked_range(
 /// Calls serialized export `export` of `guest` with `input`, and decodes its
 /// `Result<O, WasmError>`.
 ///
+/// The input is encoded straight into guest memory and the output decoded straight out of
+/// it: no payload is copied on the host besides into its final place.
+///
 /// # Errors
 /// The guest's own `Err`, or any failure of [`call_bytes`] or of decoding.
 pub fn call<G, I, O>(guest: &mut G, export: &str, input: &I) -> Result<O, WasmError>
@@ -103,8 +119,7 @@ where
     I: Serialize + ?Sized,
     O: DeserializeOwned,
 {
-    let output = call_bytes(guest, export, &encode(input)?)?;
-    decode::<Result<O, WasmError>>(&output)?
+    call_via(guest, |g, ptr, len| g.call_packed(export, ptr, len), input)
 }
 
 /// Calls serialized export `export` with encoded `input` and returns the encoded result.
@@ -133,8 +148,52 @@ where
     I: Serialize + ?Sized,
     O: DeserializeOwned,
 {
-    let output = call_bytes_via(guest, export, &encode(input)?)?;
-    decode::<Result<O, WasmError>>(&output)?
+    call_in_place(
+        guest,
+        export,
+        |g| write_encoded(g, input),
+        decode::<Result<O, WasmError>>,
+    )??
+}
+
+/// [`call_via`], with the output lent to `read` in its borrowed form ([`Borrowable`]) where
+/// the guest wrote it, instead of copied out: for large outputs the host only reads.
+///
+/// # Errors
+/// As [`call`].
+pub fn call_borrowed_via<G, F, I, O, R>(
+    guest: &mut G,
+    export: F,
+    input: &I,
+    read: impl for<'a> FnOnce(O::Borrowed<'a>) -> R,
+) -> Result<R, WasmError>
+where
+    G: Guest + ?Sized,
+    F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
+    I: Serialize + ?Sized,
+    O: Borrowable,
+{
+    call_in_place(
+        guest,
+        export,
+        |g| write_encoded(g, input),
+        |bytes| decode_borrowed::<Result<O::Borrowed<'_>, WasmError>>(bytes).map(|r| r.map(read)),
+    )??
+}
+
+/// An output type with a borrowed form, which decodes from the guest's output where it lies
+/// ([`call_borrowed_via`], `SerializedFunc::call_borrowed`) instead of being copied out.
+pub trait Borrowable: DeserializeOwned {
+    /// The borrowed form: `&ByteSlice` for `Bytes`, `&str` for `String`.
+    type Borrowed<'a>: Deserialize<'a>;
+}
+
+impl Borrowable for crate::Bytes {
+    type Borrowed<'a> = &'a crate::ByteSlice;
+}
+
+impl Borrowable for String {
+    type Borrowed<'a> = &'a str;
 }
 
 /// [`call_bytes`] through `export`, a function that calls the export with `(ptr, len)`.
@@ -146,7 +205,23 @@ where
     G: Guest + ?Sized,
     F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
 {
-    let (ptr, len) = write_payload(guest, input).map(unpack)?;
+    call_in_place(guest, export, |g| write_payload(g, input), <[u8]>::to_vec)
+}
+
+/// One serialized call: `write_input` puts the input into the guest and returns its packed
+/// `(ptr, len)`, `export` calls the export, and `read_output` sees the guest's output where
+/// it lies, before it is handed back to the guest's deallocator.
+fn call_in_place<G, F, R>(
+    guest: &mut G,
+    export: F,
+    write_input: impl FnOnce(&mut G) -> Result<u64, WasmError>,
+    read_output: impl FnOnce(&[u8]) -> R,
+) -> Result<R, WasmError>
+where
+    G: Guest + ?Sized,
+    F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
+{
+    let (ptr, len) = unpack(write_input(guest)?);
     let packed = match export(guest, ptr, len) {
         Ok(packed) => packed,
         Err(WasmError::Trap(Trap::Unreachable)) => return Err(panic_or_unreachable(guest)),
@@ -158,7 +233,7 @@ where
         Err(e) => return Err(e),
     };
     let (out_ptr, out_len) = unpack(packed);
-    let output = match read_payload(guest, out_ptr, out_len) {
+    let output = match read_payload_with(guest, out_ptr, out_len, read_output) {
         Ok(output) => output,
         Err(e @ WasmError::PayloadTooLarge { .. }) => {
             // Refused unread, but still ours to hand back; the error that matters is the size.
@@ -185,6 +260,62 @@ pub fn write_payload<G: Guest + ?Sized>(guest: &mut G, bytes: &[u8]) -> Result<u
     Ok(pack(ptr, len))
 }
 
+/// Encodes `value` straight into guest memory: its length is measured first (without
+/// copying any bytes), the guest's allocator gives room for exactly that, and the encoding
+/// is written there. Returns the packed `(ptr, len)`.
+///
+/// # Errors
+/// As [`write_payload`], and [`WasmError::Serialize`] when `value` does not serialize (or
+/// serializes to another length the second time).
+pub fn write_encoded<G, T>(guest: &mut G, value: &T) -> Result<u64, WasmError>
+where
+    G: Guest + ?Sized,
+    T: Serialize + ?Sized,
+{
+    let len = check_payload_len(guest, encoded_len(value)?)?;
+    charge_payload(guest, len)?;
+    let ptr = guest.alloc(len)?;
+    let mut room = guest.memory_slice_mut(ptr, len)?;
+    let written = rmp_serde::encode::write_named(&mut room, value)
+        .map_err(|e| WasmError::Serialize(e.to_string()))
+        .and_then(|()| match room.len() {
+            0 => Ok(()),
+            left => Err(WasmError::Serialize(format!(
+                "the input encoded to {} bytes, then to {}",
+                len,
+                len as usize - left
+            ))),
+        });
+    if let Err(e) = written {
+        let _ = guest.dealloc(ptr, len);
+        return Err(e);
+    }
+    Ok(pack(ptr, len))
+}
+
+/// The length of `value`'s MessagePack encoding ([`encode`]), measured without copying
+/// any of its bytes.
+///
+/// # Errors
+/// [`WasmError::Serialize`] when `value`'s `Serialize` impl fails.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<u64, WasmError> {
+    /// A writer that only counts.
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    rmp_serde::encode::write_named(&mut count, value)
+        .map_err(|e| WasmError::Serialize(e.to_string()))?;
+    Ok(count.0)
+}
+
 /// Copies a payload of `len` bytes at `ptr` out of the guest, after checking the payload
 /// limit and the bounds.
 ///
@@ -195,10 +326,27 @@ pub fn read_payload<G: Guest + ?Sized>(
     ptr: u32,
     len: u32,
 ) -> Result<Vec<u8>, WasmError> {
+    read_payload_with(guest, ptr, len, <[u8]>::to_vec)
+}
+
+/// Lends the payload of `len` bytes at `ptr` to `read` where it lies in guest memory (to
+/// decode it without a copy), after checking the payload limit and the bounds.
+///
+/// # Errors
+/// [`WasmError::PayloadTooLarge`] or [`WasmError::BadGuestPointer`].
+pub fn read_payload_with<G, R>(
+    guest: &mut G,
+    ptr: u32,
+    len: u32,
+    read: impl FnOnce(&[u8]) -> R,
+) -> Result<R, WasmError>
+where
+    G: Guest + ?Sized,
+{
     check_payload_len(guest, len as u64)?;
-    let bytes = guest.read(ptr, len)?;
+    let output = read(guest.memory_slice(ptr, len)?);
     charge_payload(guest, len)?;
-    Ok(bytes)
+    Ok(output)
 }
 
 /// Charges a payload's bytes at [`crate::CostTable::payload_bytes_per_unit`].
@@ -240,14 +388,15 @@ fn panic_or_unreachable<G: Guest + ?Sized>(guest: &mut G) -> WasmError {
         Ok(results) => match results.as_slice() {
             [Value::I64(packed)] => {
                 let (ptr, len) = unpack(*packed as u64);
-                guest.read(ptr, len).ok().filter(|m| !m.is_empty())
+                let message = guest.memory_slice(ptr, len).ok().filter(|m| !m.is_empty());
+                message.map(|m| String::from_utf8_lossy(m).into_owned())
             }
             _ => None,
         },
         Err(_) => None,
     };
     match message {
-        Some(m) => WasmError::GuestPanic(String::from_utf8_lossy(&m).into_owned()),
+        Some(m) => WasmError::GuestPanic(m),
         None => WasmError::Trap(Trap::Unreachable),
     }
 }

@@ -147,18 +147,43 @@ pub trait Guest {
     /// [`WasmError::MissingExport`] when the guest exports no deallocator.
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError>;
 
-    /// Copies `ptr..ptr+len` out of guest memory.
+    /// Lends `ptr..ptr+len` of guest memory, without copying, for as long as the guest is
+    /// borrowed (no guest code can run, and so memory cannot grow, meanwhile).
     ///
     /// # Errors
     /// [`WasmError::BadGuestPointer`] when the range is outside memory,
     /// [`WasmError::MissingExport`] when there is no exported memory.
-    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError>;
+    fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError>;
+
+    /// Lends `ptr..ptr+len` of guest memory to write in place, as [`Guest::memory_slice`].
+    ///
+    /// # Errors
+    /// As [`Guest::memory_slice`].
+    fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError>;
+
+    /// Copies `ptr..ptr+len` out of guest memory.
+    ///
+    /// # Errors
+    /// As [`Guest::memory_slice`].
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, WasmError> {
+        self.memory_slice(ptr, len).map(<[u8]>::to_vec)
+    }
 
     /// Copies `bytes` into guest memory at `ptr`.
     ///
     /// # Errors
-    /// As [`Guest::read`].
-    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError>;
+    /// As [`Guest::memory_slice`]; a `bytes` longer than `u32::MAX` is never inside memory.
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), WasmError> {
+        let Ok(len) = u32::try_from(bytes.len()) else {
+            return Err(WasmError::BadGuestPointer {
+                ptr: ptr as u64,
+                len: bytes.len() as u64,
+                memory_size: self.memory_size()?,
+            });
+        };
+        self.memory_slice_mut(ptr, len)?.copy_from_slice(bytes);
+        Ok(())
+    }
 
     /// The size of the exported memory, in bytes.
     ///

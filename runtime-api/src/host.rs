@@ -181,13 +181,13 @@ impl<T: 'static> HostFunctions<T> {
     {
         let callback = move |ctx: &mut HostContext<'_, T>, args: &[Value]| {
             let (ptr, len) = abi::packed_args(args)?;
-            let bytes = abi::read_payload(ctx.caller, ptr, len)?;
-            let result = abi::decode::<I>(&bytes).and_then(|input| f(ctx, input));
+            let input = abi::read_payload_with(ctx.caller, ptr, len, abi::decode::<I>)?;
+            let result = input.and_then(|input| f(ctx, input));
             // Running out of fuel stops the guest; it is not an answer the guest may handle.
             if let Err(WasmError::OutOfFuel) = result {
                 return Err(WasmError::OutOfFuel);
             }
-            let out = abi::write_payload(ctx.caller, &abi::encode(&result)?)?;
+            let out = abi::write_encoded(ctx.caller, &result)?;
             Ok(vec![Value::I64(out as i64)])
         };
         self.define(HostFunc {

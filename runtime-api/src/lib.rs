@@ -23,6 +23,7 @@ mod host;
 pub mod typed;
 mod value;
 
+pub use abi::Borrowable;
 pub use config::{Config, CostTable, DEFAULT_MAX_CALL_DEPTH, Metering};
 pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked};
 pub use error::{Trap, WasmError};
@@ -34,3 +35,9 @@ pub use value::{ValType, Value};
 ///
 /// Use it for payloads: `Vec<u8>` would cost one to two bytes of encoding per byte.
 pub use serde_bytes::ByteBuf as Bytes;
+
+/// Borrowed bytes that serialize as one MessagePack `bin`: the slice form of [`Bytes`].
+///
+/// A guest export taking `&ByteSlice` reads its input where the host wrote it, with no copy
+/// (see `wasmhost_guest::export!`).
+pub use serde_bytes::Bytes as ByteSlice;

@@ -10,7 +10,8 @@ use std::marker::PhantomData;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{FuncSig, Guest, ValType, WasmError, abi};
+use crate::abi::{self, Borrowable};
+use crate::{FuncSig, Guest, ValType, WasmError};
 
 /// A Rust type that is one wasm value: `i32`, `i64`, `f32`, `f64`.
 pub trait WasmType: sealed::Sealed + Copy + Send + Sync + 'static {
@@ -165,6 +166,32 @@ impl<H, I: Serialize + ?Sized, O: DeserializeOwned> SerializedFunc<H, I, O> {
             guest,
             |guest, ptr, len| self.packed.call_packed(guest, ptr, len),
             input,
+        )
+    }
+
+    /// Calls the export on `guest` and lends its output to `read` in its borrowed form
+    /// (`&ByteSlice` for `Bytes`, `&str` for `String`) where the guest wrote it: a large
+    /// output the host only reads (hashes, writes to a socket) is never copied out.
+    ///
+    /// # Errors
+    /// As [`SerializedFunc::call`].
+    pub fn call_borrowed<G, R>(
+        &self,
+        guest: &mut G,
+        input: &I,
+        read: impl for<'a> FnOnce(O::Borrowed<'a>) -> R,
+    ) -> Result<R, WasmError>
+    where
+        G: Guest + ?Sized,
+        H: PackedFunc<G>,
+        O: Borrowable,
+    {
+        self.packed.check_owner(guest)?;
+        abi::call_borrowed_via(
+            guest,
+            |guest, ptr, len| self.packed.call_packed(guest, ptr, len),
+            input,
+            read,
         )
     }
 }

@@ -1,20 +1,21 @@
-//! Echo: returns its input unchanged, for bytes, strings and a nested struct.
+//! Echo: returns its input unchanged, for bytes and strings (borrowed from the input, so
+//! copied once, into the output) and a nested struct (owned).
 
 #[path = "../../../src/types.rs"]
 #[allow(dead_code)]
 mod types;
 
 use types::Nested;
-use wasmhost_guest::{Bytes, WasmError, export};
+use wasmhost_guest::{ByteSlice, WasmError, export};
 
 export! {
-    fn echo_bytes(input: Bytes) -> Result<Bytes, WasmError> {
+    fn echo_bytes(input: &ByteSlice) -> Result<&ByteSlice, WasmError> {
         Ok(input)
     }
 }
 
 export! {
-    fn echo_string(input: String) -> Result<String, WasmError> {
+    fn echo_string(input: &str) -> Result<&str, WasmError> {
         Ok(input)
     }
 }

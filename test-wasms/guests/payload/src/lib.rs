@@ -4,7 +4,7 @@
 #[allow(dead_code)]
 mod types;
 
-use wasmhost_guest::{Bytes, WasmError, export};
+use wasmhost_guest::{ByteSlice, Bytes, WasmError, export};
 
 export! {
     /// `len` bytes of `types::fill(len, seed)`.
@@ -15,8 +15,8 @@ export! {
 }
 
 export! {
-    /// Length and `types::digest` of the input.
-    fn digest(input: Bytes) -> Result<(u64, u64), WasmError> {
+    /// Length and `types::digest` of the input, read where the host wrote it.
+    fn digest(input: &ByteSlice) -> Result<(u64, u64), WasmError> {
         Ok((input.len() as u64, types::digest(&input)))
     }
 }
