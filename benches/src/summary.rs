@@ -157,6 +157,12 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             Some(format!("payload_echo/{e}/64MiB")),
             Target::None,
         );
+        ratio(
+            format!("{e}: 64 MiB echo, output copied out: time / one copy into a new Vec"),
+            format!("payload_echo/{e}/64MiB"),
+            Some("payload_echo/to_vec/64MiB".to_string()),
+            Target::None,
+        );
         for kernel in ["hash", "matmul", "sort", "fib"] {
             let target = if e == "wasmer" {
                 Target::AtMost(1.5)
