@@ -102,6 +102,15 @@ impl Engine for AnyEngine {
         // SAFETY: passed on from the caller.
         dispatch!(AnyEngine, self, e => unsafe { e.deserialize(bytes) }.map(Into::into))
     }
+
+    unsafe fn deserialize_owned(
+        &self,
+        buffer: Vec<u8>,
+        start: usize,
+    ) -> Result<AnyModule, WasmError> {
+        // SAFETY: passed on from the caller.
+        dispatch!(AnyEngine, self, e => unsafe { e.deserialize_owned(buffer, start) }.map(Into::into))
+    }
 }
 
 /// A module compiled by an [`AnyEngine`].

@@ -24,6 +24,7 @@ wasmhost::on_every_engine!(
     a_file_of_another_configuration_is_rebuilt,
     a_file_of_another_engine_version_is_rebuilt,
     metering_and_start_survive_the_disk,
+    serialized_modules_load_from_a_slice_and_from_any_offset_of_a_buffer,
 );
 
 /// A distinct small module for each `n`: `add` plus a constant.
@@ -313,4 +314,33 @@ fn metering_and_start_survive_the_disk(engine: &AnyEngine) {
             }
         }
     }
+}
+
+/// A serialized module loads from a slice and from a handed-over buffer at any offset: an
+/// aligned archive is read in place, an unaligned one from a copy, the same module either way.
+fn serialized_modules_load_from_a_slice_and_from_any_offset_of_a_buffer(engine: &AnyEngine) {
+    let module = engine.compile(&numbered(5)).unwrap();
+    let Some(serialized) = engine.serialize(&module) else {
+        // Engines with nothing to store say so up front.
+        assert!(
+            !engine.can_serialize(),
+            "{} serializes nothing",
+            engine.name()
+        );
+        return;
+    };
+    let serialized = serialized.unwrap();
+    // SAFETY: these are the bytes `serialize` just produced on this very engine.
+    assert_works(&unsafe { engine.deserialize(&serialized) }.unwrap(), 5);
+    for offset in 0..17 {
+        let mut buffer = vec![0xa5; offset];
+        buffer.extend_from_slice(&serialized);
+        // SAFETY: as above, after `offset` bytes of something else.
+        let loaded = unsafe { engine.deserialize_owned(buffer, offset) };
+        assert_works(&loaded.unwrap(), 5);
+    }
+    // A start past the end, or a body cut short, is an error, not a crash.
+    // SAFETY: nothing is loaded from these: they fail the prefix's checks first.
+    assert!(unsafe { engine.deserialize_owned(serialized.clone(), serialized.len() + 1) }.is_err());
+    assert!(unsafe { engine.deserialize(&serialized[..1]) }.is_err());
 }

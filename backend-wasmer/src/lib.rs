@@ -170,26 +170,80 @@ impl Engine for WasmerEngine {
         };
         let mut out = vec![module.start as u8];
         module.facts.write_to(&mut out);
+        // Zeros up to the archive's alignment, and their count, so that an archive loaded
+        // where it lies in an aligned buffer is aligned too.
+        let pad = (ARCHIVE_ALIGN - (out.len() + 1) % ARCHIVE_ALIGN) % ARCHIVE_ALIGN;
+        out.push(pad as u8);
+        out.resize(out.len() + pad, 0);
         out.extend_from_slice(&artifact);
         Some(Ok(out))
     }
 
     unsafe fn deserialize(&self, bytes: &[u8]) -> Result<WasmerModule, WasmError> {
-        let malformed = || WasmError::Engine("not a serialized wasmhost module".into());
-        let (&start, rest) = bytes.split_first().ok_or_else(malformed)?;
-        let (facts, artifact) = ModuleFacts::read_from(rest).ok_or_else(malformed)?;
-        // The metering middleware only acts while compiling; loaded code needs no engine
-        // of its own.
+        let (start, facts, at) = read_prefix(bytes)?;
         // SAFETY: the caller guarantees these are bytes `serialize` produced under this
-        // fingerprint.
-        let module = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
-            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        // fingerprint. (wasmer copies them.)
+        let module = unsafe { wasmer::Module::deserialize(&self.engine, &bytes[at..]) };
+        self.loaded(module, start, facts)
+    }
+
+    unsafe fn deserialize_owned(
+        &self,
+        buffer: Vec<u8>,
+        start: usize,
+    ) -> Result<WasmerModule, WasmError> {
+        let Some(bytes) = buffer.get(start..) else {
+            return Err(malformed());
+        };
+        let (has_start, facts, at) = read_prefix(bytes)?;
+        let at = start + at;
+        if !(buffer.as_ptr() as usize + at).is_multiple_of(ARCHIVE_ALIGN) {
+            // SAFETY: as in `deserialize`.
+            return unsafe { self.deserialize(&buffer[start..]) };
+        }
+        let archive = bytes::Bytes::from(buffer).slice(at..);
+        // SAFETY: as in `deserialize`; the archive is aligned as wasmer reads it in place.
+        let module = unsafe { wasmer::Module::deserialize(&self.engine, archive) };
+        self.loaded(module, has_start, facts)
+    }
+}
+
+/// The alignment wasmer's archive needs where it is read in place
+/// (`wasmer_types::MetadataHeader::ALIGN`).
+const ARCHIVE_ALIGN: usize = 16;
+
+fn malformed() -> WasmError {
+    WasmError::Engine("not a serialized wasmhost module".into())
+}
+
+/// The start flag and facts `serialize` wrote before the archive, and where the archive
+/// starts.
+fn read_prefix(bytes: &[u8]) -> Result<(bool, ModuleFacts, usize), WasmError> {
+    let (&start, rest) = bytes.split_first().ok_or_else(malformed)?;
+    let (facts, rest) = ModuleFacts::read_from(rest).ok_or_else(malformed)?;
+    let (&pad, rest) = rest.split_first().ok_or_else(malformed)?;
+    if rest.len() < pad as usize {
+        return Err(malformed());
+    }
+    let at = bytes.len() - rest.len() + pad as usize;
+    Ok((start != 0, facts, at))
+}
+
+impl WasmerEngine {
+    /// A module wasmer loaded, with what wasmhost stored beside it. The metering middleware
+    /// only acts while compiling: loaded code needs no engine of its own.
+    fn loaded(
+        &self,
+        module: Result<wasmer::Module, wasmer::DeserializeError>,
+        start: bool,
+        facts: ModuleFacts,
+    ) -> Result<WasmerModule, WasmError> {
         Ok(WasmerModule {
-            module,
+            module: module.map_err(|e| WasmError::Engine(e.to_string()))?,
             engine: self.clone(),
             store_engine: self.engine.clone(),
             facts: Arc::new(facts),
-            start: start != 0,
+            start,
         })
     }
 }

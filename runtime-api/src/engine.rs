@@ -64,6 +64,27 @@ pub trait Engine: Clone + Send + Sync + 'static {
             self.name()
         )))
     }
+
+    /// [`Engine::deserialize`] of `buffer[start..]`, handing the buffer over: an engine that
+    /// keeps the serialized bytes (wasmer keeps its archive) takes them as they are instead
+    /// of copying megabytes into fresh pages. By default, `deserialize` of the slice.
+    ///
+    /// # Safety
+    /// As [`Engine::deserialize`], for `buffer[start..]`.
+    ///
+    /// # Errors
+    /// As [`Engine::deserialize`]; [`WasmError::Engine`] when `start` is past the end.
+    unsafe fn deserialize_owned(
+        &self,
+        buffer: Vec<u8>,
+        start: usize,
+    ) -> Result<Self::Module, WasmError> {
+        let bytes = buffer
+            .get(start..)
+            .ok_or_else(|| WasmError::Engine("a serialized module past its buffer's end".into()))?;
+        // SAFETY: the caller's guarantee for `buffer[start..]`.
+        unsafe { self.deserialize(bytes) }
+    }
 }
 
 /// A compiled module: `Send + Sync`, cheap to clone, shared across threads.

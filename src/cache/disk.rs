@@ -13,6 +13,7 @@
 //! | 32 | blake3 digest of everything after this field |
 //! | 4 | length of the fingerprint |
 //! | n | the engine's fingerprint ([`crate::Engine::fingerprint`]), UTF-8 |
+//! | 0-15 | zeros, so that the body starts at a multiple of [`BODY_ALIGN`] |
 //! | rest | the engine's serialized module ([`crate::Engine::serialize`]) |
 //!
 //! A file is loaded only when its magic, format, key, fingerprint and digest all match; any
@@ -32,7 +33,10 @@ use super::CacheKey;
 /// The first bytes of every cache file.
 pub const MAGIC: &[u8; 16] = b"wasmhost-module\n";
 /// The version of the file format.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+/// The alignment of the body within the file (and so within a buffer the allocator
+/// aligned): an engine can then load an archive that needs it where it lies, not in a copy.
+pub const BODY_ALIGN: usize = 16;
 /// The extension of cache files.
 const EXTENSION: &str = "module";
 
@@ -67,6 +71,12 @@ impl Loaded {
     /// The serialized module, as the engine wrote it.
     pub fn body(&self) -> &[u8] {
         &self.file[self.start..]
+    }
+
+    /// The whole file and where the body starts in it: for
+    /// [`crate::Engine::deserialize_owned`].
+    pub fn into_parts(self) -> (Vec<u8>, usize) {
+        (self.file, self.start)
     }
 }
 
@@ -201,10 +211,17 @@ impl DiskCache {
     }
 }
 
+/// The zeros after a fingerprint of `len` bytes that align the body.
+fn padding(len: usize) -> usize {
+    (BODY_ALIGN - (HEADER + len) % BODY_ALIGN) % BODY_ALIGN
+}
+
 fn encode(key: &CacheKey, fingerprint: &str, body: &[u8]) -> Vec<u8> {
-    let mut signed = Vec::with_capacity(4 + fingerprint.len() + body.len());
+    let pad = padding(fingerprint.len());
+    let mut signed = Vec::with_capacity(4 + fingerprint.len() + pad + body.len());
     signed.extend_from_slice(&(fingerprint.len() as u32).to_le_bytes());
     signed.extend_from_slice(fingerprint.as_bytes());
+    signed.resize(signed.len() + pad, 0);
     signed.extend_from_slice(body);
     let mut file = Vec::with_capacity(HEADER + signed.len());
     file.extend_from_slice(MAGIC);
@@ -229,10 +246,8 @@ fn split(file: &[u8]) -> Option<([u8; 32], &str, &[u8])> {
     }
     let (len, rest) = signed.split_first_chunk::<4>()?;
     let len = u32::from_le_bytes(*len) as usize;
-    if rest.len() < len {
-        return None;
-    }
-    let (fingerprint, body) = rest.split_at(len);
+    let (fingerprint, rest) = rest.split_at_checked(len)?;
+    let (_zeros, body) = rest.split_at_checked(padding(len))?;
     Some((*key, std::str::from_utf8(fingerprint).ok()?, body))
 }
 
@@ -263,6 +278,18 @@ mod tests {
         assert_eq!(check(&file, &key(1), "engine a"), Ok(&b"compiled"[..]));
         assert!(check(&file, &key(2), "engine a").is_err());
         assert!(check(&file, &key(1), "engine b").is_err());
+    }
+
+    #[test]
+    fn the_body_starts_aligned_whatever_the_fingerprint() {
+        for len in 0..40 {
+            let fingerprint = "f".repeat(len);
+            let file = encode(&key(3), &fingerprint, b"body");
+            let body = check(&file, &key(3), &fingerprint).unwrap();
+            assert_eq!(body, b"body");
+            let at = file.len() - body.len();
+            assert_eq!(at % BODY_ALIGN, 0, "fingerprint of {len} bytes");
+        }
     }
 
     #[test]

@@ -377,7 +377,8 @@ impl<E: Engine> ModuleCache<E> {
                 Ok(file) => {
                     // SAFETY: the file passed the digest, key and fingerprint checks: these
                     // are the bytes `serialize` wrote for this module on this set-up.
-                    match unsafe { shared.engine.deserialize(file.body()) } {
+                    let (file, start) = file.into_parts();
+                    match unsafe { shared.engine.deserialize_owned(file, start) } {
                         Ok(module) => {
                             bump(&counters.disk_hits);
                             return Ok(module);
@@ -456,5 +457,14 @@ impl<E: Engine> Engine for ModuleCache<E> {
     unsafe fn deserialize(&self, bytes: &[u8]) -> Result<E::Module, WasmError> {
         // SAFETY: passed on from the caller.
         unsafe { self.shared.engine.deserialize(bytes) }
+    }
+
+    unsafe fn deserialize_owned(
+        &self,
+        buffer: Vec<u8>,
+        start: usize,
+    ) -> Result<E::Module, WasmError> {
+        // SAFETY: passed on from the caller.
+        unsafe { self.shared.engine.deserialize_owned(buffer, start) }
     }
 }
