@@ -254,7 +254,22 @@ fn payloads_over_the_limit_are_rejected_both_ways(engine: &AnyEngine) {
     ));
 }
 
+fn modules_over_the_size_limit_are_refused_before_parsing(engine: &AnyEngine) {
+    let limited =
+        AnyEngine::from_name(engine.name(), Config::default().max_module_bytes(64)).unwrap();
+    // Not wasm at all: refused for its size, so nothing parsed it.
+    assert_eq!(
+        limited.compile(&[0xff; 65]).err(),
+        Some(WasmError::ModuleTooLarge { len: 65, limit: 64 })
+    );
+    let small = wasmhost::wat2wasm("(module (func (export \"f\")))").unwrap();
+    assert!(small.len() <= 64);
+    assert!(limited.compile(&small).is_ok());
+    host_keeps_serving(engine);
+}
+
 wasmhost::on_every_engine!(
+    modules_over_the_size_limit_are_refused_before_parsing,
     bytes_that_are_not_wasm_fail_to_compile,
     truncated_modules_fail_to_compile,
     modules_using_disabled_features_fail_to_compile_alike,

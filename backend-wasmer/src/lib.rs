@@ -114,6 +114,7 @@ impl Engine for WasmerEngine {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<WasmerModule, WasmError> {
+        self.config.check_module_size(wasm.len())?;
         // The original is validated first: the rewrite assumes a valid module.
         let (bytes, facts, start) = if self.passes.any() {
             wasmer::Module::validate(&self.engine, wasm)

@@ -85,6 +85,7 @@ impl Engine for WasmiEngine {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<WasmiModule, WasmError> {
+        self.config.check_module_size(wasm.len())?;
         // wasmi canonicalizes NaNs only behind a cargo feature, which cargo would unify
         // across the whole build: the deterministic profile rewrites the module instead.
         // The original is validated first: the rewrite assumes a valid module.

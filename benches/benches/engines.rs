@@ -334,6 +334,42 @@ fn host_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// Serialized calls per second with 1 and 2 threads sharing one compiled module, each
+/// thread calling its own live instance (2 cores here: 2 threads should double the rate).
+fn threads(c: &mut Criterion) {
+    const CALLS: u64 = 1_000;
+    let mut g = c.benchmark_group("threads");
+    g.sample_size(20);
+    for engine in engines(&Config::default()) {
+        let prelinked = engine
+            .compile(wasmhost_test_wasms::guest("echo"))
+            .unwrap()
+            .prelink(&HostFunctions::new())
+            .unwrap();
+        for threads in [1u64, 2] {
+            let mut instances: Vec<_> = (0..threads)
+                .map(|_| prelinked.instantiate(()).unwrap())
+                .collect();
+            g.throughput(Throughput::Elements(threads * CALLS));
+            g.bench_function(BenchmarkId::new(engine.name(), threads), |b| {
+                b.iter(|| {
+                    std::thread::scope(|scope| {
+                        for instance in &mut instances {
+                            scope.spawn(|| {
+                                for _ in 0..CALLS {
+                                    let out: String = instance.call("echo_string", "x").unwrap();
+                                    black_box(out);
+                                }
+                            });
+                        }
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 /// Bytes across the boundary both ways (an echo) at growing sizes, against one memcpy of
 /// the same size: throughput counts the payload once.
 fn payload(c: &mut Criterion) {
@@ -490,7 +526,7 @@ criterion_group! {
     config = Criterion::default()
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500));
-    targets = compile, instantiate, noop_call, serialized_call, host_call, payload,
+    targets = compile, instantiate, noop_call, serialized_call, host_call, threads, payload,
         compute_kernels, deterministic_profile_cost, metering_cost
 }
 

@@ -177,6 +177,12 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             );
         }
         ratio(
+            format!("{e}: 2 threads sharing a module, efficiency (1 = twice the calls/s of 1)"),
+            format!("threads/{e}/1"),
+            Some(format!("threads/{e}/2")),
+            Target::None,
+        );
+        ratio(
             format!("{e}: float kernel, deterministic / default profile"),
             format!("float_kernel_100k/{e}/deterministic"),
             Some(format!("float_kernel_100k/{e}/default")),

@@ -6,7 +6,8 @@
 //!
 //! - The guest exports its linear memory as [`MEMORY`], an allocator [`ALLOC`]
 //!   `(len: i32) -> ptr: i32` and a deallocator [`DEALLOC`] `(ptr: i32, len: i32)`.
-//!   Allocations have alignment 1; a zero-length allocation may return any pointer.
+//!   Allocations have alignment 1; a zero-length allocation may return any pointer, and a
+//!   non-zero one at 0 is a failed one (a null pointer): the host refuses it.
 //! - A serialized export has the signature `(ptr: i32, len: i32) -> i64`. The host
 //!   allocates `len` bytes with [`ALLOC`], writes the MessagePack encoding of the input
 //!   there, and calls the export; the guest owns (and frees) the input from then on.
@@ -255,7 +256,7 @@ where
 pub fn write_payload<G: Guest + ?Sized>(guest: &mut G, bytes: &[u8]) -> Result<u64, WasmError> {
     let len = check_payload_len(guest, bytes.len() as u64)?;
     charge_payload(guest, len)?;
-    let ptr = guest.alloc(len)?;
+    let ptr = alloc(guest, len)?;
     guest.write(ptr, bytes)?;
     Ok(pack(ptr, len))
 }
@@ -274,7 +275,7 @@ where
 {
     let len = check_payload_len(guest, encoded_len(value)?)?;
     charge_payload(guest, len)?;
-    let ptr = guest.alloc(len)?;
+    let ptr = alloc(guest, len)?;
     let mut room = guest.memory_slice_mut(ptr, len)?;
     let written = rmp_serde::encode::write_named(&mut room, value)
         .map_err(|e| WasmError::Serialize(e.to_string()))
@@ -291,6 +292,19 @@ where
         return Err(e);
     }
     Ok(pack(ptr, len))
+}
+
+/// `len` bytes from the guest's allocator; a null pointer for a non-zero length is a failed
+/// allocation, refused as a bad pointer rather than written through.
+fn alloc<G: Guest + ?Sized>(guest: &mut G, len: u32) -> Result<u32, WasmError> {
+    match guest.alloc(len)? {
+        0 if len > 0 => Err(WasmError::BadGuestPointer {
+            ptr: 0,
+            len: len as u64,
+            memory_size: guest.memory_size()?,
+        }),
+        ptr => Ok(ptr),
+    }
 }
 
 /// The length of `value`'s MessagePack encoding ([`encode`]), measured without copying

@@ -8,9 +8,9 @@
 /// needs a cargo feature for it), relaxed SIMD (non-deterministic by design), threads, tail
 /// calls, memory64, multi-memory, extended constants, exceptions.
 ///
-/// Every field but the payload limit changes how a module is compiled (the rewriting passes
-/// of `wasmhost-instrument`, or the engine's own settings), so a module compiled under one
-/// `Config` belongs to it.
+/// Every field but the payload, module size and host nesting limits changes how a module is
+/// compiled (the rewriting passes of `wasmhost-instrument`, or the engine's own settings),
+/// so a module compiled under one `Config` belongs to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Config {
@@ -54,10 +54,26 @@ pub struct Config {
     /// only the engines' own stack limits, which differ (wasmi counts frames, wasmer uses a
     /// native stack), unless [`Config::deterministic`] is on.
     pub max_call_depth: Option<u32>,
+    /// Deepest nesting of host functions on one thread: a host function that calls into a
+    /// guest, which calls a host function, and so on. Each level costs native stack that no
+    /// engine counts, so a guest and a host that call each other without end would crash the
+    /// process; instead the host function one past this fails with
+    /// [`crate::Trap::StackOverflow`], and that error unwinds every level to the host.
+    /// Default: [`DEFAULT_MAX_HOST_NESTING`].
+    pub max_host_nesting: u32,
+    /// Largest module, in bytes of wasm, that `Engine::compile` accepts: a larger one is
+    /// refused with [`crate::WasmError::ModuleTooLarge`] before any parsing, so a host that
+    /// compiles what others send bounds the time and memory compiling may take.
+    /// Default: no limit.
+    pub max_module_bytes: Option<u64>,
 }
 
 /// The call-depth limit of the deterministic profile when [`Config::max_call_depth`] is unset.
 pub const DEFAULT_MAX_CALL_DEPTH: u32 = 1_000;
+
+/// The default of [`Config::max_host_nesting`]: deep enough for any host that calls back on
+/// purpose, shallow enough that the levels fit a 2 MiB thread stack on every engine.
+pub const DEFAULT_MAX_HOST_NESTING: u32 = 32;
 
 impl Default for Config {
     fn default() -> Self {
@@ -70,6 +86,8 @@ impl Default for Config {
             max_memory_bytes: None,
             max_table_elements: None,
             max_call_depth: None,
+            max_host_nesting: DEFAULT_MAX_HOST_NESTING,
+            max_module_bytes: None,
         }
     }
 }
@@ -115,6 +133,33 @@ impl Config {
     pub fn max_table_elements(mut self, elements: u32) -> Self {
         self.max_table_elements = Some(elements);
         self
+    }
+
+    /// Sets [`Config::max_host_nesting`].
+    pub fn max_host_nesting(mut self, levels: u32) -> Self {
+        self.max_host_nesting = levels;
+        self
+    }
+
+    /// Sets [`Config::max_module_bytes`].
+    pub fn max_module_bytes(mut self, bytes: u64) -> Self {
+        self.max_module_bytes = Some(bytes);
+        self
+    }
+
+    /// Refuses a module of `len` bytes over [`Config::max_module_bytes`]: every engine's
+    /// `compile` asks this first.
+    ///
+    /// # Errors
+    /// [`crate::WasmError::ModuleTooLarge`].
+    pub fn check_module_size(&self, len: usize) -> Result<(), crate::WasmError> {
+        match self.max_module_bytes {
+            Some(limit) if len as u64 > limit => Err(crate::WasmError::ModuleTooLarge {
+                len: len as u64,
+                limit,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Sets [`Config::max_call_depth`].

@@ -60,6 +60,15 @@ pub enum WasmError {
         /// The configured limit.
         limit: u64,
     },
+    /// A module is larger than [`crate::Config::max_module_bytes`]: refused before any
+    /// parsing.
+    #[error("module of {len} bytes exceeds the limit of {limit} bytes")]
+    ModuleTooLarge {
+        /// Size of the module.
+        len: u64,
+        /// The configured limit.
+        limit: u64,
+    },
     /// The guest returned an error of its own.
     #[error("guest error: {0}")]
     Guest(String),

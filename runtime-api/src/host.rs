@@ -92,6 +92,7 @@ impl<T> HostFunc<T> {
         ctx: &mut HostContext<'_, T>,
         args: &[Value],
     ) -> Result<Vec<Value>, WasmError> {
+        let _level = Nesting::enter(ctx.caller.config().max_host_nesting)?;
         let run = std::panic::AssertUnwindSafe(|| (self.callback)(ctx, args));
         let results = std::panic::catch_unwind(run).map_err(|panic| {
             let message = panic
@@ -115,6 +116,33 @@ impl<T> HostFunc<T> {
             )));
         }
         Ok(results)
+    }
+}
+
+/// The host functions running on this thread, one inside another: a level is held while one
+/// runs, so that a guest and a host calling each other without end stop at a limit instead of
+/// at the end of the native stack.
+struct Nesting;
+
+thread_local! {
+    static NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+impl Nesting {
+    fn enter(limit: u32) -> Result<Nesting, WasmError> {
+        NESTING.with(|levels| {
+            if levels.get() >= limit {
+                return Err(crate::Trap::StackOverflow.into());
+            }
+            levels.set(levels.get() + 1);
+            Ok(Nesting)
+        })
+    }
+}
+
+impl Drop for Nesting {
+    fn drop(&mut self) {
+        NESTING.with(|levels| levels.set(levels.get() - 1));
     }
 }
 

@@ -24,7 +24,7 @@ pub mod typed;
 mod value;
 
 pub use abi::Borrowable;
-pub use config::{Config, CostTable, DEFAULT_MAX_CALL_DEPTH, Metering};
+pub use config::{Config, CostTable, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_HOST_NESTING, Metering};
 pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked};
 pub use error::{Trap, WasmError};
 pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions};
