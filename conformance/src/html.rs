@@ -85,9 +85,80 @@ pub fn render(reports: &[Report]) -> String {
     for deterministic in [false, true] {
         probe_grid(&mut h, reports, &cols, deterministic, &ops);
     }
+    constant_probes(&mut h, reports);
     guest_table(&mut h, &cols);
     h += "</body></html>\n";
     h
+}
+
+/// The probe matrix with constant operands, per report: counts per profile, and every case
+/// where the engines' constant folding differs.
+fn constant_probes(h: &mut String, reports: &[Report]) {
+    let _ = write!(
+        h,
+        "<h2 id=\"probes-constant\">Float/NaN probes, operands as constants</h2><p>The same cases \
+         with each operand a constant in the module, so that each engine's constant folding \
+         computes them. Differences in NaN sign or payload are allowed by the spec (orange); \
+         the deterministic profile must show none.</p>"
+    );
+    for r in reports {
+        h.push_str("<table><tr><th>machine</th><th>profile</th><th>agree</th><th>allowed NaN</th><th>divergence</th></tr>");
+        let mut differing = Vec::new();
+        for p in &r.profiles {
+            let Some(m) = &p.probes_constant else {
+                continue;
+            };
+            let _ = write!(
+                h,
+                "<tr><td class=\"name\">{}-{}</td><td class=\"name\">{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                esc(&r.machine.arch),
+                esc(&r.machine.os),
+                profile_label(p.deterministic),
+                m.count(Verdict::Agree),
+                m.count(Verdict::AllowedNan),
+                if m.count(Verdict::Divergence) == 0 {
+                    "ok"
+                } else {
+                    "fail"
+                },
+                m.count(Verdict::Divergence)
+            );
+            differing.extend(
+                m.rows
+                    .iter()
+                    .filter(|row| row.verdict != Verdict::Agree)
+                    .map(|row| (p.deterministic, row)),
+            );
+        }
+        h.push_str("</table>");
+        if differing.is_empty() {
+            continue;
+        }
+        let _ = write!(h, "<table><tr><th>profile</th><th>case</th>");
+        for e in &r.engines {
+            let _ = write!(h, "<th>{}</th>", esc(e));
+        }
+        h.push_str("<th>verdict</th></tr>");
+        for (deterministic, row) in differing {
+            let args: Vec<String> = row.case.args.iter().map(|a| a.to_string()).collect();
+            let _ = write!(
+                h,
+                "<tr><td class=\"name\">{}</td><td class=\"name\">{} ({})</td>",
+                profile_label(deterministic),
+                esc(&row.case.op),
+                esc(&args.join(", "))
+            );
+            for o in &row.outcomes {
+                let _ = write!(h, "<td class=\"name\">{}</td>", esc(&show(o)));
+            }
+            let class = match row.verdict {
+                Verdict::AllowedNan => "allowed",
+                _ => "divergence",
+            };
+            let _ = write!(h, "<td class=\"{class}\">{:?}</td></tr>", row.verdict);
+        }
+        h.push_str("</table>");
+    }
 }
 
 fn profile_label(deterministic: bool) -> &'static str {

@@ -7,6 +7,7 @@
 
 pub mod guests;
 pub mod html;
+pub mod malformed;
 pub mod meter;
 pub mod probes;
 pub mod report;

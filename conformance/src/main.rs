@@ -69,6 +69,22 @@ enum Command {
         #[arg(long, num_args = 1..)]
         merge: Vec<PathBuf>,
     },
+    /// Malformed modules: random bytes, mutated and truncated test guests, compiled on every
+    /// engine in the default profile and with every rewriting pass; counts the verdicts and
+    /// lists every input an engine panicked on, refused with the wrong error, or on which the
+    /// engines disagreed. Exits with 1 when any engine panicked or refused with the wrong
+    /// error.
+    Malformed {
+        /// How many inputs.
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        /// The seed the inputs come from: the same seed gives the same inputs everywhere.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the results, findings included, as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The metering report: integer, float, memory, bulk-memory, call and host-call
     /// workloads on every engine with fuel metering off, native and portable: units per call,
     /// median time, ns per unit, slowdown, and how well units predict time.
@@ -178,6 +194,42 @@ fn main() -> ExitCode {
             scale,
             repetitions,
         } => meter_command(json.as_deref(), html.as_deref(), scale, repetitions),
+        Command::Malformed { count, seed, json } => malformed_command(count, seed, json.as_deref()),
+    }
+}
+
+fn malformed_command(count: u64, seed: u64, json: Option<&Path>) -> ExitCode {
+    let interactive = std::io::stderr().is_terminal();
+    let report = wasmhost_conformance::malformed::run(seed, count, |done| {
+        if interactive {
+            eprint!("\r\x1b[2K{done}/{count} inputs");
+            let _ = std::io::stderr().flush();
+        }
+    });
+    if interactive {
+        eprintln!();
+    }
+    print!("{}", report.summary());
+    for finding in report.findings.iter().take(20) {
+        println!(
+            "  input {} ({}; {}): {:?}",
+            finding.index, finding.profile, finding.made_by, finding.verdicts
+        );
+    }
+    if let Some(path) = json {
+        let written = serde_json::to_string(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("JSON written to {}", path.display());
+    }
+    if report.mishandled() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -57,6 +57,10 @@ pub struct ProfileReport {
     pub spec: Vec<SpecRow>,
     /// The float/NaN probe matrix.
     pub probes: Matrix,
+    /// The same matrix with the operands as constants, so that the engines' constant
+    /// folding computes it (absent from reports made before it existed).
+    #[serde(default)]
+    pub probes_constant: Option<Matrix>,
     /// The test guests through the ABI.
     pub guests: Vec<GuestRow>,
 }
@@ -165,7 +169,16 @@ impl ProfileReport {
     /// NaN results that differ (in the deterministic profile only: elsewhere the spec
     /// allows it), and spec failures that are not known engine limitations.
     pub fn divergences(&self, engines: &[String]) -> usize {
-        self.probes.count(Verdict::Divergence) + self.divergences_beyond_probes(engines)
+        self.probes.count(Verdict::Divergence)
+            + self.constant_probe_divergences()
+            + self.divergences_beyond_probes(engines)
+    }
+
+    /// Divergences of the constant-operand probe matrix.
+    pub fn constant_probe_divergences(&self) -> usize {
+        self.probes_constant
+            .as_ref()
+            .map_or(0, |m| m.count(Verdict::Divergence))
     }
 
     /// [`ProfileReport::divergences`] less the probe matrix's.
@@ -216,6 +229,11 @@ impl Report {
             progress(&format!("{profile}: float/NaN probe matrix"));
             let probes =
                 Matrix::run(&engines).unwrap_or_else(|e| panic!("the probe module must run: {e}"));
+            progress(&format!(
+                "{profile}: float/NaN probe matrix, constant operands"
+            ));
+            let probes_constant = Matrix::run_constant(&engines)
+                .unwrap_or_else(|e| panic!("the constant probe module must run: {e}"));
             progress(&format!("{profile}: {} guest calls", calls.len()));
             let guests = calls
                 .iter()
@@ -229,6 +247,7 @@ impl Report {
                 deterministic,
                 spec,
                 probes,
+                probes_constant: Some(probes_constant),
                 guests,
             });
         }
@@ -341,8 +360,9 @@ pub fn merged_deterministic_divergences(reports: &[Report]) -> usize {
         + reports
             .iter()
             .filter_map(|r| {
-                r.profile(true)
-                    .map(|p| p.divergences_beyond_probes(&r.engines))
+                r.profile(true).map(|p| {
+                    p.divergences_beyond_probes(&r.engines) + p.constant_probe_divergences()
+                })
             })
             .sum::<usize>()
 }
@@ -444,6 +464,52 @@ pub fn summary(report: &Report) -> String {
             p.probes.count(Verdict::AllowedNan),
             p.probes.count(Verdict::Divergence)
         );
+    }
+    let _ = writeln!(
+        s,
+        "\nFloat/NaN probe matrix, operands as constants (the engines' constant folding):"
+    );
+    for p in &report.profiles {
+        let Some(m) = &p.probes_constant else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>7} {:>12} {:>11}",
+            profile_name(p.deterministic),
+            m.count(Verdict::Agree),
+            m.count(Verdict::AllowedNan),
+            m.count(Verdict::Divergence)
+        );
+        // Where the engines' folders differ, case by case.
+        let differing: Vec<_> = m
+            .rows
+            .iter()
+            .filter(|r| r.verdict != Verdict::Agree)
+            .collect();
+        for r in differing.iter().take(8) {
+            let outcomes: Vec<String> = r
+                .outcomes
+                .iter()
+                .map(|o| o.as_ref().map_or_else(|e| e.to_string(), |v| v.to_string()))
+                .collect();
+            let args: Vec<String> = r.case.args.iter().map(|a| a.to_string()).collect();
+            let _ = writeln!(
+                s,
+                "    {} ({}): {} [{:?}]",
+                r.case.op,
+                args.join(", "),
+                outcomes.join(" / "),
+                r.verdict
+            );
+        }
+        if differing.len() > 8 {
+            let _ = writeln!(
+                s,
+                "    … and {} more (all in the JSON)",
+                differing.len() - 8
+            );
+        }
     }
     if let (Some(d), Some(c)) = (report.profile(false), report.profile(true)) {
         for (i, engine) in report.engines.iter().enumerate() {

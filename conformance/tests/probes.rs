@@ -1,7 +1,7 @@
 //! The float/NaN probe matrix across every enabled engine, in both profiles.
 
 use wasmhost::{AnyEngine, Config};
-use wasmhost_conformance::probes::{Matrix, Verdict, cases, operators};
+use wasmhost_conformance::probes::{Matrix, Verdict, cases, classify, operators};
 
 #[test]
 fn deterministic_profile_has_zero_differences_across_engines() {
@@ -42,5 +42,37 @@ fn default_profile_classifies_every_difference() {
             "{} {:?}: {:?} {:?}",
             row.case.op, row.case.args, row.outcomes, row.verdict
         );
+    }
+}
+
+#[test]
+fn constant_operands_give_the_same_bits_except_where_a_nan_may_differ() {
+    for deterministic in [false, true] {
+        let engines = AnyEngine::all(&Config::default().deterministic(deterministic));
+        let runtime = Matrix::run(&engines).unwrap();
+        let constant = Matrix::run_constant(&engines).unwrap();
+        assert!(constant.constant && !runtime.constant);
+        assert_eq!(constant.rows.len(), runtime.rows.len());
+        let ops = operators();
+        for (r, c) in runtime.rows.iter().zip(&constant.rows) {
+            assert_eq!(r.case, c.case);
+            let op = ops.iter().find(|o| o.name == c.case.op).unwrap();
+            for (a, b) in r.outcomes.iter().zip(&c.outcomes) {
+                // Folded or not, an engine computes the same value; only a NaN's sign and
+                // payload may differ, and only where the spec allows a set of NaNs.
+                let verdict = classify(op, &c.case, &[a, b], deterministic);
+                assert_ne!(
+                    verdict,
+                    Verdict::Divergence,
+                    "{} {:?}: argument {a:?}, constant {b:?} (deterministic: {deterministic})",
+                    c.case.op,
+                    c.case.args
+                );
+            }
+        }
+        if deterministic {
+            assert_eq!(constant.count(Verdict::Divergence), 0);
+            assert_eq!(constant.count(Verdict::AllowedNan), 0);
+        }
     }
 }
