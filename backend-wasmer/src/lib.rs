@@ -124,16 +124,21 @@ impl Engine for WasmerEngine {
         } else {
             (Cow::Borrowed(wasm), ModuleFacts::default(), false)
         };
-        // wasmer's metering middleware belongs to one module (sharing it panics), so a
-        // natively metered module gets an engine of its own.
-        let engine = match self.config.metering {
+        // Every module gets a wasmer engine of its own: an engine keeps the code of every
+        // module it compiled until the engine itself is dropped, so a host compiling many
+        // modules on one engine would grow without end (and abort once the kernel refuses
+        // more mappings). wasmer's metering middleware also belongs to one module.
+        let metering = match self.config.metering {
             Metering::Native => {
                 let cost: CostFn = native_cost;
-                let metering = Arc::new(MeteringMiddleware::new(self.config.initial_fuel, cost));
-                build_engine(Some(metering))
+                Some(Arc::new(MeteringMiddleware::new(
+                    self.config.initial_fuel,
+                    cost,
+                )))
             }
-            _ => self.engine.clone(),
+            _ => None,
         };
+        let engine = build_engine(metering);
         let module = wasmer::Module::new(&engine, &bytes[..])
             .map_err(|e| WasmError::Compile(e.to_string()))?;
         Ok(WasmerModule {
@@ -184,8 +189,9 @@ impl Engine for WasmerEngine {
         let (start, facts, at) = read_prefix(bytes)?;
         // SAFETY: the caller guarantees these are bytes `serialize` produced under this
         // fingerprint. (wasmer copies them.)
-        let module = unsafe { wasmer::Module::deserialize(&self.engine, &bytes[at..]) };
-        self.loaded(module, start, facts)
+        let engine = build_engine(None);
+        let module = unsafe { wasmer::Module::deserialize(&engine, &bytes[at..]) };
+        self.loaded(engine, module, start, facts)
     }
 
     unsafe fn deserialize_owned(
@@ -203,9 +209,10 @@ impl Engine for WasmerEngine {
             return unsafe { self.deserialize(&buffer[start..]) };
         }
         let archive = bytes::Bytes::from(buffer).slice(at..);
+        let engine = build_engine(None);
         // SAFETY: as in `deserialize`; the archive is aligned as wasmer reads it in place.
-        let module = unsafe { wasmer::Module::deserialize(&self.engine, archive) };
-        self.loaded(module, has_start, facts)
+        let module = unsafe { wasmer::Module::deserialize(&engine, archive) };
+        self.loaded(engine, module, has_start, facts)
     }
 }
 
@@ -231,10 +238,11 @@ fn read_prefix(bytes: &[u8]) -> Result<(bool, ModuleFacts, usize), WasmError> {
 }
 
 impl WasmerEngine {
-    /// A module wasmer loaded, with what wasmhost stored beside it. The metering middleware
-    /// only acts while compiling: loaded code needs no engine of its own.
+    /// A module wasmer loaded onto `engine` (one of its own, as in `compile`), with what
+    /// wasmhost stored beside it.
     fn loaded(
         &self,
+        engine: wasmer::Engine,
         module: Result<wasmer::Module, wasmer::DeserializeError>,
         start: bool,
         facts: ModuleFacts,
@@ -242,7 +250,7 @@ impl WasmerEngine {
         Ok(WasmerModule {
             module: module.map_err(|e| WasmError::Engine(e.to_string()))?,
             engine: self.clone(),
-            store_engine: self.engine.clone(),
+            store_engine: engine,
             facts: Arc::new(facts),
             start,
         })
