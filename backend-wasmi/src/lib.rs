@@ -29,7 +29,9 @@ pub use typed::{WasmiParams, WasmiResults, WasmiSerialized, WasmiTyped};
 /// The wasmi engine with a wasmhost [`Config`].
 #[derive(Clone)]
 pub struct WasmiEngine {
+    /// Validates; modules are compiled by engines of their own, made from `wasmi_config`.
     engine: wasmi::Engine,
+    wasmi_config: Arc<wasmi::Config>,
     config: Arc<Config>,
     /// The rewrites `config` needs on wasmi.
     passes: Arc<Passes>,
@@ -61,6 +63,7 @@ impl WasmiEngine {
         }
         WasmiEngine {
             engine: wasmi::Engine::new(&c),
+            wasmi_config: Arc::new(c),
             passes: Arc::new(Passes::for_config(&config)),
             config: Arc::new(config),
         }
@@ -89,17 +92,17 @@ impl Engine for WasmiEngine {
         // wasmi canonicalizes NaNs only behind a cargo feature, which cargo would unify
         // across the whole build: the deterministic profile rewrites the module instead.
         // The original is validated first: the rewrite assumes a valid module.
+        // Every module gets a wasmi engine of its own: an engine keeps the compiled code of
+        // every module it made until the engine itself is dropped, so a host compiling many
+        // modules on one engine would grow without end.
+        let engine = wasmi::Engine::new(&self.wasmi_config);
         let (module, facts, start) = if self.passes.any() {
             wasmi::Module::validate(&self.engine, wasm)
                 .map_err(|e| WasmError::Compile(e.to_string()))?;
             let out = instrument(wasm, &self.passes)?;
-            (
-                wasmi::Module::new(&self.engine, &out.wasm),
-                out.facts,
-                out.start,
-            )
+            (wasmi::Module::new(&engine, &out.wasm), out.facts, out.start)
         } else {
-            let module = wasmi::Module::new(&self.engine, wasm);
+            let module = wasmi::Module::new(&engine, wasm);
             (module, ModuleFacts::default(), false)
         };
         Ok(WasmiModule {
@@ -157,7 +160,7 @@ impl Module for WasmiModule {
         )?;
         self.facts.check_limits(&self.engine.config)?;
         // A wasmi linker holds no store: built once here, it serves every instance.
-        let mut linker = Linker::<StoreData<T>>::new(&self.engine.engine);
+        let mut linker = Linker::<StoreData<T>>::new(self.module.engine());
         for f in host.iter() {
             let func = f.clone();
             linker
@@ -208,7 +211,7 @@ impl<T: Send + 'static> Prelinked<T> for WasmiPrelinked<T> {
         let module = &self.module;
         let config = &module.engine.config;
         let mut store = Store::new(
-            &module.engine.engine,
+            module.module.engine(),
             StoreData::new(state, Arc::clone(config)),
         );
         if config.metering == Metering::Native {
