@@ -33,6 +33,8 @@ pub use typed::{WasmerParams, WasmerResults, WasmerSerialized, WasmerTyped};
 /// The wasmer engine (cranelift) with a wasmhost [`Config`].
 #[derive(Clone)]
 pub struct WasmerEngine {
+    /// Validates, and names the compiler in the fingerprint; modules are compiled and loaded
+    /// by engines of their own (see `compile`).
     engine: wasmer::Engine,
     config: Arc<Config>,
     /// The rewrites `config` needs on wasmer.

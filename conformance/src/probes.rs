@@ -345,13 +345,14 @@ fn chains() -> Vec<Operator> {
     ops
 }
 
+/// What every probe module starts with: a memory, and the functions chains call through.
+const MODULE_HEAD: &str = "(module (memory 1)\n\
+     (func $identity_f32 (param f32) (result f32) local.get 0)\n\
+     (func $identity_f64 (param f64) (result f64) local.get 0)\n";
+
 /// The probe module: one export per operator.
 pub fn module_wat(ops: &[Operator]) -> String {
-    let mut wat = String::from(
-        "(module (memory 1)\n\
-         (func $identity_f32 (param f32) (result f32) local.get 0)\n\
-         (func $identity_f64 (param f64) (result f64) local.get 0)\n",
-    );
+    let mut wat = String::from(MODULE_HEAD);
     for op in ops {
         let params: Vec<_> = op.params.iter().map(|t| t.to_string()).collect();
         wat += &format!(
@@ -370,11 +371,7 @@ pub fn module_wat(ops: &[Operator]) -> String {
 /// constant, so that an engine's constant folding computes it (the parameters stay
 /// declared, unread, so that the body's own locals keep their indices).
 pub fn constant_module_wat(ops: &[Operator], cases: &[Case]) -> String {
-    let mut wat = String::from(
-        "(module (memory 1)\n\
-         (func $identity_f32 (param f32) (result f32) local.get 0)\n\
-         (func $identity_f64 (param f64) (result f64) local.get 0)\n",
-    );
+    let mut wat = String::from(MODULE_HEAD);
     for (i, case) in cases.iter().enumerate() {
         let op = ops
             .iter()
