@@ -114,11 +114,6 @@ fn leak_output(bytes: Vec<u8>) -> u64 {
     abi::pack(ptr, len)
 }
 
-fn encode_result<O: serde::Serialize>(result: &Result<O, WasmError>) -> Vec<u8> {
-    abi::encode(result)
-        .unwrap_or_else(|e| abi::encode(&Err::<(), _>(e)).expect("a WasmError always serializes"))
-}
-
 #[doc(hidden)]
 pub mod __private {
     use super::*;
@@ -154,7 +149,9 @@ pub mod __private {
 
     /// The encoding of an export's result (of the encoding error, if it fails).
     pub fn encode_result<O: Serialize>(result: &Result<O, WasmError>) -> Vec<u8> {
-        super::encode_result(result)
+        abi::encode(result).unwrap_or_else(|e| {
+            abi::encode(&Err::<(), _>(e)).expect("a WasmError always serializes")
+        })
     }
 
     /// The body of every host import wrapper: encode, call, take the answer, decode.
