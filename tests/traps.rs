@@ -52,6 +52,14 @@ fn long_bulk_memory_loops_do_not_exhaust_the_host_stack(engine: &AnyEngine) {
     );
 }
 
+fn long_memory_grow_loops_do_not_exhaust_the_host_stack(engine: &AnyEngine) {
+    let mut guest = instance(engine, "traps");
+    assert_eq!(
+        guest.call_raw("grow_loop", &[Value::I32(1_000_000)]),
+        Ok(vec![])
+    );
+}
+
 fn raw_calls_keep_exact_float_bits(engine: &AnyEngine) {
     let mut guest = instance(engine, "numeric");
     assert_eq!(
@@ -87,5 +95,6 @@ fn raw_calls_keep_exact_float_bits(engine: &AnyEngine) {
 wasmhost::on_every_engine!(
     every_trap_maps_to_its_own_variant,
     long_bulk_memory_loops_do_not_exhaust_the_host_stack,
+    long_memory_grow_loops_do_not_exhaust_the_host_stack,
     raw_calls_keep_exact_float_bits,
 );
