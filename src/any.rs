@@ -291,6 +291,10 @@ impl<T: Send + 'static> Guest for AnyInstance<T> {
         dispatch!(AnyInstance, self, i => i.memory_size())
     }
 
+    fn global(&mut self, name: &str) -> Result<Value, WasmError> {
+        dispatch!(AnyInstance, self, i => i.global(name))
+    }
+
     fn config(&self) -> &Config {
         dispatch!(AnyInstance, self, i => i.config())
     }

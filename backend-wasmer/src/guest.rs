@@ -274,6 +274,15 @@ fn signature_error(
     }
 }
 
+/// A global whose type the contract's [`Value`] does not carry.
+fn global_type_error(name: &str, ty: wasmer::Type) -> WasmError {
+    WasmError::ExportSignature {
+        name: name.to_string(),
+        expected: "a global of a numeric type".into(),
+        found: format!("a global of type {ty:?}"),
+    }
+}
+
 impl<T: Send + 'static> Guest for Access<'_, T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
         meter::check_live(self)?;
@@ -367,6 +376,19 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
     fn memory_size(&mut self) -> Result<u64, WasmError> {
         let memory = self.memory()?;
         Ok(memory.view(&self.0).data_size())
+    }
+
+    fn global(&mut self, name: &str) -> Result<Value, WasmError> {
+        let global = self
+            .0
+            .data()
+            .exports
+            .as_ref()
+            .and_then(|e| e.get_global(name).ok())
+            .cloned()
+            .ok_or_else(|| WasmError::MissingExport(name.to_string()))?;
+        let value = global.get(&mut self.0);
+        to_value(&value).map_err(|_| global_type_error(name, value.ty()))
     }
 
     fn config(&self) -> &Config {

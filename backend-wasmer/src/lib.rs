@@ -464,6 +464,10 @@ impl<T: Send + 'static> Guest for WasmerInstance<T> {
         self.access().memory_size()
     }
 
+    fn global(&mut self, name: &str) -> Result<wasmhost_api::Value, WasmError> {
+        self.access().global(name)
+    }
+
     fn config(&self) -> &Config {
         &self.env.as_ref(&self.store).config
     }

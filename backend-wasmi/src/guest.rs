@@ -137,12 +137,12 @@ impl<C: StoreLike> Access<C> {
         Ok(m)
     }
 
-    fn global(&self, g: Global) -> Option<wasmi::Global> {
+    fn pass_global(&self, g: Global) -> Option<wasmi::Global> {
         self.0.data().globals[g as usize]
     }
 
     fn read_global(&self, g: Global) -> Option<i64> {
-        Some(match self.global(g)?.get(self.0.as_context()) {
+        Some(match self.pass_global(g)?.get(self.0.as_context()) {
             Val::I32(v) => v as i64,
             Val::I64(v) => v,
             _ => return None,
@@ -150,7 +150,7 @@ impl<C: StoreLike> Access<C> {
     }
 
     fn write_global(&mut self, g: Global, value: i64) {
-        if let Some(global) = self.global(g) {
+        if let Some(global) = self.pass_global(g) {
             let value = match g {
                 Global::Fuel => Val::I64(value),
                 Global::Depth | Global::Limit => Val::I32(value as i32),
@@ -166,11 +166,11 @@ impl<C: StoreLike> Access<C> {
         &mut self,
         call: impl FnOnce(&mut Self) -> Result<R, WasmError>,
     ) -> Result<R, WasmError> {
-        if self.global(Global::Limit).is_some() {
+        if self.pass_global(Global::Limit).is_some() {
             self.write_global(Global::Limit, 0);
         }
         let result = call(self);
-        if result.is_err() && self.global(Global::Depth).is_some() {
+        if result.is_err() && self.pass_global(Global::Depth).is_some() {
             self.write_global(Global::Depth, 0);
         }
         result
@@ -355,6 +355,19 @@ impl<C: StoreLike> Guest for Access<C> {
     fn memory_size(&mut self) -> Result<u64, WasmError> {
         let memory = self.memory()?;
         Ok(memory.data(self.0.as_context()).len() as u64)
+    }
+
+    fn global(&mut self, name: &str) -> Result<Value, WasmError> {
+        let global = self
+            .instance()?
+            .get_global(self.0.as_context(), name)
+            .ok_or_else(|| WasmError::MissingExport(name.to_string()))?;
+        let value = global.get(self.0.as_context());
+        to_value(&value).map_err(|_| WasmError::ExportSignature {
+            name: name.to_string(),
+            expected: "a global of a numeric type".into(),
+            found: format!("a global of type {:?}", value.ty()),
+        })
     }
 
     fn config(&self) -> &Config {

@@ -313,6 +313,10 @@ impl<T> Guest for WasmiInstance<T> {
         self.access().memory_size()
     }
 
+    fn global(&mut self, name: &str) -> Result<wasmhost_api::Value, WasmError> {
+        self.access().global(name)
+    }
+
     fn config(&self) -> &Config {
         &self.store.data().config
     }

@@ -212,6 +212,14 @@ pub trait Guest {
     /// [`WasmError::MissingExport`] when there is no exported memory.
     fn memory_size(&mut self) -> Result<u64, WasmError>;
 
+    /// The value of the exported global `name`, floats as exact bits.
+    ///
+    /// # Errors
+    /// [`WasmError::MissingExport`] when there is no global export of that name;
+    /// [`WasmError::ExportSignature`] when the global holds a reference or a vector, which
+    /// the contract's [`Value`] does not carry.
+    fn global(&mut self, name: &str) -> Result<Value, WasmError>;
+
     /// The configuration of the engine this guest runs on.
     fn config(&self) -> &Config;
 
