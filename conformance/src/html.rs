@@ -87,6 +87,7 @@ pub fn render(reports: &[Report]) -> String {
     }
     constant_probes(&mut h, reports);
     guest_table(&mut h, &cols);
+    generated_table(&mut h, reports);
     h += "</body></html>\n";
     h
 }
@@ -404,4 +405,77 @@ fn guest_table(h: &mut String, cols: &[Column<'_>]) {
         h.push_str("</tr>");
     }
     h.push_str("</table>");
+}
+
+/// The generated modules, per report: counts per profile, differences by class, and the
+/// divergences that are not allowed.
+fn generated_table(h: &mut String, reports: &[Report]) {
+    let runs: Vec<_> = reports
+        .iter()
+        .filter_map(|r| r.generated.as_ref().map(|g| (r, g)))
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2 id=\"generated\">Generated modules</h2><p>Modules made by wasm-smith (Wasm 2.0 \
+         without SIMD), each export called with the same arguments and the same portable fuel \
+         on every engine; the traces (results, error kinds, fuel, exported globals, a digest \
+         of memory) compared. The first difference of each module is classified.</p>\
+         <table><tr><th>machine</th><th>modules (seed)</th><th>profile</th><th>calls per \
+         engine</th><th>agree</th><th>differ: allowed</th><th>differ: unexplained</th>\
+         <th>outcomes of the first engine's calls</th></tr>",
+    );
+    for (report, g) in &runs {
+        for p in &g.profiles {
+            let unexplained = p.unexplained();
+            let allowed: Vec<String> = p
+                .classes
+                .iter()
+                .filter(|(c, _)| c.allowed() && !p.deterministic)
+                .map(|(c, n)| format!("{n} {}", c.name()))
+                .collect();
+            let outcomes: Vec<String> = p
+                .outcomes
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td class=\"name\">{}</td>\
+                 <td class=\"{}\">{unexplained}</td><td class=\"name\">{}</td></tr>",
+                esc(&report.machine.arch),
+                g.modules,
+                g.seed,
+                profile_label(p.deterministic),
+                p.calls,
+                p.agreed,
+                esc(&allowed.join(", ")),
+                if unexplained == 0 { "ok" } else { "fail" },
+                esc(&outcomes.join(", "))
+            );
+        }
+    }
+    h.push_str("</table>");
+    for (_, g) in &runs {
+        for p in &g.profiles {
+            for d in p
+                .divergences
+                .iter()
+                .filter(|d| p.deterministic || !d.class.allowed())
+            {
+                let _ = write!(
+                    h,
+                    "<p class=\"fail\">{} profile, module {}: {}: {}{}</p>",
+                    profile_label(p.deterministic),
+                    d.module,
+                    esc(&d.step),
+                    esc(&d.seen.join(" | ")),
+                    d.reproducer
+                        .as_ref()
+                        .map_or(String::new(), |r| format!(" (saved as {})", esc(r)))
+                );
+            }
+        }
+    }
 }

@@ -5,6 +5,8 @@
 
 #![warn(missing_docs)]
 
+pub mod bombs;
+pub mod generated;
 pub mod guests;
 pub mod html;
 pub mod malformed;

@@ -68,6 +68,17 @@ enum Command {
         /// Do not run: merge these JSON reports (from several machines) instead.
         #[arg(long, num_args = 1..)]
         merge: Vec<PathBuf>,
+        /// How many generated modules (wasm-smith) to run on every engine in both profiles
+        /// and compare; 0 for none.
+        #[arg(long, default_value_t = 200)]
+        generated: u64,
+        /// The seed of the generated modules: the same seed gives the same modules
+        /// everywhere.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where generated modules on which the engines diverge are saved (.wasm and .wat).
+        #[arg(long, default_value = "target/divergences")]
+        reproducers: PathBuf,
     },
     /// Malformed modules: random bytes, mutated and truncated test guests, compiled on every
     /// engine in the default profile and with every rewriting pass; counts the verdicts and
@@ -82,6 +93,22 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Write the results, findings included, as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Compile bombs: modules built to be slow to compile (many functions, deep nesting,
+    /// a huge br_table, many locals) at sizes doubling up to --max-mb, timed on every
+    /// engine. Prints milliseconds and ns per byte per size, and the ratio of the largest
+    /// module's ns per byte to the smallest's. Exits with 1 when a ratio is over 3 or a bomb
+    /// did not compile.
+    Bombs {
+        /// The smallest module, in MB (10^6 bytes).
+        #[arg(long, default_value_t = 0.25)]
+        min_mb: f64,
+        /// The largest module, in MB (10^6 bytes).
+        #[arg(long, default_value_t = 8.0)]
+        max_mb: f64,
+        /// Write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -185,8 +212,19 @@ fn main() -> ExitCode {
             Some(dir) => cache_command(&action, &dir),
             None => ExitCode::from(2),
         },
-        Command::Conformance { json, html, merge } => {
-            conformance(json.as_deref(), html.as_deref(), &merge)
+        Command::Conformance {
+            json,
+            html,
+            merge,
+            generated,
+            seed,
+            reproducers,
+        } => {
+            let generated = wasmhost_conformance::generated::Options {
+                reproducers: Some(reproducers),
+                ..wasmhost_conformance::generated::Options::new(generated, seed)
+            };
+            conformance(json.as_deref(), html.as_deref(), &merge, &generated)
         }
         Command::Meter {
             json,
@@ -195,6 +233,11 @@ fn main() -> ExitCode {
             repetitions,
         } => meter_command(json.as_deref(), html.as_deref(), scale, repetitions),
         Command::Malformed { count, seed, json } => malformed_command(count, seed, json.as_deref()),
+        Command::Bombs {
+            min_mb,
+            max_mb,
+            json,
+        } => bombs_command(min_mb, max_mb, json.as_deref()),
     }
 }
 
@@ -227,6 +270,50 @@ fn malformed_command(count: u64, seed: u64, json: Option<&Path>) -> ExitCode {
         println!("JSON written to {}", path.display());
     }
     if report.mishandled() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn bombs_command(min_mb: f64, max_mb: f64, json: Option<&Path>) -> ExitCode {
+    use wasmhost_conformance::bombs;
+    let mut sizes = Vec::new();
+    let mut size = (min_mb * 1e6) as usize;
+    while size > 0 && size as f64 <= max_mb * 1e6 * 1.0001 {
+        sizes.push(size);
+        size *= 2;
+    }
+    if sizes.is_empty() {
+        eprintln!("error: no sizes between --min-mb {min_mb} and --max-mb {max_mb}");
+        return ExitCode::from(2);
+    }
+    let interactive = std::io::stderr().is_terminal();
+    let report = bombs::run(&sizes, &wasmhost::Config::default(), |step| {
+        if interactive {
+            eprint!("\r\x1b[2K{step}");
+            let _ = std::io::stderr().flush();
+        }
+    });
+    if interactive {
+        eprintln!();
+    }
+    print!("{}", report.summary());
+    if let Some(path) = json {
+        let written = serde_json::to_string(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("JSON written to {}", path.display());
+    }
+    let failures = report.failures();
+    for failure in &failures {
+        println!("over {}x or refused: {failure}", bombs::MAX_RATIO);
+    }
+    if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -276,13 +363,20 @@ fn meter_command(
     ExitCode::SUCCESS
 }
 
-fn conformance(json: Option<&Path>, html_out: Option<&Path>, merge: &[PathBuf]) -> ExitCode {
+fn conformance(
+    json: Option<&Path>,
+    html_out: Option<&Path>,
+    merge: &[PathBuf],
+    generated: &wasmhost_conformance::generated::Options,
+) -> ExitCode {
     let reports = if merge.is_empty() {
         let interactive = std::io::stderr().is_terminal();
-        let report = Report::run(|step| {
+        let report = Report::run(Some(generated), |step| {
             if interactive {
                 eprint!("\r\x1b[2K{step}");
-            } else if !step.contains(": spec ") || step.contains(" 1/") {
+            } else if (!step.contains(": spec ") || step.contains(" 1/"))
+                && (!step.starts_with("generated modules:") || step.contains("000/"))
+            {
                 eprintln!("{step}");
             }
             let _ = std::io::stderr().flush();

@@ -152,14 +152,17 @@ fn verdict(engine: &AnyEngine, bytes: &[u8]) -> Verdict {
         Ok(Ok(_)) => Verdict::Accepted,
         Ok(Err(WasmError::Compile(_))) => Verdict::Rejected,
         Ok(Err(other)) => Verdict::WrongError(other.to_string()),
-        Err(panic) => Verdict::Panicked(
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string panic".into()),
-        ),
+        Err(panic) => Verdict::Panicked(panic_message(&*panic)),
     }
+}
+
+/// A caught panic's message.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic".into())
 }
 
 /// The valid modules inputs are made from: the test guests of at most 4 KiB (the WAT ones),
@@ -174,7 +177,7 @@ fn bases() -> Vec<(&'static str, &'static [u8])> {
 
 /// Input `index` of `seed`, and how it was made.
 pub fn input(bases: &[(&str, &[u8])], seed: u64, index: u64) -> (Vec<u8>, String) {
-    let mut rng = SplitMix(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = SplitMix::new(seed, index);
     let (name, base) = bases[rng.below(bases.len() as u64) as usize];
     let mut bytes = base.to_vec();
     let how = match rng.below(6) {
@@ -231,10 +234,15 @@ pub fn input(bases: &[(&str, &[u8])], seed: u64, index: u64) -> (Vec<u8>, String
 }
 
 /// A small, well-known generator (SplitMix64): the same inputs on every machine.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    /// The generator for item `index` of `seed`.
+    pub(crate) fn new(seed: u64, index: u64) -> Self {
+        SplitMix(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -242,7 +250,7 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }

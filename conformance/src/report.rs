@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, Config, Value};
 
+use crate::generated::{self, GeneratedReport};
 use crate::guests::{self, Call};
 use crate::probes::{self, Matrix, Verdict};
 use crate::spec::{self, FileResult, KNOWN_FAILURES};
@@ -46,6 +47,10 @@ pub struct Report {
     pub engines: Vec<String>,
     /// One entry per profile: default, then deterministic.
     pub profiles: Vec<ProfileReport>,
+    /// The differential run of generated modules, both profiles (absent when none ran, and
+    /// from reports made before it existed).
+    #[serde(default)]
+    pub generated: Option<GeneratedReport>,
 }
 
 /// The suite in one profile.
@@ -195,9 +200,12 @@ impl ProfileReport {
 }
 
 impl Report {
-    /// Runs the whole suite on every compiled-in engine, in both profiles. `progress` is
-    /// told what runs, as it starts.
-    pub fn run(mut progress: impl FnMut(&str)) -> Self {
+    /// Runs the whole suite on every compiled-in engine, in both profiles, with the
+    /// generated modules `generated` asks for. `progress` is told what runs, as it starts.
+    pub fn run(
+        generated: Option<&generated::Options>,
+        mut progress: impl FnMut(&str) + Send,
+    ) -> Self {
         let files = spec::spec_files();
         let calls = guests::calls();
         let mut profiles = Vec::new();
@@ -251,11 +259,21 @@ impl Report {
                 guests,
             });
         }
+        let generated = generated.filter(|o| o.count > 0).map(|options| {
+            let count = options.count;
+            let progress = std::sync::Mutex::new(&mut progress);
+            generated::run(options, |done| {
+                if let Ok(mut progress) = progress.lock() {
+                    progress(&format!("generated modules: {done}/{count}"));
+                }
+            })
+        });
         Report {
             machine: Machine::this(),
             version: env!("CARGO_PKG_VERSION").into(),
             engines: engine_names,
             profiles,
+            generated,
         }
     }
 
@@ -270,6 +288,15 @@ impl Report {
     pub fn deterministic_divergences(&self) -> usize {
         self.profile(true)
             .map_or(0, |p| p.divergences(&self.engines))
+            + self.generated_divergences()
+    }
+
+    /// Generated modules that diverged in the deterministic profile.
+    fn generated_divergences(&self) -> usize {
+        self.generated
+            .as_ref()
+            .and_then(|g| g.profile(true))
+            .map_or(0, |p| p.unexplained() as usize)
     }
 }
 
@@ -361,7 +388,9 @@ pub fn merged_deterministic_divergences(reports: &[Report]) -> usize {
             .iter()
             .filter_map(|r| {
                 r.profile(true).map(|p| {
-                    p.divergences_beyond_probes(&r.engines) + p.constant_probe_divergences()
+                    p.divergences_beyond_probes(&r.engines)
+                        + p.constant_probe_divergences()
+                        + r.generated_divergences()
                 })
             })
             .sum::<usize>()
@@ -555,6 +584,9 @@ pub fn summary(report: &Report) -> String {
                 g.call.guest, g.call.export, g.outcomes, g.fuel
             );
         }
+    }
+    if let Some(generated) = &report.generated {
+        let _ = write!(s, "\n{}", generated.summary());
     }
     let _ = writeln!(
         s,

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use wasmhost::Value;
+use wasmhost_conformance::generated;
 use wasmhost_conformance::probes::{Verdict, operators};
 use wasmhost_conformance::report::{
     Report, from_json, merged_deterministic_divergences, merged_probe_counts, summary,
@@ -45,7 +46,7 @@ fn as_if_aarch64(report: &Report, deterministic_too: bool) -> Report {
 
 #[test]
 fn reports_merge_across_machines_and_render() {
-    let report = Report::run(|_| {});
+    let report = Report::run(Some(&generated::Options::new(20, 7)), |_| {});
     assert_eq!(report.profiles.len(), 2);
     assert_eq!(
         report.deterministic_divergences(),
@@ -58,6 +59,15 @@ fn reports_merge_across_machines_and_render() {
         text.contains("Deterministic profile: 0 divergences"),
         "{text}"
     );
+    // The generated modules ran, were called, and agree in the deterministic profile.
+    let generated = report.generated.as_ref().expect("generated modules ran");
+    assert_eq!(generated.modules, 20);
+    for profile in &generated.profiles {
+        assert!(profile.calls > 0, "{}", generated.summary());
+        assert_eq!(profile.unexplained(), 0, "{}", generated.summary());
+    }
+    assert!(text.contains("Generated modules: 20 of seed 7"), "{text}");
+
     // Every guest call burnt portable fuel, the same on every engine and in both profiles,
     // but for unbounded recursion in the default profile: without the call-depth limit it
     // stops where each engine's own stack ends.
@@ -119,7 +129,9 @@ fn conformance_command_writes_json_and_html_and_merges() {
     let (json, html) = (dir.join("run.json"), dir.join("run.html"));
     let bin = env!("CARGO_BIN_EXE_wasmhost");
     let out = Command::new(bin)
-        .args(["conformance", "--json"])
+        .args(["conformance", "--generated", "10", "--reproducers"])
+        .arg(dir.join("divergences"))
+        .arg("--json")
         .arg(&json)
         .arg("--html")
         .arg(&html)
