@@ -243,9 +243,49 @@ pub fn module(seed: u64, index: u64) -> Option<Vec<u8>> {
     let mut rng = SplitMix::new(seed, index);
     let len = 64 + rng.below(16 * 1024) as usize;
     let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-    let mut u = arbitrary::Unstructured::new(&bytes);
+    module_from_bytes(&bytes)
+}
+
+/// The module wasm-smith makes of `bytes` (a fuzzer's input, say), its memory exported as
+/// `memory`; `None` when it could not make one.
+pub fn module_from_bytes(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut u = arbitrary::Unstructured::new(bytes);
     let module = wasm_smith::Module::new(smith_config(), &mut u).ok()?;
     export_memory_as_abi(&module.to_bytes()).ok()
+}
+
+/// The engines of both profiles, default then deterministic, with `fuel` per call.
+pub fn engines(fuel: u64) -> [Vec<AnyEngine>; 2] {
+    [false, true].map(|d| AnyEngine::all(&config(d, fuel)))
+}
+
+/// Runs `wasm` on `engines` (from [`engines`]) and returns the differences the spec does
+/// not allow: any in the deterministic profile, unexplained ones in the default. For a
+/// fuzzer, which wants a panic on each; `arguments` seeds the call arguments.
+pub fn disallowed_differences(
+    engines: &[Vec<AnyEngine>; 2],
+    wasm: &[u8],
+    arguments: u64,
+    fuel: u64,
+) -> Vec<String> {
+    let run = run_wasm(engines, wasm.to_vec(), arguments, 0, fuel);
+    run.profiles
+        .iter()
+        .zip(["default", "deterministic"])
+        .filter_map(|(p, name)| {
+            let (at, class, traces) = p.difference.as_ref()?;
+            (name == "deterministic" || !class.allowed()).then(|| {
+                let seen: Vec<String> = traces
+                    .iter()
+                    .map(|t| {
+                        t.get(*at)
+                            .map_or("(trace ended)".into(), |(step, s)| format!("{step}: {s}"))
+                    })
+                    .collect();
+                format!("{name} profile: {}", seen.join(" | "))
+            })
+        })
+        .collect()
 }
 
 /// Renames the first memory export to the ABI's `memory` (and a function or global that
@@ -584,9 +624,21 @@ struct ProfileRun {
 
 fn run_module(engines: &[Vec<AnyEngine>; 2], index: u64, options: &Options) -> Option<ModuleRun> {
     let wasm = module(options.seed, index)?;
+    Some(run_wasm(engines, wasm, options.seed, index, options.fuel))
+}
+
+/// Runs `wasm` on every engine of both profiles, the call arguments drawn from `seed` and
+/// `index`.
+fn run_wasm(
+    engines: &[Vec<AnyEngine>; 2],
+    wasm: Vec<u8>,
+    seed: u64,
+    index: u64,
+    fuel: u64,
+) -> ModuleRun {
     // The calls are made once, so that every engine and profile gets the same arguments.
     let probe = engines[0][0].compile(&wasm).ok();
-    let mut rng = SplitMix::new(options.seed ^ 0xa5a5, index);
+    let mut rng = SplitMix::new(seed ^ 0xa5a5, index);
     let calls: Vec<(String, Vec<Value>)> = probe
         .map(|m| m.exports())
         .unwrap_or_default()
@@ -602,7 +654,7 @@ fn run_module(engines: &[Vec<AnyEngine>; 2], index: u64, options: &Options) -> O
         traces_by_profile.push(
             profile
                 .iter()
-                .map(|e| guarded_trace(e, &wasm, &calls, options.fuel))
+                .map(|e| guarded_trace(e, &wasm, &calls, fuel))
                 .collect(),
         );
     }
@@ -628,18 +680,18 @@ fn run_module(engines: &[Vec<AnyEngine>; 2], index: u64, options: &Options) -> O
             difference,
         }
     });
-    Some(ModuleRun {
+    ModuleRun {
         index,
         wasm,
         profiles,
-    })
+    }
 }
 
 /// Generates `options.count` modules and runs each on every engine in both profiles, two
 /// modules at a time on machines with two cores or more. `progress` hears how many are
 /// done.
 pub fn run(options: &Options, progress: impl Fn(u64) + Sync) -> GeneratedReport {
-    let engines = [false, true].map(|d| AnyEngine::all(&config(d, options.fuel)));
+    let engines = engines(options.fuel);
     let mut report = GeneratedReport {
         seed: options.seed,
         modules: 0,

@@ -88,6 +88,7 @@ pub fn render(reports: &[Report]) -> String {
     constant_probes(&mut h, reports);
     guest_table(&mut h, &cols);
     generated_table(&mut h, reports);
+    malformed_and_bombs(&mut h, reports);
     h += "</body></html>\n";
     h
 }
@@ -476,6 +477,80 @@ fn generated_table(h: &mut String, reports: &[Report]) {
                         .map_or(String::new(), |r| format!(" (saved as {})", esc(r)))
                 );
             }
+        }
+    }
+}
+
+/// Malformed modules and compile bombs, per report that ran them.
+fn malformed_and_bombs(h: &mut String, reports: &[Report]) {
+    for report in reports {
+        if let Some(m) = &report.malformed {
+            let mishandled = m.mishandled();
+            let _ = write!(
+                h,
+                "<h2 id=\"malformed\">Malformed modules ({})</h2><p>Random bytes and mutated, \
+                 truncated test guests, compiled on every engine in the default profile and \
+                 with every rewriting pass on. Every refusal must be a typed compile error.</p>\
+                 <table><tr><th>inputs (seed)</th><th>compilations all accepted</th>\
+                 <th>all rejected</th><th>engines disagree</th><th>panic or untyped error</th></tr>\
+                 <tr><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{mishandled}</td></tr></table>",
+                esc(&report.machine.arch),
+                m.inputs,
+                m.seed,
+                m.all_accepted,
+                m.all_rejected,
+                m.disagreements(),
+                if mishandled == 0 { "ok" } else { "fail" },
+            );
+        }
+        if let Some(b) = &report.bombs {
+            let _ = write!(
+                h,
+                "<h2 id=\"bombs\">Compile bombs ({})</h2><p>Modules built to be slow to compile, \
+                 timed on every engine: milliseconds and nanoseconds per byte, and the ratio of \
+                 the largest module's time per byte to the smallest's (at most {}× passes).</p>\
+                 <table><tr><th>shape</th><th>engine</th>",
+                esc(&report.machine.arch),
+                crate::bombs::MAX_RATIO
+            );
+            for size in &b.sizes {
+                let _ = write!(h, "<th>{:.2} MB</th>", *size as f64 / 1e6);
+            }
+            h.push_str("<th>ratio</th></tr>");
+            for shape in crate::bombs::Shape::ALL {
+                for engine in &b.engines {
+                    let _ = write!(
+                        h,
+                        "<tr><td class=\"name\">{}</td><td>{}</td>",
+                        shape.name(),
+                        esc(engine)
+                    );
+                    for size in &b.sizes {
+                        let cell = b.compile(shape, *size, engine).map_or("-".into(), |c| {
+                            match (&c.outcome, c.ns_per_byte()) {
+                                (Ok(secs), Some(ns)) => {
+                                    format!("{:.0} ms · {ns:.0} ns/B", secs * 1e3)
+                                }
+                                (Err(e), _) => format!("refused: {e}"),
+                                _ => "-".into(),
+                            }
+                        });
+                        let _ = write!(h, "<td>{}</td>", esc(&cell));
+                    }
+                    let ratio = b.ratio(shape, engine);
+                    let _ = write!(
+                        h,
+                        "<td class=\"{}\">{}</td></tr>",
+                        if ratio.is_some_and(|r| r <= crate::bombs::MAX_RATIO) {
+                            "ok"
+                        } else {
+                            "fail"
+                        },
+                        ratio.map_or("-".into(), |r| format!("{r:.2}×"))
+                    );
+                }
+            }
+            h.push_str("</table>");
         }
     }
 }

@@ -56,8 +56,9 @@ enum Command {
         dir: Option<PathBuf>,
     },
     /// Run the conformance suite (spec tests, float/NaN probe matrix, guests through the
-    /// ABI) on every engine in the default and the deterministic profile, and report.
-    /// Exits with 1 when the deterministic profile has a divergence.
+    /// ABI, generated modules) on every engine in the default and the deterministic
+    /// profile, with malformed modules and compile bombs, and report. Exits with 1 when the
+    /// deterministic profile has a divergence or an engine mishandled a malformed module.
     Conformance {
         /// Write the full results as JSON.
         #[arg(long)]
@@ -79,6 +80,14 @@ enum Command {
         /// Where generated modules on which the engines diverge are saved (.wasm and .wat).
         #[arg(long, default_value = "target/divergences")]
         reproducers: PathBuf,
+        /// How many malformed modules (seed 1) to compile on every engine; 0 for none
+        /// (`wasmhost malformed` runs long ones).
+        #[arg(long, default_value_t = 2_000)]
+        malformed: u64,
+        /// Time compile bombs at sizes doubling from 0.25 MB up to this many MB; 0 for none
+        /// (`wasmhost bombs` goes to 8 MB).
+        #[arg(long, default_value_t = 1.0)]
+        bombs_max_mb: f64,
     },
     /// Malformed modules: random bytes, mutated and truncated test guests, compiled on every
     /// engine in the default profile and with every rewriting pass; counts the verdicts and
@@ -219,12 +228,18 @@ fn main() -> ExitCode {
             generated,
             seed,
             reproducers,
+            malformed,
+            bombs_max_mb,
         } => {
-            let generated = wasmhost_conformance::generated::Options {
-                reproducers: Some(reproducers),
-                ..wasmhost_conformance::generated::Options::new(generated, seed)
+            let options = report::RunOptions {
+                generated: wasmhost_conformance::generated::Options {
+                    reproducers: Some(reproducers),
+                    ..wasmhost_conformance::generated::Options::new(generated, seed)
+                },
+                malformed,
+                bombs_max_bytes: (bombs_max_mb * 1e6) as usize,
             };
-            conformance(json.as_deref(), html.as_deref(), &merge, &generated)
+            conformance(json.as_deref(), html.as_deref(), &merge, &options)
         }
         Command::Meter {
             json,
@@ -367,11 +382,11 @@ fn conformance(
     json: Option<&Path>,
     html_out: Option<&Path>,
     merge: &[PathBuf],
-    generated: &wasmhost_conformance::generated::Options,
+    options: &report::RunOptions,
 ) -> ExitCode {
     let reports = if merge.is_empty() {
         let interactive = std::io::stderr().is_terminal();
-        let report = Report::run(Some(generated), |step| {
+        let report = Report::run(options, |step| {
             if interactive {
                 eprint!("\r\x1b[2K{step}");
             } else if (!step.contains(": spec ") || step.contains(" 1/"))
@@ -425,7 +440,8 @@ fn conformance(
         }
         println!("HTML written to {}", path.display());
     }
-    if report::merged_deterministic_divergences(&reports) == 0 {
+    let mishandled: usize = reports.iter().map(Report::mishandled_inputs).sum();
+    if report::merged_deterministic_divergences(&reports) == 0 && mishandled == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

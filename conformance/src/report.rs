@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, Config, Value};
 
+use crate::bombs::{self, BombReport};
 use crate::generated::{self, GeneratedReport};
 use crate::guests::{self, Call};
+use crate::malformed::{self, MalformedReport};
 use crate::probes::{self, Matrix, Verdict};
 use crate::spec::{self, FileResult, KNOWN_FAILURES};
 
@@ -51,6 +53,34 @@ pub struct Report {
     /// from reports made before it existed).
     #[serde(default)]
     pub generated: Option<GeneratedReport>,
+    /// Malformed modules on every engine (absent when none ran).
+    #[serde(default)]
+    pub malformed: Option<MalformedReport>,
+    /// Compile bombs on every engine (absent when none ran).
+    #[serde(default)]
+    pub bombs: Option<BombReport>,
+}
+
+/// What [`Report::run`] runs besides the spec tests, the probes and the guests.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Generated modules; a count of 0 runs none.
+    pub generated: generated::Options,
+    /// Malformed inputs (of seed 1); 0 runs none.
+    pub malformed: u64,
+    /// Compile bombs at sizes doubling from 0.25 MB up to this many bytes; 0 runs none.
+    pub bombs_max_bytes: usize,
+}
+
+impl Default for RunOptions {
+    /// 200 generated modules of seed 1, 2 000 malformed inputs, bombs up to 1 MB.
+    fn default() -> Self {
+        RunOptions {
+            generated: generated::Options::new(200, 1),
+            malformed: 2_000,
+            bombs_max_bytes: 1_000_000,
+        }
+    }
 }
 
 /// The suite in one profile.
@@ -200,12 +230,9 @@ impl ProfileReport {
 }
 
 impl Report {
-    /// Runs the whole suite on every compiled-in engine, in both profiles, with the
-    /// generated modules `generated` asks for. `progress` is told what runs, as it starts.
-    pub fn run(
-        generated: Option<&generated::Options>,
-        mut progress: impl FnMut(&str) + Send,
-    ) -> Self {
+    /// Runs the whole suite on every compiled-in engine, in both profiles, with what
+    /// `options` adds. `progress` is told what runs, as it starts.
+    pub fn run(options: &RunOptions, mut progress: impl FnMut(&str) + Send) -> Self {
         let files = spec::spec_files();
         let calls = guests::calls();
         let mut profiles = Vec::new();
@@ -259,13 +286,25 @@ impl Report {
                 guests,
             });
         }
-        let generated = generated.filter(|o| o.count > 0).map(|options| {
-            let count = options.count;
+        let generated = (options.generated.count > 0).then(|| {
+            let count = options.generated.count;
             let progress = std::sync::Mutex::new(&mut progress);
-            generated::run(options, |done| {
+            generated::run(&options.generated, |done| {
                 if let Ok(mut progress) = progress.lock() {
                     progress(&format!("generated modules: {done}/{count}"));
                 }
+            })
+        });
+        let malformed = (options.malformed > 0).then(|| {
+            progress(&format!("{} malformed modules", options.malformed));
+            malformed::run(1, options.malformed, |_| {})
+        });
+        let bombs = (options.bombs_max_bytes > 0).then(|| {
+            let sizes: Vec<usize> = std::iter::successors(Some(250_000), |s| Some(s * 2))
+                .take_while(|&s| s <= options.bombs_max_bytes)
+                .collect();
+            bombs::run(&sizes, &Config::default(), |step| {
+                progress(&format!("compile bombs: {step}"))
             })
         });
         Report {
@@ -274,6 +313,8 @@ impl Report {
             engines: engine_names,
             profiles,
             generated,
+            malformed,
+            bombs,
         }
     }
 
@@ -282,6 +323,13 @@ impl Report {
         self.profiles
             .iter()
             .find(|p| p.deterministic == deterministic)
+    }
+
+    /// Malformed inputs an engine panicked on or refused with an untyped error.
+    pub fn mishandled_inputs(&self) -> usize {
+        self.malformed
+            .as_ref()
+            .map_or(0, MalformedReport::mishandled)
     }
 
     /// Divergences in the deterministic profile: the suite's verdict.
@@ -587,6 +635,16 @@ pub fn summary(report: &Report) -> String {
     }
     if let Some(generated) = &report.generated {
         let _ = write!(s, "\n{}", generated.summary());
+    }
+    if let Some(malformed) = &report.malformed {
+        let _ = write!(s, "\n{}", malformed.summary());
+    }
+    if let Some(bombs) = &report.bombs {
+        let _ = write!(
+            s,
+            "\nCompile bombs (time per byte of the largest over the smallest: the ratio):\n{}",
+            bombs.summary()
+        );
     }
     let _ = writeln!(
         s,

@@ -7,7 +7,7 @@ use wasmhost::Value;
 use wasmhost_conformance::generated;
 use wasmhost_conformance::probes::{Verdict, operators};
 use wasmhost_conformance::report::{
-    Report, from_json, merged_deterministic_divergences, merged_probe_counts, summary,
+    Report, RunOptions, from_json, merged_deterministic_divergences, merged_probe_counts, summary,
 };
 
 /// What an aarch64 machine does differently: a NaN an arithmetic operator generates is
@@ -46,7 +46,12 @@ fn as_if_aarch64(report: &Report, deterministic_too: bool) -> Report {
 
 #[test]
 fn reports_merge_across_machines_and_render() {
-    let report = Report::run(Some(&generated::Options::new(20, 7)), |_| {});
+    let options = RunOptions {
+        generated: generated::Options::new(20, 7),
+        malformed: 200,
+        bombs_max_bytes: 500_000,
+    };
+    let report = Report::run(&options, |_| {});
     assert_eq!(report.profiles.len(), 2);
     assert_eq!(
         report.deterministic_divergences(),
@@ -67,6 +72,15 @@ fn reports_merge_across_machines_and_render() {
         assert_eq!(profile.unexplained(), 0, "{}", generated.summary());
     }
     assert!(text.contains("Generated modules: 20 of seed 7"), "{text}");
+    // So did the malformed modules, none mishandled, and the bombs at two sizes.
+    assert_eq!(report.malformed.as_ref().map(|m| m.inputs), Some(200));
+    assert_eq!(report.mishandled_inputs(), 0, "{text}");
+    let bombs = report.bombs.as_ref().expect("bombs ran");
+    assert_eq!(bombs.sizes, [250_000, 500_000]);
+    assert!(
+        text.contains("Compile bombs") && text.contains("Malformed modules"),
+        "{text}"
+    );
 
     // Every guest call burnt portable fuel, the same on every engine and in both profiles,
     // but for unbounded recursion in the default profile: without the call-depth limit it
@@ -129,7 +143,8 @@ fn conformance_command_writes_json_and_html_and_merges() {
     let (json, html) = (dir.join("run.json"), dir.join("run.html"));
     let bin = env!("CARGO_BIN_EXE_wasmhost");
     let out = Command::new(bin)
-        .args(["conformance", "--generated", "10", "--reproducers"])
+        .args(["conformance", "--generated", "10", "--malformed", "100"])
+        .args(["--bombs-max-mb", "0.25", "--reproducers"])
         .arg(dir.join("divergences"))
         .arg("--json")
         .arg(&json)
