@@ -52,12 +52,15 @@ fn long_bulk_memory_loops_do_not_exhaust_the_host_stack(engine: &AnyEngine) {
     );
 }
 
-fn long_memory_grow_loops_do_not_exhaust_the_host_stack(engine: &AnyEngine) {
+fn long_memory_and_table_grow_loops_do_not_exhaust_the_host_stack(engine: &AnyEngine) {
     let mut guest = instance(engine, "traps");
-    assert_eq!(
-        guest.call_raw("grow_loop", &[Value::I32(1_000_000)]),
-        Ok(vec![])
-    );
+    for export in ["grow_loop", "table_grow_loop"] {
+        assert_eq!(
+            guest.call_raw(export, &[Value::I32(1_000_000)]),
+            Ok(vec![]),
+            "{export}"
+        );
+    }
 }
 
 fn raw_calls_keep_exact_float_bits(engine: &AnyEngine) {
@@ -95,6 +98,6 @@ fn raw_calls_keep_exact_float_bits(engine: &AnyEngine) {
 wasmhost::on_every_engine!(
     every_trap_maps_to_its_own_variant,
     long_bulk_memory_loops_do_not_exhaust_the_host_stack,
-    long_memory_grow_loops_do_not_exhaust_the_host_stack,
+    long_memory_and_table_grow_loops_do_not_exhaust_the_host_stack,
     raw_calls_keep_exact_float_bits,
 );

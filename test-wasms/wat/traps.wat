@@ -33,11 +33,17 @@
       i32.const 0 i32.const 7 i32.const 1000 memory.fill
       local.get $n i32.const 1 i32.sub local.tee $n
       br_if $again))
-  ;; So must a long loop of `memory.grow` by a delta held in a local: wasmi 2.0's tail-call
-  ;; dispatch grew the native stack on each one until the host thread overflowed.
+  ;; So must a long loop of `memory.grow` or `table.grow` by a delta that is not the
+  ;; constant 0: wasmi 2.0's tail-call dispatch grew the native stack on each one until the
+  ;; host thread overflowed.
   (func (export "grow_loop") (param $n i32) (local $delta i32)
     (loop $again
       local.get $delta memory.grow drop
+      local.get $n i32.const 1 i32.sub local.tee $n
+      br_if $again))
+  (func (export "table_grow_loop") (param $n i32) (local $delta i32)
+    (loop $again
+      ref.null func local.get $delta table.grow 0 drop
       local.get $n i32.const 1 i32.sub local.tee $n
       br_if $again))
 )
