@@ -18,7 +18,7 @@ use wasmhost_api::{
     Config, Engine, ExportInfo, Guest, HostContext, HostFunctions, Instance, Metering, Module,
     Prelinked, WasmError,
 };
-use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
+use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, grow, instrument};
 use wasmi::{Linker, Store};
 
 use convert::{func_sig, host_failure, map_error, to_val, to_value, wasmi_func_type};
@@ -95,18 +95,28 @@ impl Engine for WasmiEngine {
         // Every module gets a wasmi engine of its own: an engine keeps the compiled code of
         // every module it made until the engine itself is dropped, so a host compiling many
         // modules on one engine would grow without end.
+        // Growth goes through the host, since wasmi's own `memory.grow` and `table.grow`
+        // grow the native stack: see `wasmhost_instrument::grow`.
         let engine = wasmi::Engine::new(&self.wasmi_config);
+        let compile_error = |e: wasmi::Error| WasmError::Compile(e.to_string());
+        let validate = || wasmi::Module::validate(&self.engine, wasm).map_err(compile_error);
+        let new = |bytes: &[u8]| wasmi::Module::new(&engine, bytes).map_err(compile_error);
         let (module, facts, start) = if self.passes.any() {
-            wasmi::Module::validate(&self.engine, wasm)
-                .map_err(|e| WasmError::Compile(e.to_string()))?;
+            validate()?;
             let out = instrument(wasm, &self.passes)?;
-            (wasmi::Module::new(&engine, &out.wasm), out.facts, out.start)
+            let grown = grow::through_host(&out.wasm)?;
+            let module = new(grown.as_deref().unwrap_or(&out.wasm))?;
+            (module, out.facts, out.start)
         } else {
-            let module = wasmi::Module::new(&engine, wasm);
+            // The rewrite assumes a valid module: a module it cannot read, wasmi refuses.
+            let module = match grow::through_host(wasm) {
+                Ok(Some(grown)) => validate().and_then(|()| new(&grown))?,
+                Ok(None) | Err(_) => new(wasm)?,
+            };
             (module, ModuleFacts::default(), false)
         };
         Ok(WasmiModule {
-            module: module.map_err(|e| WasmError::Compile(e.to_string()))?,
+            module,
             engine: self.clone(),
             facts: Arc::new(facts),
             start,
@@ -156,11 +166,13 @@ impl Module for WasmiModule {
         host.check_imports(
             self.module
                 .imports()
+                .filter(|i| i.module() != grow::MODULE)
                 .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
         )?;
         self.facts.check_limits(&self.engine.config)?;
         // A wasmi linker holds no store: built once here, it serves every instance.
         let mut linker = Linker::<StoreData<T>>::new(self.module.engine());
+        link_growth(&mut linker, &self.module)?;
         for f in host.iter() {
             let func = f.clone();
             linker
@@ -187,6 +199,69 @@ impl Module for WasmiModule {
             linker: Arc::new(linker),
         })
     }
+}
+
+/// Defines the growth functions `module` imports from [`grow::MODULE`]: each grows the
+/// memory or table the rewrite exported, through wasmi's API, and returns the old size, or
+/// -1 as the instruction would.
+fn link_growth<T>(
+    linker: &mut Linker<StoreData<T>>,
+    module: &wasmi::Module,
+) -> Result<(), WasmError> {
+    for import in module.imports().filter(|i| i.module() == grow::MODULE) {
+        let Some(ty) = import.ty().func().cloned() else {
+            continue;
+        };
+        let defined = if import.name() == grow::MEMORY_GROW {
+            linker.func_new(
+                grow::MODULE,
+                grow::MEMORY_GROW,
+                ty,
+                |mut caller, args, results| {
+                    let delta = args.first().and_then(wasmi::Val::i32).unwrap_or(0) as u32;
+                    let memory = caller
+                        .get_export(grow::MEMORY_EXPORT)
+                        .and_then(wasmi::Extern::into_memory);
+                    let old = memory.map_or(Err(()), |m| {
+                        m.grow(&mut caller, u64::from(delta)).map_err(drop)
+                    });
+                    results[0] = wasmi::Val::I32(old.map_or(-1, |pages| pages as i32));
+                    Ok(())
+                },
+            )
+        } else if let Some(index) = grow::table_grow_index(import.name()) {
+            let export = grow::table_export(index);
+            linker.func_new(
+                grow::MODULE,
+                import.name(),
+                ty,
+                move |mut caller, args, results| {
+                    let init = match args.first() {
+                        Some(wasmi::Val::FuncRef(f)) => wasmi::Ref::Func(*f),
+                        Some(wasmi::Val::ExternRef(e)) => wasmi::Ref::Extern(*e),
+                        _ => {
+                            return Err(host_failure(WasmError::host(
+                                "table.grow without a reference",
+                            )));
+                        }
+                    };
+                    let delta = args.get(1).and_then(wasmi::Val::i32).unwrap_or(0) as u32;
+                    let table = caller
+                        .get_export(&export)
+                        .and_then(wasmi::Extern::into_table);
+                    let old = table.map_or(Err(()), |t| {
+                        t.grow(&mut caller, u64::from(delta), init).map_err(drop)
+                    });
+                    results[0] = wasmi::Val::I32(old.map_or(-1, |size| size as i32));
+                    Ok(())
+                },
+            )
+        } else {
+            continue;
+        };
+        defined.map_err(|e| WasmError::Link(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// A [`WasmiModule`] linked with its host functions: see [`Module::prelink`].

@@ -24,6 +24,9 @@
 //! They stop a guest with `unreachable` and leave the reason in those globals;
 //! [`classify`] turns such a trap into the typed error the host reports.
 //!
+//! [`grow`] is apart from them: a rewrite for one engine's sake (wasmi's), applied to the
+//! passes' output, that routes `memory.grow` and `table.grow` through host functions.
+//!
 //! The input must be a valid module: backends validate it with their engine first. The
 //! rewrite re-encodes the module, which would repair some malformed encodings, and adds
 //! locals, which would make some out-of-range local indices valid.
@@ -33,6 +36,7 @@
 pub mod canonicalize;
 pub mod depth;
 pub mod fuel;
+pub mod grow;
 pub mod limits;
 pub mod meter;
 mod rewrite;

@@ -186,7 +186,7 @@ struct Rewriter<'p> {
 }
 
 /// Where a section goes in a module (section ids are not in module order).
-fn position(id: SectionId) -> u8 {
+pub(crate) fn position(id: SectionId) -> u8 {
     match id {
         SectionId::Custom => 0,
         SectionId::Type => 1,
