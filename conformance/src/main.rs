@@ -256,13 +256,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Rewrites the progress line on a terminal; says nothing when stderr is piped.
+fn show_progress(interactive: bool, text: &str) {
+    if interactive {
+        eprint!("\r\x1b[2K{text}");
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Writes `value` as JSON to `path` and says so; on failure, says why and gives the exit
+/// code for it.
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ExitCode> {
+    let written = serde_json::to_string(value)
+        .map_err(|e| e.to_string())
+        .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+    match written {
+        Ok(()) => {
+            println!("JSON written to {}", path.display());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn malformed_command(count: u64, seed: u64, json: Option<&Path>) -> ExitCode {
     let interactive = std::io::stderr().is_terminal();
     let report = wasmhost_conformance::malformed::run(seed, count, |done| {
-        if interactive {
-            eprint!("\r\x1b[2K{done}/{count} inputs");
-            let _ = std::io::stderr().flush();
-        }
+        show_progress(interactive, &format!("{done}/{count} inputs"));
     });
     if interactive {
         eprintln!();
@@ -274,15 +297,10 @@ fn malformed_command(count: u64, seed: u64, json: Option<&Path>) -> ExitCode {
             finding.index, finding.profile, finding.made_by, finding.verdicts
         );
     }
-    if let Some(path) = json {
-        let written = serde_json::to_string(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            eprintln!("error: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-        println!("JSON written to {}", path.display());
+    if let Some(path) = json
+        && let Err(code) = write_json(path, &report)
+    {
+        return code;
     }
     if report.mishandled() == 0 {
         ExitCode::SUCCESS
@@ -305,24 +323,16 @@ fn bombs_command(min_mb: f64, max_mb: f64, json: Option<&Path>) -> ExitCode {
     }
     let interactive = std::io::stderr().is_terminal();
     let report = bombs::run(&sizes, &wasmhost::Config::default(), |step| {
-        if interactive {
-            eprint!("\r\x1b[2K{step}");
-            let _ = std::io::stderr().flush();
-        }
+        show_progress(interactive, step);
     });
     if interactive {
         eprintln!();
     }
     print!("{}", report.summary());
-    if let Some(path) = json {
-        let written = serde_json::to_string(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            eprintln!("error: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-        println!("JSON written to {}", path.display());
+    if let Some(path) = json
+        && let Err(code) = write_json(path, &report)
+    {
+        return code;
     }
     let failures = report.failures();
     for failure in &failures {
@@ -344,10 +354,7 @@ fn meter_command(
     let interactive = std::io::stderr().is_terminal();
     let workloads = meter::workloads(scale);
     let report = meter::run(&workloads, repetitions.max(1), |step| {
-        if interactive {
-            eprint!("\r\x1b[2K{step}");
-            let _ = std::io::stderr().flush();
-        }
+        show_progress(interactive, step);
     });
     if interactive {
         eprintln!();
