@@ -116,6 +116,9 @@ impl Layout {
                         layout.tables.push(table.map_err(err)?.ty.element_type);
                     }
                 }
+                // Nothing to grow, or already known to grow: the bodies need no reading.
+                Payload::CodeSectionEntry(_)
+                    if layout.grows || (layout.memories == 0 && layout.tables.is_empty()) => {}
                 Payload::CodeSectionEntry(body) => {
                     let mut ops = body.get_operators_reader().map_err(err)?;
                     while !ops.eof() {
