@@ -329,19 +329,70 @@ fn export_memory_as_abi(wasm: &[u8]) -> Result<Vec<u8>, wasmparser::BinaryReader
     Ok(out.finish())
 }
 
-/// The exported globals of `wasm`, by name.
-fn exported_globals(wasm: &[u8]) -> Vec<String> {
-    let mut names = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm).flatten() {
-        if let wasmparser::Payload::ExportSection(reader) = payload {
-            for export in reader.into_iter().flatten() {
-                if export.kind == wasmparser::ExternalKind::Global {
-                    names.push(export.name.to_string());
+/// What a module exports that a trace reads: its function exports with numeric signatures,
+/// as `(name, parameter types)`, and its exported globals, by name. Read from the bytes, so
+/// that no engine compiles the module just to list them.
+struct Exports {
+    functions: Vec<(String, Vec<ValType>)>,
+    globals: Vec<String>,
+}
+
+impl Exports {
+    fn of(wasm: &[u8]) -> Self {
+        use wasmparser::{ExternalKind, Payload, TypeRef};
+        let numeric = |t: &wasmparser::ValType| match t {
+            wasmparser::ValType::I32 => Some(ValType::I32),
+            wasmparser::ValType::I64 => Some(ValType::I64),
+            wasmparser::ValType::F32 => Some(ValType::F32),
+            wasmparser::ValType::F64 => Some(ValType::F64),
+            _ => None,
+        };
+        // Per type: its parameters, when the whole signature is numeric.
+        let mut types: Vec<Option<Vec<ValType>>> = Vec::new();
+        // Per function (imported, then defined): its type.
+        let mut functions: Vec<u32> = Vec::new();
+        let mut exports = Exports {
+            functions: Vec::new(),
+            globals: Vec::new(),
+        };
+        for payload in wasmparser::Parser::new(0).parse_all(wasm).flatten() {
+            match payload {
+                Payload::TypeSection(reader) => {
+                    for ty in reader.into_iter_err_on_gc_types().flatten() {
+                        let all_numeric = ty.results().iter().all(|t| numeric(t).is_some());
+                        let params: Option<Vec<ValType>> =
+                            ty.params().iter().map(numeric).collect();
+                        types.push(params.filter(|_| all_numeric));
+                    }
                 }
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports().flatten() {
+                        if let TypeRef::Func(ty) | TypeRef::FuncExact(ty) = import.ty {
+                            functions.push(ty);
+                        }
+                    }
+                }
+                Payload::FunctionSection(reader) => functions.extend(reader.into_iter().flatten()),
+                Payload::ExportSection(reader) => {
+                    for export in reader.into_iter().flatten() {
+                        match export.kind {
+                            ExternalKind::Global => exports.globals.push(export.name.to_string()),
+                            ExternalKind::Func | ExternalKind::FuncExact => {
+                                let ty = functions.get(export.index as usize);
+                                let params = ty.and_then(|&t| types.get(t as usize)?.clone());
+                                if let Some(params) = params {
+                                    exports.functions.push((export.name.to_string(), params));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
             }
         }
+        exports
     }
-    names
 }
 
 /// One observation of a trace.
@@ -452,7 +503,13 @@ fn config(deterministic: bool, fuel: u64) -> Config {
 
 /// Runs `wasm` on `engine`: instantiates, calls every export in order, then reads every
 /// exported global and memory.
-fn trace(engine: &AnyEngine, wasm: &[u8], calls: &[(String, Vec<Value>)], fuel: u64) -> Trace {
+fn trace(
+    engine: &AnyEngine,
+    wasm: &[u8],
+    calls: &[(String, Vec<Value>)],
+    globals: &[String],
+    fuel: u64,
+) -> Trace {
     let mut trace = Trace::new();
     let module = match engine.compile(wasm) {
         Ok(m) => m,
@@ -494,8 +551,8 @@ fn trace(engine: &AnyEngine, wasm: &[u8], calls: &[(String, Vec<Value>)], fuel: 
             }
         }
     }
-    for name in exported_globals(wasm) {
-        let value = instance.global(&name).map_err(|e| kind(&e));
+    for name in globals {
+        let value = instance.global(name).map_err(|e| kind(&e));
         trace.push((format!("global {name}"), Seen::Global(value)));
     }
     let memory = instance
@@ -515,10 +572,12 @@ fn guarded_trace(
     engine: &AnyEngine,
     wasm: &[u8],
     calls: &[(String, Vec<Value>)],
+    globals: &[String],
     fuel: u64,
 ) -> Trace {
     use std::panic::{AssertUnwindSafe, catch_unwind};
-    catch_unwind(AssertUnwindSafe(|| trace(engine, wasm, calls, fuel))).unwrap_or_else(|panic| {
+    let run = AssertUnwindSafe(|| trace(engine, wasm, calls, globals, fuel));
+    catch_unwind(run).unwrap_or_else(|panic| {
         let message = crate::malformed::panic_message(&*panic);
         vec![(
             "run".into(),
@@ -637,15 +696,13 @@ fn run_wasm(
     fuel: u64,
 ) -> ModuleRun {
     // The calls are made once, so that every engine and profile gets the same arguments.
-    let probe = engines[0][0].compile(&wasm).ok();
+    let exports = Exports::of(&wasm);
     let mut rng = SplitMix::new(seed ^ 0xa5a5, index);
-    let calls: Vec<(String, Vec<Value>)> = probe
-        .map(|m| m.exports())
-        .unwrap_or_default()
+    let calls: Vec<(String, Vec<Value>)> = exports
+        .functions
         .into_iter()
-        .filter_map(|e| Some((e.name, e.sig?)))
-        .map(|(name, sig)| {
-            let args = arguments(&sig.params, &mut rng);
+        .map(|(name, params)| {
+            let args = arguments(&params, &mut rng);
             (name, args)
         })
         .collect();
@@ -654,7 +711,7 @@ fn run_wasm(
         traces_by_profile.push(
             profile
                 .iter()
-                .map(|e| guarded_trace(e, &wasm, &calls, fuel))
+                .map(|e| guarded_trace(e, &wasm, &calls, &exports.globals, fuel))
                 .collect(),
         );
     }
