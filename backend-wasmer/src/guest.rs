@@ -278,7 +278,7 @@ fn signature_error(
 fn global_type_error(name: &str, ty: wasmer::Type) -> WasmError {
     WasmError::ExportSignature {
         name: name.to_string(),
-        expected: "a global of a numeric type".into(),
+        expected: "a global of a numeric or reference type".into(),
         found: format!("a global of type {ty:?}"),
     }
 }
@@ -305,14 +305,17 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
                 func
             }
         };
-        let args: Vec<_> = args.iter().copied().map(to_wasmer).collect();
+        let args = args
+            .iter()
+            .map(|a| to_wasmer(&mut self.0, *a))
+            .collect::<Result<Vec<_>, _>>()?;
         let results = match func.call(&mut self.0, &args) {
             Ok(results) => results,
             Err(e) => return Err(self.fail(e)),
         };
         results
             .iter()
-            .map(to_value)
+            .map(|r| to_value(&self.0, r))
             .collect::<Result<_, _>>()
             .map_err(map_runtime_error)
     }
@@ -388,7 +391,7 @@ impl<T: Send + 'static> Guest for Access<'_, T> {
             .cloned()
             .ok_or_else(|| WasmError::MissingExport(name.to_string()))?;
         let value = global.get(&mut self.0);
-        to_value(&value).map_err(|_| global_type_error(name, value.ty()))
+        to_value(&self.0, &value).map_err(|_| global_type_error(name, value.ty()))
     }
 
     fn config(&self) -> &Config {

@@ -17,15 +17,20 @@ use std::sync::Arc;
 
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features};
 use wasmer::wasmparser::Operator;
-use wasmer::{Extern, Function, FunctionEnv, FunctionEnvMut, Store};
+use wasmer::{
+    Extern, Function, FunctionEnv, FunctionEnvMut, Global, Memory, MemoryType, Pages, Store, Table,
+    TableType,
+};
 use wasmer_middlewares::Metering as MeteringMiddleware;
 use wasmhost_api::{
-    Config, Engine, ExportInfo, Guest, HostContext, HostFunc, HostFunctions, Instance, Metering,
-    Module, Prelinked, WasmError,
+    Config, Engine, ExportInfo, ExternKind, Guest, HostContext, HostFunctions, HostImport,
+    Instance, Metering, Module, Prelinked, WasmError,
 };
 use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
 
-use convert::{func_sig, host_failure, to_value, to_wasmer, wasmer_func_type};
+use convert::{
+    from_valtype, func_sig, host_failure, import_type, to_value, to_wasmer, wasmer_func_type,
+};
 use guest::Access;
 pub use guest::Env;
 pub use typed::{WasmerParams, WasmerResults, WasmerSerialized, WasmerTyped};
@@ -296,22 +301,30 @@ impl Module for WasmerModule {
         host.check_imports(
             imports
                 .iter()
-                .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
+                .map(|i| (i.module(), i.name(), import_type(i.ty()))),
+            &self.engine.config,
         )?;
         self.facts.check_limits(&self.engine.config)?;
         // In import order, so that instances link by index, without looking names up; a
         // host function the module does not import is not made at all.
+        let first = imports
+            .iter()
+            .enumerate()
+            .map(|(i, import)| {
+                let same = |j: &usize| {
+                    imports[*j].module() == import.module() && imports[*j].name() == import.name()
+                };
+                (0..i).find(same).unwrap_or(i)
+            })
+            .collect();
         let imports = imports
             .iter()
-            .filter_map(|i| {
-                host.iter()
-                    .find(|f| f.module == i.module() && f.name == i.name())
-                    .cloned()
-            })
+            .filter_map(|i| host.resolve(i.module(), i.name()))
             .collect();
         Ok(WasmerPrelinked {
             module: self.clone(),
             imports: Arc::new(imports),
+            first: Arc::new(first),
         })
     }
 }
@@ -319,8 +332,11 @@ impl Module for WasmerModule {
 /// A [`WasmerModule`] linked with its host functions: see [`Module::prelink`].
 pub struct WasmerPrelinked<T> {
     module: WasmerModule,
-    /// The host function for each import, in import order.
-    imports: Arc<Vec<HostFunc<T>>>,
+    /// What the host provides for each import, in import order.
+    imports: Arc<Vec<HostImport<T>>>,
+    /// For each import, the first import of the same name: a module importing one global,
+    /// memory or table twice gets the same one twice.
+    first: Arc<Vec<usize>>,
 }
 
 impl<T> Clone for WasmerPrelinked<T> {
@@ -328,6 +344,7 @@ impl<T> Clone for WasmerPrelinked<T> {
         WasmerPrelinked {
             module: self.module.clone(),
             imports: Arc::clone(&self.imports),
+            first: Arc::clone(&self.first),
         }
     }
 }
@@ -340,27 +357,38 @@ impl<T: Send + 'static> Prelinked<T> for WasmerPrelinked<T> {
         let mut store = Store::new(module.store_engine.clone());
         let config = Arc::clone(&module.engine.config);
         let env = FunctionEnv::new(&mut store, Env::new(state, config));
-        let externs: Vec<Extern> = self
-            .imports
-            .iter()
-            .map(|f| {
-                let host_func = f.clone();
-                Function::new_with_env(
-                    &mut store,
-                    &env,
-                    wasmer_func_type(&f.sig),
-                    move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
-                        let args: Vec<_> = args.iter().map(to_value).collect::<Result<_, _>>()?;
-                        let mut access = Access(fenv);
-                        let out = host_func
-                            .invoke(&mut HostContext::new(&mut access), &args)
-                            .map_err(host_failure)?;
-                        Ok(out.into_iter().map(to_wasmer).collect())
-                    },
-                )
-                .into()
-            })
-            .collect();
+        let mut externs: Vec<Extern> = Vec::with_capacity(self.imports.len());
+        for (i, import) in self.imports.iter().enumerate() {
+            if let Some(same) = self.first.get(i).filter(|&&first| first < i) {
+                externs.push(externs[*same].clone());
+                continue;
+            }
+            externs.push(match import {
+                HostImport::Func(f) => {
+                    let host_func = f.clone();
+                    let function = Function::new_with_env(
+                        &mut store,
+                        &env,
+                        wasmer_func_type(&f.sig),
+                        move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
+                            let args: Vec<_> = args
+                                .iter()
+                                .map(|a| to_value(&fenv, a))
+                                .collect::<Result<_, _>>()?;
+                            let mut access = Access(fenv);
+                            let out = host_func
+                                .invoke(&mut HostContext::new(&mut access), &args)
+                                .map_err(host_failure)?;
+                            out.into_iter()
+                                .map(|v| to_wasmer(&mut access.0, v).map_err(host_failure))
+                                .collect()
+                        },
+                    );
+                    Extern::from(function)
+                }
+                HostImport::Extern(kind) => provided_extern(&mut store, kind)?,
+            });
+        }
         let instance = wasmer::Instance::new_by_index(&mut store, &module.module, &externs)
             .map_err(convert::map_instantiation_error)?;
         env.as_mut(&mut store).set_exports(instance.exports.clone());
@@ -376,6 +404,39 @@ impl<T: Send + 'static> Prelinked<T> for WasmerPrelinked<T> {
         }
         Ok(instance)
     }
+}
+
+/// A global, memory or table the host provides, made in the instance's store.
+fn provided_extern(store: &mut Store, kind: &ExternKind) -> Result<Extern, WasmError> {
+    let too_large = |what: &str| WasmError::Link(format!("a provided {what} is too large"));
+    Ok(match kind {
+        ExternKind::Global { value, mutable } => {
+            let value = to_wasmer(store, *value)?;
+            let global = if *mutable {
+                Global::new_mut(store, value)
+            } else {
+                Global::new(store, value)
+            };
+            global.into()
+        }
+        ExternKind::Memory(limits) => {
+            let pages = |n: u64| u32::try_from(n).map(Pages).map_err(|_| too_large("memory"));
+            let maximum = limits.maximum.map(pages).transpose()?;
+            let ty = MemoryType::new(pages(limits.minimum)?, maximum, false);
+            Memory::new(store, ty)
+                .map_err(|e| WasmError::Link(format!("a provided memory: {e}")))?
+                .into()
+        }
+        ExternKind::Table { element, limits } => {
+            let elements = |n: u64| u32::try_from(n).map_err(|_| too_large("table"));
+            let maximum = limits.maximum.map(elements).transpose()?;
+            let ty = TableType::new(from_valtype(*element), elements(limits.minimum)?, maximum);
+            let null = to_wasmer(store, wasmhost_api::Value::default_for(*element))?;
+            Table::new(store, ty, null)
+                .map_err(|e| WasmError::Link(format!("a provided table: {e}")))?
+                .into()
+        }
+    })
 }
 
 /// A live wasmer instance in its own store.

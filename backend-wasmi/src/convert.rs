@@ -2,8 +2,10 @@
 
 use std::fmt;
 
-use wasmhost_api::{FuncSig, Trap, ValType, Value, WasmError};
-use wasmi::{F32, F64, FuncType, TrapCode, Val};
+use wasmhost_api::{FuncRef, FuncSig, ImportType, Limits, Trap, ValType, Value, WasmError};
+use wasmi::{
+    AsContext, AsContextMut, ExternRef, ExternType, F32, F64, FuncType, Nullable, TrapCode, Val,
+};
 
 /// A host function's error, carried through wasmi's call stack unchanged.
 #[derive(Debug)]
@@ -52,21 +54,47 @@ pub(crate) fn map_error(e: wasmi::Error) -> WasmError {
     }
 }
 
-pub(crate) fn to_val(v: Value) -> Val {
-    match v {
+/// The wasmi value of `v`, made in `ctx`'s store (a host reference is a value of the store).
+///
+/// # Errors
+/// [`WasmError::ExportSignature`] for a non-null function reference: the contract does not
+/// carry which function it is.
+pub(crate) fn to_val(ctx: impl AsContextMut, v: Value) -> Result<Val, WasmError> {
+    Ok(match v {
         Value::I32(x) => Val::I32(x),
         Value::I64(x) => Val::I64(x),
         Value::F32(b) => Val::F32(F32::from_bits(b)),
         Value::F64(b) => Val::F64(F64::from_bits(b)),
-    }
+        Value::FuncRef(None) => Val::FuncRef(Nullable::Null),
+        Value::FuncRef(Some(_)) => {
+            return Err(WasmError::ExportSignature {
+                name: "(an argument)".into(),
+                expected: "a null function reference or a value of another type".into(),
+                found: "a non-null function reference, which cannot cross into a guest".into(),
+            });
+        }
+        Value::ExternRef(None) => Val::ExternRef(Nullable::Null),
+        Value::ExternRef(Some(n)) => Val::ExternRef(Nullable::Val(ExternRef::new(ctx, n))),
+    })
 }
 
-pub(crate) fn to_value(v: &Val) -> Result<Value, wasmi::Error> {
+pub(crate) fn to_value(ctx: impl AsContext, v: &Val) -> Result<Value, wasmi::Error> {
     Ok(match v {
         Val::I32(x) => Value::I32(*x),
         Val::I64(x) => Value::I64(*x),
         Val::F32(x) => Value::F32(x.to_bits()),
         Val::F64(x) => Value::F64(x.to_bits()),
+        Val::FuncRef(f) => Value::FuncRef(f.val().map(|_| FuncRef::opaque())),
+        Val::ExternRef(Nullable::Null) => Value::ExternRef(None),
+        // Only the host makes host references, and it makes them from numbers.
+        Val::ExternRef(Nullable::Val(r)) => match r.data(&ctx).downcast_ref::<u32>() {
+            Some(n) => Value::ExternRef(Some(*n)),
+            None => {
+                return Err(host_failure(WasmError::Engine(
+                    "a foreign host reference".into(),
+                )));
+            }
+        },
         other => {
             return Err(host_failure(WasmError::Engine(format!(
                 "value of type {:?} is outside the contract's value types",
@@ -76,12 +104,36 @@ pub(crate) fn to_value(v: &Val) -> Result<Value, wasmi::Error> {
     })
 }
 
+/// What a module declares an import to be, in the contract's terms.
+pub(crate) fn import_type(ty: &ExternType) -> ImportType {
+    match ty {
+        ExternType::Func(f) => ImportType::Func(func_sig(f)),
+        ExternType::Global(g) => ImportType::Global {
+            ty: to_valtype(&g.content()),
+            mutable: g.mutability().is_mut(),
+        },
+        ExternType::Memory(m) if !m.is_64() => {
+            ImportType::Memory(Limits::new(m.minimum(), m.maximum()))
+        }
+        ExternType::Table(t) => ImportType::Table {
+            element: Some(match t.element() {
+                wasmi::RefType::Func => ValType::FuncRef,
+                wasmi::RefType::Extern => ValType::ExternRef,
+            }),
+            limits: Limits::new(t.minimum(), t.maximum()),
+        },
+        _ => ImportType::Other,
+    }
+}
+
 fn to_valtype(t: &wasmi::ValType) -> Option<ValType> {
     Some(match t {
         wasmi::ValType::I32 => ValType::I32,
         wasmi::ValType::I64 => ValType::I64,
         wasmi::ValType::F32 => ValType::F32,
         wasmi::ValType::F64 => ValType::F64,
+        wasmi::ValType::FuncRef => ValType::FuncRef,
+        wasmi::ValType::ExternRef => ValType::ExternRef,
         _ => return None,
     })
 }
@@ -95,12 +147,14 @@ pub(crate) fn params_match(params: &[wasmi::ValType], args: &[Value]) -> bool {
             .all(|(p, a)| to_valtype(p) == Some(a.ty()))
 }
 
-fn from_valtype(t: ValType) -> wasmi::ValType {
+pub(crate) fn from_valtype(t: ValType) -> wasmi::ValType {
     match t {
         ValType::I32 => wasmi::ValType::I32,
         ValType::I64 => wasmi::ValType::I64,
         ValType::F32 => wasmi::ValType::F32,
         ValType::F64 => wasmi::ValType::F64,
+        ValType::FuncRef => wasmi::ValType::FuncRef,
+        ValType::ExternRef => wasmi::ValType::ExternRef,
     }
 }
 

@@ -274,7 +274,10 @@ impl<C: StoreLike> Guest for Access<C> {
             };
             return Err(signature_error(name, &wanted, &func, &self.0));
         }
-        let args: Vec<_> = args.iter().copied().map(to_val).collect();
+        let args = args
+            .iter()
+            .map(|a| to_val(self.0.as_context_mut(), *a))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut results: Vec<_> = ty
             .results()
             .iter()
@@ -285,7 +288,7 @@ impl<C: StoreLike> Guest for Access<C> {
         }
         results
             .iter()
-            .map(to_value)
+            .map(|r| to_value(self.0.as_context(), r))
             .collect::<Result<_, _>>()
             .map_err(map_error)
     }
@@ -363,9 +366,9 @@ impl<C: StoreLike> Guest for Access<C> {
             .get_global(self.0.as_context(), name)
             .ok_or_else(|| WasmError::MissingExport(name.to_string()))?;
         let value = global.get(self.0.as_context());
-        to_value(&value).map_err(|_| WasmError::ExportSignature {
+        to_value(self.0.as_context(), &value).map_err(|_| WasmError::ExportSignature {
             name: name.to_string(),
-            expected: "a global of a numeric type".into(),
+            expected: "a global of a numeric or reference type".into(),
             found: format!("a global of type {:?}", value.ty()),
         })
     }

@@ -15,13 +15,15 @@ mod typed;
 use std::sync::Arc;
 
 use wasmhost_api::{
-    Config, Engine, ExportInfo, Guest, HostContext, HostFunctions, Instance, Metering, Module,
-    Prelinked, WasmError,
+    Config, Engine, ExportInfo, ExternKind, Guest, HostContext, HostFunctions, HostImport,
+    Instance, Metering, Module, Prelinked, WasmError,
 };
 use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, grow, instrument};
 use wasmi::{Linker, Store};
 
-use convert::{func_sig, host_failure, map_error, to_val, to_value, wasmi_func_type};
+use convert::{
+    from_valtype, func_sig, host_failure, import_type, map_error, to_val, to_value, wasmi_func_type,
+};
 use guest::Access;
 pub use guest::StoreData;
 pub use typed::{WasmiParams, WasmiResults, WasmiSerialized, WasmiTyped};
@@ -163,12 +165,22 @@ impl Module for WasmiModule {
         &self,
         host: &HostFunctions<T>,
     ) -> Result<WasmiPrelinked<T>, WasmError> {
+        let imports = || self.module.imports().filter(|i| i.module() != grow::MODULE);
         host.check_imports(
-            self.module
-                .imports()
-                .filter(|i| i.module() != grow::MODULE)
-                .map(|i| (i.module(), i.name(), i.ty().func().and_then(func_sig))),
+            imports().map(|i| (i.module(), i.name(), import_type(i.ty()))),
+            &self.engine.config,
         )?;
+        let mut externs: Vec<(String, String, ExternKind)> = Vec::new();
+        for import in imports() {
+            let (module, name) = (import.module(), import.name());
+            // Imported twice, the same one twice: a linker defines each name once.
+            if externs.iter().any(|(m, n, _)| m == module && n == name) {
+                continue;
+            }
+            if let Some(HostImport::Extern(kind)) = host.resolve(module, name) {
+                externs.push((module.to_string(), name.to_string(), kind));
+            }
+        }
         self.facts.check_limits(&self.engine.config)?;
         // A wasmi linker holds no store: built once here, it serves every instance.
         let mut linker = Linker::<StoreData<T>>::new(self.module.engine());
@@ -181,13 +193,16 @@ impl Module for WasmiModule {
                     &f.name,
                     wasmi_func_type(&f.sig),
                     move |caller, args, results| {
-                        let args: Vec<_> = args.iter().map(to_value).collect::<Result<_, _>>()?;
+                        let args: Vec<_> = args
+                            .iter()
+                            .map(|a| to_value(&caller, a))
+                            .collect::<Result<_, _>>()?;
                         let mut access = Access(caller);
                         let out = func
                             .invoke(&mut HostContext::new(&mut access), &args)
                             .map_err(host_failure)?;
                         for (slot, v) in results.iter_mut().zip(out) {
-                            *slot = to_val(v);
+                            *slot = to_val(&mut access.0, v).map_err(host_failure)?;
                         }
                         Ok(())
                     },
@@ -197,6 +212,7 @@ impl Module for WasmiModule {
         Ok(WasmiPrelinked {
             module: self.clone(),
             linker: Arc::new(linker),
+            externs: Arc::new(externs),
         })
     }
 }
@@ -268,6 +284,9 @@ fn link_growth<T>(
 pub struct WasmiPrelinked<T> {
     module: WasmiModule,
     linker: Arc<Linker<StoreData<T>>>,
+    /// The globals, memories and tables the host provides for the module's imports: made
+    /// in each instance's store, so each instance links with a linker of its own.
+    externs: Arc<Vec<(String, String, ExternKind)>>,
 }
 
 impl<T> Clone for WasmiPrelinked<T> {
@@ -275,6 +294,7 @@ impl<T> Clone for WasmiPrelinked<T> {
         WasmiPrelinked {
             module: self.module.clone(),
             linker: Arc::clone(&self.linker),
+            externs: Arc::clone(&self.externs),
         }
     }
 }
@@ -292,10 +312,20 @@ impl<T: Send + 'static> Prelinked<T> for WasmiPrelinked<T> {
         if config.metering == Metering::Native {
             store.set_fuel(config.initial_fuel).map_err(map_error)?;
         }
-        let instance = self
-            .linker
-            .instantiate_and_start(&mut store, &module.module)
-            .map_err(map_error)?;
+        let instance = if self.externs.is_empty() {
+            self.linker
+                .instantiate_and_start(&mut store, &module.module)
+        } else {
+            let mut linker = Linker::clone(&self.linker);
+            for (from, name, kind) in self.externs.iter() {
+                let made = provided_extern(&mut store, kind)?;
+                linker
+                    .define(from, name, made)
+                    .map_err(|e| WasmError::Link(e.to_string()))?;
+            }
+            linker.instantiate_and_start(&mut store, &module.module)
+        }
+        .map_err(map_error)?;
         StoreData::set_instance(&mut store, instance);
         let engine = &module.engine;
         let mut instance = WasmiInstance {
@@ -308,6 +338,50 @@ impl<T: Send + 'static> Prelinked<T> for WasmiPrelinked<T> {
         }
         Ok(instance)
     }
+}
+
+/// A global, memory or table the host provides, made in the instance's store.
+fn provided_extern<T>(
+    store: &mut Store<StoreData<T>>,
+    kind: &ExternKind,
+) -> Result<wasmi::Extern, WasmError> {
+    let link = |e: wasmi::Error| WasmError::Link(format!("a provided import: {e}"));
+    let size = |n: u64| {
+        u32::try_from(n).map_err(|_| WasmError::Link("a provided import is too large".into()))
+    };
+    Ok(match kind {
+        ExternKind::Global { value, mutable } => {
+            let mutability = if *mutable {
+                wasmi::Mutability::Var
+            } else {
+                wasmi::Mutability::Const
+            };
+            let value = to_val(&mut *store, *value)?;
+            wasmi::Global::new(&mut *store, value, mutability).into()
+        }
+        ExternKind::Memory(limits) => {
+            let ty = wasmi::MemoryType::new(
+                size(limits.minimum)?,
+                limits.maximum.map(size).transpose()?,
+            );
+            wasmi::Memory::new(&mut *store, ty).map_err(link)?.into()
+        }
+        ExternKind::Table { element, limits } => {
+            let element = match from_valtype(*element) {
+                wasmi::ValType::ExternRef => wasmi::RefType::Extern,
+                _ => wasmi::RefType::Func,
+            };
+            let ty = wasmi::TableType::new(
+                element,
+                size(limits.minimum)?,
+                limits.maximum.map(size).transpose()?,
+            );
+            let null = wasmi::Ref::null(element);
+            wasmi::Table::new(&mut *store, ty, null)
+                .map_err(link)?
+                .into()
+        }
+    })
 }
 
 /// A live wasmi instance in its own store.

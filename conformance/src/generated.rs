@@ -329,7 +329,7 @@ fn export_memory_as_abi(wasm: &[u8]) -> Result<Vec<u8>, wasmparser::BinaryReader
     Ok(out.finish())
 }
 
-/// What a module exports that a trace reads: its function exports with numeric signatures,
+/// What a module exports that a trace reads: its function exports with signatures the contract carries,
 /// as `(name, parameter types)`, and its exported globals, by name. Read from the bytes, so
 /// that no engine compiles the module just to list them.
 struct Exports {
@@ -340,14 +340,16 @@ struct Exports {
 impl Exports {
     fn of(wasm: &[u8]) -> Self {
         use wasmparser::{ExternalKind, Payload, TypeRef};
-        let numeric = |t: &wasmparser::ValType| match t {
+        let contract_type = |t: &wasmparser::ValType| match t {
             wasmparser::ValType::I32 => Some(ValType::I32),
             wasmparser::ValType::I64 => Some(ValType::I64),
             wasmparser::ValType::F32 => Some(ValType::F32),
             wasmparser::ValType::F64 => Some(ValType::F64),
+            t if *t == wasmparser::ValType::FUNCREF => Some(ValType::FuncRef),
+            t if *t == wasmparser::ValType::EXTERNREF => Some(ValType::ExternRef),
             _ => None,
         };
-        // Per type: its parameters, when the whole signature is numeric.
+        // Per type: its parameters, when the contract carries the whole signature.
         let mut types: Vec<Option<Vec<ValType>>> = Vec::new();
         // Per function (imported, then defined): its type.
         let mut functions: Vec<u32> = Vec::new();
@@ -359,10 +361,10 @@ impl Exports {
             match payload {
                 Payload::TypeSection(reader) => {
                     for ty in reader.into_iter_err_on_gc_types().flatten() {
-                        let all_numeric = ty.results().iter().all(|t| numeric(t).is_some());
+                        let all_carried = ty.results().iter().all(|t| contract_type(t).is_some());
                         let params: Option<Vec<ValType>> =
-                            ty.params().iter().map(numeric).collect();
-                        types.push(params.filter(|_| all_numeric));
+                            ty.params().iter().map(contract_type).collect();
+                        types.push(params.filter(|_| all_carried));
                     }
                 }
                 Payload::ImportSection(reader) => {
@@ -485,6 +487,10 @@ fn arguments(params: &[ValType], rng: &mut SplitMix) -> Vec<Value> {
                 ValType::F32 => Value::F32(pick as u32),
                 ValType::F64 if edge => Value::F64(F64[pick as usize % F64.len()]),
                 ValType::F64 => Value::F64(pick),
+                // A function reference can only cross into a guest as null.
+                ValType::FuncRef => Value::FuncRef(None),
+                ValType::ExternRef if edge => Value::ExternRef(None),
+                ValType::ExternRef => Value::ExternRef(Some(pick as u32)),
             }
         })
         .collect()
@@ -593,6 +599,7 @@ fn render_args(args: &[Value]) -> String {
             Value::I64(x) => x.to_string(),
             Value::F32(b) => format!("{b:#x}"),
             Value::F64(b) => format!("{b:#x}"),
+            other => other.to_string(),
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -418,6 +418,9 @@ pub fn constant(value: &Value) -> String {
             format!("f64.const {}", nan(b, 1 << 63, 0xf_ffff_ffff_ffff))
         }
         Value::F64(b) => format!("f64.const {:?}", f64::from_bits(b)),
+        Value::FuncRef(_) | Value::ExternRef(_) => {
+            unreachable!("the probe matrix's operands are numbers, not {value}")
+        }
     }
 }
 
@@ -462,6 +465,8 @@ fn operands(ty: ValType) -> Vec<Value> {
             .chain(F64_OPERANDS.iter().map(|b| *b as i64))
             .map(Value::I64)
             .collect(),
+        // No probed operator takes a reference.
+        ValType::FuncRef | ValType::ExternRef => Vec::new(),
     }
 }
 
@@ -617,7 +622,7 @@ fn nan_derived(outcomes: &[&Outcome]) -> bool {
         )),
         Ok(Value::F64(b)) => Some((*b, 1 << 63, f64::from_bits(*b).is_nan())),
         Ok(Value::I64(b)) => Some((*b as u64, 1 << 63, f64::from_bits(*b as u64).is_nan())),
-        Err(_) => None,
+        Ok(Value::FuncRef(_) | Value::ExternRef(_)) | Err(_) => None,
     };
     let Some(all) = outcomes.iter().map(bits).collect::<Option<Vec<_>>>() else {
         return false;

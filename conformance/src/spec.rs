@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, AnyInstance, FuncSig, HostFunctions, Trap, ValType, Value, WasmError};
+use wasmhost::{
+    AnyEngine, AnyInstance, FuncSig, HostFunctions, Limits, Trap, ValType, Value, WasmError,
+};
 use wast::core::{NanPattern, WastArgCore, WastRetCore};
 use wast::parser::{self, ParseBuffer};
 use wast::{
@@ -93,13 +95,23 @@ pub struct KnownFailure {
 }
 
 /// Every known failure of the Wasm 2.0 set.
-pub const KNOWN_FAILURES: &[KnownFailure] = &[KnownFailure {
-    engine: "wasmer",
-    file: "wasm-v2/table.wast",
-    line: 9,
-    why: "wasmer limits tables to 2^27 elements and refuses to instantiate a table whose \
-          declared maximum is larger (4294967295), which the spec allows",
-}];
+pub const KNOWN_FAILURES: &[KnownFailure] = &[
+    KnownFailure {
+        engine: "wasmer",
+        file: "wasm-v2/table.wast",
+        line: 9,
+        why: "wasmer limits tables to 2^27 elements and refuses to instantiate a table whose \
+              declared maximum is larger (4294967295), which the spec allows",
+    },
+    KnownFailure {
+        engine: "wasmer",
+        file: "wasm-v2/elem.wast",
+        line: 683,
+        why: "wasmer's translator refuses `global.get` of an imported global as an element \
+              segment's expression (\"unsupported init expr\"), a constant expression Wasm 2.0 \
+              allows: the module does not compile",
+    },
+];
 
 /// What one engine did with one file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -146,8 +158,10 @@ pub struct NanBits {
     pub values: Vec<Value>,
 }
 
-/// Host functions of the spec's `spectest` module: the `print*` functions. Its globals,
-/// table and memory are not functions, so modules importing them are skipped.
+/// The spec's `spectest` module: the `print*` functions, four immutable globals, a table
+/// and a memory. The scripts share one `spectest` instance between all modules; here each
+/// instance gets its own table and memory (the contract's stores are per instance), which
+/// no assertion of the Wasm 2.0 set can tell apart.
 fn spectest() -> HostFunctions<()> {
     use ValType::*;
     let mut host = HostFunctions::new();
@@ -163,48 +177,88 @@ fn spectest() -> HostFunctions<()> {
     for (name, params) in prints {
         host.raw("spectest", name, params, &[], |_, _| Ok(vec![]));
     }
+    host.global("spectest", "global_i32", Value::I32(666), false)
+        .global("spectest", "global_i64", Value::I64(666), false)
+        .global(
+            "spectest",
+            "global_f32",
+            Value::F32(666.6f32.to_bits()),
+            false,
+        )
+        .global(
+            "spectest",
+            "global_f64",
+            Value::F64(666.6f64.to_bits()),
+            false,
+        )
+        .table(
+            "spectest",
+            "table",
+            ValType::FuncRef,
+            Limits::new(10, Some(20)),
+        )
+        .memory("spectest", "memory", Limits::new(1, Some(2)));
     host
 }
 
-/// A module's function imports from instances the script registered, as
-/// `(module, name)`; or why the module cannot be instantiated through the contract: it
-/// imports a global, table or memory (the contract's imports are functions), or imports
-/// from a name nothing registered under.
-fn function_imports(
-    wasm: &[u8],
-    registered: &HashMap<String, usize>,
-) -> Result<Vec<(String, String)>, String> {
-    let mut linked = Vec::new();
+/// An import of a module from an instance the script registered.
+struct Link {
+    from: String,
+    name: String,
+    kind: LinkKind,
+}
+
+/// How an import from another instance is linked.
+#[derive(PartialEq)]
+enum LinkKind {
+    /// A host function calls through to the instance.
+    Function,
+    /// A copy of the global's value: nobody can change it, so a copy is the same.
+    ImmutableGlobal,
+    /// A memory, table or mutable global: only the same one would do, and instances share
+    /// no store in the contract.
+    SharedState,
+}
+
+/// A module's imports from instances the script registered (all but `spectest`'s).
+fn links(wasm: &[u8]) -> Vec<Link> {
+    use wasmparser::TypeRef;
+    let mut links = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let Ok(wasmparser::Payload::ImportSection(reader)) = payload {
             for import in reader.into_imports().flatten() {
-                if !matches!(import.ty, wasmparser::TypeRef::Func(_)) {
-                    return Err(
-                        "imports a global, table or memory (host functions are the contract's only imports)".into(),
-                    );
-                }
                 if import.module == "spectest" {
                     continue;
                 }
-                if !registered.contains_key(import.module) {
-                    return Err(format!(
-                        "imports from `{}`, which no instance was registered as",
-                        import.module
-                    ));
-                }
-                linked.push((import.module.to_string(), import.name.to_string()));
+                let kind = match import.ty {
+                    TypeRef::Func(_) => LinkKind::Function,
+                    TypeRef::Global(g) if !g.mutable => LinkKind::ImmutableGlobal,
+                    _ => LinkKind::SharedState,
+                };
+                links.push(Link {
+                    from: import.module.to_string(),
+                    name: import.name.to_string(),
+                    kind,
+                });
             }
         }
     }
-    Ok(linked)
+    links
 }
+
+const FUNC_GLOBAL: &str = "imports a global holding a function reference from another \
+     instance: the contract carries that a function is referenced, not which one";
+
+const SHARED_STATE: &str = "imports a memory, a table or a mutable global from another instance: \
+     instances share no store in the contract, so they cannot share state";
 
 /// A live instance, shared: other instances' imports call into it through host functions.
 type Shared = Arc<Mutex<AnyInstance<()>>>;
 
-/// An instance the script refers to, with its exports' signatures, or why it is not there.
+/// An instance the script refers to, with its exports' signatures and the slots of the
+/// instances it imports from; or why it is not there.
 enum Slot {
-    Ready(Shared, Exports),
+    Ready(Shared, Exports, Vec<usize>),
     Unavailable(String),
 }
 
@@ -237,7 +291,8 @@ fn expected_trap(message: &str) -> Option<Trap> {
     })
 }
 
-const REFS: &str = "reference or vector values are outside the contract's raw values";
+const REFS: &str =
+    "vector values, and references other than funcref and externref, are outside the contract";
 
 fn arg(a: &WastArg<'_>) -> Option<Value> {
     match a {
@@ -245,16 +300,40 @@ fn arg(a: &WastArg<'_>) -> Option<Value> {
         WastArg::Core(WastArgCore::I64(x)) => Some(Value::I64(*x)),
         WastArg::Core(WastArgCore::F32(x)) => Some(Value::F32(x.bits)),
         WastArg::Core(WastArgCore::F64(x)) => Some(Value::F64(x.bits)),
+        WastArg::Core(WastArgCore::RefNull(heap)) => ref_type(heap).map(Value::default_for),
+        WastArg::Core(WastArgCore::RefExtern(n)) => Some(Value::ExternRef(Some(*n))),
         _ => None,
     }
 }
 
-/// An expected result the contract can check, or `None` for reference and vector results.
+/// The contract's type of references to `heap`, where it has one.
+fn ref_type(heap: &wast::core::HeapType<'_>) -> Option<ValType> {
+    use wast::core::{AbstractHeapType, HeapType};
+    match heap {
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Func,
+        } => Some(ValType::FuncRef),
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Extern,
+        } => Some(ValType::ExternRef),
+        _ => None,
+    }
+}
+
+/// An expected result the contract can check.
 #[derive(Clone, Debug)]
 enum Expected {
     Exact(Value),
     CanonicalNan(ValType),
     ArithmeticNan(ValType),
+    /// A null reference, of this type if one is given.
+    Null(Option<ValType>),
+    /// Any non-null function reference.
+    NonNullFunc,
+    /// Any non-null host reference.
+    NonNullExtern,
     Either(Vec<Expected>),
 }
 
@@ -268,6 +347,11 @@ fn expected(r: &WastRetCore<'_>) -> Option<Expected> {
         WastRetCore::F64(NanPattern::CanonicalNan) => Expected::CanonicalNan(ValType::F64),
         WastRetCore::F32(NanPattern::ArithmeticNan) => Expected::ArithmeticNan(ValType::F32),
         WastRetCore::F64(NanPattern::ArithmeticNan) => Expected::ArithmeticNan(ValType::F64),
+        WastRetCore::RefNull(None) => Expected::Null(None),
+        WastRetCore::RefNull(Some(heap)) => Expected::Null(Some(ref_type(heap)?)),
+        WastRetCore::RefExtern(Some(n)) => Expected::Exact(Value::ExternRef(Some(*n))),
+        WastRetCore::RefExtern(None) => Expected::NonNullExtern,
+        WastRetCore::RefFunc(_) => Expected::NonNullFunc,
         WastRetCore::Either(all) => {
             Expected::Either(all.iter().map(expected).collect::<Option<_>>()?)
         }
@@ -289,6 +373,11 @@ impl Expected {
             (Expected::ArithmeticNan(ValType::F64), Value::F64(b)) => {
                 f64::from_bits(*b).is_nan() && b & 0x0008_0000_0000_0000 != 0
             }
+            (Expected::Null(ty), v @ (Value::FuncRef(None) | Value::ExternRef(None))) => {
+                ty.is_none_or(|t| t == v.ty())
+            }
+            (Expected::NonNullFunc, Value::FuncRef(r)) => r.is_some(),
+            (Expected::NonNullExtern, Value::ExternRef(r)) => r.is_some(),
             (Expected::Either(all), v) => all.iter().any(|e| e.matches(v)),
             _ => false,
         }
@@ -298,7 +387,10 @@ impl Expected {
         match self {
             Expected::CanonicalNan(_) | Expected::ArithmeticNan(_) => true,
             Expected::Either(all) => all.iter().any(Expected::is_nan_pattern),
-            Expected::Exact(_) => false,
+            Expected::Exact(_)
+            | Expected::Null(_)
+            | Expected::NonNullFunc
+            | Expected::NonNullExtern => false,
         }
     }
 }
@@ -306,9 +398,6 @@ impl Expected {
 struct Runner<'e> {
     engine: &'e AnyEngine,
     host: HostFunctions<()>,
-    /// Set once a skipped module or action may have left shared state different from what
-    /// the script expects: every later directive is skipped with this reason.
-    tainted: Option<String>,
     /// Every module the script defined, in order; `current` and `named` index into it.
     slots: Vec<Slot>,
     current: Option<usize>,
@@ -320,9 +409,22 @@ struct Runner<'e> {
 
 impl Runner<'_> {
     /// Compiles and instantiates, linking function imports from registered instances as
-    /// host functions that call into them.
+    /// host functions that call into them, and immutable globals as copies of their values.
     fn instantiate(&self, wasm: &[u8]) -> Result<Slot, Failure> {
-        let imports = function_imports(wasm, &self.registered).map_err(Failure::Skip)?;
+        let links = links(wasm);
+        let mut sources = Vec::new();
+        for link in &links {
+            let Some(&source) = self.registered.get(&link.from) else {
+                return Err(Failure::Skip(format!(
+                    "imports from `{}`, which no instance was registered as",
+                    link.from
+                )));
+            };
+            if link.kind == LinkKind::SharedState {
+                return Err(Failure::Skip(SHARED_STATE.into()));
+            }
+            sources.push(source);
+        }
         let module = self.engine.compile(wasm).map_err(Failure::Error)?;
         let exports = module
             .exports()
@@ -330,12 +432,27 @@ impl Runner<'_> {
             .map(|e| (e.name, e.sig))
             .collect();
         let mut host = self.host.clone();
-        for (from, name) in imports {
-            let Slot::Ready(target, target_exports) = &self.slots[self.registered[&from]] else {
+        for Link { from, name, kind } in links {
+            let Slot::Ready(target, target_exports, _) = &self.slots[self.registered[&from]] else {
                 return Err(Failure::Skip(format!(
                     "imports from `{from}`, whose module was skipped"
                 )));
             };
+            if kind == LinkKind::ImmutableGlobal {
+                let value = target.try_lock().map(|mut t| t.global(&name));
+                match value {
+                    Ok(Ok(Value::FuncRef(Some(_)))) => {
+                        return Err(Failure::Skip(FUNC_GLOBAL.into()));
+                    }
+                    Ok(Ok(value)) => {
+                        host.global(&from, &name, value, false);
+                    }
+                    // A missing global stays missing: instantiation then fails as the script
+                    // expects.
+                    _ => {}
+                }
+                continue;
+            }
             // A missing export stays missing: instantiation then fails as the script expects.
             let Some(Some(sig)) = target_exports.get(&name) else {
                 continue;
@@ -350,7 +467,11 @@ impl Runner<'_> {
             });
         }
         let instance = module.instantiate(&host, ()).map_err(Failure::Error)?;
-        Ok(Slot::Ready(Arc::new(Mutex::new(instance)), exports))
+        Ok(Slot::Ready(
+            Arc::new(Mutex::new(instance)),
+            exports,
+            sources,
+        ))
     }
 
     fn define(&mut self, line: usize, mut module: QuoteWat<'_>) {
@@ -367,10 +488,7 @@ impl Runner<'_> {
                     slot
                 }
                 Err(Failure::Skip(reason)) => {
-                    self.result.skip(reason.clone());
-                    // Later directives may depend on what this module would have done to
-                    // shared instances: they are not run.
-                    self.tainted = Some(format!("follows a module that was skipped ({reason})"));
+                    self.skip_module(&wasm, &reason);
                     Slot::Unavailable(reason)
                 }
                 Err(Failure::Error(e)) => {
@@ -388,35 +506,73 @@ impl Runner<'_> {
     }
 
     fn slot(&self, module: Option<wast::token::Id<'_>>) -> Result<(&Shared, &Exports), String> {
-        let index = match module {
-            Some(id) => self.named.get(id.name()).copied(),
-            None => self.current,
-        };
-        match index.map(|i| &self.slots[i]) {
-            Some(Slot::Ready(instance, exports)) => Ok((instance, exports)),
+        match self.index(module).map(|i| &self.slots[i]) {
+            Some(Slot::Ready(instance, exports, _)) => Ok((instance, exports)),
             Some(Slot::Unavailable(reason)) => Err(reason.clone()),
             None => Err("no module defined before it".into()),
         }
     }
 
-    /// Skips an action: counted, and since it may have changed state that later directives
-    /// read, they are skipped too.
-    fn skip_action(&mut self, reason: impl Into<String>) {
+    /// Marks an instance as no longer what the script expects, because something that was
+    /// skipped might have changed it; and with it every instance linked to it: those it
+    /// imports from (changed through it) and those importing from it (which observe it).
+    /// Later directives on them are skipped.
+    fn make_stale(&mut self, index: usize, cause: &str) {
+        if let Slot::Unavailable(_) = self.slots[index] {
+            return;
+        }
+        let reason = format!("its instance may have been changed by something skipped ({cause})");
+        let Slot::Ready(_, _, sources) =
+            std::mem::replace(&mut self.slots[index], Slot::Unavailable(reason))
+        else {
+            return;
+        };
+        let dependents: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| matches!(&self.slots[i], Slot::Ready(_, _, s) if s.contains(&index)))
+            .collect();
+        for linked in sources.into_iter().chain(dependents) {
+            self.make_stale(linked, cause);
+        }
+    }
+
+    /// Skips a module: counted, and since instantiating it might have changed the instances
+    /// it imports from, they are stale from here on.
+    fn skip_module(&mut self, wasm: &[u8], reason: &str) {
         self.result.skip(reason);
-        self.tainted = Some(
-            "follows a skipped action: the state it would have changed is not reproduced".into(),
-        );
+        for link in links(wasm) {
+            if let Some(&source) = self.registered.get(&link.from) {
+                self.make_stale(source, reason);
+            }
+        }
+    }
+
+    /// The index of the module a directive names, or of the current one.
+    fn index(&self, module: Option<wast::token::Id<'_>>) -> Option<usize> {
+        match module {
+            Some(id) => self.named.get(id.name()).copied(),
+            None => self.current,
+        }
+    }
+
+    /// Skips an action on `module`: counted, and since it may have changed that instance
+    /// (and those it imports from), they are stale from here on.
+    fn skip_action(&mut self, module: Option<wast::token::Id<'_>>, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.result.skip(reason.clone());
+        if let Some(index) = self.index(module) {
+            self.make_stale(index, &format!("a skipped action: {reason}"));
+        }
     }
 
     /// Invokes; `None` means skipped (and counted).
     fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Option<Result<Vec<Value>, WasmError>> {
         let Some(args) = invoke.args.iter().map(arg).collect::<Option<Vec<_>>>() else {
-            self.skip_action(REFS);
+            self.skip_action(invoke.module, REFS);
             return None;
         };
         match self.slot(invoke.module) {
             Ok((_, exports)) if matches!(exports.get(invoke.name), Some(None)) => {
-                self.skip_action(REFS);
+                self.skip_action(invoke.module, REFS);
                 None
             }
             Ok((instance, _)) => Some(match instance.try_lock() {
@@ -424,7 +580,7 @@ impl Runner<'_> {
                 Err(_) => Err(WasmError::host("the instance is already running")),
             }),
             Err(reason) => {
-                self.skip_action(reason);
+                self.result.skip(reason);
                 None
             }
         }
@@ -442,7 +598,7 @@ impl Runner<'_> {
                 Err(_) => Err(WasmError::host("the instance is already running")),
             }),
             Err(reason) => {
-                self.skip_action(reason);
+                self.result.skip(reason);
                 None
             }
         }
@@ -450,28 +606,17 @@ impl Runner<'_> {
 
     fn directive(&mut self, text: &str, directive: WastDirective<'_>) {
         let line = directive.span().linecol_in(text).0 + 1;
-        if let Some(reason) = &self.tainted {
-            let reason = reason.clone();
-            self.result.skip(reason);
-            return;
-        }
         match directive {
             WastDirective::Module(module) => self.define(line, module),
-            WastDirective::Register { name, module, .. } => {
-                let index = match module {
-                    Some(id) => self.named.get(id.name()).copied(),
-                    None => self.current,
-                };
-                match index {
-                    Some(i) => {
-                        self.registered.insert(name.to_string(), i);
-                        self.result.passed += 1;
-                    }
-                    None => self
-                        .result
-                        .fail(line, format!("register {name}: no such module")),
+            WastDirective::Register { name, module, .. } => match self.index(module) {
+                Some(i) => {
+                    self.registered.insert(name.to_string(), i);
+                    self.result.passed += 1;
                 }
-            }
+                None => self
+                    .result
+                    .fail(line, format!("register {name}: no such module")),
+            },
             WastDirective::Invoke(invoke) => match self.invoke(&invoke) {
                 Some(Ok(_)) => self.result.passed += 1,
                 Some(Err(e)) => self
@@ -568,7 +713,10 @@ impl Runner<'_> {
             })
             .collect();
         let Some(expected) = expected else {
-            self.skip_action(REFS);
+            match exec {
+                WastExecute::Invoke(invoke) => self.skip_action(invoke.module, REFS),
+                _ => self.result.skip(REFS),
+            }
             return;
         };
         let (name, outcome) = match exec {
@@ -617,7 +765,7 @@ impl Runner<'_> {
                 Ok(wasm) => match self.instantiate(&wasm) {
                     Ok(_) => Ok(()),
                     Err(Failure::Skip(reason)) => {
-                        self.result.skip(reason);
+                        self.skip_module(&wasm, &reason);
                         return;
                     }
                     Err(Failure::Error(e)) => Err(e),
@@ -671,7 +819,6 @@ pub fn run_file(engine: &AnyEngine, file: &SpecFile) -> FileResult {
     let mut runner = Runner {
         engine,
         host: spectest(),
-        tainted: None,
         slots: Vec::new(),
         current: None,
         named: HashMap::new(),

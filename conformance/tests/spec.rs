@@ -17,6 +17,8 @@ const HAND_WRITTEN: &str = r#"
 (assert_return (invoke "nan") (f32.const nan:arithmetic))
 (assert_invalid (module (func (result i32) f32.const 0)) "type mismatch")
 (assert_return (invoke "is_null" (ref.null extern)) (i32.const 1))
+(assert_return (invoke "is_null" (ref.extern 7)) (i32.const 0))
+(assert_return (invoke "is_null" (ref.null any)) (i32.const 1))
 (assert_return (invoke "add" (i32.const 0) (i32.const 0)) (i32.const 0))
 "#;
 
@@ -31,12 +33,12 @@ fn file(text: &str, skip: Option<&str>) -> SpecFile {
 
 fn runner_reports_failures_and_skips(engine: &AnyEngine) {
     let result = run_file(engine, &file(HAND_WRITTEN, None));
-    // module, add = 3, div traps, nan, invalid module.
-    assert_eq!(result.passed, 5, "{result:?}");
+    // module, add = 3, div traps, nan, invalid module, both externref calls.
+    assert_eq!(result.passed, 7, "{result:?}");
     // add = 4 is wrong; div 1/1 does not trap.
     let lines: Vec<_> = result.failures.iter().map(|(line, _)| *line).collect();
     assert_eq!(lines, [8, 10], "{result:?}");
-    // The externref call is skipped with its reason, and so is what follows it.
+    // The anyref call (a GC type) is skipped with its reason, and so is what follows it.
     assert_eq!(result.skipped_total(), 2, "{result:?}");
     assert!(
         result.skipped.keys().any(|r| r.contains("reference")),
@@ -49,7 +51,7 @@ fn runner_reports_failures_and_skips(engine: &AnyEngine) {
     let skipped = run_file(engine, &file(HAND_WRITTEN, Some("SIMD is off")));
     assert_eq!(
         (skipped.passed, skipped.failed, skipped.skipped_total()),
-        (0, 0, 9)
+        (0, 0, 11)
     );
     assert_eq!(skipped.skipped.keys().collect::<Vec<_>>(), ["SIMD is off"]);
 }

@@ -216,8 +216,8 @@ pub trait Guest {
     ///
     /// # Errors
     /// [`WasmError::MissingExport`] when there is no global export of that name;
-    /// [`WasmError::ExportSignature`] when the global holds a reference or a vector, which
-    /// the contract's [`Value`] does not carry.
+    /// [`WasmError::ExportSignature`] when the global holds a vector, which the contract's
+    /// [`Value`] does not carry (SIMD is outside its feature set).
     fn global(&mut self, name: &str) -> Result<Value, WasmError>;
 
     /// The configuration of the engine this guest runs on.
@@ -335,6 +335,6 @@ impl fmt::Display for FuncSig {
 pub struct ExportInfo {
     /// Export name.
     pub name: String,
-    /// Its signature; `None` when it uses types outside [`ValType`] (references, vectors).
+    /// Its signature; `None` when it uses types outside [`ValType`] (vectors).
     pub sig: Option<FuncSig>,
 }

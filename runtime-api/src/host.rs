@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{FuncSig, Guest, ValType, Value, WasmError, abi};
+use crate::{
+    Config, ExternKind, FuncSig, Guest, HostExtern, ImportType, Limits, ValType, Value, WasmError,
+    abi,
+};
 
 /// What a backend hands a host function while the guest is calling it: the guest (memory,
 /// allocator, exports) and the host state of the calling instance.
@@ -157,7 +160,25 @@ impl<T> Clone for HostFunc<T> {
     }
 }
 
-/// The host functions an instance is linked with, for host state `T`.
+/// What the host provides for one import: a function, or a global, memory or table.
+pub enum HostImport<T> {
+    /// A host function.
+    Func(HostFunc<T>),
+    /// A global, memory or table, made afresh for each instance.
+    Extern(ExternKind),
+}
+
+impl<T> Clone for HostImport<T> {
+    fn clone(&self) -> Self {
+        match self {
+            HostImport::Func(f) => HostImport::Func(f.clone()),
+            HostImport::Extern(kind) => HostImport::Extern(kind.clone()),
+        }
+    }
+}
+
+/// The host functions an instance is linked with, for host state `T`, and the globals,
+/// memories and tables the host provides beside them (see [`HostFunctions::global`]).
 ///
 /// ```
 /// use wasmhost_api::{HostFunctions, WasmError};
@@ -171,11 +192,15 @@ impl<T> Clone for HostFunc<T> {
 /// ```
 pub struct HostFunctions<T> {
     funcs: Vec<HostFunc<T>>,
+    externs: Vec<HostExtern>,
 }
 
 impl<T> Default for HostFunctions<T> {
     fn default() -> Self {
-        HostFunctions { funcs: Vec::new() }
+        HostFunctions {
+            funcs: Vec::new(),
+            externs: Vec::new(),
+        }
     }
 }
 
@@ -183,6 +208,7 @@ impl<T> Clone for HostFunctions<T> {
     fn clone(&self) -> Self {
         HostFunctions {
             funcs: self.funcs.clone(),
+            externs: self.externs.clone(),
         }
     }
 }
@@ -251,8 +277,54 @@ impl<T: 'static> HostFunctions<T> {
         })
     }
 
-    /// Adds `func`, replacing a function of the same module and name.
+    /// Provides a global, imported as `module.name`: each instance gets its own, holding
+    /// `value` at instantiation. It replaces anything added earlier under the same name.
+    ///
+    /// ```
+    /// use wasmhost_api::{HostFunctions, Value};
+    /// let mut host = HostFunctions::<()>::new();
+    /// host.global("env", "answer", Value::I32(42), false);
+    /// assert_eq!(host.externs().count(), 1);
+    /// ```
+    pub fn global(&mut self, module: &str, name: &str, value: Value, mutable: bool) -> &mut Self {
+        self.define_extern(module, name, ExternKind::Global { value, mutable })
+    }
+
+    /// Provides a zeroed linear memory of `limits` pages, imported as `module.name`: each
+    /// instance gets its own. It replaces anything added earlier under the same name.
+    pub fn memory(&mut self, module: &str, name: &str, limits: Limits) -> &mut Self {
+        self.define_extern(module, name, ExternKind::Memory(limits))
+    }
+
+    /// Provides a table of `limits` null references of type `element` ([`ValType::FuncRef`]
+    /// or [`ValType::ExternRef`]), imported as `module.name`: each instance gets its own. It
+    /// replaces anything added earlier under the same name.
+    pub fn table(
+        &mut self,
+        module: &str,
+        name: &str,
+        element: ValType,
+        limits: Limits,
+    ) -> &mut Self {
+        self.define_extern(module, name, ExternKind::Table { element, limits })
+    }
+
+    fn define_extern(&mut self, module: &str, name: &str, kind: ExternKind) -> &mut Self {
+        self.funcs.retain(|f| f.module != module || f.name != name);
+        self.externs
+            .retain(|e| e.module != module || e.name != name);
+        self.externs.push(HostExtern {
+            module: module.to_string(),
+            name: name.to_string(),
+            kind,
+        });
+        self
+    }
+
+    /// Adds `func`, replacing anything of the same module and name.
     fn define(&mut self, func: HostFunc<T>) -> &mut Self {
+        self.externs
+            .retain(|e| e.module != func.module || e.name != func.name);
         match self
             .funcs
             .iter_mut()
@@ -264,43 +336,106 @@ impl<T: 'static> HostFunctions<T> {
         self
     }
 
-    /// Checks a module's imports against these functions before an engine links them, so
-    /// that every backend tells a missing import from a mistyped one the same way.
-    /// `imports` yields `(module, name, signature)`, the signature `None` for an import that
-    /// is not a function of numeric types.
+    /// Checks a module's imports against what the host provides before an engine links
+    /// them, so that every backend tells a missing import from a mistyped one the same way,
+    /// and a provided memory or table over `config`'s limits is refused before it is made.
+    /// `imports` yields `(module, name, what the module declares)`. Where several imports
+    /// fail, the error is about the first by module and name: engines list imports in
+    /// different orders, and every engine must report the same one.
     ///
     /// # Errors
-    /// [`WasmError::MissingImport`] for an import no function here provides,
-    /// [`WasmError::Link`] for one whose signature differs.
+    /// [`WasmError::MissingImport`] for an import nothing here provides,
+    /// [`WasmError::Link`] for one of another type (or limits that do not match),
+    /// [`WasmError::MemoryLimit`] / [`WasmError::TableLimit`] for a provided memory or table
+    /// that starts over the limit.
     pub fn check_imports<'a>(
         &self,
-        imports: impl IntoIterator<Item = (&'a str, &'a str, Option<FuncSig>)>,
+        imports: impl IntoIterator<Item = (&'a str, &'a str, ImportType)>,
+        config: &Config,
     ) -> Result<(), WasmError> {
-        for (module, name, sig) in imports {
-            let found = self
-                .funcs
-                .iter()
-                .find(|f| f.module == module && f.name == name);
-            let Some(found) = found else {
+        let mut first: Option<((&str, &str), WasmError)> = None;
+        for (module, name, ty) in imports {
+            if let Err(e) = self.check_import(module, name, &ty, config)
+                && first.as_ref().is_none_or(|(at, _)| (module, name) < *at)
+            {
+                first = Some(((module, name), e));
+            }
+        }
+        first.map_or(Ok(()), |(_, e)| Err(e))
+    }
+
+    fn check_import(
+        &self,
+        module: &str,
+        name: &str,
+        ty: &ImportType,
+        config: &Config,
+    ) -> Result<(), WasmError> {
+        let provided = match self.resolve(module, name) {
+            None => {
                 return Err(WasmError::MissingImport {
                     module: module.to_string(),
                     name: name.to_string(),
                 });
-            };
-            if sig.as_ref() != Some(&found.sig) {
-                let wanted = sig.map_or_else(|| "not a numeric function".into(), |s| s.to_string());
-                return Err(WasmError::Link(format!(
-                    "import `{module}.{name}` is {wanted}, the host function is {}",
-                    found.sig
-                )));
             }
+            Some(HostImport::Func(f)) if *ty == ImportType::Func(Some(f.sig.clone())) => {
+                return Ok(());
+            }
+            Some(HostImport::Func(f)) => format!("the host function is {}", f.sig),
+            Some(HostImport::Extern(kind)) if kind.matches(ty) => {
+                return check_extern_limits(&kind, config);
+            }
+            Some(HostImport::Extern(kind)) => format!("the host provides {kind}"),
+        };
+        Err(WasmError::Link(format!(
+            "import `{module}.{name}` is {ty}, {provided}"
+        )))
+    }
+
+    /// What the host provides as `module.name`, if anything.
+    pub fn resolve(&self, module: &str, name: &str) -> Option<HostImport<T>> {
+        if let Some(f) = self
+            .funcs
+            .iter()
+            .find(|f| f.module == module && f.name == name)
+        {
+            return Some(HostImport::Func(f.clone()));
         }
-        Ok(())
+        self.externs
+            .iter()
+            .find(|e| e.module == module && e.name == name)
+            .map(|e| HostImport::Extern(e.kind.clone()))
     }
 
     /// The functions, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = &HostFunc<T>> {
         self.funcs.iter()
+    }
+
+    /// The globals, memories and tables, in the order they were added.
+    pub fn externs(&self) -> impl Iterator<Item = &HostExtern> {
+        self.externs.iter()
+    }
+}
+
+/// A provided memory or table must start within the limits, as a module's own must.
+fn check_extern_limits(kind: &ExternKind, config: &Config) -> Result<(), WasmError> {
+    match kind {
+        ExternKind::Memory(limits)
+            if config
+                .memory_limit_pages()
+                .is_some_and(|max| limits.minimum > max) =>
+        {
+            Err(WasmError::MemoryLimit)
+        }
+        ExternKind::Table { limits, .. }
+            if config
+                .max_table_elements
+                .is_some_and(|max| limits.minimum > u64::from(max)) =>
+        {
+            Err(WasmError::TableLimit)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -319,5 +454,50 @@ mod tests {
             .map(|f| (f.module.as_str(), f.name.as_str()))
             .collect();
         assert_eq!(names, [(abi::HOST_MODULE, "f"), ("env", "f")]);
+        host.global("env", "f", Value::I32(1), false);
+        assert_eq!(host.iter().count(), 1);
+        assert!(matches!(
+            host.resolve("env", "f"),
+            Some(HostImport::Extern(ExternKind::Global { .. }))
+        ));
+    }
+
+    #[test]
+    fn imports_are_checked_by_kind_type_and_limits() {
+        let mut host = HostFunctions::<()>::new();
+        host.global("env", "g", Value::I64(7), false)
+            .memory("env", "m", Limits::new(2, Some(4)));
+        let config = Config::default();
+        let check = |name: &str, ty: ImportType| host.check_imports([("env", name, ty)], &config);
+        let global = |ty, mutable| ImportType::Global {
+            ty: Some(ty),
+            mutable,
+        };
+        assert!(check("g", global(ValType::I64, false)).is_ok());
+        assert!(matches!(
+            check("g", global(ValType::I32, false)),
+            Err(WasmError::Link(_))
+        ));
+        assert!(matches!(
+            check("g", global(ValType::I64, true)),
+            Err(WasmError::Link(_))
+        ));
+        assert!(check("m", ImportType::Memory(Limits::new(1, None))).is_ok());
+        assert!(matches!(
+            check("m", ImportType::Memory(Limits::new(3, None))),
+            Err(WasmError::Link(_))
+        ));
+        assert!(matches!(
+            check("x", ImportType::Memory(Limits::new(1, None))),
+            Err(WasmError::MissingImport { .. })
+        ));
+        let small = Config::default().max_memory_bytes(65536);
+        assert!(matches!(
+            host.check_imports(
+                [("env", "m", ImportType::Memory(Limits::new(1, None)))],
+                &small
+            ),
+            Err(WasmError::MemoryLimit)
+        ));
     }
 }

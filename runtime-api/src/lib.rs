@@ -8,7 +8,8 @@
 //! - [`WasmError`] and [`Trap`]: every failure as data, the same variant on every engine.
 //! - [`abi`]: the one calling convention between host and guest (MessagePack payloads
 //!   behind `(ptr, len)` pairs, results packed into one `i64`).
-//! - [`HostFunctions`] and [`HostContext`]: host functions as plain Rust closures.
+//! - [`HostFunctions`] and [`HostContext`]: host functions as plain Rust closures; globals,
+//!   memories and tables a host provides ([`ExternKind`]).
 //! - [`typed`]: call handles that skip the lookup: raw ([`WasmTypes`]) and serialized
 //!   ([`SerializedFunc`]).
 //! - [`Config`]: the one place for knobs.
@@ -19,6 +20,7 @@ pub mod abi;
 mod config;
 mod engine;
 mod error;
+mod externs;
 mod host;
 pub mod typed;
 mod value;
@@ -27,9 +29,10 @@ pub use abi::Borrowable;
 pub use config::{Config, CostTable, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_HOST_NESTING, Metering};
 pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked};
 pub use error::{Trap, WasmError};
-pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions};
+pub use externs::{ExternKind, HostExtern, ImportType, Limits};
+pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions, HostImport};
 pub use typed::{PackedFunc, SerializedFunc, WasmType, WasmTypes};
-pub use value::{ValType, Value};
+pub use value::{FuncRef, ValType, Value};
 
 /// Owned bytes that serialize as one MessagePack `bin` (not an array of integers).
 ///

@@ -4,7 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A wasm value type (the numeric types; reference and vector types are not part of the contract yet).
+/// A wasm value type: the numeric types and the two reference types (vectors are outside
+/// the contract's feature set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ValType {
     /// 32-bit integer.
@@ -15,6 +16,28 @@ pub enum ValType {
     F32,
     /// 64-bit IEEE 754 float.
     F64,
+    /// A reference to a function, or null.
+    FuncRef,
+    /// A reference to a host value, or null.
+    ExternRef,
+}
+
+/// A non-null function reference that came out of a guest.
+///
+/// Opaque: the contract says *that* a function is referenced, not which one, because a
+/// function belongs to the store of its instance and every instance has its own. It can be
+/// read and compared with null; passing it back into a guest is refused with
+/// [`crate::WasmError::ExportSignature`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FuncRef {
+    _opaque: (),
+}
+
+impl FuncRef {
+    /// A non-null function reference. Backends make these for references a guest returns.
+    pub const fn opaque() -> Self {
+        FuncRef { _opaque: () }
+    }
 }
 
 /// A raw wasm value. Floats are carried as their exact bit patterns so that NaN sign and
@@ -29,6 +52,11 @@ pub enum Value {
     F32(u32),
     /// 64-bit float, as bits.
     F64(u64),
+    /// A function reference: `None` is `ref.null func`.
+    FuncRef(Option<FuncRef>),
+    /// A host reference: `None` is `ref.null extern`, `Some(n)` the host value `n` (the
+    /// host chooses what the number stands for; the guest can only hold and pass it).
+    ExternRef(Option<u32>),
 }
 
 impl Value {
@@ -39,11 +67,27 @@ impl Value {
             Value::I64(_) => ValType::I64,
             Value::F32(_) => ValType::F32,
             Value::F64(_) => ValType::F64,
+            Value::FuncRef(_) => ValType::FuncRef,
+            Value::ExternRef(_) => ValType::ExternRef,
+        }
+    }
+
+    /// The default value of `ty`: zero, or a null reference. Locals, table elements and
+    /// globals start as this.
+    pub fn default_for(ty: ValType) -> Self {
+        match ty {
+            ValType::I32 => Value::I32(0),
+            ValType::I64 => Value::I64(0),
+            ValType::F32 => Value::F32(0),
+            ValType::F64 => Value::F64(0),
+            ValType::FuncRef => Value::FuncRef(None),
+            ValType::ExternRef => Value::ExternRef(None),
         }
     }
 
     /// Parses `text` as a value of type `ty`: integers in decimal (or `0x` hex), floats as
-    /// decimal numbers, `nan`, `inf`, or exact bits as `0x…`.
+    /// decimal numbers, `nan`, `inf`, or exact bits as `0x…`; references as `null`, and a
+    /// host reference also as its number.
     pub fn parse(ty: ValType, text: &str) -> Option<Self> {
         let hex = text.strip_prefix("0x");
         Some(match ty {
@@ -70,6 +114,10 @@ impl Value {
                 Some(h) => u64::from_str_radix(h, 16).ok()?,
                 None => text.parse::<f64>().ok()?.to_bits(),
             }),
+            ValType::FuncRef if text == "null" => Value::FuncRef(None),
+            ValType::FuncRef => return None,
+            ValType::ExternRef if text == "null" => Value::ExternRef(None),
+            ValType::ExternRef => Value::ExternRef(Some(text.parse().ok()?)),
         })
     }
 }
@@ -81,12 +129,15 @@ impl fmt::Display for ValType {
             ValType::I64 => "i64",
             ValType::F32 => "f32",
             ValType::F64 => "f64",
+            ValType::FuncRef => "funcref",
+            ValType::ExternRef => "externref",
         })
     }
 }
 
 /// Integers in decimal; floats as their value followed by their exact bits, e.g.
-/// `f32:nan (0x7fc00000)`, because two NaNs that print alike may differ in bits.
+/// `f32:nan (0x7fc00000)`, because two NaNs that print alike may differ in bits; references
+/// as `funcref:null`, `funcref:func`, `externref:null`, `externref:7`.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -94,6 +145,10 @@ impl fmt::Display for Value {
             Value::I64(v) => write!(f, "i64:{v}"),
             Value::F32(b) => write!(f, "f32:{} ({b:#010x})", f32::from_bits(b)),
             Value::F64(b) => write!(f, "f64:{} ({b:#018x})", f64::from_bits(b)),
+            Value::FuncRef(None) => f.write_str("funcref:null"),
+            Value::FuncRef(Some(_)) => f.write_str("funcref:func"),
+            Value::ExternRef(None) => f.write_str("externref:null"),
+            Value::ExternRef(Some(n)) => write!(f, "externref:{n}"),
         }
     }
 }
@@ -117,5 +172,14 @@ mod tests {
             Some(Value::I32(-1))
         );
         assert_eq!(Value::parse(ValType::I32, "x"), None);
+        assert_eq!(
+            Value::parse(ValType::ExternRef, "7"),
+            Some(Value::ExternRef(Some(7)))
+        );
+        assert_eq!(
+            Value::parse(ValType::FuncRef, "null"),
+            Some(Value::FuncRef(None))
+        );
+        assert_eq!(Value::parse(ValType::FuncRef, "7"), None);
     }
 }
