@@ -41,16 +41,22 @@ pub struct Options {
     pub fuel: u64,
     /// Where divergent modules are saved; `None` keeps none.
     pub reproducers: Option<PathBuf>,
+    /// How many shrinking steps (wasm-shrink) a saved module with an unexplained divergence
+    /// gets to become a smaller one that diverges alike, saved beside it; 0 saves the module
+    /// as generated only.
+    pub shrink_attempts: u32,
 }
 
 impl Options {
-    /// `count` modules of `seed`, 100 000 units of fuel per call, reproducers kept nowhere.
+    /// `count` modules of `seed`, 100 000 units of fuel per call, reproducers kept nowhere
+    /// (and 200 shrinking attempts each once they are kept).
     pub fn new(count: u64, seed: u64) -> Self {
         Options {
             count,
             seed,
             fuel: 100_000,
             reproducers: None,
+            shrink_attempts: 200,
         }
     }
 }
@@ -98,6 +104,22 @@ pub struct Divergence {
     pub seen: Vec<String>,
     /// The saved module (`.wasm`; a `.wat` beside it), when reproducers are kept.
     pub reproducer: Option<String>,
+    /// A smaller module that diverges alike (`.min.wasm`, `.min.wat`), when shrinking found
+    /// one.
+    #[serde(default)]
+    pub minimized: Option<String>,
+}
+
+impl Divergence {
+    /// Where the module was saved, and its minimized form, as ` (saved as …)`; empty when
+    /// it was not.
+    pub fn saved_as(&self) -> String {
+        match (&self.reproducer, &self.minimized) {
+            (Some(r), Some(m)) => format!(" (saved as {r}, minimized as {m})"),
+            (Some(r), None) => format!(" (saved as {r})"),
+            _ => String::new(),
+        }
+    }
 }
 
 /// The generated modules in one profile.
@@ -196,9 +218,7 @@ impl GeneratedReport {
                     d.class.name(),
                     d.step,
                     d.seen.join(" | "),
-                    d.reproducer
-                        .as_ref()
-                        .map_or(String::new(), |r| format!(" [{r}]"))
+                    d.saved_as()
                 );
             }
         }
@@ -799,13 +819,16 @@ pub fn run(options: &Options, progress: impl Fn(u64) + Sync) -> GeneratedReport 
         report.modules += 1;
         let mut saved: Option<String> = None;
         for (
-            profile,
-            ProfileRun {
-                calls,
-                outcomes,
-                difference,
-            },
-        ) in report.profiles.iter_mut().zip(run.profiles)
+            p,
+            (
+                profile,
+                ProfileRun {
+                    calls,
+                    outcomes,
+                    difference,
+                },
+            ),
+        ) in report.profiles.iter_mut().zip(run.profiles).enumerate()
         {
             profile.calls += calls;
             for outcome in outcomes {
@@ -819,10 +842,18 @@ pub fn run(options: &Options, progress: impl Fn(u64) + Sync) -> GeneratedReport 
             if profile.divergences.len() >= 100 {
                 continue;
             }
-            if saved.is_none()
-                && let Some(dir) = &options.reproducers
-            {
-                saved = save(dir, options.seed, run.index, &run.wasm);
+            let name = format!("seed{}-module{}", options.seed, run.index);
+            let mut minimized = None;
+            if let Some(dir) = &options.reproducers {
+                if saved.is_none() {
+                    saved = save(dir, &name, &run.wasm);
+                }
+                // Only what no rule explains is worth the time: a bug of ours or an engine's.
+                if class == Class::Unexplained {
+                    minimized = shrink(&engines, &run.wasm, run.index, options, p, class).and_then(
+                        |small| save(dir, &format!("{name}.{}.min", profile_name(p)), &small),
+                    );
+                }
             }
             profile.divergences.push(Divergence {
                 module: run.index,
@@ -839,16 +870,52 @@ pub fn run(options: &Options, progress: impl Fn(u64) + Sync) -> GeneratedReport 
                     })
                     .collect(),
                 reproducer: saved.clone(),
+                minimized,
             });
         }
     }
     report
 }
 
-/// Saves a divergent module as `.wasm` and `.wat`; returns the `.wasm`'s path.
-fn save(dir: &Path, seed: u64, index: u64, wasm: &[u8]) -> Option<String> {
+fn profile_name(p: usize) -> &'static str {
+    if p == 1 { "deterministic" } else { "default" }
+}
+
+/// A smaller module than `wasm` (module `index`) that still diverges with `class` in
+/// profile `p`, when `options.shrink_attempts` of wasm-shrink's steps find one. Each step runs the candidate
+/// on every engine in both profiles (a difference's class depends on both).
+fn shrink(
+    engines: &[Vec<AnyEngine>; 2],
+    wasm: &[u8],
+    index: u64,
+    options: &Options,
+    p: usize,
+    class: Class,
+) -> Option<Vec<u8>> {
+    if options.shrink_attempts == 0 {
+        return None;
+    }
+    let info = wasm_shrink::WasmShrink::default()
+        .attempts(options.shrink_attempts)
+        .seed(index)
+        .run(wasm.to_vec(), |candidate| {
+            let again = run_wasm(
+                engines,
+                candidate.to_vec(),
+                options.seed,
+                index,
+                options.fuel,
+            );
+            Ok(matches!(&again.profiles[p].difference, Some((_, c, _)) if *c == class))
+        })
+        .ok()?;
+    (info.output_size < info.input_size).then_some(info.output)
+}
+
+/// Saves a divergent module as `<name>.wasm` and `<name>.wat`; returns the `.wasm`'s path.
+fn save(dir: &Path, name: &str, wasm: &[u8]) -> Option<String> {
     std::fs::create_dir_all(dir).ok()?;
-    let path = dir.join(format!("seed{seed}-module{index}.wasm"));
+    let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, wasm).ok()?;
     if let Ok(text) = wasmprinter::print_bytes(wasm) {
         let _ = std::fs::write(path.with_extension("wat"), text);
@@ -949,11 +1016,48 @@ mod tests {
     }
 
     #[test]
+    fn a_divergent_module_shrinks_to_a_smaller_one_that_diverges_alike() {
+        // Endless recursion: wasmi stops at its frame limit, wasmer runs out of fuel.
+        let wasm = wasmhost::wat2wasm(
+            br#"(module
+              (memory (export "memory") 1)
+              (global (export "g") (mut i32) (i32.const 5))
+              (func $deep (export "deep") (param i32) (result i32)
+                (call $deep (i32.add (local.get 0) (i32.const 1))))
+              (func (export "busy") (param i32) (result i32)
+                (i32.store (i32.const 16) (local.get 0))
+                (i32.mul (local.get 0) (i32.const 3)))
+              (func (export "more") (result i64) (i64.const 42)))"#,
+        )
+        .unwrap();
+        let options = Options::new(1, 1);
+        let engines = engines(options.fuel);
+        let run = run_wasm(&engines, wasm.clone(), 1, 0, options.fuel);
+        let Some((_, class, _)) = &run.profiles[0].difference else {
+            panic!("the engines agree on endless recursion");
+        };
+        assert_eq!(*class, Class::StackDepth);
+        let small = shrink(&engines, &wasm, 0, &options, 0, Class::StackDepth)
+            .expect("a smaller module diverges alike");
+        assert!(
+            small.len() < wasm.len(),
+            "{} vs {}",
+            small.len(),
+            wasm.len()
+        );
+        let again = run_wasm(&engines, small, 1, 0, options.fuel);
+        assert!(matches!(
+            &again.profiles[0].difference,
+            Some((_, Class::StackDepth, _))
+        ));
+    }
+
+    #[test]
     fn a_divergent_module_is_saved_as_binary_and_text() {
         let dir = std::env::temp_dir().join(format!("wasmhost-saved-{}", std::process::id()));
         let wasm =
             wasmhost::wat2wasm(b"(module (func (export \"f\") (result i32) i32.const 1))").unwrap();
-        let path = save(&dir, 1, 2, &wasm).expect("saved");
+        let path = save(&dir, "seed1-module2", &wasm).expect("saved");
         assert_eq!(std::fs::read(&path).unwrap(), wasm);
         let text = std::fs::read_to_string(Path::new(&path).with_extension("wat")).unwrap();
         assert!(text.contains("i32.const 1"), "{text}");

@@ -472,9 +472,7 @@ fn generated_table(h: &mut String, reports: &[Report]) {
                     d.module,
                     esc(&d.step),
                     esc(&d.seen.join(" | ")),
-                    d.reproducer
-                        .as_ref()
-                        .map_or(String::new(), |r| format!(" (saved as {})", esc(r)))
+                    esc(&d.saved_as())
                 );
             }
         }

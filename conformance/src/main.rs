@@ -80,6 +80,10 @@ enum Command {
         /// Where generated modules on which the engines diverge are saved (.wasm and .wat).
         #[arg(long, default_value = "target/divergences")]
         reproducers: PathBuf,
+        /// Shrinking steps for a module whose divergence no rule explains: a smaller module
+        /// that diverges alike is saved beside it (.min.wasm, .min.wat); 0 for none.
+        #[arg(long, default_value_t = 200)]
+        shrink_attempts: u32,
         /// How many malformed modules (seed 1) to compile on every engine; 0 for none
         /// (`wasmhost malformed` runs long ones).
         #[arg(long, default_value_t = 2_000)]
@@ -228,12 +232,14 @@ fn main() -> ExitCode {
             generated,
             seed,
             reproducers,
+            shrink_attempts,
             malformed,
             bombs_max_mb,
         } => {
             let options = report::RunOptions {
                 generated: wasmhost_conformance::generated::Options {
                     reproducers: Some(reproducers),
+                    shrink_attempts,
                     ..wasmhost_conformance::generated::Options::new(generated, seed)
                 },
                 malformed,
