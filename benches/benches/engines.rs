@@ -13,7 +13,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use wasmhost::cache::{CacheConfig, ModuleCache};
 use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, ByteSlice, Bytes, Config, HostFunctions, Metering, ValType, Value, abi};
-use wasmhost_benches::{FLOAT_KERNEL_WAT, float_kernel_native, kernels, large_module, summary};
+use wasmhost_benches::{
+    FLOAT_KERNEL_WAT, float_kernel_native, kernels, large_growing_module, large_module, summary,
+};
 
 fn engines(config: &Config) -> Vec<AnyEngine> {
     AnyEngine::all(config)
@@ -22,11 +24,13 @@ fn engines(config: &Config) -> Vec<AnyEngine> {
 /// The large guest's size in functions: about 1.5 MB of wasm.
 const LARGE_FUNCTIONS: usize = 12_000;
 
-/// Compiling a small guest (the echo guest) and a large generated one from bytes, and the
-/// large one from the disk cache (engines that serialize) and from the memory cache.
+/// Compiling a small guest (the echo guest) and a large generated one from bytes (also with
+/// a memory it grows), and the large one from the disk cache (engines that serialize) and
+/// from the memory cache.
 fn compile(c: &mut Criterion) {
     let small = wasmhost_test_wasms::guest("echo");
     let large = large_module(LARGE_FUNCTIONS);
+    let growing = large_growing_module(LARGE_FUNCTIONS);
     let mut g = c.benchmark_group("compile");
     g.sample_size(10);
     for engine in engines(&Config::default()) {
@@ -36,6 +40,9 @@ fn compile(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("cold_large", name), |b| {
             b.iter(|| engine.compile(black_box(&large)).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("cold_large_growing", name), |b| {
+            b.iter(|| engine.compile(black_box(&growing)).unwrap())
         });
         let dir = tempfile::tempdir().unwrap();
         let disk = CacheConfig::default().disk(dir.path());

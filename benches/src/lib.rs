@@ -11,7 +11,24 @@ pub mod kernels;
 /// compilation of a large guest: each is a small loop of integer and float arithmetic with
 /// its own constants, so that no compiler can share work between them.
 pub fn large_module(functions: usize) -> Vec<u8> {
+    large_module_with(functions, "")
+}
+
+/// [`large_module`] with a memory and one more function that grows it: on wasmi every
+/// function body is then re-encoded at compile time (`wasmhost_instrument::grow`), which
+/// this module makes measurable.
+pub fn large_growing_module(functions: usize) -> Vec<u8> {
+    large_module_with(
+        functions,
+        r#"  (memory 1)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+"#,
+    )
+}
+
+fn large_module_with(functions: usize, extra: &str) -> Vec<u8> {
     let mut wat = String::from("(module\n");
+    wat += extra;
     for i in 0..functions {
         wat += &format!(
             r#"  (func (export "f{i}") (param $n i32) (result i64)
