@@ -89,6 +89,7 @@ pub fn render(reports: &[Report]) -> String {
     guest_table(&mut h, &cols);
     generated_table(&mut h, reports);
     malformed_and_bombs(&mut h, reports);
+    hostile(&mut h, reports);
     h += "</body></html>\n";
     h
 }
@@ -547,6 +548,83 @@ fn malformed_and_bombs(h: &mut String, reports: &[Report]) {
                         ratio.map_or("-".into(), |r| format!("{r:.2}×"))
                     );
                 }
+            }
+            h.push_str("</table>");
+        }
+    }
+}
+
+/// Hostile guests, threads sharing a module and long runs, per report that ran them.
+fn hostile(h: &mut String, reports: &[Report]) {
+    use crate::hostile::{LEAK_BOUND, WARM_UP};
+    let class = |ok: bool| if ok { "ok" } else { "fail" };
+    for report in reports {
+        let Some(r) = &report.hostile else {
+            continue;
+        };
+        let _ = write!(
+            h,
+            "<h2 id=\"hostile\">Hostile guests ({})</h2><p>Guests that lie, trap, grow without \
+             end or call back without end, through the serialized ABI: each must end in the \
+             typed error it names, and a fresh instance of the module must work after it.</p>\
+             <table><tr><th>case</th><th>what the guest does</th><th>engine</th><th>how it ended</th></tr>",
+            esc(&report.machine.arch)
+        );
+        for c in &r.cases {
+            let _ = write!(
+                h,
+                "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                esc(&c.case.replace('_', " ")),
+                esc(&c.what),
+                esc(&c.engine),
+                class(c.passed),
+                esc(&c.outcome)
+            );
+        }
+        h.push_str("</table>");
+        if !r.threads.is_empty() {
+            h.push_str(
+                "<h3>Threads sharing one module</h3><p>Serialized calls through a host function, \
+                 each thread on instances of its own (a fresh one every 50 calls); every result \
+                 must come back right, exactly once.</p><table><tr><th>engine</th><th>threads</th>\
+                 <th>calls</th><th>calls/s</th><th>every result once</th></tr>",
+            );
+            for t in &r.threads {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td class=\"{}\">{}</td></tr>",
+                    esc(&t.engine),
+                    t.threads,
+                    t.calls,
+                    t.calls_per_second,
+                    class(t.every_result_once),
+                    t.every_result_once
+                );
+            }
+            h.push_str("</table>");
+        }
+        if !r.leaks.is_empty() {
+            let _ = write!(
+                h,
+                "<h3>Long runs</h3><p>Resident memory of the process after the first {WARM_UP} \
+                 and after all: growth past {} MiB fails.</p><table><tr><th>engine</th>\
+                 <th>what</th><th>iterations</th><th>resident after {WARM_UP}</th>\
+                 <th>after all</th><th>growth</th></tr>",
+                LEAK_BOUND >> 20
+            );
+            for l in &r.leaks {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1} MB</td><td>{:.1} MB</td>\
+                     <td class=\"{}\">+{} KiB</td></tr>",
+                    esc(&l.engine),
+                    esc(&l.what),
+                    l.iterations,
+                    l.resident_after_warm_up as f64 / 1e6,
+                    l.resident_after as f64 / 1e6,
+                    class(l.every_iteration_right && l.growth() <= LEAK_BOUND),
+                    l.growth() >> 10
+                );
             }
             h.push_str("</table>");
         }

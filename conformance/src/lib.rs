@@ -8,6 +8,7 @@
 pub mod bombs;
 pub mod generated;
 pub mod guests;
+pub mod hostile;
 pub mod html;
 pub mod malformed;
 pub mod meter;

@@ -92,6 +92,17 @@ enum Command {
         /// (`wasmhost bombs` goes to 8 MB).
         #[arg(long, default_value_t = 1.0)]
         bombs_max_mb: f64,
+        /// Leave out the hostile guests, threads sharing a module and long runs.
+        #[arg(long)]
+        no_hostile: bool,
+        /// Serialized calls at 1 and at 2 threads sharing a module (calls per second); 0
+        /// for none.
+        #[arg(long, default_value_t = 20_000)]
+        thread_calls: u64,
+        /// Traps, instantiations and failed calls in a row, resident memory measured
+        /// before and after; 0 for none.
+        #[arg(long, default_value_t = 10_000)]
+        leak_iterations: u64,
     },
     /// Malformed modules: random bytes, mutated and truncated test guests, compiled on every
     /// engine in the default profile and with every rewriting pass; counts the verdicts and
@@ -235,6 +246,9 @@ fn main() -> ExitCode {
             shrink_attempts,
             malformed,
             bombs_max_mb,
+            no_hostile,
+            thread_calls,
+            leak_iterations,
         } => {
             let options = report::RunOptions {
                 generated: wasmhost_conformance::generated::Options {
@@ -244,6 +258,9 @@ fn main() -> ExitCode {
                 },
                 malformed,
                 bombs_max_bytes: (bombs_max_mb * 1e6) as usize,
+                hostile: !no_hostile,
+                thread_calls,
+                leak_iterations,
             };
             conformance(json.as_deref(), html.as_deref(), &merge, &options)
         }

@@ -14,6 +14,7 @@ use wasmhost::{AnyEngine, Config, Value};
 use crate::bombs::{self, BombReport};
 use crate::generated::{self, GeneratedReport};
 use crate::guests::{self, Call};
+use crate::hostile::HostileReport;
 use crate::malformed::{self, MalformedReport};
 use crate::probes::{self, Matrix, Verdict};
 use crate::spec::{self, FileResult, KNOWN_FAILURES};
@@ -59,6 +60,10 @@ pub struct Report {
     /// Compile bombs on every engine (absent when none ran).
     #[serde(default)]
     pub bombs: Option<BombReport>,
+    /// Hostile guests, threads sharing a module and long runs on every engine (absent when
+    /// none ran).
+    #[serde(default)]
+    pub hostile: Option<HostileReport>,
 }
 
 /// What [`Report::run`] runs besides the spec tests, the probes and the guests.
@@ -70,15 +75,26 @@ pub struct RunOptions {
     pub malformed: u64,
     /// Compile bombs at sizes doubling from 0.25 MB up to this many bytes; 0 runs none.
     pub bombs_max_bytes: usize,
+    /// Whether to run the hostile guests ([`crate::hostile`]).
+    pub hostile: bool,
+    /// Serialized calls at 1 and at 2 threads sharing a module; 0 runs none.
+    pub thread_calls: u64,
+    /// Traps, instantiations and failed calls in a row, resident memory measured; 0 runs
+    /// none.
+    pub leak_iterations: u64,
 }
 
 impl Default for RunOptions {
-    /// 200 generated modules of seed 1, 2 000 malformed inputs, bombs up to 1 MB.
+    /// 200 generated modules of seed 1, 2 000 malformed inputs, bombs up to 1 MB, the
+    /// hostile guests, 20 000 calls on threads, 10 000 of each long run.
     fn default() -> Self {
         RunOptions {
             generated: generated::Options::new(200, 1),
             malformed: 2_000,
             bombs_max_bytes: 1_000_000,
+            hostile: true,
+            thread_calls: 20_000,
+            leak_iterations: 10_000,
         }
     }
 }
@@ -307,6 +323,14 @@ impl Report {
                 progress(&format!("compile bombs: {step}"))
             })
         });
+        let hostile = options.hostile.then(|| {
+            progress("hostile guests, threads, long runs");
+            HostileReport::run(
+                &AnyEngine::all(&Config::default()),
+                options.thread_calls,
+                options.leak_iterations,
+            )
+        });
         Report {
             machine: Machine::this(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -315,6 +339,7 @@ impl Report {
             generated,
             malformed,
             bombs,
+            hostile,
         }
     }
 
@@ -325,11 +350,13 @@ impl Report {
             .find(|p| p.deterministic == deterministic)
     }
 
-    /// Malformed inputs an engine panicked on or refused with an untyped error.
+    /// Malformed inputs an engine panicked on or refused with an untyped error, and
+    /// hostile runs that did not end as they must ([`HostileReport::failures`]).
     pub fn mishandled_inputs(&self) -> usize {
         self.malformed
             .as_ref()
             .map_or(0, MalformedReport::mishandled)
+            + self.hostile.as_ref().map_or(0, |h| h.failures().len())
     }
 
     /// Divergences in the deterministic profile: the suite's verdict.
@@ -645,6 +672,9 @@ pub fn summary(report: &Report) -> String {
             "\nCompile bombs (time per byte of the largest over the smallest: the ratio):\n{}",
             bombs.summary()
         );
+    }
+    if let Some(hostile) = &report.hostile {
+        let _ = write!(s, "\n{}", hostile.summary());
     }
     let _ = writeln!(
         s,

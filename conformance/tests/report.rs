@@ -50,6 +50,9 @@ fn reports_merge_across_machines_and_render() {
         generated: generated::Options::new(20, 7),
         malformed: 200,
         bombs_max_bytes: 500_000,
+        hostile: true,
+        thread_calls: 400,
+        leak_iterations: 200,
     };
     let report = Report::run(&options, |_| {});
     assert_eq!(report.profiles.len(), 2);
@@ -81,6 +84,18 @@ fn reports_merge_across_machines_and_render() {
         text.contains("Compile bombs") && text.contains("Malformed modules"),
         "{text}"
     );
+    // And the hostile guests, every case on every engine, threads at 1 and 2, long runs.
+    let hostile = report.hostile.as_ref().expect("hostile guests ran");
+    let engines = report.engines.len();
+    assert_eq!(
+        hostile.cases.len(),
+        wasmhost_conformance::hostile::CASES.len() * engines
+    );
+    assert_eq!(hostile.threads.len(), 2 * engines);
+    assert!(hostile.threads.iter().all(|t| t.calls_per_second > 0.0));
+    assert_eq!(hostile.leaks.len(), 3 * engines);
+    assert!(hostile.failures().is_empty(), "{}", hostile.summary());
+    assert!(text.contains("Hostile guests: "), "{text}");
 
     // Every guest call burnt portable fuel, the same on every engine and in both profiles,
     // but for unbounded recursion in the default profile: without the call-depth limit it
@@ -134,6 +149,7 @@ fn reports_merge_across_machines_and_render() {
     assert!(html.contains("wasmer · aarch64") && html.contains("wasm-v2/f32.wast"));
     assert!(html.contains("class=\"c allowed\""));
     assert!(html.contains("<svg"));
+    assert!(html.contains("id=\"hostile\"") && html.contains("Threads sharing one module"));
 }
 
 #[test]
@@ -144,7 +160,8 @@ fn conformance_command_writes_json_and_html_and_merges() {
     let bin = env!("CARGO_BIN_EXE_wasmhost");
     let out = Command::new(bin)
         .args(["conformance", "--generated", "10", "--malformed", "100"])
-        .args(["--bombs-max-mb", "0.25", "--reproducers"])
+        .args(["--bombs-max-mb", "0.25", "--thread-calls", "100"])
+        .args(["--leak-iterations", "0", "--reproducers"])
         .arg(dir.join("divergences"))
         .arg("--json")
         .arg(&json)
@@ -159,6 +176,7 @@ fn conformance_command_writes_json_and_html_and_merges() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("Float/NaN probe matrix"), "{stdout}");
+    assert!(stdout.contains("Hostile guests: "), "{stdout}");
     assert!(json.exists() && html.exists());
     let merged = Command::new(bin)
         .args(["conformance", "--merge"])
