@@ -56,7 +56,7 @@ pub fn render(reports: &[Report]) -> String {
          body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}}\
          th{{background:#f4f4f4}}td.name{{text-align:left;font-family:monospace}}\
-         .fail{{background:#f8c4c4}}.skip{{color:#999}}.ok{{background:#d8f0d8}}\
+         .fail{{background:#f8c4c4}}.skip{{color:#999}}.ok{{background:#d8f0d8}}.expected{{background:#d6e4f5}}\
          .grid{{display:flex;flex-wrap:wrap;width:{}px;margin:2px 0}}\
          .c{{width:9px;height:9px;margin:0 1px 1px 0}}.agree{{background:#5cb85c}}.allowed{{background:#f0ad4e}}.divergence{{background:#d9534f}}\
          .op{{display:inline-block;vertical-align:top;margin:0 1.5em 1em 0}}.op span{{display:block;font-family:monospace}}\
@@ -369,7 +369,11 @@ fn guest_table(h: &mut String, cols: &[Column<'_>]) {
     let _ = write!(
         h,
         "<h2>Guests through the ABI</h2><p>Each cell: whether the outcome and the portable fuel \
-         are the same as the first column's, then the fuel.</p><table><tr><th>guest</th><th>export</th>"
+         are the same as the first column's in the same profile (a difference there is a \
+         failure), then the fuel. A deterministic-profile cell that differs from its own \
+         default-profile cell is <span class=\"expected\">expected</span>: that profile \
+         canonicalizes NaNs and limits call depth, and this is what it changed.</p>\
+         <table><tr><th>guest</th><th>export</th>"
     );
     for c in cols {
         for d in [false, true] {
@@ -377,30 +381,52 @@ fn guest_table(h: &mut String, cols: &[Column<'_>]) {
         }
     }
     h.push_str("</tr>");
-    let Some(first) = cols.first().and_then(|c| c.report.profile(false)) else {
+    let Some(first) = cols.first() else {
         return;
     };
-    for (i, g) in first.guests.iter().enumerate() {
+    fn rows<'a>(c: &Column<'a>, d: bool) -> Option<&'a Vec<crate::report::GuestRow>> {
+        c.report.profile(d).map(|p| &p.guests)
+    }
+    /// What column `c` saw in profile `d` for guest call `i`: outcome and fuel.
+    fn cell<'a>(
+        c: &Column<'a>,
+        d: bool,
+        i: usize,
+    ) -> (Option<&'a crate::guests::Outcome>, Option<u64>) {
+        let row = rows(c, d).and_then(|g| g.get(i));
+        (
+            row.map(|g| &g.outcomes[c.engine]),
+            row.and_then(|g| g.fuel.get(c.engine).copied().flatten()),
+        )
+    }
+    let Some(count) = rows(first, false).map(Vec::len) else {
+        return;
+    };
+    for i in 0..count {
+        let Some(g) = rows(first, false).and_then(|g| g.get(i)) else {
+            continue;
+        };
         let _ = write!(
             h,
             "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td>",
             esc(&g.call.guest),
             esc(&g.call.export)
         );
-        let reference = (&g.outcomes[0], g.fuel.first().copied().flatten());
         for c in cols {
             for d in [false, true] {
-                let row = c.report.profile(d).and_then(|p| p.guests.get(i));
-                let o = row.map(|g| &g.outcomes[c.engine]);
-                let fuel = row.and_then(|g| g.fuel.get(c.engine).copied().flatten());
-                let same = o == Some(reference.0) && fuel == reference.1;
-                let fuel_text = fuel.map_or("-".into(), |f| f.to_string());
+                let seen = cell(c, d, i);
+                let (class, text) = if seen != cell(first, d, i) {
+                    ("fail", "differs")
+                } else if d && seen != cell(c, false, i) {
+                    ("expected", "same · profile changed it")
+                } else {
+                    ("ok", "same")
+                };
+                let fuel_text = seen.1.map_or("-".into(), |f| f.to_string());
                 let _ = write!(
                     h,
-                    "<td class=\"{}\" title=\"{}\">{} · {fuel_text}</td>",
-                    if same { "ok" } else { "fail" },
-                    esc(&format!("{o:?}")),
-                    if same { "same" } else { "differs" }
+                    "<td class=\"{class}\" title=\"{}\">{text} · {fuel_text}</td>",
+                    esc(&format!("{:?}", seen.0)),
                 );
             }
         }

@@ -150,6 +150,27 @@ fn reports_merge_across_machines_and_render() {
     assert!(html.contains("class=\"c allowed\""));
     assert!(html.contains("<svg"));
     assert!(html.contains("id=\"hostile\"") && html.contains("Threads sharing one module"));
+
+    // In the guest table, what the deterministic profile changed (the call-depth limit stops
+    // `stack_overflow` early) is expected, not a difference between engines.
+    let one = wasmhost_conformance::html::render(std::slice::from_ref(&report));
+    assert!(
+        one.contains("<td class=\"expected\"") && one.contains("profile changed it"),
+        "no expected cell"
+    );
+    // A cell differs only where an engine differs from the first in the same profile.
+    let differing: usize = report
+        .profiles
+        .iter()
+        .flat_map(|p| &p.guests)
+        .map(|g| {
+            let first = (&g.outcomes[0], g.fuel.first());
+            (1..g.outcomes.len())
+                .filter(|&e| (&g.outcomes[e], g.fuel.get(e)) != first)
+                .count()
+        })
+        .sum();
+    assert_eq!(one.matches(">differs ·").count(), differing);
 }
 
 #[test]
