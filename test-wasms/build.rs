@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
 
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+#[path = "src/toolchain.rs"]
+mod toolchain;
+
+use toolchain::WASM_TARGET;
 
 fn main() {
+    check_toolchain();
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     for watched in [
@@ -42,6 +46,31 @@ fn main() {
     }
     code += "];\n";
     fs::write(out.join("guests.rs"), code).unwrap();
+}
+
+/// Stops the build at once when the toolchain lacks the wasm32 target, saying how to add it
+/// (see `src/toolchain.rs`); and runs again when the target is added or removed.
+fn check_toolchain() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        // The guests' own build will say what is wrong with this rustc.
+        return;
+    };
+    println!(
+        "cargo:rerun-if-changed={}",
+        toolchain::wasm_std_dir(&sysroot).display()
+    );
+    let name = env::var("RUSTUP_TOOLCHAIN").ok();
+    if let Some(message) = toolchain::missing_wasm_target(&sysroot, name.as_deref()) {
+        eprintln!("\nerror: {message}\n");
+        std::process::exit(1);
+    }
 }
 
 /// `<target>/wasm-guests`, kept between builds of any profile, so guests build once.

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod host;
+pub mod toolchain;
 pub mod types;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
