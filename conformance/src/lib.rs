@@ -1,7 +1,7 @@
 //! # wasmhost-conformance
 //!
 //! Runs identical guests on every engine compiled into wasmhost and compares what they
-//! return, bit for bit. The `wasmhost` binary is its command-line front end.
+//! return, bit for bit. The `wasmhost` binary (`cli/`) is its command-line front end.
 
 #![warn(missing_docs)]
 
@@ -14,5 +14,4 @@ pub mod malformed;
 pub mod meter;
 pub mod probes;
 pub mod report;
-pub mod run;
 pub mod spec;

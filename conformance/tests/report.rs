@@ -1,8 +1,6 @@
 //! The report: runs, round-trips through JSON, merges machines, renders HTML; and the
 //! `conformance` command end to end.
 
-use std::process::Command;
-
 use wasmhost::Value;
 use wasmhost_conformance::generated;
 use wasmhost_conformance::probes::{Verdict, operators};
@@ -171,47 +169,4 @@ fn reports_merge_across_machines_and_render() {
         })
         .sum();
     assert_eq!(one.matches(">differs ·").count(), differing);
-}
-
-#[test]
-fn conformance_command_writes_json_and_html_and_merges() {
-    let dir = std::env::temp_dir().join(format!("wasmhost-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (json, html) = (dir.join("run.json"), dir.join("run.html"));
-    let bin = env!("CARGO_BIN_EXE_wasmhost");
-    let out = Command::new(bin)
-        .args(["conformance", "--generated", "10", "--malformed", "100"])
-        .args(["--bombs-max-mb", "0.25", "--thread-calls", "100"])
-        .args(["--leak-iterations", "0", "--reproducers"])
-        .arg(dir.join("divergences"))
-        .arg("--json")
-        .arg(&json)
-        .arg("--html")
-        .arg(&html)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("Float/NaN probe matrix"), "{stdout}");
-    assert!(stdout.contains("Hostile guests: "), "{stdout}");
-    assert!(json.exists() && html.exists());
-    let merged = Command::new(bin)
-        .args(["conformance", "--merge"])
-        .arg(&json)
-        .arg(&json)
-        .arg("--html")
-        .arg(dir.join("merged.html"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&merged.stdout);
-    assert!(merged.status.success(), "{stdout}");
-    assert!(
-        stdout.contains("Merged deterministic profile: 0 divergences"),
-        "{stdout}"
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

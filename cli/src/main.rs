@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wasmhost::prelude::*;
+use wasmhost_cli::run;
 use wasmhost_conformance::report::{self, Report};
-use wasmhost_conformance::{html, meter, run};
+use wasmhost_conformance::{html, meter};
 
 #[derive(Parser)]
 #[command(

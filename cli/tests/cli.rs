@@ -1,9 +1,10 @@
-//! The `wasmhost` commands end to end (`run`, `meter`, `cache`), and the comparison they rest on.
+//! The `wasmhost` commands end to end (`run`, `meter`, `cache`, `conformance`), and the
+//! comparison they rest on.
 
 use std::process::Command;
 
 use wasmhost::prelude::*;
-use wasmhost_conformance::run::{self, CallKind, Outcome};
+use wasmhost_cli::run::{self, CallKind, Outcome};
 
 fn wasmhost(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
@@ -180,4 +181,47 @@ fn run_fills_the_disk_cache_which_cache_stats_lists_and_clear_empties() {
     let (_, out) = wasmhost(&["cache", "stats", "--dir", dir_arg]);
     assert!(out.contains("0 files, 0 bytes"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn conformance_command_writes_json_and_html_and_merges() {
+    let dir = std::env::temp_dir().join(format!("wasmhost-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, html) = (dir.join("run.json"), dir.join("run.html"));
+    let bin = env!("CARGO_BIN_EXE_wasmhost");
+    let out = Command::new(bin)
+        .args(["conformance", "--generated", "10", "--malformed", "100"])
+        .args(["--bombs-max-mb", "0.25", "--thread-calls", "100"])
+        .args(["--leak-iterations", "0", "--reproducers"])
+        .arg(dir.join("divergences"))
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Float/NaN probe matrix"), "{stdout}");
+    assert!(stdout.contains("Hostile guests: "), "{stdout}");
+    assert!(json.exists() && html.exists());
+    let merged = Command::new(bin)
+        .args(["conformance", "--merge"])
+        .arg(&json)
+        .arg(&json)
+        .arg("--html")
+        .arg(dir.join("merged.html"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&merged.stdout);
+    assert!(merged.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Merged deterministic profile: 0 divergences"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,9 @@
+//! # wasmhost-cli
+//!
+//! The `wasmhost` command line (`src/main.rs`; `wasmhost --help` documents it). The library
+//! part holds what its tests check beside the binary: how `run` calls an export and compares
+//! the engines.
+
+#![warn(missing_docs)]
+
+pub mod run;
