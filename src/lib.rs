@@ -35,6 +35,8 @@ compile_error!("wasmhost needs at least one engine: enable the cargo feature `wa
 
 mod any;
 pub mod cache;
+#[cfg(feature = "tokio")]
+pub mod pool;
 pub mod typed;
 
 /// The traits, so that their methods are in scope: `use wasmhost::prelude::*;`.

@@ -1,0 +1,244 @@
+//! The async face, for hosts on tokio (cargo feature `tokio`): guest calls run on tokio's
+//! blocking pool, never on a runtime worker, through a pool of instances per module; and
+//! host functions may be `async`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), wasmhost::WasmError> {
+//! use wasmhost::pool::{AsyncHostFunctions, GuestPool, Reuse};
+//! use wasmhost::prelude::*;
+//! use wasmhost::{AnyEngine, Config, HostFunctions, WasmError};
+//!
+//! let engine = AnyEngine::from_name("wasmi", Config::default())?;
+//! let module = engine.compile(wasmhost_test_wasms::guest("host-calls"))?;
+//! let mut host = wasmhost_test_wasms::host::host_functions();
+//! // An async host function: the guest waits while it awaits.
+//! host.func_async("host_add", |(a, b): (i64, i64)| async move {
+//!     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+//!     Ok::<i64, WasmError>(a + b)
+//! });
+//! let pool = GuestPool::new(&module, &host, || 0u64)?.reuse(Reuse::UpTo(100));
+//! let sum: i64 = pool.call("sum3", (1i64, 2i64, 3i64)).await?;
+//! assert_eq!(sum, 6);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Where guest code runs
+//! [`GuestPool::call`] takes an instance (an idle one, or a fresh one made on the blocking
+//! pool) and runs the call with `tokio::task::spawn_blocking`: the runtime's workers go on
+//! serving other tasks while guests compute. An async host function runs on that same
+//! blocking thread: its future is driven to completion there (`Handle::block_on`) while the
+//! guest waits for its answer.
+//!
+//! # Reuse
+//! [`Reuse::Fresh`] gives every call a fresh instance with fresh host state: nothing one
+//! call leaves in guest memory reaches the next. [`Reuse::UpTo`]`(n)` gives an instance back
+//! to the pool after a call that returned `Ok` or the guest's own error, for at most `n`
+//! calls: instantiating is skipped, but guest memory and host state carry over, and wasm
+//! memory never shrinks, so `n` bounds how long one instance's growth lives. An instance
+//! whose call trapped, ran out of fuel or failed otherwise is dropped, never reused. At most
+//! [`GuestPool::max_idle`] instances wait in the pool.
+//!
+//! # Cancellation
+//! Dropping the future of a call does not stop the guest: code on a blocking thread cannot
+//! be interrupted. The call runs on until it returns, traps or runs out of fuel; its
+//! instance is then dropped, not given back. To bound a call in time, bound it in work:
+//! with fuel metering on ([`crate::Config::metering`]), [`GuestPool::fuel_per_call`] gives
+//! each call a budget, so a deadline becomes a number of units that the slowest engine
+//! spends within it.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasmhost_api::{Guest, HostFunctions, Instance, Module, Prelinked, WasmError};
+
+use crate::{AnyInstance, AnyModule, AnyPrelinked};
+
+/// When an instance is used again: see the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// A fresh instance for every call.
+    Fresh,
+    /// The same instance for up to this many calls.
+    UpTo(u32),
+}
+
+/// An instance waiting in the pool, and the calls it has served.
+struct Idle<T> {
+    instance: AnyInstance<T>,
+    calls: u32,
+}
+
+/// Instances of one module, linked once, called from async code: see the module docs.
+pub struct GuestPool<T> {
+    prelinked: AnyPrelinked<T>,
+    state: Arc<dyn Fn() -> T + Send + Sync>,
+    reuse: Reuse,
+    fuel_per_call: Option<u64>,
+    max_idle: usize,
+    idle: Arc<Mutex<Vec<Idle<T>>>>,
+}
+
+impl<T> Clone for GuestPool<T> {
+    /// Another handle on the same pool: its idle instances are shared.
+    fn clone(&self) -> Self {
+        GuestPool {
+            prelinked: self.prelinked.clone(),
+            state: Arc::clone(&self.state),
+            reuse: self.reuse,
+            fuel_per_call: self.fuel_per_call,
+            max_idle: self.max_idle,
+            idle: Arc::clone(&self.idle),
+        }
+    }
+}
+
+impl<T: Send + 'static> GuestPool<T> {
+    /// A pool of `module` linked with `host`, each new instance holding `state()`. Fresh
+    /// instances per call ([`Reuse::Fresh`]) until [`GuestPool::reuse`] says otherwise; at
+    /// most 16 idle.
+    ///
+    /// # Errors
+    /// As [`Module::prelink`]: a missing or mistyped import, a memory over the limits.
+    pub fn new(
+        module: &AnyModule,
+        host: &HostFunctions<T>,
+        state: impl Fn() -> T + Send + Sync + 'static,
+    ) -> Result<Self, WasmError> {
+        Ok(GuestPool {
+            prelinked: module.prelink(host)?,
+            state: Arc::new(state),
+            reuse: Reuse::Fresh,
+            fuel_per_call: None,
+            max_idle: 16,
+            idle: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Sets the reuse policy.
+    pub fn reuse(mut self, reuse: Reuse) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
+    /// Gives every call a fuel budget of `budget` units (the engine must meter:
+    /// [`crate::Config::metering`]); a call that spends it ends in
+    /// [`WasmError::OutOfFuel`].
+    pub fn fuel_per_call(mut self, budget: u64) -> Self {
+        self.fuel_per_call = Some(budget);
+        self
+    }
+
+    /// Sets how many instances may wait in the pool.
+    pub fn max_idle(mut self, instances: usize) -> Self {
+        self.max_idle = instances;
+        self
+    }
+
+    /// How many instances wait in the pool now.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// Calls serialized export `export` with `input` on an instance of the pool, on tokio's
+    /// blocking pool. Must be awaited inside a tokio runtime.
+    ///
+    /// # Errors
+    /// As [`Instance::call`], and [`WasmError::Engine`] when the blocking task could not
+    /// run or panicked.
+    pub async fn call<I, O>(&self, export: &str, input: I) -> Result<O, WasmError>
+    where
+        I: Serialize + Send + 'static,
+        O: DeserializeOwned + Send + 'static,
+    {
+        let waiting = self.take();
+        let (prelinked, state) = (self.prelinked.clone(), Arc::clone(&self.state));
+        let (export, fuel) = (export.to_string(), self.fuel_per_call);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut idle = match waiting {
+                Some(idle) => idle,
+                None => Idle {
+                    instance: prelinked.instantiate(state())?,
+                    calls: 0,
+                },
+            };
+            if let Some(budget) = fuel {
+                idle.instance.set_fuel(budget)?;
+            }
+            let result = idle.instance.call::<I, O>(&export, &input);
+            idle.calls += 1;
+            Ok::<_, WasmError>((result, idle))
+        });
+        let (result, idle) = task
+            .await
+            .map_err(|e| WasmError::Engine(format!("the guest call's blocking task: {e}")))??;
+        self.give_back(idle, &result);
+        result
+    }
+
+    /// An idle instance, if the policy reuses them and one is waiting.
+    fn take(&self) -> Option<Idle<T>> {
+        match self.reuse {
+            Reuse::Fresh => None,
+            Reuse::UpTo(_) => self.idle.lock().ok()?.pop(),
+        }
+    }
+
+    /// Puts `idle` back after a call that left it sound, while the policy allows.
+    fn give_back<O>(&self, idle: Idle<T>, result: &Result<O, WasmError>) {
+        let sound = matches!(result, Ok(_) | Err(WasmError::Guest(_)));
+        let again = matches!(self.reuse, Reuse::UpTo(n) if idle.calls < n);
+        if sound
+            && again
+            && let Ok(mut waiting) = self.idle.lock()
+            && waiting.len() < self.max_idle
+        {
+            waiting.push(idle);
+        }
+    }
+}
+
+/// Async host functions, for [`HostFunctions`] (cargo feature `tokio`).
+pub trait AsyncHostFunctions {
+    /// Adds a serialized host function whose body is async, imported by guests as
+    /// `wasmhost.<name>` like [`HostFunctions::func`]'s. The future runs to completion on
+    /// the blocking thread of the calling guest while the guest waits (see the module docs);
+    /// it cannot borrow the call's context, so state it needs is captured (an `Arc`, a
+    /// channel's sender).
+    ///
+    /// It needs a tokio runtime around the call: through [`GuestPool`] it has one. Called
+    /// elsewhere it fails the call with [`WasmError::Host`]: from a thread outside any
+    /// runtime, or from a runtime worker, which must not block.
+    fn func_async<I, O, F, Fut>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        I: DeserializeOwned + 'static,
+        O: Serialize + 'static,
+        F: Fn(I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, WasmError>> + 'static;
+}
+
+impl<T: 'static> AsyncHostFunctions for HostFunctions<T> {
+    fn func_async<I, O, F, Fut>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        I: DeserializeOwned + 'static,
+        O: Serialize + 'static,
+        F: Fn(I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, WasmError>> + 'static,
+    {
+        let function = name.to_string();
+        self.func(name, move |_, input: I| {
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                WasmError::host(format!(
+                    "async host function `{function}` was called outside a tokio runtime: \
+                     call the guest through wasmhost::pool::GuestPool"
+                ))
+            })?;
+            // On a runtime worker this panics (a worker must not block), and the panic
+            // becomes the call's `WasmError::Host`.
+            runtime.block_on(f(input))
+        })
+    }
+}

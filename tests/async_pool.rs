@@ -1,0 +1,193 @@
+//! The async face (`wasmhost::pool`, cargo feature `tokio`): a thousand concurrent calls whose
+//! async host function awaits a channel and a timer all come back right, exactly once, while
+//! the runtime's workers keep serving other tasks; the reuse policy; async host functions
+//! called where they cannot block.
+
+#![cfg(feature = "tokio")]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmhost::pool::{AsyncHostFunctions, GuestPool, Reuse};
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, AnyModule, HostFunctions, WasmError};
+use wasmhost_test_wasms::host::host_functions;
+
+wasmhost::on_every_engine!(
+    a_thousand_concurrent_calls_awaiting_a_channel_all_come_back_and_workers_stay_free,
+    fresh_instances_per_call_or_reused_up_to_n_calls,
+    an_instance_whose_call_failed_is_not_reused,
+    an_async_host_function_outside_the_pool_is_a_typed_error,
+);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn host_calls(engine: &AnyEngine) -> AnyModule {
+    engine
+        .compile(wasmhost_test_wasms::guest("host-calls"))
+        .unwrap()
+}
+
+/// A request to the "database": two numbers, and where to send their sum.
+type Request = (i64, i64, tokio::sync::oneshot::Sender<i64>);
+
+fn a_thousand_concurrent_calls_awaiting_a_channel_all_come_back_and_workers_stay_free(
+    engine: &AnyEngine,
+) {
+    const CALLS: i64 = 1_000;
+    let runtime = runtime();
+    runtime.block_on(async {
+        // The host function asks a task over a channel, as a host asks its database; that
+        // task answers each after a timer.
+        let (requests, mut incoming) = tokio::sync::mpsc::channel::<Request>(64);
+        tokio::spawn(async move {
+            while let Some((a, b, answer)) = incoming.recv().await {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    let _ = answer.send(a + b);
+                });
+            }
+        });
+        let mut host = host_functions();
+        host.func_async("host_add", move |(a, b): (i64, i64)| {
+            let requests = requests.clone();
+            async move {
+                let (answer, sum) = tokio::sync::oneshot::channel();
+                requests
+                    .send((a, b, answer))
+                    .await
+                    .map_err(|_| WasmError::host("the database is gone"))?;
+                sum.await.map_err(|_| WasmError::host("no answer"))
+            }
+        });
+        let pool = GuestPool::new(&host_calls(engine), &host, || 0u64)
+            .unwrap()
+            .reuse(Reuse::UpTo(50));
+
+        // A heartbeat on the workers: if guest code ran there, it would stall.
+        let beating = Arc::new(AtomicBool::new(true));
+        let longest_gap = Arc::new(AtomicU64::new(0));
+        let heartbeat = tokio::spawn({
+            let (beating, longest_gap) = (beating.clone(), longest_gap.clone());
+            async move {
+                let mut last = Instant::now();
+                let mut beats = 0u64;
+                while beating.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    let gap = last.elapsed().as_millis() as u64;
+                    longest_gap.fetch_max(gap, Ordering::Relaxed);
+                    last = Instant::now();
+                    beats += 1;
+                }
+                beats
+            }
+        });
+
+        let began = Instant::now();
+        let calls: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let pool = pool.clone();
+                tokio::spawn(async move { (i, pool.call::<_, i64>("sum3", (i, 10, 100)).await) })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for call in calls {
+            let (i, sum) = call.await.unwrap();
+            assert_eq!(sum, Ok(i + 110), "call {i}");
+            assert!(seen.insert(i), "call {i} answered twice");
+        }
+        let took = began.elapsed();
+        beating.store(false, Ordering::Relaxed);
+        let beats = heartbeat.await.unwrap();
+        assert_eq!(seen.len() as i64, CALLS);
+        // Every call waited two timers; the workers still beat all along.
+        let gap = longest_gap.load(Ordering::Relaxed);
+        println!(
+            "{}: {CALLS} calls in {took:?}, {beats} heartbeats, longest gap {gap} ms",
+            engine.name()
+        );
+        assert!(beats >= 5, "{beats} heartbeats in {took:?}");
+        assert!(gap < 500, "the workers stalled for {gap} ms");
+    });
+}
+
+fn fresh_instances_per_call_or_reused_up_to_n_calls(engine: &AnyEngine) {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let module = host_calls(engine);
+        // `count` returns the host state's counter: it tells a fresh instance from a reused one.
+        let counts = |pool: GuestPool<u64>| async move {
+            let mut out = Vec::new();
+            for _ in 0..6 {
+                out.push(pool.call::<_, u64>("count", 1u32).await.unwrap());
+            }
+            (out, pool.idle())
+        };
+        let fresh = GuestPool::new(&module, &host_functions(), || 0).unwrap();
+        assert_eq!(counts(fresh).await, (vec![1, 1, 1, 1, 1, 1], 0));
+        let reused = GuestPool::new(&module, &host_functions(), || 0)
+            .unwrap()
+            .reuse(Reuse::UpTo(3));
+        assert_eq!(counts(reused).await, (vec![1, 2, 3, 1, 2, 3], 0));
+        let from_ten = GuestPool::new(&module, &host_functions(), || 10)
+            .unwrap()
+            .reuse(Reuse::UpTo(100));
+        assert_eq!(counts(from_ten).await, (vec![11, 12, 13, 14, 15, 16], 1));
+    });
+}
+
+fn an_instance_whose_call_failed_is_not_reused(engine: &AnyEngine) {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let mut host = host_functions();
+        host.func_async("host_fail", |message: String| async move {
+            Err::<(), _>(WasmError::host(message))
+        });
+        let pool = GuestPool::new(&host_calls(engine), &host, || 0)
+            .unwrap()
+            .reuse(Reuse::UpTo(100));
+        assert_eq!(pool.call::<_, u64>("count", 1u32).await, Ok(1));
+        assert_eq!(pool.idle(), 1);
+        // The host function's error comes back to the guest, which passes it on as its own:
+        // the instance is sound and goes back.
+        let failed = pool.call::<_, ()>("fail_via_host", "no".to_string()).await;
+        assert_eq!(failed, Err(WasmError::host("no")));
+        // A call that fails on the host's side (no such export) drops the instance.
+        assert!(pool.call::<_, u64>("no_such_export", 1u32).await.is_err());
+        assert_eq!(pool.idle(), 0);
+        assert_eq!(pool.call::<_, u64>("count", 1u32).await, Ok(1));
+    });
+}
+
+fn an_async_host_function_outside_the_pool_is_a_typed_error(engine: &AnyEngine) {
+    let mut host: HostFunctions<u64> = host_functions();
+    host.func_async("host_add", |(a, b): (i64, i64)| async move {
+        Ok::<_, WasmError>(a + b)
+    });
+    let mut guest = host_calls(engine).instantiate(&host, 0).unwrap();
+    // No runtime on this thread.
+    let result = guest.call::<_, i64>("sum3", &(1i64, 2i64, 3i64));
+    assert!(
+        matches!(&result, Err(WasmError::Host(m)) if m.contains("outside a tokio runtime")),
+        "{result:?}"
+    );
+    // On a runtime worker, where blocking is not allowed, it fails instead of blocking.
+    let on_worker = runtime().block_on(async move {
+        tokio::spawn(async move { guest.call::<_, i64>("sum3", &(1i64, 2i64, 3i64)) })
+            .await
+            .unwrap()
+    });
+    assert!(
+        matches!(on_worker, Err(WasmError::Host(_))),
+        "{on_worker:?}"
+    );
+}
