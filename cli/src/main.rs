@@ -14,7 +14,10 @@ use wasmhost_conformance::{html, meter};
 #[command(
     name = "wasmhost",
     version,
-    about = "Run WebAssembly guests on every engine and compare them"
+    about = "Run WebAssembly guests on every engine and compare them",
+    after_help = "Exit codes: 0 when all went as it must; 1 when the engines disagree or \
+                  refuse, or a run (conformance, malformed, bombs) found a failure; 2 for \
+                  bad arguments or a file that cannot be read or written."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,6 +49,18 @@ enum Command {
         /// $XDG_CACHE_HOME/wasmhost, else ~/.cache/wasmhost.
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+    },
+    /// What a module (.wasm or .wat) imports and exports, which wasm features beyond 1.0 it
+    /// needs, and whether each engine compiles it, in how long. Exit code 1 when an engine
+    /// refuses it.
+    Inspect {
+        /// The module: binary (.wasm) or text (.wat).
+        file: PathBuf,
+        #[command(flatten)]
+        limits: Limits,
+        /// Also write the inspection as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// The module cache on disk: what it holds, or empty it. Engines that cannot store
     /// compiled code (wasmi) keep modules in memory only and have no files here.
@@ -233,6 +248,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Inspect { file, limits, json } => match limits.config() {
+            Ok(config) => inspect_command(&file, &config, json.as_deref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Cache { action, dir } => match dir.or_else(default_cache_dir) {
             Some(dir) => cache_command(&action, &dir),
             None => ExitCode::from(2),
@@ -277,6 +299,28 @@ fn main() -> ExitCode {
             max_mb,
             json,
         } => bombs_command(min_mb, max_mb, json.as_deref()),
+    }
+}
+
+fn inspect_command(file: &Path, config: &wasmhost::Config, json: Option<&Path>) -> ExitCode {
+    let wasm = match run::read_module(file) {
+        Ok(wasm) => wasm,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let inspection = wasmhost_cli::inspect::inspect(&wasm, config);
+    print!("{}", inspection.summary());
+    if let Some(path) = json
+        && let Err(code) = write_json(path, &inspection)
+    {
+        return code;
+    }
+    if inspection.every_engine_accepts() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -548,10 +592,7 @@ fn run_command(
     config: &wasmhost::Config,
     cache: Option<&Path>,
 ) -> ExitCode {
-    let wasm = match std::fs::read(file)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| wasmhost::wat2wasm(bytes).map_err(|e| e.to_string()))
-    {
+    let wasm = match run::read_module(file) {
         Ok(wasm) => wasm,
         Err(e) => {
             eprintln!("error: {}: {e}", file.display());

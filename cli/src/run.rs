@@ -215,3 +215,13 @@ pub fn engines(selection: &str, config: &Config) -> Result<Vec<AnyEngine>, WasmE
 pub fn agree(runs: &[EngineRun]) -> bool {
     runs.windows(2).all(|w| w[0].outcome == w[1].outcome)
 }
+
+/// The module in `file`, binary or text (converted to binary).
+///
+/// # Errors
+/// The file cannot be read, or its text is not valid WAT.
+pub fn read_module(file: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(file)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| wasmhost::wat2wasm(bytes).map_err(|e| e.to_string()))
+}

@@ -225,3 +225,43 @@ fn conformance_command_writes_json_and_html_and_merges() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn inspect_lists_the_interface_the_features_and_each_engines_verdict() {
+    let (code, out) = wasmhost(&["inspect", "test-wasms/wat/numeric.wat"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("fib: func (i64) -> (i64)"), "{out}");
+    assert!(
+        out.contains("features beyond wasm 1.0: multi-value"),
+        "{out}"
+    );
+    for engine in wasmhost::ENGINES {
+        assert!(out.contains(&format!("{engine}: compiles in")), "{out}");
+    }
+
+    // SIMD is outside the contract's features: every engine refuses, and the exit code says so.
+    let dir = std::env::temp_dir().join(format!("wasmhost-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let simd = dir.join("simd.wat");
+    std::fs::write(
+        &simd,
+        r#"(module (import "env" "m" (memory 1))
+             (func (export "splat") (param i32) (result v128) (i32x4.splat (local.get 0))))"#,
+    )
+    .unwrap();
+    let json = dir.join("simd.json");
+    let (code, out) = wasmhost(&[
+        "inspect",
+        simd.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("env.m: memory 1 pages"), "{out}");
+    assert!(out.contains("features beyond wasm 1.0: simd"), "{out}");
+    assert!(out.contains("refuses it"), "{out}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(written["features"], serde_json::json!(["simd"]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
