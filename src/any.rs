@@ -73,7 +73,16 @@ impl Engine for AnyEngine {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<AnyModule, WasmError> {
-        dispatch!(AnyEngine, self, e => e.compile(wasm).map(Into::into))
+        let span = tracing::debug_span!(
+            "compile",
+            engine = self.name(),
+            bytes = wasm.len(),
+            outcome = tracing::field::Empty
+        );
+        let _entered = span.enter();
+        let module = dispatch!(AnyEngine, self, e => e.compile(wasm).map(Into::into));
+        record_outcome(&span, &module);
+        module
     }
 
     fn fingerprint(&self) -> String {
@@ -184,13 +193,36 @@ impl<T: Send + 'static> Prelinked<T> for AnyPrelinked<T> {
     type Instance = AnyInstance<T>;
 
     fn instantiate(&self, state: T) -> Result<AnyInstance<T>, WasmError> {
-        Ok(match self {
+        let engine = match self {
             #[cfg(feature = "wasmer")]
-            AnyPrelinked::Wasmer(p) => AnyInstance::Wasmer(p.instantiate(state)?),
+            AnyPrelinked::Wasmer(_) => "wasmer",
             #[cfg(feature = "wasmi")]
-            AnyPrelinked::Wasmi(p) => AnyInstance::Wasmi(p.instantiate(state)?),
-        })
+            AnyPrelinked::Wasmi(_) => "wasmi",
+        };
+        let span = tracing::debug_span!("instantiate", engine, outcome = tracing::field::Empty);
+        let _entered = span.enter();
+        let instance = (|| {
+            Ok(match self {
+                #[cfg(feature = "wasmer")]
+                AnyPrelinked::Wasmer(p) => AnyInstance::Wasmer(p.instantiate(state)?),
+                #[cfg(feature = "wasmi")]
+                AnyPrelinked::Wasmi(p) => AnyInstance::Wasmi(p.instantiate(state)?),
+            })
+        })();
+        record_outcome(&span, &instance);
+        instance
     }
+}
+
+/// Records how an operation inside `span` ended: `ok`, or the error.
+fn record_outcome<R>(span: &tracing::Span, result: &Result<R, WasmError>) {
+    if span.is_disabled() {
+        return;
+    }
+    match result {
+        Ok(_) => span.record("outcome", "ok"),
+        Err(e) => span.record("outcome", tracing::field::display(e)),
+    };
 }
 
 /// An instance of an [`AnyModule`].
@@ -264,7 +296,12 @@ impl<T: Send + 'static> Instance<T> for AnyInstance<T> {
 
 impl<T: Send + 'static> Guest for AnyInstance<T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
-        dispatch!(AnyInstance, self, i => i.call_raw(name, args))
+        // Trace level: raw calls are the hot path, and a disabled span is one atomic load.
+        let span = tracing::trace_span!("call_raw", export = name, outcome = tracing::field::Empty);
+        let _entered = span.enter();
+        let results = dispatch!(AnyInstance, self, i => i.call_raw(name, args));
+        record_outcome(&span, &results);
+        results
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {

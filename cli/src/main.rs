@@ -17,7 +17,9 @@ use wasmhost_conformance::{html, meter};
     about = "Run WebAssembly guests on every engine and compare them",
     after_help = "Exit codes: 0 when all went as it must; 1 when the engines disagree or \
                   refuse, or a run (conformance, malformed, bombs) found a failure; 2 for \
-                  bad arguments or a file that cannot be read or written."
+                  bad arguments or a file that cannot be read or written.\n\
+                  Logs: RUST_LOG=wasmhost=debug,wasmhost_api=debug shows a span for each \
+                  compile, instantiation and call on stderr."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -229,6 +231,16 @@ impl Limits {
 }
 
 fn main() -> ExitCode {
+    // Spans and events only when asked for: RUST_LOG=wasmhost=debug, say.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            // A line as each span closes, with its fields and how long it took.
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match Cli::parse().command {
         Command::Run {
             file,

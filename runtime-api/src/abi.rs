@@ -120,7 +120,13 @@ where
     I: Serialize + ?Sized,
     O: DeserializeOwned,
 {
-    call_via(guest, |g, ptr, len| g.call_packed(export, ptr, len), input)
+    call_in_place(
+        guest,
+        export,
+        |g, ptr, len| g.call_packed(export, ptr, len),
+        |g| write_encoded(g, input),
+        decode::<Result<O, WasmError>>,
+    )??
 }
 
 /// Calls serialized export `export` with encoded `input` and returns the encoded result.
@@ -134,7 +140,13 @@ pub fn call_bytes<G: Guest + ?Sized>(
     export: &str,
     input: &[u8],
 ) -> Result<Vec<u8>, WasmError> {
-    call_bytes_via(guest, |g, ptr, len| g.call_packed(export, ptr, len), input)
+    call_in_place(
+        guest,
+        export,
+        |g, ptr, len| g.call_packed(export, ptr, len),
+        |g| write_payload(g, input),
+        <[u8]>::to_vec,
+    )
 }
 
 /// [`call`] through `export`, a function that calls the export: a typed handle's, where
@@ -151,6 +163,7 @@ where
 {
     call_in_place(
         guest,
+        TYPED,
         export,
         |g| write_encoded(g, input),
         decode::<Result<O, WasmError>>,
@@ -176,6 +189,7 @@ where
 {
     call_in_place(
         guest,
+        TYPED,
         export,
         |g| write_encoded(g, input),
         |bytes| decode_borrowed::<Result<O::Borrowed<'_>, WasmError>>(bytes).map(|r| r.map(read)),
@@ -206,14 +220,27 @@ where
     G: Guest + ?Sized,
     F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
 {
-    call_in_place(guest, export, |g| write_payload(g, input), <[u8]>::to_vec)
+    call_in_place(
+        guest,
+        TYPED,
+        export,
+        |g| write_payload(g, input),
+        <[u8]>::to_vec,
+    )
 }
+
+/// The export name spans give a call through a typed handle, which holds no name.
+const TYPED: &str = "(typed handle)";
 
 /// One serialized call: `write_input` puts the input into the guest and returns its packed
 /// `(ptr, len)`, `export` calls the export, and `read_output` sees the guest's output where
 /// it lies, before it is handed back to the guest's deallocator.
+///
+/// With the `tracing` feature each call is a `call` span (level debug) with the export, the
+/// bytes in and out, the fuel used (when metering is on) and the outcome.
 fn call_in_place<G, F, R>(
     guest: &mut G,
+    name: &str,
     export: F,
     write_input: impl FnOnce(&mut G) -> Result<u64, WasmError>,
     read_output: impl FnOnce(&[u8]) -> R,
@@ -222,7 +249,51 @@ where
     G: Guest + ?Sized,
     F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
 {
+    #[cfg(feature = "tracing")]
+    {
+        use tracing::field::Empty;
+        let span = tracing::debug_span!(
+            "call",
+            export = name,
+            bytes_in = Empty,
+            bytes_out = Empty,
+            fuel = Empty,
+            outcome = Empty
+        );
+        if !span.is_disabled() {
+            let _entered = span.enter();
+            let mut sizes = (0, 0);
+            let result = call_measured(guest, export, write_input, read_output, &mut sizes);
+            span.record("bytes_in", sizes.0);
+            span.record("bytes_out", sizes.1);
+            if let Some(fuel) = guest.fuel_consumed() {
+                span.record("fuel", fuel);
+            }
+            match &result {
+                Ok(_) => span.record("outcome", "ok"),
+                Err(e) => span.record("outcome", tracing::field::display(e)),
+            };
+            return result;
+        }
+    }
+    let _ = name;
+    call_measured(guest, export, write_input, read_output, &mut (0, 0))
+}
+
+/// [`call_in_place`]'s work; `sizes` gets the input's and the output's lengths.
+fn call_measured<G, F, R>(
+    guest: &mut G,
+    export: F,
+    write_input: impl FnOnce(&mut G) -> Result<u64, WasmError>,
+    read_output: impl FnOnce(&[u8]) -> R,
+    sizes: &mut (u32, u32),
+) -> Result<R, WasmError>
+where
+    G: Guest + ?Sized,
+    F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
+{
     let (ptr, len) = unpack(write_input(guest)?);
+    sizes.0 = len;
     let packed = match export(guest, ptr, len) {
         Ok(packed) => packed,
         Err(WasmError::Trap(Trap::Unreachable)) => return Err(panic_or_unreachable(guest)),
@@ -234,6 +305,7 @@ where
         Err(e) => return Err(e),
     };
     let (out_ptr, out_len) = unpack(packed);
+    sizes.1 = out_len;
     let output = match read_payload_with(guest, out_ptr, out_len, read_output) {
         Ok(output) => output,
         Err(e @ WasmError::PayloadTooLarge { .. }) => {
