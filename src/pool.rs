@@ -40,6 +40,13 @@
 //! whose call trapped, ran out of fuel or failed otherwise is dropped, never reused. At most
 //! [`GuestPool::max_idle`] instances wait in the pool.
 //!
+//! # Concurrency
+//! At most [`GuestPool::max_concurrent`] calls of a pool run at once (16 unless set); the
+//! others wait for a turn without holding a thread. wasmi 2.0 takes spin locks of its engine
+//! around each call: with far more threads than cores they spin against each other. 200
+//! concurrent calls, each awaiting a host function twice, took 105 ms with 16 at a time and
+//! 2.3 s with tokio's default of up to 512 blocking threads (wasmer: 91 ms and 37 ms).
+//!
 //! # Cancellation
 //! Dropping the future of a call does not stop the guest: code on a blocking thread cannot
 //! be interrupted. The call runs on until it returns, traps or runs out of fuel; its
@@ -80,6 +87,7 @@ pub struct GuestPool<T> {
     fuel_per_call: Option<u64>,
     max_idle: usize,
     idle: Arc<Mutex<Vec<Idle<T>>>>,
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl<T> Clone for GuestPool<T> {
@@ -92,6 +100,7 @@ impl<T> Clone for GuestPool<T> {
             fuel_per_call: self.fuel_per_call,
             max_idle: self.max_idle,
             idle: Arc::clone(&self.idle),
+            turns: Arc::clone(&self.turns),
         }
     }
 }
@@ -115,6 +124,7 @@ impl<T: Send + 'static> GuestPool<T> {
             fuel_per_call: None,
             max_idle: 16,
             idle: Arc::new(Mutex::new(Vec::new())),
+            turns: Arc::new(tokio::sync::Semaphore::new(16)),
         })
     }
 
@@ -132,9 +142,15 @@ impl<T: Send + 'static> GuestPool<T> {
         self
     }
 
-    /// Sets how many instances may wait in the pool.
+    /// Sets how many instances may wait in the pool (16 unless set).
     pub fn max_idle(mut self, instances: usize) -> Self {
         self.max_idle = instances;
+        self
+    }
+
+    /// Sets how many calls may run at once (at least 1); see the module docs.
+    pub fn max_concurrent(mut self, calls: usize) -> Self {
+        self.turns = Arc::new(tokio::sync::Semaphore::new(calls.max(1)));
         self
     }
 
@@ -154,6 +170,10 @@ impl<T: Send + 'static> GuestPool<T> {
         I: Serialize + Send + 'static,
         O: DeserializeOwned + Send + 'static,
     {
+        let turn = Arc::clone(&self.turns)
+            .acquire_owned()
+            .await
+            .map_err(|_| WasmError::Engine("the pool's turns were closed".into()))?;
         let waiting = self.take();
         let (prelinked, state) = (self.prelinked.clone(), Arc::clone(&self.state));
         let (export, fuel) = (export.to_string(), self.fuel_per_call);
@@ -170,6 +190,8 @@ impl<T: Send + 'static> GuestPool<T> {
             }
             let result = idle.instance.call::<I, O>(&export, &input);
             idle.calls += 1;
+            // The turn ends with the call, even when nobody awaits it any more.
+            drop(turn);
             Ok::<_, WasmError>((result, idle))
         });
         let (result, idle) = task

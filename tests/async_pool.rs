@@ -20,6 +20,7 @@ wasmhost::on_every_engine!(
     fresh_instances_per_call_or_reused_up_to_n_calls,
     an_instance_whose_call_failed_is_not_reused,
     an_async_host_function_outside_the_pool_is_a_typed_error,
+    no_more_calls_run_at_once_than_the_pool_allows,
 );
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -190,4 +191,39 @@ fn an_async_host_function_outside_the_pool_is_a_typed_error(engine: &AnyEngine) 
         matches!(on_worker, Err(WasmError::Host(_))),
         "{on_worker:?}"
     );
+}
+
+fn no_more_calls_run_at_once_than_the_pool_allows(engine: &AnyEngine) {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let most = Arc::new(AtomicU64::new(0));
+        let mut host = host_functions();
+        host.func_async("host_add", {
+            let (in_flight, most) = (in_flight.clone(), most.clone());
+            move |(a, b): (i64, i64)| {
+                let (in_flight, most) = (in_flight.clone(), most.clone());
+                async move {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, WasmError>(a + b)
+                }
+            }
+        });
+        let pool = GuestPool::new(&host_calls(engine), &host, || 0)
+            .unwrap()
+            .max_concurrent(3);
+        let calls: Vec<_> = (0..40i64)
+            .map(|i| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.call::<_, i64>("sum3", (i, 0i64, 0i64)).await })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap(), Ok(i as i64));
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 3, "calls at once");
+    });
 }
