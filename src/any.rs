@@ -296,7 +296,11 @@ impl<T: Send + 'static> Instance<T> for AnyInstance<T> {
 
 impl<T: Send + 'static> Guest for AnyInstance<T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
-        // Trace level: raw calls are the hot path, and a disabled span is one atomic load.
+        // Raw calls are the hot path: without a subscriber at trace level, one atomic load
+        // (building even a disabled span cost about 6 ns, a tenth of a call by name).
+        if tracing::level_filters::LevelFilter::current() < tracing::Level::TRACE {
+            return dispatch!(AnyInstance, self, i => i.call_raw(name, args));
+        }
         let span = tracing::trace_span!("call_raw", export = name, outcome = tracing::field::Empty);
         let _entered = span.enter();
         let results = dispatch!(AnyInstance, self, i => i.call_raw(name, args));

@@ -249,8 +249,9 @@ where
     G: Guest + ?Sized,
     F: FnOnce(&mut G, u32, u32) -> Result<u64, WasmError>,
 {
+    // Without a subscriber at debug level, one atomic load.
     #[cfg(feature = "tracing")]
-    {
+    if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
         use tracing::field::Empty;
         let span = tracing::debug_span!(
             "call",
