@@ -1,10 +1,13 @@
 //! The `wasmhost` command line.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use progress::Progress;
+
+mod progress;
 use wasmhost::prelude::*;
 use wasmhost_cli::run;
 use wasmhost_conformance::report::{self, Report};
@@ -336,14 +339,6 @@ fn inspect_command(file: &Path, config: &wasmhost::Config, json: Option<&Path>) 
     }
 }
 
-/// Rewrites the progress line on a terminal; says nothing when stderr is piped.
-fn show_progress(interactive: bool, text: &str) {
-    if interactive {
-        eprint!("\r\x1b[2K{text}");
-        let _ = std::io::stderr().flush();
-    }
-}
-
 /// Writes `value` as JSON to `path` and says so; on failure, says why and gives the exit
 /// code for it.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ExitCode> {
@@ -363,13 +358,9 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ExitCod
 }
 
 fn malformed_command(count: u64, seed: u64, json: Option<&Path>) -> ExitCode {
-    let interactive = std::io::stderr().is_terminal();
-    let report = wasmhost_conformance::malformed::run(seed, count, |done| {
-        show_progress(interactive, &format!("{done}/{count} inputs"));
-    });
-    if interactive {
-        eprintln!();
-    }
+    let progress = Progress::bar(count, "inputs");
+    let report = wasmhost_conformance::malformed::run(seed, count, |done| progress.done(done));
+    drop(progress);
     print!("{}", report.summary());
     for finding in report.findings.iter().take(20) {
         println!(
@@ -401,13 +392,11 @@ fn bombs_command(min_mb: f64, max_mb: f64, json: Option<&Path>) -> ExitCode {
         eprintln!("error: no sizes between --min-mb {min_mb} and --max-mb {max_mb}");
         return ExitCode::from(2);
     }
-    let interactive = std::io::stderr().is_terminal();
+    let progress = Progress::spinner();
     let report = bombs::run(&sizes, &wasmhost::Config::default(), |step| {
-        show_progress(interactive, step);
+        progress.step(step)
     });
-    if interactive {
-        eprintln!();
-    }
+    drop(progress);
     print!("{}", report.summary());
     if let Some(path) = json
         && let Err(code) = write_json(path, &report)
@@ -431,14 +420,10 @@ fn meter_command(
     scale: f64,
     repetitions: usize,
 ) -> ExitCode {
-    let interactive = std::io::stderr().is_terminal();
+    let progress = Progress::spinner();
     let workloads = meter::workloads(scale);
-    let report = meter::run(&workloads, repetitions.max(1), |step| {
-        show_progress(interactive, step);
-    });
-    if interactive {
-        eprintln!();
-    }
+    let report = meter::run(&workloads, repetitions.max(1), |step| progress.step(step));
+    drop(progress);
     let report = match report {
         Ok(report) => report,
         Err(e) => {
@@ -472,20 +457,18 @@ fn conformance(
     options: &report::RunOptions,
 ) -> ExitCode {
     let reports = if merge.is_empty() {
-        let interactive = std::io::stderr().is_terminal();
+        let progress = Progress::spinner();
         let report = Report::run(options, |step| {
-            if interactive {
-                eprint!("\r\x1b[2K{step}");
+            if progress.interactive() {
+                progress.step(step);
             } else if (!step.contains(": spec ") || step.contains(" 1/"))
                 && (!step.starts_with("generated modules:") || step.contains("000/"))
             {
+                // Piped: a line per stage, for CI logs.
                 eprintln!("{step}");
             }
-            let _ = std::io::stderr().flush();
         });
-        if interactive {
-            eprintln!();
-        }
+        drop(progress);
         print!("{}", report::summary(&report));
         vec![report]
     } else {
