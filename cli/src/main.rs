@@ -54,6 +54,31 @@ enum Command {
         /// $XDG_CACHE_HOME/wasmhost, else ~/.cache/wasmhost.
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        /// Also write each engine's result and timings as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Time one export of a module on every engine (or one): median compile,
+    /// instantiation and call, and each engine against the fastest. A quick comparison;
+    /// `benches/run` (criterion) is the careful one.
+    Bench {
+        /// The module: binary (.wasm) or text (.wat).
+        file: PathBuf,
+        /// The export to call.
+        export: String,
+        /// Arguments, as for `run`.
+        args: Vec<String>,
+        /// `wasmer`, `wasmi`, or `all`.
+        #[arg(long, default_value = "all")]
+        engine: String,
+        /// Calls timed on one live instance.
+        #[arg(long, default_value_t = 1_000)]
+        calls: u32,
+        #[command(flatten)]
+        limits: Limits,
+        /// Also write the timings as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// What a module (.wasm or .wat) imports and exports, which wasm features beyond 1.0 it
     /// needs, and whether each engine compiles it, in how long. Exit code 1 when an engine
@@ -253,10 +278,38 @@ fn main() -> ExitCode {
             limits,
             cache,
             cache_dir,
+            json,
         } => match limits.config() {
             Ok(config) => {
                 let cache = cache_dir.or_else(|| cache.then(default_cache_dir).flatten());
-                run_command(&file, &export, &args, &engine, &config, cache.as_deref())
+                let call = Call {
+                    file: &file,
+                    export: &export,
+                    args: &args,
+                };
+                run_command(&call, &engine, &config, cache.as_deref(), json.as_deref())
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Bench {
+            file,
+            export,
+            args,
+            engine,
+            calls,
+            limits,
+            json,
+        } => match limits.config() {
+            Ok(config) => {
+                let call = Call {
+                    file: &file,
+                    export: &export,
+                    args: &args,
+                };
+                bench_command(&call, &engine, &config, calls, json.as_deref())
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -579,28 +632,44 @@ fn cache_command(action: &CacheAction, dir: &Path) -> ExitCode {
     }
 }
 
+/// What `run` and `bench` call: an export of the module in a file, with its arguments.
+struct Call<'a> {
+    file: &'a Path,
+    export: &'a str,
+    args: &'a [String],
+}
+
+impl Call<'_> {
+    /// The module's bytes and the engines selected, or the exit code after saying why not.
+    fn prepare(
+        &self,
+        engine: &str,
+        config: &wasmhost::Config,
+    ) -> Result<(Vec<u8>, Vec<wasmhost::AnyEngine>), ExitCode> {
+        let wasm = run::read_module(self.file).map_err(|e| {
+            eprintln!("error: {}: {e}", self.file.display());
+            ExitCode::from(2)
+        })?;
+        let engines = run::engines(engine, config).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?;
+        Ok((wasm, engines))
+    }
+}
+
 fn run_command(
-    file: &Path,
-    export: &str,
-    args: &[String],
+    call: &Call<'_>,
     engine: &str,
     config: &wasmhost::Config,
     cache: Option<&Path>,
+    json: Option<&Path>,
 ) -> ExitCode {
-    let wasm = match run::read_module(file) {
-        Ok(wasm) => wasm,
-        Err(e) => {
-            eprintln!("error: {}: {e}", file.display());
-            return ExitCode::from(2);
-        }
+    let (wasm, engines) = match call.prepare(engine, config) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
-    let engines = match run::engines(engine, config) {
-        Ok(engines) => engines,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (export, args) = (call.export, call.args);
     let mut runs = Vec::new();
     for engine in &engines {
         let result = match cache {
@@ -626,13 +695,86 @@ fn run_command(
             }
         }
     }
+    let agree = run::agree(&runs);
+    if let Some(path) = json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "engine": r.engine,
+                    "outcome": r.outcome.to_string(),
+                    "compile_ns": r.compile.as_nanos() as u64,
+                    "instantiate_ns": r.instantiate.as_nanos() as u64,
+                    "call_ns": r.call.as_nanos() as u64,
+                    "fuel": r.fuel,
+                })
+            })
+            .collect();
+        let value = serde_json::json!({ "runs": rows, "engines_agree": agree });
+        if let Err(code) = write_json(path, &value) {
+            return code;
+        }
+    }
     if runs.len() > 1 {
-        if run::agree(&runs) {
+        if agree {
             println!("engines agree ({} engines, bit for bit)", runs.len());
         } else {
             println!("engines DISAGREE");
             return ExitCode::from(1);
         }
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_command(
+    call: &Call<'_>,
+    engine: &str,
+    config: &wasmhost::Config,
+    calls: u32,
+    json: Option<&Path>,
+) -> ExitCode {
+    let (wasm, engines) = match call.prepare(engine, config) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    let mut benches = Vec::new();
+    for engine in &engines {
+        match run::bench_on(engine, &wasm, call.export, call.args, calls) {
+            Ok(b) => benches.push(b),
+            Err(e) => {
+                eprintln!("{:<7} error: {e}", engine.name());
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let fastest =
+        |f: fn(&run::EngineBench) -> u128| benches.iter().map(f).min().unwrap_or(1).max(1) as f64;
+    let (compile, instantiate, call_fastest) = (
+        fastest(|b| b.compile_ns),
+        fastest(|b| b.instantiate_ns),
+        fastest(|b| b.call_ns),
+    );
+    println!(
+        "{:<7}  {:>19}  {:>17}  {:>19}   medians; x the fastest; {calls} calls",
+        "engine", "compile", "instantiate", "call"
+    );
+    for b in &benches {
+        println!(
+            "{:<7}  {:>10.1} µs {:>5.1}x  {:>8.1} µs {:>5.1}x  {:>10.0} ns {:>5.1}x ({} ns)",
+            b.engine,
+            b.compile_ns as f64 / 1e3,
+            b.compile_ns as f64 / compile,
+            b.instantiate_ns as f64 / 1e3,
+            b.instantiate_ns as f64 / instantiate,
+            b.call_ns as f64,
+            b.call_ns as f64 / call_fastest,
+            b.call_min_ns
+        );
+    }
+    if let Some(path) = json
+        && let Err(code) = write_json(path, &benches)
+    {
+        return code;
     }
     ExitCode::SUCCESS
 }

@@ -225,3 +225,77 @@ pub fn read_module(file: &std::path::Path) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
         .and_then(|bytes| wasmhost::wat2wasm(bytes).map_err(|e| e.to_string()))
 }
+
+/// Medians of repeated compiles, instantiations and calls of one export on one engine: a
+/// quick comparison from the command line (criterion, in `benches/`, is the careful one).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EngineBench {
+    /// Engine name.
+    pub engine: &'static str,
+    /// Compiles timed, and their median in nanoseconds.
+    pub compiles: u32,
+    /// Median compile time, ns.
+    pub compile_ns: u128,
+    /// Instantiations timed.
+    pub instantiations: u32,
+    /// Median instantiation time, ns.
+    pub instantiate_ns: u128,
+    /// Calls timed, on one live instance.
+    pub calls: u32,
+    /// Median call time, ns.
+    pub call_ns: u128,
+    /// Fastest call, ns.
+    pub call_min_ns: u128,
+}
+
+/// Times `export` on `engine`: a few compiles, a hundred instantiations (at most), and
+/// `calls` calls on one instance.
+///
+/// # Errors
+/// As [`run_on`], and the call's own error: a failing call is not timed.
+pub fn bench_on(
+    engine: &AnyEngine,
+    wasm: &[u8],
+    export: &str,
+    args: &[String],
+    calls: u32,
+) -> Result<EngineBench, WasmError> {
+    fn median(mut times: Vec<Duration>) -> u128 {
+        times.sort();
+        times.get(times.len() / 2).map_or(0, Duration::as_nanos)
+    }
+    let time = |f: &mut dyn FnMut() -> Result<(), WasmError>, n: u32| {
+        (0..n)
+            .map(|_| {
+                let started = Instant::now();
+                f().map(|()| started.elapsed())
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let compiles = 5;
+    let module = engine.compile(wasm)?;
+    let compile = time(&mut || engine.compile(wasm).map(drop), compiles)?;
+    let prelinked = module.prelink(&HostFunctions::new())?;
+    let instantiations = calls.clamp(1, 100);
+    let instantiate = time(&mut || prelinked.instantiate(()).map(drop), instantiations)?;
+    let input = encode_args(&call_kind(&module, export)?, args)?;
+    let mut instance = prelinked.instantiate(())?;
+    let calls = calls.max(1);
+    let call = time(
+        &mut || match &input {
+            Input::Raw(values) => instance.call_raw(export, values).map(drop),
+            Input::Serialized(bytes) => instance.call_bytes(export, bytes).map(drop),
+        },
+        calls,
+    )?;
+    Ok(EngineBench {
+        engine: engine.name(),
+        compiles,
+        compile_ns: median(compile),
+        instantiations,
+        instantiate_ns: median(instantiate),
+        calls,
+        call_min_ns: call.iter().min().map_or(0, Duration::as_nanos),
+        call_ns: median(call),
+    })
+}

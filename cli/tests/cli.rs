@@ -265,3 +265,45 @@ fn inspect_lists_the_interface_the_features_and_each_engines_verdict() {
     assert_eq!(written["features"], serde_json::json!(["simd"]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_times_every_engine_and_run_writes_json() {
+    let dir = std::env::temp_dir().join(format!("wasmhost-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("bench.json");
+    let (code, out) = wasmhost(&[
+        "bench",
+        "test-wasms/wat/numeric.wat",
+        "fib",
+        "30",
+        "--calls",
+        "50",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let benches: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let benches = benches.as_array().unwrap();
+    assert_eq!(benches.len(), wasmhost::ENGINES.len(), "{out}");
+    for b in benches {
+        assert_eq!(b["calls"], 50);
+        assert!(b["call_ns"].as_u64().unwrap() >= b["call_min_ns"].as_u64().unwrap());
+        assert!(b["compile_ns"].as_u64().unwrap() > 0);
+    }
+
+    let json = dir.join("run.json");
+    let (code, out) = wasmhost(&[
+        "run",
+        "test-wasms/wat/numeric.wat",
+        "fib",
+        "30",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(run["engines_agree"], true);
+    assert_eq!(run["runs"][0]["outcome"], "[i64:832040]");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
