@@ -211,7 +211,11 @@ enum CacheAction {
         json: bool,
     },
     /// Remove every cached module.
-    Clear,
+    Clear {
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The resource limits of `run`, as `Config` has them.
@@ -619,8 +623,12 @@ fn cache_command(action: &CacheAction, dir: &Path) -> ExitCode {
                 }
             }
         }),
-        CacheAction::Clear => disk.clear().map(|removed| {
-            println!("{}: removed {removed} files", dir.display());
+        CacheAction::Clear { json } => disk.clear().map(|removed| {
+            if *json {
+                println!("{}", serde_json::json!({ "dir": dir, "removed": removed }));
+            } else {
+                println!("{}: removed {removed} files", dir.display());
+            }
         }),
     };
     match result {

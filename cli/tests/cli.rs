@@ -180,6 +180,10 @@ fn run_fills_the_disk_cache_which_cache_stats_lists_and_clear_empties() {
     assert!(out.contains(&format!("removed {files} files")), "{out}");
     let (_, out) = wasmhost(&["cache", "stats", "--dir", dir_arg]);
     assert!(out.contains("0 files, 0 bytes"), "{out}");
+    let (code, out) = wasmhost(&["cache", "clear", "--json", "--dir", dir_arg]);
+    assert_eq!(code, 0, "{out}");
+    let cleared: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cleared["removed"], 0, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
