@@ -69,7 +69,11 @@ fn compile_instantiate_and_calls_are_spans_with_their_facts(engine: &AnyEngine) 
         assert!(call.contains(fact), "{fact} in {call}");
     }
     let missing = line("call{export=\"no_such_export\"");
-    assert!(missing.contains("no_such_export"), "{missing}");
+    // A failed call records its error as the outcome.
+    assert!(
+        missing.contains("outcome=missing export `no_such_export`"),
+        "{missing}"
+    );
     assert!(
         line("call_raw{export=\"wasmhost_alloc\"").contains("outcome=\"ok\""),
         "{text}"
