@@ -10,6 +10,8 @@ use crate::{
 use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule, WasmerPrelinked};
 #[cfg(feature = "wasmi")]
 use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule, WasmiPrelinked};
+#[cfg(feature = "wasmtime")]
+use wasmhost_wasmtime::{WasmtimeEngine, WasmtimeInstance, WasmtimeModule, WasmtimePrelinked};
 
 /// Runs `$body` with `$v` bound to the backend value inside `$e`, whichever it is.
 macro_rules! dispatch {
@@ -19,6 +21,8 @@ macro_rules! dispatch {
             $ty::Wasmer($v) => $body,
             #[cfg(feature = "wasmi")]
             $ty::Wasmi($v) => $body,
+            #[cfg(feature = "wasmtime")]
+            $ty::Wasmtime($v) => $body,
         }
     };
 }
@@ -32,10 +36,14 @@ pub enum AnyEngine {
     /// wasmi.
     #[cfg(feature = "wasmi")]
     Wasmi(WasmiEngine),
+    /// wasmtime with cranelift.
+    #[cfg(feature = "wasmtime")]
+    Wasmtime(WasmtimeEngine),
 }
 
 impl AnyEngine {
-    /// The engine called `name` (`"wasmer"` or `"wasmi"`), set up with `config`.
+    /// The engine called `name` (`"wasmer"`, `"wasmi"` or `"wasmtime"`), set up with
+    /// `config`.
     ///
     /// # Errors
     /// [`WasmError::UnknownEngine`] when no engine of that name is compiled in.
@@ -45,6 +53,8 @@ impl AnyEngine {
             "wasmer" => Ok(AnyEngine::Wasmer(WasmerEngine::new(config))),
             #[cfg(feature = "wasmi")]
             "wasmi" => Ok(AnyEngine::Wasmi(WasmiEngine::new(config))),
+            #[cfg(feature = "wasmtime")]
+            "wasmtime" => Ok(AnyEngine::Wasmtime(WasmtimeEngine::new(config))),
             _ => Err(WasmError::UnknownEngine(
                 name.to_string(),
                 crate::ENGINES.join(", "),
@@ -89,6 +99,10 @@ impl Engine for AnyEngine {
         dispatch!(AnyEngine, self, e => e.fingerprint())
     }
 
+    fn interprets(&self) -> bool {
+        dispatch!(AnyEngine, self, e => e.interprets())
+    }
+
     fn can_serialize(&self) -> bool {
         dispatch!(AnyEngine, self, e => e.can_serialize())
     }
@@ -99,6 +113,8 @@ impl Engine for AnyEngine {
             (AnyEngine::Wasmer(e), AnyModule::Wasmer(m)) => e.serialize(m),
             #[cfg(feature = "wasmi")]
             (AnyEngine::Wasmi(e), AnyModule::Wasmi(m)) => e.serialize(m),
+            #[cfg(feature = "wasmtime")]
+            (AnyEngine::Wasmtime(e), AnyModule::Wasmtime(m)) => e.serialize(m),
             #[allow(unreachable_patterns)]
             _ => Some(Err(WasmError::Engine(format!(
                 "a module compiled by another engine cannot be serialized by {}",
@@ -131,6 +147,9 @@ pub enum AnyModule {
     /// Compiled by wasmi.
     #[cfg(feature = "wasmi")]
     Wasmi(WasmiModule),
+    /// Compiled by wasmtime.
+    #[cfg(feature = "wasmtime")]
+    Wasmtime(WasmtimeModule),
 }
 
 #[cfg(feature = "wasmer")]
@@ -144,6 +163,13 @@ impl From<WasmerModule> for AnyModule {
 impl From<WasmiModule> for AnyModule {
     fn from(m: WasmiModule) -> Self {
         AnyModule::Wasmi(m)
+    }
+}
+
+#[cfg(feature = "wasmtime")]
+impl From<WasmtimeModule> for AnyModule {
+    fn from(m: WasmtimeModule) -> Self {
+        AnyModule::Wasmtime(m)
     }
 }
 
@@ -164,18 +190,23 @@ impl Module for AnyModule {
             AnyModule::Wasmer(m) => AnyPrelinked::Wasmer(m.prelink(host)?),
             #[cfg(feature = "wasmi")]
             AnyModule::Wasmi(m) => AnyPrelinked::Wasmi(m.prelink(host)?),
+            #[cfg(feature = "wasmtime")]
+            AnyModule::Wasmtime(m) => AnyPrelinked::Wasmtime(m.prelink(host)?),
         })
     }
 }
 
 /// An [`AnyModule`] linked with its host functions: see [`Module::prelink`].
-pub enum AnyPrelinked<T> {
+pub enum AnyPrelinked<T: 'static> {
     /// Linked on wasmer.
     #[cfg(feature = "wasmer")]
     Wasmer(WasmerPrelinked<T>),
     /// Linked on wasmi.
     #[cfg(feature = "wasmi")]
     Wasmi(WasmiPrelinked<T>),
+    /// Linked on wasmtime.
+    #[cfg(feature = "wasmtime")]
+    Wasmtime(WasmtimePrelinked<T>),
 }
 
 impl<T> Clone for AnyPrelinked<T> {
@@ -185,6 +216,8 @@ impl<T> Clone for AnyPrelinked<T> {
             AnyPrelinked::Wasmer(p) => AnyPrelinked::Wasmer(p.clone()),
             #[cfg(feature = "wasmi")]
             AnyPrelinked::Wasmi(p) => AnyPrelinked::Wasmi(p.clone()),
+            #[cfg(feature = "wasmtime")]
+            AnyPrelinked::Wasmtime(p) => AnyPrelinked::Wasmtime(p.clone()),
         }
     }
 }
@@ -198,6 +231,8 @@ impl<T: Send + 'static> Prelinked<T> for AnyPrelinked<T> {
             AnyPrelinked::Wasmer(_) => "wasmer",
             #[cfg(feature = "wasmi")]
             AnyPrelinked::Wasmi(_) => "wasmi",
+            #[cfg(feature = "wasmtime")]
+            AnyPrelinked::Wasmtime(_) => "wasmtime",
         };
         let span = tracing::debug_span!("instantiate", engine, outcome = tracing::field::Empty);
         let _entered = span.enter();
@@ -207,6 +242,8 @@ impl<T: Send + 'static> Prelinked<T> for AnyPrelinked<T> {
                 AnyPrelinked::Wasmer(p) => AnyInstance::Wasmer(p.instantiate(state)?),
                 #[cfg(feature = "wasmi")]
                 AnyPrelinked::Wasmi(p) => AnyInstance::Wasmi(p.instantiate(state)?),
+                #[cfg(feature = "wasmtime")]
+                AnyPrelinked::Wasmtime(p) => AnyInstance::Wasmtime(p.instantiate(state)?),
             })
         })();
         record_outcome(&span, &instance);
@@ -229,13 +266,16 @@ fn record_outcome<R>(span: &tracing::Span, result: &Result<R, WasmError>) {
 // A wasmi store is inline and large; boxing it would cost an allocation per instantiation
 // and an indirection per call, for a value that lives on the caller's stack or in a pool.
 #[allow(clippy::large_enum_variant)]
-pub enum AnyInstance<T> {
+pub enum AnyInstance<T: 'static> {
     /// A wasmer instance.
     #[cfg(feature = "wasmer")]
     Wasmer(WasmerInstance<T>),
     /// A wasmi instance.
     #[cfg(feature = "wasmi")]
     Wasmi(WasmiInstance<T>),
+    /// A wasmtime instance.
+    #[cfg(feature = "wasmtime")]
+    Wasmtime(WasmtimeInstance<T>),
 }
 
 impl<T: Send + 'static> AnyInstance<T> {
@@ -255,6 +295,8 @@ impl<T: Send + 'static> AnyInstance<T> {
             AnyInstance::Wasmer(i) => AnyTyped::Wasmer(i.typed(name)?),
             #[cfg(feature = "wasmi")]
             AnyInstance::Wasmi(i) => AnyTyped::Wasmi(i.typed(name)?),
+            #[cfg(feature = "wasmtime")]
+            AnyInstance::Wasmtime(i) => AnyTyped::Wasmtime(i.typed(name)?),
         })
     }
 

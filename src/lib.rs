@@ -30,8 +30,10 @@
 
 #![warn(missing_docs)]
 
-#[cfg(not(any(feature = "wasmer", feature = "wasmi")))]
-compile_error!("wasmhost needs at least one engine: enable the cargo feature `wasmer` or `wasmi`");
+#[cfg(not(any(feature = "wasmer", feature = "wasmi", feature = "wasmtime")))]
+compile_error!(
+    "wasmhost needs at least one engine: enable the cargo feature `wasmer`, `wasmi` or `wasmtime`"
+);
 
 mod any;
 pub mod cache;
@@ -55,13 +57,18 @@ pub use wasmhost_wasmer::{
 pub use wasmhost_wasmi::{
     WasmiEngine, WasmiInstance, WasmiModule, WasmiPrelinked, WasmiSerialized, WasmiTyped,
 };
+#[cfg(feature = "wasmtime")]
+pub use wasmhost_wasmtime::{
+    WasmtimeEngine, WasmtimeInstance, WasmtimeModule, WasmtimePrelinked, WasmtimeSerialized,
+    WasmtimeTyped,
+};
 
 /// Generates, for every enabled engine, a module named after it with one `#[test]` per
 /// listed function `fn(&AnyEngine)`: `wasmer::echo_round_trips`, `wasmi::echo_round_trips`.
 /// One test body per behaviour, run on every engine, so a divergence is a named failure.
 ///
-/// The `cfg`s are evaluated in the calling crate, which must have `wasmer` and `wasmi`
-/// features that mirror this crate's (wasmhost's own tests and wasmhost-conformance do).
+/// The `cfg`s are evaluated in the calling crate, which must have `wasmer`, `wasmi` and
+/// `wasmtime` features that mirror this crate's (wasmhost's own tests and wasmhost-conformance do).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! on_every_engine {
@@ -78,6 +85,12 @@ macro_rules! on_every_engine {
                 super::$body(&$crate::AnyEngine::from_name("wasmi", $crate::Config::default()).unwrap())
             } )*
         }
+        #[cfg(feature = "wasmtime")]
+        mod wasmtime {
+            $( $(#[$meta])* #[test] fn $body() {
+                super::$body(&$crate::AnyEngine::from_name("wasmtime", $crate::Config::default()).unwrap())
+            } )*
+        }
     };
 }
 
@@ -92,6 +105,8 @@ pub const ENGINES: &[&str] = &[
     "wasmer",
     #[cfg(feature = "wasmi")]
     "wasmi",
+    #[cfg(feature = "wasmtime")]
+    "wasmtime",
 ];
 
 /// Translates the WebAssembly text format to the binary format; binary input passes through.

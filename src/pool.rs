@@ -74,13 +74,13 @@ pub enum Reuse {
 }
 
 /// An instance waiting in the pool, and the calls it has served.
-struct Idle<T> {
+struct Idle<T: 'static> {
     instance: AnyInstance<T>,
     calls: u32,
 }
 
 /// Instances of one module, linked once, called from async code: see the module docs.
-pub struct GuestPool<T> {
+pub struct GuestPool<T: 'static> {
     prelinked: AnyPrelinked<T>,
     state: Arc<dyn Fn() -> T + Send + Sync>,
     reuse: Reuse,
@@ -90,7 +90,7 @@ pub struct GuestPool<T> {
     turns: Arc<tokio::sync::Semaphore>,
 }
 
-impl<T> Clone for GuestPool<T> {
+impl<T: 'static> Clone for GuestPool<T> {
     /// Another handle on the same pool: its idle instances are shared.
     fn clone(&self) -> Self {
         GuestPool {

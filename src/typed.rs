@@ -6,17 +6,32 @@ use wasmhost_api::typed::foreign_handle;
 use wasmhost_wasmer::WasmerTyped;
 #[cfg(feature = "wasmi")]
 use wasmhost_wasmi::WasmiTyped;
+#[cfg(feature = "wasmtime")]
+use wasmhost_wasmtime::WasmtimeTyped;
 
 /// Parameters a typed handle takes on every compiled-in engine: `()`, one of `i32`, `i64`,
 /// `f32`, `f64`, or a tuple of two to eight of them.
-pub trait Params: WasmTypes + engines::WasmerParams + engines::WasmiParams + Clone {}
+pub trait Params:
+    WasmTypes + engines::WasmerParams + engines::WasmiParams + engines::WasmtimeParams + Clone
+{
+}
 
-impl<P: WasmTypes + engines::WasmerParams + engines::WasmiParams + Clone> Params for P {}
+impl<P: WasmTypes + engines::WasmerParams + engines::WasmiParams + engines::WasmtimeParams + Clone>
+    Params for P
+{
+}
 
 /// Results a typed handle gives on every compiled-in engine: as [`Params`].
-pub trait Results: WasmTypes + engines::WasmerResults + engines::WasmiResults + Clone {}
+pub trait Results:
+    WasmTypes + engines::WasmerResults + engines::WasmiResults + engines::WasmtimeResults + Clone
+{
+}
 
-impl<R: WasmTypes + engines::WasmerResults + engines::WasmiResults + Clone> Results for R {}
+impl<
+    R: WasmTypes + engines::WasmerResults + engines::WasmiResults + engines::WasmtimeResults + Clone,
+> Results for R
+{
+}
 
 /// Each engine's bounds on typed calls, or none when the engine is not compiled in.
 #[doc(hidden)]
@@ -45,6 +60,18 @@ pub mod engines {
     }
     #[cfg(not(feature = "wasmi"))]
     pub use none_wasmi::{WasmiParams, WasmiResults};
+
+    #[cfg(feature = "wasmtime")]
+    pub use wasmhost_wasmtime::{WasmtimeParams, WasmtimeResults};
+    #[cfg(not(feature = "wasmtime"))]
+    mod none_wasmtime {
+        pub trait WasmtimeParams {}
+        impl<T> WasmtimeParams for T {}
+        pub trait WasmtimeResults {}
+        impl<T> WasmtimeResults for T {}
+    }
+    #[cfg(not(feature = "wasmtime"))]
+    pub use none_wasmtime::{WasmtimeParams, WasmtimeResults};
 }
 
 /// A serialized export of one [`AnyInstance`], taking `I` and giving `O`: see
@@ -60,6 +87,9 @@ pub enum AnyTyped<P, R> {
     /// On wasmi.
     #[cfg(feature = "wasmi")]
     Wasmi(WasmiTyped<P, R>),
+    /// On wasmtime.
+    #[cfg(feature = "wasmtime")]
+    Wasmtime(WasmtimeTyped<P, R>),
 }
 
 impl<P: Clone, R: Clone> Clone for AnyTyped<P, R> {
@@ -69,6 +99,8 @@ impl<P: Clone, R: Clone> Clone for AnyTyped<P, R> {
             AnyTyped::Wasmer(f) => AnyTyped::Wasmer(f.clone()),
             #[cfg(feature = "wasmi")]
             AnyTyped::Wasmi(f) => AnyTyped::Wasmi(f.clone()),
+            #[cfg(feature = "wasmtime")]
+            AnyTyped::Wasmtime(f) => AnyTyped::Wasmtime(f.clone()),
         }
     }
 }
@@ -90,6 +122,8 @@ impl<P: Params, R: Results> AnyTyped<P, R> {
             (AnyTyped::Wasmer(f), AnyInstance::Wasmer(i)) => f.call(i, args),
             #[cfg(feature = "wasmi")]
             (AnyTyped::Wasmi(f), AnyInstance::Wasmi(i)) => f.call(i, args),
+            #[cfg(feature = "wasmtime")]
+            (AnyTyped::Wasmtime(f), AnyInstance::Wasmtime(i)) => f.call(i, args),
             #[allow(unreachable_patterns)]
             _ => Err(foreign_handle()),
         }
@@ -103,6 +137,8 @@ impl<T: Send + 'static> PackedFunc<AnyInstance<T>> for AnyTyped<(i32, i32), i64>
             (AnyTyped::Wasmer(f), AnyInstance::Wasmer(i)) => f.check_owner(i),
             #[cfg(feature = "wasmi")]
             (AnyTyped::Wasmi(f), AnyInstance::Wasmi(i)) => f.check_owner(i),
+            #[cfg(feature = "wasmtime")]
+            (AnyTyped::Wasmtime(f), AnyInstance::Wasmtime(i)) => f.check_owner(i),
             #[allow(unreachable_patterns)]
             _ => Err(foreign_handle()),
         }

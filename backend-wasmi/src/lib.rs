@@ -128,6 +128,10 @@ impl Engine for WasmiEngine {
         })
     }
 
+    fn interprets(&self) -> bool {
+        true
+    }
+
     /// wasmi cannot serialize its compiled code: modules are only cached in memory.
     fn fingerprint(&self) -> String {
         format!("wasmi {WASMI_VERSION} {:?}", self.config)

@@ -130,6 +130,21 @@ fn instantiate(c: &mut Criterion) {
             })
         });
     }
+    {
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, &wasm).unwrap();
+        let pre = wasmtime::Linker::<()>::new(&engine)
+            .instantiate_pre(&module)
+            .unwrap();
+        g.bench_function(BenchmarkId::new("raw", "wasmtime"), |b| {
+            b.iter(|| {
+                let mut store = wasmtime::Store::new(&engine, ());
+                let i = pre.instantiate(&mut store).unwrap();
+                let f = i.get_typed_func::<(), ()>(&mut store, "noop").unwrap();
+                f.call(&mut store, ()).unwrap()
+            })
+        });
+    }
     g.finish();
 }
 
@@ -184,6 +199,24 @@ fn noop_call(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("raw_untyped", "wasmi"), |b| {
             b.iter(|| {
                 let f = instance.get_func(&store, black_box("noop")).unwrap();
+                f.call(&mut store, &[], &mut []).unwrap()
+            })
+        });
+    }
+    {
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, &wasm).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let f = instance
+            .get_typed_func::<(), ()>(&mut store, "noop")
+            .unwrap();
+        g.bench_function(BenchmarkId::new("raw_typed", "wasmtime"), |b| {
+            b.iter(|| f.call(&mut store, ()).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("raw_untyped", "wasmtime"), |b| {
+            b.iter(|| {
+                let f = instance.get_func(&mut store, black_box("noop")).unwrap();
                 f.call(&mut store, &[], &mut []).unwrap()
             })
         });
@@ -268,6 +301,42 @@ impl RawWasmiEcho {
     }
 }
 
+/// As [`RawWasmerEcho`], on wasmtime.
+struct RawWasmtimeEcho {
+    store: wasmtime::Store<()>,
+    memory: wasmtime::Memory,
+    alloc: wasmtime::TypedFunc<i32, i32>,
+    dealloc: wasmtime::TypedFunc<(i32, i32), ()>,
+    echo: wasmtime::TypedFunc<(i32, i32), i64>,
+}
+
+impl RawWasmtimeEcho {
+    fn new(pre: &wasmtime::InstancePre<()>) -> Self {
+        let mut store = wasmtime::Store::new(pre.module().engine(), ());
+        let i = pre.instantiate(&mut store).unwrap();
+        RawWasmtimeEcho {
+            memory: i.get_memory(&mut store, abi::MEMORY).unwrap(),
+            alloc: i.get_typed_func(&mut store, abi::ALLOC).unwrap(),
+            dealloc: i.get_typed_func(&mut store, abi::DEALLOC).unwrap(),
+            echo: i.get_typed_func(&mut store, "echo_string").unwrap(),
+            store,
+        }
+    }
+
+    fn call(&mut self, input: &[u8]) -> Vec<u8> {
+        let len = input.len() as i32;
+        let ptr = self.alloc.call(&mut self.store, len).unwrap();
+        self.memory.data_mut(&mut self.store)[ptr as usize..][..input.len()].copy_from_slice(input);
+        let (out, out_len) =
+            abi::unpack(self.echo.call(&mut self.store, (ptr, len)).unwrap() as u64);
+        let output = self.memory.data(&self.store)[out as usize..][..out_len as usize].to_vec();
+        self.dealloc
+            .call(&mut self.store, (out as i32, out_len as i32))
+            .unwrap();
+        output
+    }
+}
+
 /// An empty serialized call (the echo guest, an empty string): on a live instance by name
 /// and by handle, on a fresh instance of a pre-linked module, and the raw engine doing the
 /// same steps (the three raw calls and the copies; instantiation too for the fresh one).
@@ -318,6 +387,20 @@ fn serialized_call(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("raw_fresh", "wasmi"), |b| {
             b.iter(|| RawWasmiEcho::new(&linker, &module).call(black_box(&input)))
+        });
+    }
+    {
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, wasm).unwrap();
+        let pre = wasmtime::Linker::<()>::new(&engine)
+            .instantiate_pre(&module)
+            .unwrap();
+        let mut live = RawWasmtimeEcho::new(&pre);
+        g.bench_function(BenchmarkId::new("raw_three_calls", "wasmtime"), |b| {
+            b.iter(|| live.call(black_box(&input)))
+        });
+        g.bench_function(BenchmarkId::new("raw_fresh", "wasmtime"), |b| {
+            b.iter(|| RawWasmtimeEcho::new(&pre).call(black_box(&input)))
         });
     }
     g.finish();

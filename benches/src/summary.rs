@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
+use wasmhost::Engine as _;
 
 /// Medians by criterion's full id (`group/function/value`), in nanoseconds.
 pub type Medians = BTreeMap<String, f64>;
@@ -107,8 +108,9 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             met,
         });
     };
-    let engines = ["wasmer", "wasmi"];
-    for e in engines {
+    let engines = wasmhost::AnyEngine::all(&wasmhost::Config::default());
+    for engine in &engines {
+        let e = engine.name();
         ratio(
             format!("{e}: typed raw call / the engine's typed call"),
             format!("noop_call/typed/{e}"),
@@ -164,10 +166,11 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             Target::None,
         );
         for kernel in ["hash", "matmul", "sort", "fib"] {
-            let target = if e == "wasmer" {
-                Target::AtMost(1.5)
-            } else {
+            // Compiled code is held to near-native speed; an interpreter is not.
+            let target = if engine.interprets() {
                 Target::None
+            } else {
+                Target::AtMost(1.5)
             };
             ratio(
                 format!("{e}: {kernel} kernel / native"),
@@ -225,22 +228,37 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
         ("cold compile, small guest", "compile", "cold_small"),
         ("cold compile, large guest", "compile", "cold_large"),
     ] {
-        ratio(
-            format!("wasmer / wasmi: {what}"),
-            format!("{group}/{id}/wasmer"),
-            Some(format!("{group}/{id}/wasmi")),
-            Target::None,
-        );
+        for (a, b) in engine_pairs(&engines) {
+            ratio(
+                format!("{a} / {b}: {what}"),
+                format!("{group}/{id}/{a}"),
+                Some(format!("{group}/{id}/{b}")),
+                Target::None,
+            );
+        }
     }
     for kernel in ["hash", "matmul", "sort", "fib"] {
-        ratio(
-            format!("wasmer / wasmi: {kernel} kernel"),
-            format!("kernel_{kernel}/wasmer"),
-            Some(format!("kernel_{kernel}/wasmi")),
-            Target::None,
-        );
+        for (a, b) in engine_pairs(&engines) {
+            ratio(
+                format!("{a} / {b}: {kernel} kernel"),
+                format!("kernel_{kernel}/{a}"),
+                Some(format!("kernel_{kernel}/{b}")),
+                Target::None,
+            );
+        }
     }
     rows
+}
+
+/// Every pair of engines, each once, in [`wasmhost::ENGINES`] order.
+fn engine_pairs(engines: &[wasmhost::AnyEngine]) -> Vec<(&'static str, &'static str)> {
+    let mut pairs = Vec::new();
+    for (i, a) in engines.iter().enumerate() {
+        for b in &engines[i + 1..] {
+            pairs.push((a.name(), b.name()));
+        }
+    }
+    pairs
 }
 
 fn target_text(target: Target) -> String {

@@ -32,6 +32,13 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// by this and the bytes, so that two set-ups never share compiled code.
     fn fingerprint(&self) -> String;
 
+    /// Whether the engine interprets wasm rather than compiling it to machine code (`false`,
+    /// the default). Reports hold compiled code to near-native speed, and an interpreter
+    /// to no such target.
+    fn interprets(&self) -> bool {
+        false
+    }
+
     /// Whether [`Engine::serialize`] works on this engine: `false` (the default) for
     /// engines with nothing worth storing, such as an interpreter.
     fn can_serialize(&self) -> bool {
