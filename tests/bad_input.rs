@@ -41,6 +41,28 @@ fn truncated_modules_fail_to_compile(engine: &AnyEngine) {
     host_keeps_serving(engine);
 }
 
+fn malformed_encodings_fail_to_compile_in_every_profile(engine: &AnyEngine) {
+    // A memory's limits as an overlong LEB128 (a u32 in six bytes): malformed, and the
+    // rewrites of the deterministic and metered profiles would re-encode it well-formed.
+    // (wasmtime 48's own validator accepts it; its compiler does not.)
+    let overlong_minimum = b"\0asm\x01\0\0\0\x05\x08\x01\x00\x82\x80\x80\x80\x80\x00";
+    let overlong_maximum = b"\0asm\x01\0\0\0\x05\x0a\x01\x01\x82\x00\x82\x80\x80\x80\x80\x00";
+    for config in [
+        Config::default(),
+        Config::default().deterministic(true),
+        Config::default().metering(wasmhost::Metering::Portable),
+    ] {
+        let profiled = AnyEngine::from_name(engine.name(), config.clone()).unwrap();
+        for wasm in [&overlong_minimum[..], &overlong_maximum[..]] {
+            assert!(
+                matches!(profiled.compile(wasm), Err(WasmError::Compile(_))),
+                "{config:?}: {wasm:?}"
+            );
+        }
+    }
+    host_keeps_serving(engine);
+}
+
 fn modules_using_disabled_features_fail_to_compile_alike(engine: &AnyEngine) {
     // Tail calls, multi-memory, memory64, SIMD, threads, extended constants and
     // exceptions are off on every engine.
@@ -272,6 +294,7 @@ wasmhost::on_every_engine!(
     modules_over_the_size_limit_are_refused_before_parsing,
     bytes_that_are_not_wasm_fail_to_compile,
     truncated_modules_fail_to_compile,
+    malformed_encodings_fail_to_compile_in_every_profile,
     modules_using_disabled_features_fail_to_compile_alike,
     missing_memory_is_a_missing_export,
     missing_allocator_is_a_missing_export,

@@ -115,9 +115,12 @@ impl Engine for WasmtimeEngine {
     fn compile(&self, wasm: &[u8]) -> Result<WasmtimeModule, WasmError> {
         self.config.check_module_size(wasm.len())?;
         let compile_error = |e: wasmtime::Error| WasmError::Compile(format!("{e:#}"));
-        // The original is validated first: the rewrite assumes a valid module.
+        // The original is validated first: the rewrite assumes a valid module. Not by
+        // wasmtime's own `Module::validate`, which accepts some malformed encodings that
+        // its compiler refuses (see `wasmhost_instrument::validate`); wasmtime validates the
+        // rewritten module as it compiles it.
         let (bytes, facts, start) = if self.passes.any() {
-            wasmtime::Module::validate(&self.engine, wasm).map_err(compile_error)?;
+            wasmhost_instrument::validate(wasm)?;
             let out = instrument(wasm, &self.passes)?;
             (Cow::Owned(out.wasm), out.facts, out.start)
         } else {

@@ -234,6 +234,22 @@ pub struct Instrumented {
     pub start: bool,
 }
 
+/// Validates `wasm` with wasmparser against the contract's wasm feature set (Wasm 2.0
+/// without SIMD), as strictly as the spec reads it: for a backend whose engine validates
+/// more leniently than it compiles. wasmtime 48's `Module::validate` accepts an overlong
+/// LEB128 in a memory's limits that its compiler refuses, and the rewrite would re-encode
+/// it well-formed.
+///
+/// # Errors
+/// [`WasmError::Compile`] with wasmparser's message.
+pub fn validate(wasm: &[u8]) -> Result<(), WasmError> {
+    let features = wasmparser::WasmFeatures::WASM2.difference(wasmparser::WasmFeatures::SIMD);
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(wasm)
+        .map(drop)
+        .map_err(|e| WasmError::Compile(e.to_string()))
+}
+
 /// Applies `passes` to the valid module `wasm`.
 ///
 /// # Errors
