@@ -41,7 +41,7 @@ enum Command {
         /// Arguments: one per parameter for raw exports (decimal, or 0x… for exact bits);
         /// one JSON value for serialized exports.
         args: Vec<String>,
-        /// `wasmer`, `wasmi`, or `all`.
+        /// One engine compiled in (an unknown name lists them), or `all`.
         #[arg(long, default_value = "all")]
         engine: String,
         #[command(flatten)]
@@ -68,7 +68,7 @@ enum Command {
         export: String,
         /// Arguments, as for `run`.
         args: Vec<String>,
-        /// `wasmer`, `wasmi`, or `all`.
+        /// One engine compiled in (an unknown name lists them), or `all`.
         #[arg(long, default_value = "all")]
         engine: String,
         /// Calls timed on one live instance.

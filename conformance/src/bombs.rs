@@ -220,14 +220,14 @@ impl BombReport {
 
     /// The table for the terminal: milliseconds and ns per byte per size, then the ratio.
     pub fn summary(&self) -> String {
-        let mut s = format!("{:<16} {:<7}", "shape", "engine");
+        let mut s = format!("{:<16} {:<8}", "shape", "engine");
         for size in &self.sizes {
             s += &format!(" {:>16}", format!("{:.2} MB", *size as f64 / 1e6));
         }
         s += "   ratio\n";
         for shape in Shape::ALL {
             for engine in &self.engines {
-                s += &format!("{:<16} {engine:<7}", shape.name());
+                s += &format!("{:<16} {engine:<8}", shape.name());
                 for size in &self.sizes {
                     let cell = self
                         .compile(shape, *size, engine)

@@ -214,7 +214,7 @@ pub fn summary(report: &MeterReport) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<11} {:<7} {:>10} | {:>12} {:>9} {:>6} | {:>12} {:>9} {:>6}",
+        "{:<11} {:<8} {:>10} | {:>12} {:>9} {:>6} | {:>12} {:>9} {:>6}",
         "workload",
         "engine",
         "off ms",
@@ -245,7 +245,7 @@ pub fn summary(report: &MeterReport) -> String {
             };
             let _ = writeln!(
                 s,
-                "{:<11} {:<7} {:>10.3} | {} | {}",
+                "{:<11} {:<8} {:>10.3} | {} | {}",
                 w.name,
                 name,
                 off.median_ns as f64 / 1e6,
@@ -258,7 +258,7 @@ pub fn summary(report: &MeterReport) -> String {
     for fit in &report.fits {
         let _ = writeln!(
             s,
-            "  {:<7} {:<9} correlation {:>6.3}   {:.3} ns per unit overall",
+            "  {:<8} {:<9} correlation {:>6.3}   {:.3} ns per unit overall",
             fit.engine, fit.mode, fit.correlation, fit.ns_per_unit
         );
     }

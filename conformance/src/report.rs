@@ -497,7 +497,7 @@ pub fn summary(report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "  {:<14} {:<7} {:>8} {:>7} {:>8} {:>7}  {:>16}",
+        "  {:<14} {:<8} {:>8} {:>7} {:>8} {:>7}  {:>16}",
         "profile", "engine", "passed", "failed", "skipped", "off", "files all passed"
     );
     for p in &report.profiles {
@@ -519,7 +519,7 @@ pub fn summary(report: &Report) -> String {
             let clean = run_files.iter().filter(|r| r.failed == 0).count();
             let _ = writeln!(
                 s,
-                "  {:<14} {:<7} {:>8} {:>7} {:>8} {:>7}  {:>9} of {:<4}",
+                "  {:<14} {:<8} {:>8} {:>7} {:>8} {:>7}  {:>9} of {:<4}",
                 profile_name(p.deterministic),
                 engine,
                 sum(&|r| r.passed),
