@@ -188,6 +188,43 @@ impl<C: StoreLike> Access<C> {
             .map_err(|e| self.fail(e))
     }
 
+    /// Calls `func`, of type `ty`, with `args`: the body of [`Guest::call_raw`].
+    fn call_func(
+        &mut self,
+        name: &str,
+        func: Func,
+        ty: &FuncType,
+        args: &[Value],
+    ) -> Result<Vec<Value>, WasmError> {
+        // Compared in place: this is the hot path of every raw call.
+        if !params_match(ty, args) {
+            let wanted = wasmhost_api::FuncSig {
+                params: args.iter().map(Value::ty).collect(),
+                results: func_sig(ty).map(|s| s.results).unwrap_or_default(),
+            };
+            return Err(signature_error(name, &wanted, &func, &self.0));
+        }
+        // Host references made for this call are rooted in a scope of its own, and released
+        // when it ends: without it they would live as long as the store.
+        let outcome = {
+            let mut scope = RootScope::new(self.0.as_context_mut());
+            let args = args
+                .iter()
+                .map(|a| to_val(&mut scope, *a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut results = vec![Val::I32(0); ty.results().len()];
+            match func.call(&mut scope, &args, &mut results) {
+                Ok(()) => Ok(results
+                    .iter()
+                    .map(|r| to_value(&scope, r))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(map_error)),
+                Err(e) => Err(e),
+            }
+        };
+        outcome.map_err(|e| self.fail(e))?
+    }
+
     /// The contract's error for a failed guest call, with the passes' traps told apart.
     pub(crate) fn fail(&mut self, e: wasmtime::Error) -> WasmError {
         let mut error = map_error(e);
@@ -257,94 +294,69 @@ fn signature_error(
 impl<C: StoreLike> Guest for Access<C> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
         meter::check_live(self)?;
-        let (func, ty) = match &self.0.data().last_raw {
-            Some((last, func, ty)) if **last == *name => (*func, ty.clone()),
+        // Taken out for the call and put back after: cloning a wasmtime function type costs
+        // several atomic reference counts. (A nested call by the guest, through a host
+        // function, finds none and looks its own export up.)
+        let (last, func, ty) = match self.0.data_mut().last_raw.take() {
+            Some(entry) if *entry.0 == *name => entry,
             _ => {
                 let func = self.func(name)?;
                 let ty = func.ty(self.0.as_context());
-                self.0.data_mut().last_raw = Some((name.into(), func, ty.clone()));
-                (func, ty)
+                (name.into(), func, ty)
             }
         };
-        // Compared in place: this is the hot path of every raw call.
-        if !params_match(&ty, args) {
-            let wanted = wasmhost_api::FuncSig {
-                params: args.iter().map(Value::ty).collect(),
-                results: func_sig(&ty).map(|s| s.results).unwrap_or_default(),
-            };
-            return Err(signature_error(name, &wanted, &func, &self.0));
-        }
-        // Host references made for this call are rooted in a scope of its own, and released
-        // when it ends: without it they would live as long as the store.
-        let outcome = {
-            let mut scope = RootScope::new(self.0.as_context_mut());
-            let args = args
-                .iter()
-                .map(|a| to_val(&mut scope, *a))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut results = vec![Val::I32(0); ty.results().len()];
-            match func.call(&mut scope, &args, &mut results) {
-                Ok(()) => Ok(results
-                    .iter()
-                    .map(|r| to_value(&scope, r))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(map_error)),
-                Err(e) => Err(e),
-            }
-        };
-        outcome.map_err(|e| self.fail(e))?
+        let results = self.call_func(name, func, &ty, args);
+        self.0.data_mut().last_raw = Some((last, func, ty));
+        results
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
         meter::check_live(self)?;
-        let f = match &self.0.data().last_packed {
-            Some((last, f)) if **last == *name => f.clone(),
+        // Taken out and put back, as in `call_raw`.
+        let (last, f) = match self.0.data_mut().last_packed.take() {
+            Some(entry) if *entry.0 == *name => entry,
             _ => {
                 let f = self.typed::<(i32, i32), i64>(name, &wasmhost_api::FuncSig::packed())?;
-                self.0.data_mut().last_packed = Some((name.into(), f.clone()));
-                f
+                (name.into(), f)
             }
         };
-        f.call(self.0.as_context_mut(), (ptr as i32, len as i32))
-            .map(|p| p as u64)
-            .map_err(|e| self.fail(e))
+        let packed = f.call(self.0.as_context_mut(), (ptr as i32, len as i32));
+        self.0.data_mut().last_packed = Some((last, f));
+        packed.map(|p| p as u64).map_err(|e| self.fail(e))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
         meter::check_live(self)?;
-        let f = match &self.0.data().alloc {
-            Some(f) => f.clone(),
+        let f = match self.0.data_mut().alloc.take() {
+            Some(f) => f,
             None => {
                 let sig = wasmhost_api::FuncSig::new(
                     &[wasmhost_api::ValType::I32],
                     &[wasmhost_api::ValType::I32],
                 );
-                let f = self.typed::<i32, i32>(abi::ALLOC, &sig)?;
-                self.0.data_mut().alloc = Some(f.clone());
-                f
+                self.typed::<i32, i32>(abi::ALLOC, &sig)?
             }
         };
-        f.call(self.0.as_context_mut(), len as i32)
-            .map(|p| p as u32)
-            .map_err(|e| self.fail(e))
+        let ptr = f.call(self.0.as_context_mut(), len as i32);
+        self.0.data_mut().alloc = Some(f);
+        ptr.map(|p| p as u32).map_err(|e| self.fail(e))
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
         meter::check_live(self)?;
-        let f = match &self.0.data().dealloc {
-            Some(f) => f.clone(),
+        let f = match self.0.data_mut().dealloc.take() {
+            Some(f) => f,
             None => {
                 let sig = wasmhost_api::FuncSig::new(
                     &[wasmhost_api::ValType::I32, wasmhost_api::ValType::I32],
                     &[],
                 );
-                let f = self.typed::<(i32, i32), ()>(abi::DEALLOC, &sig)?;
-                self.0.data_mut().dealloc = Some(f.clone());
-                f
+                self.typed::<(i32, i32), ()>(abi::DEALLOC, &sig)?
             }
         };
-        f.call(self.0.as_context_mut(), (ptr as i32, len as i32))
-            .map_err(|e| self.fail(e))
+        let done = f.call(self.0.as_context_mut(), (ptr as i32, len as i32));
+        self.0.data_mut().dealloc = Some(f);
+        done.map_err(|e| self.fail(e))
     }
 
     fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
