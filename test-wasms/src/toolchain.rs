@@ -1,6 +1,8 @@
-//! Whether the toolchain can build the Rust test guests. The build script checks this before
-//! anything else, so that a toolchain without the wasm32 target is reported at once, with
-//! the command that fixes it, rather than by the guests' build failing after a long one.
+//! Whether the toolchain can build the Rust test guests. `.cargo/rustc-wrapper` checks this
+//! on cargo's first call; the build script checks it again, before anything else, for builds
+//! that bypass the wrapper (a `RUSTC_WRAPPER` of the user's own, no `sh`). Either way a
+//! toolchain without the wasm32 target is reported with the command that fixes it, rather
+//! than by the guests' build failing after a long one.
 //! (rust-toolchain.toml lists the target, but rustup adds listed targets only when it
 //! installs the toolchain: one installed earlier without it stays without it.)
 
