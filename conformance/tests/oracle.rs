@@ -1,5 +1,7 @@
 //! The deterministic profile on wasmi (a wasm rewrite) against wasmi's own `deterministic`
-//! cargo feature: the same bits for every case of the probe matrix.
+//! cargo feature: the same bits for every case of the probe matrix. Only built with wasmi.
+
+#![cfg(feature = "wasmi")]
 
 use std::path::Path;
 use std::process::Command;
@@ -7,7 +9,6 @@ use std::process::Command;
 use wasmhost::{AnyEngine, Config};
 use wasmhost_conformance::probes::Matrix;
 
-#[cfg(feature = "wasmi")]
 #[test]
 fn wasmi_rewrite_matches_wasmis_own_deterministic_feature() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
