@@ -1,24 +1,12 @@
 //! Conversions between wasmtime's types and the contract's.
 
-use std::fmt;
-
 use wasmhost_api::{FuncRef, FuncSig, ImportType, Limits, Trap, ValType, Value, WasmError};
 use wasmtime::{AsContext, AsContextMut, ExternRef, ExternType, FuncType, Val};
 
-/// A host function's error, carried through wasmtime's call stack unchanged.
-#[derive(Debug)]
-pub(crate) struct HostFailure(pub(crate) WasmError);
-
-impl fmt::Display for HostFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for HostFailure {}
-
+/// A host function's error as wasmtime carries it through its call stack: the contract's
+/// error is a `std::error::Error` already, and comes back out unchanged (see `map_error`).
 pub(crate) fn host_failure(e: WasmError) -> wasmtime::Error {
-    wasmtime::Error::new(HostFailure(e))
+    wasmtime::Error::new(e)
 }
 
 /// Maps a wasmtime error from a call or instantiation onto the contract's error: every
@@ -40,8 +28,8 @@ pub(crate) fn map_error(e: wasmtime::Error) -> WasmError {
             other => Trap::Other(other.to_string()).into(),
         };
     }
-    match e.downcast_ref::<HostFailure>() {
-        Some(HostFailure(inner)) => inner.clone(),
+    match e.downcast_ref::<WasmError>() {
+        Some(inner) => inner.clone(),
         None => WasmError::Engine(format!("{e:#}")),
     }
 }
