@@ -6,62 +6,10 @@ use crate::typed::{AnySerialized, AnyTyped, Params, Results};
 use crate::{
     Config, Engine, ExportInfo, Guest, HostFunctions, Instance, Module, Prelinked, Value, WasmError,
 };
-#[cfg(feature = "wasmer")]
-use wasmhost_wasmer::{WasmerEngine, WasmerInstance, WasmerModule, WasmerPrelinked};
-#[cfg(feature = "wasmi")]
-use wasmhost_wasmi::{WasmiEngine, WasmiInstance, WasmiModule, WasmiPrelinked};
-#[cfg(feature = "wasmtime")]
-use wasmhost_wasmtime::{WasmtimeEngine, WasmtimeInstance, WasmtimeModule, WasmtimePrelinked};
 
-/// Runs `$body` with `$v` bound to the backend value inside `$e`, whichever it is.
-macro_rules! dispatch {
-    ($ty:ident, $e:expr, $v:ident => $body:expr) => {
-        match $e {
-            #[cfg(feature = "wasmer")]
-            $ty::Wasmer($v) => $body,
-            #[cfg(feature = "wasmi")]
-            $ty::Wasmi($v) => $body,
-            #[cfg(feature = "wasmtime")]
-            $ty::Wasmtime($v) => $body,
-        }
-    };
-}
-
-/// One of the compiled-in engines, chosen at run time.
-#[derive(Clone)]
-pub enum AnyEngine {
-    /// wasmer with cranelift.
-    #[cfg(feature = "wasmer")]
-    Wasmer(WasmerEngine),
-    /// wasmi.
-    #[cfg(feature = "wasmi")]
-    Wasmi(WasmiEngine),
-    /// wasmtime with cranelift.
-    #[cfg(feature = "wasmtime")]
-    Wasmtime(WasmtimeEngine),
-}
+with_engines!(any_enums! {});
 
 impl AnyEngine {
-    /// The engine called `name` (`"wasmer"`, `"wasmi"` or `"wasmtime"`), set up with
-    /// `config`.
-    ///
-    /// # Errors
-    /// [`WasmError::UnknownEngine`] when no engine of that name is compiled in.
-    pub fn from_name(name: &str, config: Config) -> Result<Self, WasmError> {
-        match name {
-            #[cfg(feature = "wasmer")]
-            "wasmer" => Ok(AnyEngine::Wasmer(WasmerEngine::new(config))),
-            #[cfg(feature = "wasmi")]
-            "wasmi" => Ok(AnyEngine::Wasmi(WasmiEngine::new(config))),
-            #[cfg(feature = "wasmtime")]
-            "wasmtime" => Ok(AnyEngine::Wasmtime(WasmtimeEngine::new(config))),
-            _ => Err(WasmError::UnknownEngine(
-                name.to_string(),
-                crate::ENGINES.join(", "),
-            )),
-        }
-    }
-
     /// Every compiled-in engine, in [`crate::ENGINES`] order.
     pub fn all(config: &Config) -> Vec<Self> {
         crate::ENGINES
@@ -108,19 +56,12 @@ impl Engine for AnyEngine {
     }
 
     fn serialize(&self, module: &AnyModule) -> Option<Result<Vec<u8>, WasmError>> {
-        match (self, module) {
-            #[cfg(feature = "wasmer")]
-            (AnyEngine::Wasmer(e), AnyModule::Wasmer(m)) => e.serialize(m),
-            #[cfg(feature = "wasmi")]
-            (AnyEngine::Wasmi(e), AnyModule::Wasmi(m)) => e.serialize(m),
-            #[cfg(feature = "wasmtime")]
-            (AnyEngine::Wasmtime(e), AnyModule::Wasmtime(m)) => e.serialize(m),
-            #[allow(unreachable_patterns)]
-            _ => Some(Err(WasmError::Engine(format!(
+        dispatch_pair!(AnyEngine(self), AnyModule(module), |e, m| e.serialize(m), _ => {
+            Some(Err(WasmError::Engine(format!(
                 "a module compiled by another engine cannot be serialized by {}",
                 self.name()
-            )))),
-        }
+            ))))
+        })
     }
 
     unsafe fn deserialize(&self, bytes: &[u8]) -> Result<AnyModule, WasmError> {
@@ -138,41 +79,6 @@ impl Engine for AnyEngine {
     }
 }
 
-/// A module compiled by an [`AnyEngine`].
-#[derive(Clone)]
-pub enum AnyModule {
-    /// Compiled by wasmer.
-    #[cfg(feature = "wasmer")]
-    Wasmer(WasmerModule),
-    /// Compiled by wasmi.
-    #[cfg(feature = "wasmi")]
-    Wasmi(WasmiModule),
-    /// Compiled by wasmtime.
-    #[cfg(feature = "wasmtime")]
-    Wasmtime(WasmtimeModule),
-}
-
-#[cfg(feature = "wasmer")]
-impl From<WasmerModule> for AnyModule {
-    fn from(m: WasmerModule) -> Self {
-        AnyModule::Wasmer(m)
-    }
-}
-
-#[cfg(feature = "wasmi")]
-impl From<WasmiModule> for AnyModule {
-    fn from(m: WasmiModule) -> Self {
-        AnyModule::Wasmi(m)
-    }
-}
-
-#[cfg(feature = "wasmtime")]
-impl From<WasmtimeModule> for AnyModule {
-    fn from(m: WasmtimeModule) -> Self {
-        AnyModule::Wasmtime(m)
-    }
-}
-
 impl Module for AnyModule {
     type Instance<T: Send + 'static> = AnyInstance<T>;
     type Prelinked<T: Send + 'static> = AnyPrelinked<T>;
@@ -185,40 +91,13 @@ impl Module for AnyModule {
         &self,
         host: &HostFunctions<T>,
     ) -> Result<AnyPrelinked<T>, WasmError> {
-        Ok(match self {
-            #[cfg(feature = "wasmer")]
-            AnyModule::Wasmer(m) => AnyPrelinked::Wasmer(m.prelink(host)?),
-            #[cfg(feature = "wasmi")]
-            AnyModule::Wasmi(m) => AnyPrelinked::Wasmi(m.prelink(host)?),
-            #[cfg(feature = "wasmtime")]
-            AnyModule::Wasmtime(m) => AnyPrelinked::Wasmtime(m.prelink(host)?),
-        })
+        dispatch!(AnyModule, self, m => m.prelink(host).map(Into::into))
     }
-}
-
-/// An [`AnyModule`] linked with its host functions: see [`Module::prelink`].
-pub enum AnyPrelinked<T: 'static> {
-    /// Linked on wasmer.
-    #[cfg(feature = "wasmer")]
-    Wasmer(WasmerPrelinked<T>),
-    /// Linked on wasmi.
-    #[cfg(feature = "wasmi")]
-    Wasmi(WasmiPrelinked<T>),
-    /// Linked on wasmtime.
-    #[cfg(feature = "wasmtime")]
-    Wasmtime(WasmtimePrelinked<T>),
 }
 
 impl<T> Clone for AnyPrelinked<T> {
     fn clone(&self) -> Self {
-        match self {
-            #[cfg(feature = "wasmer")]
-            AnyPrelinked::Wasmer(p) => AnyPrelinked::Wasmer(p.clone()),
-            #[cfg(feature = "wasmi")]
-            AnyPrelinked::Wasmi(p) => AnyPrelinked::Wasmi(p.clone()),
-            #[cfg(feature = "wasmtime")]
-            AnyPrelinked::Wasmtime(p) => AnyPrelinked::Wasmtime(p.clone()),
-        }
+        dispatch!(AnyPrelinked, self, p => p.clone().into())
     }
 }
 
@@ -226,26 +105,10 @@ impl<T: Send + 'static> Prelinked<T> for AnyPrelinked<T> {
     type Instance = AnyInstance<T>;
 
     fn instantiate(&self, state: T) -> Result<AnyInstance<T>, WasmError> {
-        let engine = match self {
-            #[cfg(feature = "wasmer")]
-            AnyPrelinked::Wasmer(_) => "wasmer",
-            #[cfg(feature = "wasmi")]
-            AnyPrelinked::Wasmi(_) => "wasmi",
-            #[cfg(feature = "wasmtime")]
-            AnyPrelinked::Wasmtime(_) => "wasmtime",
-        };
+        let engine = self.engine_name();
         let span = tracing::debug_span!("instantiate", engine, outcome = tracing::field::Empty);
         let _entered = span.enter();
-        let instance = (|| {
-            Ok(match self {
-                #[cfg(feature = "wasmer")]
-                AnyPrelinked::Wasmer(p) => AnyInstance::Wasmer(p.instantiate(state)?),
-                #[cfg(feature = "wasmi")]
-                AnyPrelinked::Wasmi(p) => AnyInstance::Wasmi(p.instantiate(state)?),
-                #[cfg(feature = "wasmtime")]
-                AnyPrelinked::Wasmtime(p) => AnyInstance::Wasmtime(p.instantiate(state)?),
-            })
-        })();
+        let instance = dispatch!(AnyPrelinked, self, p => p.instantiate(state).map(Into::into));
         record_outcome(&span, &instance);
         instance
     }
@@ -262,22 +125,6 @@ fn record_outcome<R>(span: &tracing::Span, result: &Result<R, WasmError>) {
     };
 }
 
-/// An instance of an [`AnyModule`].
-// A wasmi store is inline and large; boxing it would cost an allocation per instantiation
-// and an indirection per call, for a value that lives on the caller's stack or in a pool.
-#[allow(clippy::large_enum_variant)]
-pub enum AnyInstance<T: 'static> {
-    /// A wasmer instance.
-    #[cfg(feature = "wasmer")]
-    Wasmer(WasmerInstance<T>),
-    /// A wasmi instance.
-    #[cfg(feature = "wasmi")]
-    Wasmi(WasmiInstance<T>),
-    /// A wasmtime instance.
-    #[cfg(feature = "wasmtime")]
-    Wasmtime(WasmtimeInstance<T>),
-}
-
 impl<T: Send + 'static> AnyInstance<T> {
     /// A typed handle to export `name`, on whichever engine this is:
     /// `instance.typed::<(i32, i32), i64>("f")?`, then `handle.call(&mut instance, (1, 2))?`
@@ -290,14 +137,7 @@ impl<T: Send + 'static> AnyInstance<T> {
         &mut self,
         name: &str,
     ) -> Result<AnyTyped<P, R>, WasmError> {
-        Ok(match self {
-            #[cfg(feature = "wasmer")]
-            AnyInstance::Wasmer(i) => AnyTyped::Wasmer(i.typed(name)?),
-            #[cfg(feature = "wasmi")]
-            AnyInstance::Wasmi(i) => AnyTyped::Wasmi(i.typed(name)?),
-            #[cfg(feature = "wasmtime")]
-            AnyInstance::Wasmtime(i) => AnyTyped::Wasmtime(i.typed(name)?),
-        })
+        dispatch!(AnyInstance, self, i => i.typed(name).map(Into::into))
     }
 
     /// A typed handle to serialized export `name`, taking `I` and giving `O`:

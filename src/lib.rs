@@ -35,6 +35,8 @@ compile_error!(
     "wasmhost needs at least one engine: enable the cargo feature `wasmer`, `wasmi` or `wasmtime`"
 );
 
+#[macro_use]
+mod engines;
 mod any;
 pub mod cache;
 #[cfg(feature = "tokio")]
@@ -63,51 +65,14 @@ pub use wasmhost_wasmtime::{
     WasmtimeTyped,
 };
 
-/// Generates, for every enabled engine, a module named after it with one `#[test]` per
-/// listed function `fn(&AnyEngine)`: `wasmer::echo_round_trips`, `wasmi::echo_round_trips`.
-/// One test body per behaviour, run on every engine, so a divergence is a named failure.
-///
-/// The `cfg`s are evaluated in the calling crate, which must have `wasmer`, `wasmi` and
-/// `wasmtime` features that mirror this crate's (wasmhost's own tests and wasmhost-conformance do).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! on_every_engine {
-    ($($(#[$meta:meta])* $body:ident),* $(,)?) => {
-        #[cfg(feature = "wasmer")]
-        mod wasmer {
-            $( $(#[$meta])* #[test] fn $body() {
-                super::$body(&$crate::AnyEngine::from_name("wasmer", $crate::Config::default()).unwrap())
-            } )*
-        }
-        #[cfg(feature = "wasmi")]
-        mod wasmi {
-            $( $(#[$meta])* #[test] fn $body() {
-                super::$body(&$crate::AnyEngine::from_name("wasmi", $crate::Config::default()).unwrap())
-            } )*
-        }
-        #[cfg(feature = "wasmtime")]
-        mod wasmtime {
-            $( $(#[$meta])* #[test] fn $body() {
-                super::$body(&$crate::AnyEngine::from_name("wasmtime", $crate::Config::default()).unwrap())
-            } )*
-        }
-    };
-}
+with_engines!(define_on_every_engine! { $ });
 
 // The README's host example runs as a doc test.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// The names of the engines compiled into this build, as [`AnyEngine::from_name`] takes them.
-pub const ENGINES: &[&str] = &[
-    #[cfg(feature = "wasmer")]
-    "wasmer",
-    #[cfg(feature = "wasmi")]
-    "wasmi",
-    #[cfg(feature = "wasmtime")]
-    "wasmtime",
-];
+with_engines!(engine_names! {});
 
 /// Translates the WebAssembly text format to the binary format; binary input passes through.
 ///

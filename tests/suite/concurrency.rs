@@ -1,7 +1,7 @@
 //! An instance moves between threads with its state and its typed handles. (Many threads on
 //! one module: `conformance/tests/concurrency.rs`, and the benchmarks' `threads` group.)
 
-mod common;
+use crate::common;
 
 use common::module;
 use wasmhost::prelude::*;

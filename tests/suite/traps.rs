@@ -1,7 +1,7 @@
 //! Every trap maps to its own error variant, the same on every engine, and the next call on
 //! a fresh instance succeeds.
 
-mod common;
+use crate::common;
 
 use common::instance;
 use wasmhost::prelude::*;

@@ -3,8 +3,8 @@
 
 #[test]
 fn readme_guest_example_is_the_greeter_source() {
-    let readme = include_str!("../README.md");
-    let source = include_str!("../test-wasms/guests/greeter/src/lib.rs");
+    let readme = include_str!("../../README.md");
+    let source = include_str!("../../test-wasms/guests/greeter/src/lib.rs");
     assert!(
         readme.contains(source),
         "README.md's guest example differs from test-wasms/guests/greeter/src/lib.rs"

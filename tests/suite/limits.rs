@@ -2,7 +2,7 @@
 //! costs, memory and table limits, and the call-depth limit. Each exhaustion is one typed
 //! error, and the host keeps serving.
 
-mod common;
+use crate::common;
 
 use wasmhost::prelude::*;
 use wasmhost::{

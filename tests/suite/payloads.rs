@@ -1,7 +1,7 @@
 //! Payloads of 0 B, 1 B, 64 KiB + 1, 16 MiB and 256 MiB round-trip intact both ways, copied
 //! out or read where the guest wrote them.
 
-mod common;
+use crate::common;
 
 use common::instance;
 use wasmhost::prelude::*;

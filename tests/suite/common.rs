@@ -1,6 +1,6 @@
 //! Shared by the integration tests: engines by name, guests by name.
 
-#![allow(dead_code)]
+
 
 use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, AnyInstance, AnyModule, Config, HostFunctions};

@@ -1,6 +1,6 @@
 //! Every Rust test guest through the serialized ABI: the same results on every engine.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

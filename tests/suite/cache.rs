@@ -1,7 +1,7 @@
 //! The module cache on every engine: hits and misses, eviction, single flight, and a disk
 //! layer that rebuilds what it cannot trust instead of loading it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};

@@ -1,7 +1,7 @@
 //! The fast paths on every engine: pre-linked instantiation, typed raw handles and typed
 //! serialized handles, each behaving exactly like the slow path it replaces.
 
-mod common;
+use crate::common;
 
 use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, Config, HostFunctions, Metering, Trap, ValType, Value, WasmError};

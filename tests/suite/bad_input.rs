@@ -1,7 +1,7 @@
 //! Bad input of every kind is a clear, typed error, never a panic, and the host keeps
 //! serving: after each failure, a fresh instance (or a fresh compile) works.
 
-mod common;
+use crate::common;
 
 use common::{instance, module};
 use wasmhost::prelude::*;
