@@ -55,17 +55,15 @@ macro_rules! dispatch_pair_arms {
     };
 }
 
-/// `From<backend type>` for the variant of each engine.
-macro_rules! from_variants {
-    ($any:ident<$($g:ident),*> $(($feat:literal, $V:ident, $backend:path))*) => {
-        $(
-            #[cfg(feature = $feat)]
-            impl<$($g),*> From<$backend> for $any<$($g),*> {
-                fn from(value: $backend) -> Self {
-                    $any::$V(value)
-                }
+/// `From<backend type>` for the variant of one engine.
+macro_rules! from_variant {
+    ($feat:literal, $V:ident, impl<$($g:ident),*> $any:ty, $backend:ty) => {
+        #[cfg(feature = $feat)]
+        impl<$($g),*> From<$backend> for $any {
+            fn from(value: $backend) -> Self {
+                Self::$V(value)
             }
-        )*
+        }
     };
 }
 
@@ -125,9 +123,11 @@ macro_rules! any_enums {
             $( #[doc = concat!("A ", $feat, " instance.")] #[cfg(feature = $feat)] $V($k::$I<T>), )*
         }
 
-        from_variants!(AnyModule<> $(($feat, $V, $k::$M))*);
-        from_variants!(AnyPrelinked<T> $(($feat, $V, $k::$P<T>))*);
-        from_variants!(AnyInstance<T> $(($feat, $V, $k::$I<T>))*);
+        $(
+            from_variant!($feat, $V, impl<> AnyModule, $k::$M);
+            from_variant!($feat, $V, impl<T> AnyPrelinked<T>, $k::$P<T>);
+            from_variant!($feat, $V, impl<T> AnyInstance<T>, $k::$I<T>);
+        )*
     };
 }
 
@@ -172,7 +172,7 @@ macro_rules! typed_enum {
             $( #[doc = concat!("On ", $feat, ".")] #[cfg(feature = $feat)] $V($k::$Ty<P, R>), )*
         }
 
-        from_variants!(AnyTyped<P, R> $(($feat, $V, $k::$Ty<P, R>))*);
+        $( from_variant!($feat, $V, impl<P, R> AnyTyped<P, R>, $k::$Ty<P, R>); )*
     };
 }
 

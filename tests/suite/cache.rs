@@ -1,8 +1,6 @@
 //! The module cache on every engine: hits and misses, eviction, single flight, and a disk
 //! layer that rebuilds what it cannot trust instead of loading it.
 
-use crate::common;
-
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 

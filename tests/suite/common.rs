@@ -1,14 +1,7 @@
-//! Shared by the integration tests: engines by name, guests by name.
-
-
+//! Shared by the integration tests: guests by name.
 
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, AnyInstance, AnyModule, Config, HostFunctions};
-
-/// The engine called `name`, with the default configuration.
-pub fn engine(name: &str) -> AnyEngine {
-    AnyEngine::from_name(name, Config::default()).expect("engine is compiled in")
-}
+use wasmhost::{AnyEngine, AnyInstance, AnyModule, HostFunctions};
 
 /// Compiles test guest `guest` on `engine`.
 pub fn module(engine: &AnyEngine, guest: &str) -> AnyModule {

@@ -1,5 +1,7 @@
 //! The facade's integration tests, one binary: each module is one behaviour, run on every
-//! engine. (`tests/leaks.rs` counts the process's memory, and so is a binary of its own.)
+//! engine. (`tests/leaks.rs` counts the process's memory, and `tests/spans.rs` installs a
+//! tracing subscriber, whose interest in each span is cached process-wide: each is a binary
+//! of its own.)
 //! One binary links the engines once, where a binary per file linked them a dozen times.
 
 mod async_pool;
@@ -14,5 +16,4 @@ mod imports;
 mod limits;
 mod payloads;
 mod readme;
-mod spans;
 mod traps;

@@ -1,5 +1,7 @@
 //! Spans for compile, instantiate and each call, with the engine, the export, the bytes in
-//! and out, the fuel used and the outcome, seen by a subscriber that listens.
+//! and out, the fuel used and the outcome, seen by a subscriber that listens. A binary of its
+//! own: tracing caches whether anyone listens to a span process-wide, and the other tests'
+//! threads, running the same spans meanwhile, made the subscriber miss some.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
