@@ -8,8 +8,8 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 mod convert;
-mod guest;
 mod typed;
 
 use std::borrow::Cow;
@@ -23,17 +23,32 @@ use wasmer::{
 };
 use wasmer_middlewares::Metering as MeteringMiddleware;
 use wasmhost_api::{
-    Config, Engine, ExportInfo, ExternKind, Guest, HostContext, HostFunctions, HostImport,
-    Instance, Metering, Module, Prelinked, WasmError,
+    Config, Engine, ExportInfo, ExternKind, HostContext, HostFunctions, HostImport, Metering,
+    Module, Prelinked, SerializedFunc, WasmError,
 };
-use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
+use wasmhost_backend::Access;
+use wasmhost_instrument::{ModuleFacts, Passes, instrument};
 
 use convert::{
     from_valtype, func_sig, host_failure, import_type, to_value, to_wasmer, wasmer_func_type,
 };
-use guest::Access;
-pub use guest::Env;
-pub use typed::{WasmerParams, WasmerResults, WasmerSerialized, WasmerTyped};
+use backend::NativeMeter;
+pub use backend::{Wasmer, WasmerStore};
+pub use typed::{WasmerParams, WasmerResults};
+
+/// What a wasmhost instance keeps in its wasmer function environment.
+pub type Env<T> = wasmhost_backend::StoreData<Wasmer, T>;
+
+/// A live wasmer instance in its own store.
+pub type WasmerInstance<T> = wasmhost_backend::Instance<Wasmer, T>;
+
+/// An export of one [`WasmerInstance`], looked up and type-checked once: see
+/// [`wasmhost_backend::Instance::typed`].
+pub type WasmerTyped<P, R> = wasmhost_backend::Typed<Wasmer, P, R>;
+
+/// A serialized export of one [`WasmerInstance`], taking `I` and giving `O`: see
+/// [`wasmhost_backend::Instance::serialized`].
+pub type WasmerSerialized<I, O> = SerializedFunc<WasmerTyped<(i32, i32), i64>, I, O>;
 
 /// The wasmer engine (cranelift) with a wasmhost [`Config`].
 #[derive(Clone)]
@@ -375,7 +390,7 @@ impl<T: Send + 'static> Prelinked<T> for WasmerPrelinked<T> {
                                 .iter()
                                 .map(|a| to_value(&fenv, a))
                                 .collect::<Result<_, _>>()?;
-                            let mut access = Access(fenv);
+                            let mut access = Access::<Wasmer, T>(fenv);
                             let out = host_func
                                 .invoke(&mut HostContext::new(&mut access), &args)
                                 .map_err(host_failure)?;
@@ -391,18 +406,12 @@ impl<T: Send + 'static> Prelinked<T> for WasmerPrelinked<T> {
         }
         let instance = wasmer::Instance::new_by_index(&mut store, &module.module, &externs)
             .map_err(convert::map_instantiation_error)?;
-        env.as_mut(&mut store).set_exports(instance.exports.clone());
+        let mut cx = env.clone().into_mut(&mut store);
+        Env::attach(&mut cx, instance.exports.clone());
+        NativeMeter::attach(&mut cx);
         let engine = &module.engine;
-        let mut instance = WasmerInstance {
-            store,
-            env,
-            id: guest::next_instance_id(),
-            guarded: engine.passes.any() || engine.config.metering != Metering::Off,
-        };
-        if module.start {
-            instance.call_raw(START_EXPORT, &[])?;
-        }
-        Ok(instance)
+        let guarded = engine.passes.any() || engine.config.metering != Metering::Off;
+        WasmerInstance::new(WasmerStore { store, env }, guarded, module.start)
     }
 }
 
@@ -437,115 +446,4 @@ fn provided_extern(store: &mut Store, kind: &ExternKind) -> Result<Extern, WasmE
                 .into()
         }
     })
-}
-
-/// A live wasmer instance in its own store.
-pub struct WasmerInstance<T> {
-    store: Store,
-    env: FunctionEnv<Env<T>>,
-    /// Tells this instance's typed handles from another's.
-    id: u64,
-    /// Whether calls need the meters' and the passes' bookkeeping; without it they go
-    /// straight to the engine.
-    guarded: bool,
-}
-
-// SAFETY: wasmer 7.x made `Store` `!Send` by dropping `+ Send` from its `on_called`
-// handler (wasmerio/wasmer#7001); 6.x stores were `Send`. We never install an `on_called`
-// handler, the sys backend's store owns its VM objects exclusively with no thread affinity,
-// the host functions we install are `Send + Sync`, and `T: Send`. Moving the instance to
-// another thread moves all of it; nothing is shared, so `Sync` is not claimed.
-unsafe impl<T: Send> Send for WasmerInstance<T> {}
-
-impl<T: Send + 'static> WasmerInstance<T> {
-    fn access(&mut self) -> Access<'_, T> {
-        Access(self.env.clone().into_mut(&mut self.store))
-    }
-
-    /// Runs a call the host makes into the guest: through [`Access::entry`] when the
-    /// instance is guarded, straight through otherwise.
-    fn enter<R>(
-        &mut self,
-        call: impl FnOnce(&mut Access<'_, T>) -> Result<R, WasmError>,
-    ) -> Result<R, WasmError> {
-        let guarded = self.guarded;
-        let mut access = self.access();
-        if guarded {
-            access.entry(call)
-        } else {
-            call(&mut access)
-        }
-    }
-}
-
-impl<T: Send + 'static> Instance<T> for WasmerInstance<T> {
-    fn state(&self) -> &T {
-        &self.env.as_ref(&self.store).state
-    }
-
-    fn state_mut(&mut self) -> &mut T {
-        &mut self.env.as_mut(&mut self.store).state
-    }
-}
-
-// The instance is where the host's calls enter: each one starts with the limit flag down
-// and, when it fails, leaves the call depth at 0 for the next.
-impl<T: Send + 'static> Guest for WasmerInstance<T> {
-    fn call_raw(
-        &mut self,
-        name: &str,
-        args: &[wasmhost_api::Value],
-    ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
-        self.enter(|a| a.call_raw(name, args))
-    }
-
-    fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.enter(|a| a.call_packed(name, ptr, len))
-    }
-
-    fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.enter(|a| a.alloc(len))
-    }
-
-    fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.enter(|a| a.dealloc(ptr, len))
-    }
-
-    fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
-        let memory = self.access().memory()?;
-        guest::memory_slice(&memory, &mut self.store, ptr, len).map(|s| &*s)
-    }
-
-    fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
-        let memory = self.access().memory()?;
-        guest::memory_slice(&memory, &mut self.store, ptr, len)
-    }
-
-    fn memory_size(&mut self) -> Result<u64, WasmError> {
-        self.access().memory_size()
-    }
-
-    fn global(&mut self, name: &str) -> Result<wasmhost_api::Value, WasmError> {
-        self.access().global(name)
-    }
-
-    fn config(&self) -> &Config {
-        &self.env.as_ref(&self.store).config
-    }
-
-    fn fuel_remaining(&mut self) -> Option<u64> {
-        self.access().fuel_remaining()
-    }
-
-    fn fuel_consumed(&mut self) -> Option<u64> {
-        self.access().fuel_consumed()
-    }
-
-    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
-        self.access().set_fuel(budget)
-    }
-
-    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
-        self.access().charge(units)
-    }
 }

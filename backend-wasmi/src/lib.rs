@@ -8,25 +8,37 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 mod convert;
-mod guest;
-mod typed;
 
 use std::sync::Arc;
 
 use wasmhost_api::{
-    Config, Engine, ExportInfo, ExternKind, Guest, HostContext, HostFunctions, HostImport,
-    Instance, Metering, Module, Prelinked, WasmError,
+    Config, Engine, ExportInfo, ExternKind, HostContext, HostFunctions, Metering, Module,
+    Prelinked, SerializedFunc, WasmError,
 };
-use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, grow, instrument};
-use wasmi::{Linker, Store};
+use wasmhost_backend::{Access, provided_externs};
+use wasmhost_instrument::{ModuleFacts, Passes, grow, instrument};
+use wasmi::{AsContextMut, Linker, Store};
 
 use convert::{
     from_valtype, func_sig, host_failure, import_type, map_error, to_val, to_value, wasmi_func_type,
 };
-use guest::Access;
-pub use guest::StoreData;
-pub use typed::{WasmiParams, WasmiResults, WasmiSerialized, WasmiTyped};
+pub use backend::{Wasmi, WasmiParams, WasmiResults};
+
+/// What a wasmhost instance keeps in its wasmi store.
+pub type StoreData<T> = wasmhost_backend::StoreData<Wasmi, T>;
+
+/// A live wasmi instance in its own store.
+pub type WasmiInstance<T> = wasmhost_backend::Instance<Wasmi, T>;
+
+/// An export of one [`WasmiInstance`], looked up and type-checked once: see
+/// [`wasmhost_backend::Instance::typed`].
+pub type WasmiTyped<P, R> = wasmhost_backend::Typed<Wasmi, P, R>;
+
+/// A serialized export of one [`WasmiInstance`], taking `I` and giving `O`: see
+/// [`wasmhost_backend::Instance::serialized`].
+pub type WasmiSerialized<I, O> = SerializedFunc<WasmiTyped<(i32, i32), i64>, I, O>;
 
 /// The wasmi engine with a wasmhost [`Config`].
 #[derive(Clone)]
@@ -177,17 +189,7 @@ impl Module for WasmiModule {
             imports().map(|i| (i.module(), i.name(), import_type(i.ty()))),
             &self.engine.config,
         )?;
-        let mut externs: Vec<(String, String, ExternKind)> = Vec::new();
-        for import in imports() {
-            let (module, name) = (import.module(), import.name());
-            // Imported twice, the same one twice: a linker defines each name once.
-            if externs.iter().any(|(m, n, _)| m == module && n == name) {
-                continue;
-            }
-            if let Some(HostImport::Extern(kind)) = host.resolve(module, name) {
-                externs.push((module.to_string(), name.to_string(), kind));
-            }
-        }
+        let externs = provided_externs(host, imports().map(|i| (i.module(), i.name())));
         self.facts.check_limits(&self.engine.config)?;
         // A wasmi linker holds no store: built once here, it serves every instance.
         let mut linker = Linker::<StoreData<T>>::new(self.module.engine());
@@ -199,12 +201,12 @@ impl Module for WasmiModule {
                     &f.module,
                     &f.name,
                     wasmi_func_type(&f.sig),
-                    move |caller, args, results| {
+                    move |mut caller, args, results| {
                         let args: Vec<_> = args
                             .iter()
                             .map(|a| to_value(&caller, a))
                             .collect::<Result<_, _>>()?;
-                        let mut access = Access(caller);
+                        let mut access = Access::<Wasmi, T>(caller.as_context_mut());
                         let out = func
                             .invoke(&mut HostContext::new(&mut access), &args)
                             .map_err(host_failure)?;
@@ -333,17 +335,10 @@ impl<T: Send + 'static> Prelinked<T> for WasmiPrelinked<T> {
             linker.instantiate_and_start(&mut store, &module.module)
         }
         .map_err(map_error)?;
-        StoreData::set_instance(&mut store, instance);
+        StoreData::attach(&mut store.as_context_mut(), instance);
         let engine = &module.engine;
-        let mut instance = WasmiInstance {
-            store,
-            id: guest::next_instance_id(),
-            guarded: engine.passes.any() || engine.config.metering != Metering::Off,
-        };
-        if module.start {
-            instance.call_raw(START_EXPORT, &[])?;
-        }
-        Ok(instance)
+        let guarded = engine.passes.any() || engine.config.metering != Metering::Off;
+        WasmiInstance::new(store, guarded, module.start)
     }
 }
 
@@ -389,107 +384,4 @@ fn provided_extern<T>(
                 .into()
         }
     })
-}
-
-/// A live wasmi instance in its own store.
-pub struct WasmiInstance<T> {
-    store: Store<StoreData<T>>,
-    /// Tells this instance's typed handles from another's.
-    id: u64,
-    /// Whether calls need the meters' and the passes' bookkeeping; without it they go
-    /// straight to the engine.
-    guarded: bool,
-}
-
-impl<T> WasmiInstance<T> {
-    fn access(&mut self) -> Access<&mut Store<StoreData<T>>> {
-        Access(&mut self.store)
-    }
-
-    /// Runs a call the host makes into the guest: through [`Access::entry`] when the
-    /// instance is guarded, straight through otherwise.
-    fn enter<R>(
-        &mut self,
-        call: impl FnOnce(&mut Access<&mut Store<StoreData<T>>>) -> Result<R, WasmError>,
-    ) -> Result<R, WasmError> {
-        let guarded = self.guarded;
-        let mut access = self.access();
-        if guarded {
-            access.entry(call)
-        } else {
-            call(&mut access)
-        }
-    }
-}
-
-impl<T: Send + 'static> Instance<T> for WasmiInstance<T> {
-    fn state(&self) -> &T {
-        &self.store.data().state
-    }
-
-    fn state_mut(&mut self) -> &mut T {
-        &mut self.store.data_mut().state
-    }
-}
-
-// The instance is where the host's calls enter: each one starts with the limit flag down
-// and, when it fails, leaves the call depth at 0 for the next.
-impl<T> Guest for WasmiInstance<T> {
-    fn call_raw(
-        &mut self,
-        name: &str,
-        args: &[wasmhost_api::Value],
-    ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
-        self.enter(|a| a.call_raw(name, args))
-    }
-
-    fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.enter(|a| a.call_packed(name, ptr, len))
-    }
-
-    fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.enter(|a| a.alloc(len))
-    }
-
-    fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.enter(|a| a.dealloc(ptr, len))
-    }
-
-    fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
-        let memory = self.access().memory()?;
-        guest::memory_slice(memory.data_mut(&mut self.store), ptr, len).map(|s| &*s)
-    }
-
-    fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
-        let memory = self.access().memory()?;
-        guest::memory_slice(memory.data_mut(&mut self.store), ptr, len)
-    }
-
-    fn memory_size(&mut self) -> Result<u64, WasmError> {
-        self.access().memory_size()
-    }
-
-    fn global(&mut self, name: &str) -> Result<wasmhost_api::Value, WasmError> {
-        self.access().global(name)
-    }
-
-    fn config(&self) -> &Config {
-        &self.store.data().config
-    }
-
-    fn fuel_remaining(&mut self) -> Option<u64> {
-        self.access().fuel_remaining()
-    }
-
-    fn fuel_consumed(&mut self) -> Option<u64> {
-        self.access().fuel_consumed()
-    }
-
-    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
-        self.access().set_fuel(budget)
-    }
-
-    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
-        self.access().charge(units)
-    }
 }

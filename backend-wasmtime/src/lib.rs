@@ -8,28 +8,40 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 mod convert;
-mod guest;
-mod typed;
 
 use std::borrow::Cow;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use wasmhost_api::{
-    Config, Engine, ExportInfo, ExternKind, Guest, HostContext, HostFunctions, HostImport,
-    Instance, Metering, Module, Prelinked, WasmError,
+    Config, Engine, ExportInfo, ExternKind, HostContext, HostFunctions, Metering, Module,
+    Prelinked, SerializedFunc, WasmError,
 };
-use wasmhost_instrument::{ModuleFacts, Passes, START_EXPORT, instrument};
-use wasmtime::{InstancePre, Linker, Store};
+use wasmhost_backend::{Access, provided_externs};
+use wasmhost_instrument::{ModuleFacts, Passes, instrument};
+use wasmtime::{AsContextMut, InstancePre, Linker, Store};
 
 use convert::{
     from_valtype, func_sig, host_failure, import_type, map_error, to_val, to_value,
     wasmtime_func_type,
 };
-use guest::Access;
-pub use guest::StoreData;
-pub use typed::{WasmtimeParams, WasmtimeResults, WasmtimeSerialized, WasmtimeTyped};
+pub use backend::{Wasmtime, WasmtimeParams, WasmtimeResults};
+
+/// What a wasmhost instance keeps in its wasmtime store.
+pub type StoreData<T> = wasmhost_backend::StoreData<Wasmtime, T>;
+
+/// A live wasmtime instance in its own store.
+pub type WasmtimeInstance<T> = wasmhost_backend::Instance<Wasmtime, T>;
+
+/// An export of one [`WasmtimeInstance`], looked up and type-checked once: see
+/// [`wasmhost_backend::Instance::typed`].
+pub type WasmtimeTyped<P, R> = wasmhost_backend::Typed<Wasmtime, P, R>;
+
+/// A serialized export of one [`WasmtimeInstance`], taking `I` and giving `O`: see
+/// [`wasmhost_backend::Instance::serialized`].
+pub type WasmtimeSerialized<I, O> = SerializedFunc<WasmtimeTyped<(i32, i32), i64>, I, O>;
 
 /// The wasmtime version this backend is built against (`=` pinned in the workspace).
 const WASMTIME_VERSION: &str = "48.0.0";
@@ -221,17 +233,7 @@ impl Module for WasmtimeModule {
                 .map(|i| (i.module(), i.name(), import_type(&i.ty()))),
             &self.engine.config,
         )?;
-        let mut externs: Vec<(String, String, ExternKind)> = Vec::new();
-        for import in &imports {
-            let (module, name) = (import.module(), import.name());
-            // Imported twice, the same one twice: a linker defines each name once.
-            if externs.iter().any(|(m, n, _)| m == module && n == name) {
-                continue;
-            }
-            if let Some(HostImport::Extern(kind)) = host.resolve(module, name) {
-                externs.push((module.to_string(), name.to_string(), kind));
-            }
-        }
+        let externs = provided_externs(host, imports.iter().map(|i| (i.module(), i.name())));
         self.facts.check_limits(&self.engine.config)?;
         let engine = &self.engine.engine;
         let mut linker = Linker::<StoreData<T>>::new(engine);
@@ -242,12 +244,12 @@ impl Module for WasmtimeModule {
                     &f.module,
                     &f.name,
                     wasmtime_func_type(engine, &f.sig),
-                    move |caller, args, results| {
+                    move |mut caller, args, results| {
                         let args: Vec<_> = args
                             .iter()
                             .map(|a| to_value(&caller, a))
                             .collect::<Result<_, _>>()?;
-                        let mut access = Access(caller);
+                        let mut access = Access::<Wasmtime, T>(caller.as_context_mut());
                         let out = func
                             .invoke(&mut HostContext::new(&mut access), &args)
                             .map_err(host_failure)?;
@@ -343,16 +345,9 @@ impl<T: Send + 'static> Prelinked<T> for WasmtimePrelinked<T> {
             }
         }
         .map_err(map_error)?;
-        StoreData::set_instance(&mut store, instance);
-        let mut instance = WasmtimeInstance {
-            store,
-            id: guest::next_instance_id(),
-            guarded: engine.passes.any() || config.metering != Metering::Off,
-        };
-        if module.start {
-            instance.call_raw(START_EXPORT, &[])?;
-        }
-        Ok(instance)
+        StoreData::attach(&mut store.as_context_mut(), instance);
+        let guarded = engine.passes.any() || config.metering != Metering::Off;
+        WasmtimeInstance::new(store, guarded, module.start)
     }
 }
 
@@ -402,107 +397,4 @@ fn provided_extern<T: 'static>(
                 .into()
         }
     })
-}
-
-/// A live wasmtime instance in its own store.
-pub struct WasmtimeInstance<T: 'static> {
-    store: Store<StoreData<T>>,
-    /// Tells this instance's typed handles from another's.
-    id: u64,
-    /// Whether calls need the meters' and the passes' bookkeeping; without it they go
-    /// straight to the engine.
-    guarded: bool,
-}
-
-impl<T: 'static> WasmtimeInstance<T> {
-    fn access(&mut self) -> Access<&mut Store<StoreData<T>>> {
-        Access(&mut self.store)
-    }
-
-    /// Runs a call the host makes into the guest: through [`Access::entry`] when the
-    /// instance is guarded, straight through otherwise.
-    fn enter<R>(
-        &mut self,
-        call: impl FnOnce(&mut Access<&mut Store<StoreData<T>>>) -> Result<R, WasmError>,
-    ) -> Result<R, WasmError> {
-        let guarded = self.guarded;
-        let mut access = self.access();
-        if guarded {
-            access.entry(call)
-        } else {
-            call(&mut access)
-        }
-    }
-}
-
-impl<T: Send + 'static> Instance<T> for WasmtimeInstance<T> {
-    fn state(&self) -> &T {
-        &self.store.data().state
-    }
-
-    fn state_mut(&mut self) -> &mut T {
-        &mut self.store.data_mut().state
-    }
-}
-
-// The instance is where the host's calls enter: each one starts with the limit flag down
-// and, when it fails, leaves the call depth at 0 for the next.
-impl<T: 'static> Guest for WasmtimeInstance<T> {
-    fn call_raw(
-        &mut self,
-        name: &str,
-        args: &[wasmhost_api::Value],
-    ) -> Result<Vec<wasmhost_api::Value>, WasmError> {
-        self.enter(|a| a.call_raw(name, args))
-    }
-
-    fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.enter(|a| a.call_packed(name, ptr, len))
-    }
-
-    fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.enter(|a| a.alloc(len))
-    }
-
-    fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.enter(|a| a.dealloc(ptr, len))
-    }
-
-    fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
-        let memory = self.access().memory()?;
-        guest::memory_slice(memory.data_mut(&mut self.store), ptr, len).map(|s| &*s)
-    }
-
-    fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
-        let memory = self.access().memory()?;
-        guest::memory_slice(memory.data_mut(&mut self.store), ptr, len)
-    }
-
-    fn memory_size(&mut self) -> Result<u64, WasmError> {
-        self.access().memory_size()
-    }
-
-    fn global(&mut self, name: &str) -> Result<wasmhost_api::Value, WasmError> {
-        self.access().global(name)
-    }
-
-    fn config(&self) -> &Config {
-        &self.store.data().config
-    }
-
-    fn fuel_remaining(&mut self) -> Option<u64> {
-        self.access().fuel_remaining()
-    }
-
-    fn fuel_consumed(&mut self) -> Option<u64> {
-        self.access().fuel_consumed()
-    }
-
-    fn set_fuel(&mut self, budget: u64) -> Result<(), WasmError> {
-        self.access().set_fuel(budget)
-    }
-
-    fn charge(&mut self, units: u64) -> Result<(), WasmError> {
-        self.access().charge(units)
-    }
 }

@@ -1,0 +1,71 @@
+//! What a wasmhost instance keeps in its engine's store.
+
+use std::sync::Arc;
+
+use wasmhost_api::Config;
+use wasmhost_instrument::Global;
+use wasmhost_instrument::meter::Ledger;
+
+use crate::Backend;
+
+/// The globals the instrumentation passes may add, in [`StoreData`]'s order.
+pub(crate) const PASS_GLOBALS: [Global; 3] = [Global::Fuel, Global::Depth, Global::Limit];
+
+/// What a wasmhost instance keeps in its engine's store: the host state, the fuel ledger,
+/// and the guest's exports the host calls, looked up once.
+pub struct StoreData<B: Backend, T> {
+    /// The host state.
+    pub state: T,
+    /// The configuration the instance runs under.
+    pub config: Arc<Config>,
+    /// What else the engine keeps per store.
+    pub native: B::Native,
+    pub(crate) ledger: Ledger,
+    pub(crate) exports: Option<B::Exports>,
+    /// The globals the instrumentation passes added, by [`Global`].
+    pub(crate) globals: [Option<B::Global>; 3],
+    pub(crate) memory: Option<B::Memory>,
+    pub(crate) alloc: Option<B::Typed<i32, i32>>,
+    pub(crate) dealloc: Option<B::Typed<(i32, i32), ()>>,
+    /// The serialized export called last, so that repeated calls skip the lookup and the
+    /// signature check.
+    pub(crate) last_packed: Option<(Box<str>, B::Typed<(i32, i32), i64>)>,
+    /// The raw export called last, with its type, so that repeated calls skip the lookup.
+    pub(crate) last_raw: Option<(Box<str>, B::Func, B::FuncType)>,
+}
+
+impl<B: Backend, T: Send + 'static> StoreData<B, T> {
+    /// The data of a new store, for host state `state`, before the instance exists.
+    pub fn new(state: T, config: Arc<Config>) -> Self {
+        StoreData {
+            state,
+            ledger: Ledger {
+                budget: config.initial_fuel,
+                spent: false,
+            },
+            config,
+            native: B::Native::default(),
+            exports: None,
+            globals: [None, None, None],
+            memory: None,
+            alloc: None,
+            dealloc: None,
+            last_packed: None,
+            last_raw: None,
+        }
+    }
+
+    /// The exports, once the instance exists.
+    pub fn exports(&self) -> Option<&B::Exports> {
+        self.exports.as_ref()
+    }
+
+    /// Records the instance's exports once it exists, and finds the passes' globals among
+    /// them. Host functions called from a start function the engine runs see no exports;
+    /// one the instrumentation moved to an export runs after this, and sees them.
+    pub fn attach(cx: &mut B::Cx<'_, T>, exports: B::Exports) {
+        B::data_mut(cx).exports = Some(exports);
+        let globals = PASS_GLOBALS.map(|g| B::global(cx, g.export_name()));
+        B::data_mut(cx).globals = globals;
+    }
+}
