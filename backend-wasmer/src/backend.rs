@@ -2,8 +2,8 @@
 //! calls.
 
 use wasmer::{
-    Exports, Function, FunctionEnv, FunctionEnvMut, FunctionType, Global, Memory,
-    RuntimeError, TypedFunction,
+    Exports, Function, FunctionEnv, FunctionEnvMut, FunctionType, Global, Memory, RuntimeError,
+    TypedFunction,
 };
 use wasmhost_api::{FuncSig, Trap, Value, WasmError};
 use wasmhost_backend::{Backend, CallError, StoreData, TypedCall};
@@ -142,14 +142,21 @@ impl Backend for Wasmer {
         to_value(&*cx, &value).map_err(|_| format!("{:?}", value.ty()))
     }
 
-    fn set_global<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, global: &Self::Global, value: Value) {
+    fn set_global<T: Send + 'static>(
+        cx: &mut Self::Cx<'_, T>,
+        global: &Self::Global,
+        value: Value,
+    ) {
         if let Ok(value) = to_wasmer(cx, value) {
             // The passes' globals: mutable and of this type, so this cannot fail.
             let _ = global.set(cx, value);
         }
     }
 
-    fn memory_data<'a, T: Send + 'static>(cx: Self::Cx<'a, T>, memory: &Self::Memory) -> &'a mut [u8] {
+    fn memory_data<'a, T: Send + 'static>(
+        cx: Self::Cx<'a, T>,
+        memory: &Self::Memory,
+    ) -> &'a mut [u8] {
         let view = memory.view(&cx);
         let len = view.data_size() as usize;
         // SAFETY: the bytes live as long as the store's exclusive borrow `'a`, which `cx`

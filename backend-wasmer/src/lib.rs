@@ -24,16 +24,16 @@ use wasmer::{
 use wasmer_middlewares::Metering as MeteringMiddleware;
 use wasmhost_api::{
     Config, Engine, ExportInfo, ExternKind, HostContext, HostFunctions, HostImport, Metering,
-    Module, Prelinked, SerializedFunc, WasmError,
+    Module, Prelinked, WasmError,
 };
 use wasmhost_backend::Access;
 use wasmhost_instrument::{ModuleFacts, Passes, instrument};
 
+use backend::NativeMeter;
+pub use backend::{Wasmer, WasmerStore};
 use convert::{
     from_valtype, func_sig, host_failure, import_type, to_value, to_wasmer, wasmer_func_type,
 };
-use backend::NativeMeter;
-pub use backend::{Wasmer, WasmerStore};
 pub use typed::{WasmerParams, WasmerResults};
 
 /// What a wasmhost instance keeps in its wasmer function environment.
@@ -48,7 +48,7 @@ pub type WasmerTyped<P, R> = wasmhost_backend::Typed<Wasmer, P, R>;
 
 /// A serialized export of one [`WasmerInstance`], taking `I` and giving `O`: see
 /// [`wasmhost_backend::Instance::serialized`].
-pub type WasmerSerialized<I, O> = SerializedFunc<WasmerTyped<(i32, i32), i64>, I, O>;
+pub type WasmerSerialized<I, O> = wasmhost_backend::Serialized<Wasmer, I, O>;
 
 /// The wasmer engine (cranelift) with a wasmhost [`Config`].
 #[derive(Clone)]

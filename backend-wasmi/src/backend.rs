@@ -84,7 +84,11 @@ impl Backend for Wasmi {
             .map(|a| to_val(&mut *cx, *a))
             .collect::<Result<Vec<_>, _>>()
             .map_err(CallError::Other)?;
-        let mut results: Vec<_> = ty.results().iter().map(|t| Val::default_for_ty(*t)).collect();
+        let mut results: Vec<_> = ty
+            .results()
+            .iter()
+            .map(|t| Val::default_for_ty(*t))
+            .collect();
         func.call(&mut *cx, &args, &mut results)
             .map_err(CallError::Trap)?;
         results
@@ -102,14 +106,21 @@ impl Backend for Wasmi {
         to_value(&*cx, &value).map_err(|_| format!("{:?}", value.ty()))
     }
 
-    fn set_global<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, global: &Self::Global, value: Value) {
+    fn set_global<T: Send + 'static>(
+        cx: &mut Self::Cx<'_, T>,
+        global: &Self::Global,
+        value: Value,
+    ) {
         if let Ok(value) = to_val(&mut *cx, value) {
             // The passes' globals: mutable and of this type, so this cannot fail.
             let _ = global.set(&mut *cx, value);
         }
     }
 
-    fn memory_data<'a, T: Send + 'static>(cx: Self::Cx<'a, T>, memory: &Self::Memory) -> &'a mut [u8] {
+    fn memory_data<'a, T: Send + 'static>(
+        cx: Self::Cx<'a, T>,
+        memory: &Self::Memory,
+    ) -> &'a mut [u8] {
         memory.data_mut(cx)
     }
 
@@ -141,7 +152,10 @@ pub trait WasmiResults: WasmTypes + wasmi::WasmResults {}
 impl<R: WasmTypes + wasmi::WasmResults> WasmiResults for R {}
 
 impl<P: WasmiParams, R: WasmiResults> TypedCall<P, R> for Wasmi {
-    fn typed<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, func: &Self::Func) -> Option<TypedFunc<P, R>> {
+    fn typed<T: Send + 'static>(
+        cx: &mut Self::Cx<'_, T>,
+        func: &Self::Func,
+    ) -> Option<TypedFunc<P, R>> {
         func.typed::<P, R>(&*cx).ok()
     }
 

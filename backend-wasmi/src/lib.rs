@@ -15,16 +15,16 @@ use std::sync::Arc;
 
 use wasmhost_api::{
     Config, Engine, ExportInfo, ExternKind, HostContext, HostFunctions, Metering, Module,
-    Prelinked, SerializedFunc, WasmError,
+    Prelinked, WasmError,
 };
 use wasmhost_backend::{Access, provided_externs};
 use wasmhost_instrument::{ModuleFacts, Passes, grow, instrument};
 use wasmi::{AsContextMut, Linker, Store};
 
+pub use backend::{Wasmi, WasmiParams, WasmiResults};
 use convert::{
     from_valtype, func_sig, host_failure, import_type, map_error, to_val, to_value, wasmi_func_type,
 };
-pub use backend::{Wasmi, WasmiParams, WasmiResults};
 
 /// What a wasmhost instance keeps in its wasmi store.
 pub type StoreData<T> = wasmhost_backend::StoreData<Wasmi, T>;
@@ -38,7 +38,7 @@ pub type WasmiTyped<P, R> = wasmhost_backend::Typed<Wasmi, P, R>;
 
 /// A serialized export of one [`WasmiInstance`], taking `I` and giving `O`: see
 /// [`wasmhost_backend::Instance::serialized`].
-pub type WasmiSerialized<I, O> = SerializedFunc<WasmiTyped<(i32, i32), i64>, I, O>;
+pub type WasmiSerialized<I, O> = wasmhost_backend::Serialized<Wasmi, I, O>;
 
 /// The wasmi engine with a wasmhost [`Config`].
 #[derive(Clone)]

@@ -107,14 +107,21 @@ impl Backend for Wasmtime {
         to_value(&scope, &value).map_err(|_| format!("{:?}", value.ty(&scope)))
     }
 
-    fn set_global<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, global: &Self::Global, value: Value) {
+    fn set_global<T: Send + 'static>(
+        cx: &mut Self::Cx<'_, T>,
+        global: &Self::Global,
+        value: Value,
+    ) {
         if let Ok(value) = to_val(&mut *cx, value) {
             // The passes' globals: mutable and of this type, so this cannot fail.
             let _ = global.set(&mut *cx, value);
         }
     }
 
-    fn memory_data<'a, T: Send + 'static>(cx: Self::Cx<'a, T>, memory: &Self::Memory) -> &'a mut [u8] {
+    fn memory_data<'a, T: Send + 'static>(
+        cx: Self::Cx<'a, T>,
+        memory: &Self::Memory,
+    ) -> &'a mut [u8] {
         memory.data_mut(cx)
     }
 
@@ -146,7 +153,10 @@ pub trait WasmtimeResults: WasmTypes + wasmtime::WasmResults {}
 impl<R: WasmTypes + wasmtime::WasmResults> WasmtimeResults for R {}
 
 impl<P: WasmtimeParams, R: WasmtimeResults> TypedCall<P, R> for Wasmtime {
-    fn typed<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, func: &Self::Func) -> Option<TypedFunc<P, R>> {
+    fn typed<T: Send + 'static>(
+        cx: &mut Self::Cx<'_, T>,
+        func: &Self::Func,
+    ) -> Option<TypedFunc<P, R>> {
         func.typed::<P, R>(&*cx).ok()
     }
 

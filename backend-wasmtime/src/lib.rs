@@ -17,17 +17,17 @@ use std::sync::Arc;
 
 use wasmhost_api::{
     Config, Engine, ExportInfo, ExternKind, HostContext, HostFunctions, Metering, Module,
-    Prelinked, SerializedFunc, WasmError,
+    Prelinked, WasmError,
 };
 use wasmhost_backend::{Access, provided_externs};
 use wasmhost_instrument::{ModuleFacts, Passes, instrument};
 use wasmtime::{AsContextMut, InstancePre, Linker, Store};
 
+pub use backend::{Wasmtime, WasmtimeParams, WasmtimeResults};
 use convert::{
     from_valtype, func_sig, host_failure, import_type, map_error, to_val, to_value,
     wasmtime_func_type,
 };
-pub use backend::{Wasmtime, WasmtimeParams, WasmtimeResults};
 
 /// What a wasmhost instance keeps in its wasmtime store.
 pub type StoreData<T> = wasmhost_backend::StoreData<Wasmtime, T>;
@@ -41,7 +41,7 @@ pub type WasmtimeTyped<P, R> = wasmhost_backend::Typed<Wasmtime, P, R>;
 
 /// A serialized export of one [`WasmtimeInstance`], taking `I` and giving `O`: see
 /// [`wasmhost_backend::Instance::serialized`].
-pub type WasmtimeSerialized<I, O> = SerializedFunc<WasmtimeTyped<(i32, i32), i64>, I, O>;
+pub type WasmtimeSerialized<I, O> = wasmhost_backend::Serialized<Wasmtime, I, O>;
 
 /// The wasmtime version this backend is built against (`=` pinned in the workspace).
 const WASMTIME_VERSION: &str = "48.0.0";

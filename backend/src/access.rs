@@ -6,7 +6,10 @@ use wasmhost_api::{Caller, Config, FuncSig, Guest, Metering, Value, WasmError, W
 use wasmhost_instrument::meter::{self, FuelCell, Ledger};
 use wasmhost_instrument::{Global, GlobalsAfterTrap, classify};
 
-use crate::{AbiCalls, Backend, CallError, TypedCall};
+use crate::{AbiCalls, Backend, CallError, StoreData, TypedCall};
+
+/// Where the store data keeps one of the ABI's typed handles.
+type Slot<B, T, P, R> = fn(&mut StoreData<B, T>) -> &mut Option<<B as Backend>::Typed<P, R>>;
 
 /// A store in use, seen as a [`Guest`] (and, to host functions, a [`Caller`]).
 pub struct Access<'a, B: Backend, T: 'static>(pub B::Cx<'a, T>);
@@ -158,7 +161,7 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
     /// function, finds none and looks its own up.)
     fn abi_call<P: WasmTypes, R: WasmTypes>(
         &mut self,
-        slot: fn(&mut crate::StoreData<B, T>) -> &mut Option<B::Typed<P, R>>,
+        slot: Slot<B, T, P, R>,
         name: &str,
         args: P,
     ) -> Result<R, WasmError>

@@ -31,7 +31,7 @@ pub use access::Access;
 pub use imports::provided_externs;
 pub use instance::Instance;
 pub use store::StoreData;
-pub use typed::Typed;
+pub use typed::{Serialized, Typed};
 
 use wasmhost_api::{FuncSig, Value, WasmError};
 
@@ -104,13 +104,18 @@ pub trait Backend: Sized + 'static {
     ///
     /// # Errors
     /// The global's type, for the message.
-    fn get_global<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, global: &Self::Global)
-    -> Result<Value, String>;
+    fn get_global<T: Send + 'static>(
+        cx: &mut Self::Cx<'_, T>,
+        global: &Self::Global,
+    ) -> Result<Value, String>;
     /// Sets `global`, a mutable global of `value`'s type (the passes' own; cannot fail).
     fn set_global<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, global: &Self::Global, value: Value);
 
     /// The bytes of `memory`, for as long as the store is borrowed.
-    fn memory_data<'a, T: Send + 'static>(cx: Self::Cx<'a, T>, memory: &Self::Memory) -> &'a mut [u8];
+    fn memory_data<'a, T: Send + 'static>(
+        cx: Self::Cx<'a, T>,
+        memory: &Self::Memory,
+    ) -> &'a mut [u8];
 
     /// The fuel the engine's own meter holds; negative once the guest ran out.
     fn native_fuel<T: Send + 'static>(cx: &mut Self::Cx<'_, T>) -> i64;
@@ -132,8 +137,10 @@ pub enum CallError<E> {
 /// The engine's typed call for parameters `P` and results `R`.
 pub trait TypedCall<P, R>: Backend {
     /// `func` checked against `P -> R`; `None` when its type differs.
-    fn typed<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, func: &Self::Func)
-    -> Option<Self::Typed<P, R>>;
+    fn typed<T: Send + 'static>(
+        cx: &mut Self::Cx<'_, T>,
+        func: &Self::Func,
+    ) -> Option<Self::Typed<P, R>>;
     /// Calls `func` with `args`.
     ///
     /// # Errors

@@ -8,6 +8,9 @@ use wasmhost_instrument::meter::Ledger;
 
 use crate::Backend;
 
+/// A serialized export's handle: `(ptr, len) -> packed (ptr, len)`.
+pub(crate) type Packed<B> = <B as Backend>::Typed<(i32, i32), i64>;
+
 /// The globals the instrumentation passes may add, in [`StoreData`]'s order.
 pub(crate) const PASS_GLOBALS: [Global; 3] = [Global::Fuel, Global::Depth, Global::Limit];
 
@@ -29,7 +32,7 @@ pub struct StoreData<B: Backend, T> {
     pub(crate) dealloc: Option<B::Typed<(i32, i32), ()>>,
     /// The serialized export called last, so that repeated calls skip the lookup and the
     /// signature check.
-    pub(crate) last_packed: Option<(Box<str>, B::Typed<(i32, i32), i64>)>,
+    pub(crate) last_packed: Option<(Box<str>, Packed<B>)>,
     /// The raw export called last, with its type, so that repeated calls skip the lookup.
     pub(crate) last_raw: Option<(Box<str>, B::Func, B::FuncType)>,
 }

@@ -7,6 +7,10 @@ use wasmhost_api::{PackedFunc, SerializedFunc, WasmError, WasmTypes};
 
 use crate::{AbiCalls, Backend, Instance, TypedCall};
 
+/// A serialized export of one [`Instance`], taking `I` and giving `O`: see
+/// [`Instance::serialized`].
+pub type Serialized<B, I, O> = SerializedFunc<Typed<B, (i32, i32), i64>, I, O>;
+
 /// An export of one [`Instance`], looked up and type-checked once: see [`Instance::typed`].
 pub struct Typed<B: Backend, P, R> {
     func: B::Typed<P, R>,
@@ -32,7 +36,11 @@ impl<B: AbiCalls + TypedCall<P, R>, P, R> Typed<B, P, R> {
     /// Whatever the call fails with, as [`wasmhost_api::Guest::call_raw`];
     /// [`WasmError::Engine`] for another instance.
     #[inline]
-    pub fn call<T: Send + 'static>(&self, instance: &mut Instance<B, T>, args: P) -> Result<R, WasmError> {
+    pub fn call<T: Send + 'static>(
+        &self,
+        instance: &mut Instance<B, T>,
+        args: P,
+    ) -> Result<R, WasmError> {
         check_owner(self.owner, instance.id)?;
         if !instance.guarded {
             // Nothing to account for: the engine's typed call, and our error on failure.
@@ -40,9 +48,7 @@ impl<B: AbiCalls + TypedCall<P, R>, P, R> Typed<B, P, R> {
             return B::call_typed(&mut cx, &self.func, args)
                 .map_err(|e| crate::Access::<B, T>(cx).fail(e));
         }
-        instance
-            .access()
-            .entry(|a| a.call_typed(&self.func, args))
+        instance.access().entry(|a| a.call_typed(&self.func, args))
     }
 }
 
@@ -74,7 +80,7 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
     pub fn serialized<I: Serialize + ?Sized, O: DeserializeOwned>(
         &mut self,
         name: &str,
-    ) -> Result<SerializedFunc<Typed<B, (i32, i32), i64>, I, O>, WasmError> {
+    ) -> Result<Serialized<B, I, O>, WasmError> {
         self.typed(name).map(SerializedFunc::new)
     }
 }
@@ -84,7 +90,12 @@ impl<B: AbiCalls, T: Send + 'static> PackedFunc<Instance<B, T>> for Typed<B, (i3
         check_owner(self.owner, guest.id)
     }
 
-    fn call_packed(&self, guest: &mut Instance<B, T>, ptr: u32, len: u32) -> Result<u64, WasmError> {
+    fn call_packed(
+        &self,
+        guest: &mut Instance<B, T>,
+        ptr: u32,
+        len: u32,
+    ) -> Result<u64, WasmError> {
         self.call(guest, (ptr as i32, len as i32)).map(|p| p as u64)
     }
 }
