@@ -1,5 +1,5 @@
 //! An instance moves between threads with its state and its typed handles. (Many threads on
-//! one module: `conformance/tests/concurrency.rs`, and the benchmarks' `threads` group.)
+//! one module: `conformance/tests/suite/concurrency.rs`, and the benchmarks' `threads` group.)
 
 use crate::common;
 
