@@ -15,12 +15,18 @@ type Slot<B, T, P, R> = fn(&mut StoreData<B, T>) -> &mut Option<<B as Backend>::
 pub struct Access<'a, B: Backend, T: 'static>(pub B::Cx<'a, T>);
 
 impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
-    fn func(&mut self, name: &str) -> Result<B::Func, WasmError> {
-        if B::data(&self.0).exports.is_none() {
-            return Err(WasmError::host(
+    /// Fails while the engine runs the start function: the exports are recorded after it.
+    fn exports_ready(&self) -> Result<(), WasmError> {
+        match B::data(&self.0).exports {
+            Some(_) => Ok(()),
+            None => Err(WasmError::host(
                 "the instance is still starting: no exports yet",
-            ));
+            )),
         }
+    }
+
+    fn func(&mut self, name: &str) -> Result<B::Func, WasmError> {
+        self.exports_ready()?;
         B::func(&mut self.0, name).ok_or_else(|| WasmError::MissingExport(name.to_string()))
     }
 
@@ -53,11 +59,13 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
     /// The guest's memory, looked up once.
     ///
     /// # Errors
-    /// [`WasmError::MissingExport`] for a guest without one.
+    /// [`WasmError::MissingExport`] for a guest without one; [`WasmError::Host`] while the
+    /// start function runs.
     pub fn memory(&mut self) -> Result<B::Memory, WasmError> {
         if let Some(m) = &B::data(&self.0).memory {
             return Ok(m.clone());
         }
+        self.exports_ready()?;
         let m = B::memory(&mut self.0, abi::MEMORY)
             .ok_or_else(|| WasmError::MissingExport(abi::MEMORY.to_string()))?;
         B::data_mut(&mut self.0).memory = Some(m.clone());
@@ -255,11 +263,7 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Access<'_, B, T> {
     }
 
     fn global(&mut self, name: &str) -> Result<Value, WasmError> {
-        if B::data(&self.0).exports.is_none() {
-            return Err(WasmError::host(
-                "the instance is still starting: no exports yet",
-            ));
-        }
+        self.exports_ready()?;
         let global = B::global(&mut self.0, name)
             .ok_or_else(|| WasmError::MissingExport(name.to_string()))?;
         B::get_global(&mut self.0, &global).map_err(|ty| WasmError::ExportSignature {

@@ -290,7 +290,44 @@ fn modules_over_the_size_limit_are_refused_before_parsing(engine: &AnyEngine) {
     host_keeps_serving(engine);
 }
 
+/// A host function called from the guest's start function, which the engine runs before it
+/// records the exports, gets the same typed error on every engine for the guest's memory, a
+/// global and an export; the instantiation fails with it, and the host keeps serving.
+fn host_functions_in_the_start_function_see_no_exports_yet(engine: &AnyEngine) {
+    let wasm = wasmhost::wat2wasm(
+        r#"(module
+            (import "env" "peek" (func $peek))
+            (memory (export "memory") 1)
+            (global (export "g") i32 (i32.const 7))
+            (func (export "f"))
+            (func $start call $peek)
+            (start $start))"#,
+    )
+    .unwrap();
+    let module = engine.compile(&wasm).unwrap();
+    for reach in ["memory", "global", "export"] {
+        let mut host = HostFunctions::<()>::new();
+        host.raw("env", "peek", &[], &[], move |ctx, _| {
+            let guest = ctx.guest();
+            match reach {
+                "memory" => guest.memory_slice(0, 1).map(drop),
+                "global" => guest.global("g").map(drop),
+                _ => guest.call_raw("f", &[]).map(drop),
+            }?;
+            Ok(vec![])
+        });
+        let error = module.instantiate(&host, ()).err();
+        assert!(
+            matches!(&error, Some(WasmError::Host(m)) if m.contains("still starting")),
+            "{reach} on {}: {error:?}",
+            engine.name()
+        );
+    }
+    host_keeps_serving(engine);
+}
+
 wasmhost::on_every_engine!(
+    host_functions_in_the_start_function_see_no_exports_yet,
     modules_over_the_size_limit_are_refused_before_parsing,
     bytes_that_are_not_wasm_fail_to_compile,
     truncated_modules_fail_to_compile,
