@@ -95,7 +95,7 @@ impl Module for AnyModule {
     }
 }
 
-impl<T> Clone for AnyPrelinked<T> {
+impl<T: Send + 'static> Clone for AnyPrelinked<T> {
     fn clone(&self) -> Self {
         dispatch!(AnyPrelinked, self, p => p.clone().into())
     }

@@ -57,9 +57,9 @@ macro_rules! dispatch_pair_arms {
 
 /// `From<backend type>` for the variant of one engine.
 macro_rules! from_variant {
-    ($feat:literal, $V:ident, impl<$($g:ident),*> $any:ty, $backend:ty) => {
+    ($feat:literal, $V:ident, impl[$($generics:tt)*] $any:ty, $backend:ty) => {
         #[cfg(feature = $feat)]
-        impl<$($g),*> From<$backend> for $any {
+        impl<$($generics)*> From<$backend> for $any {
             fn from(value: $backend) -> Self {
                 Self::$V(value)
             }
@@ -101,11 +101,11 @@ macro_rules! any_enums {
         }
 
         /// An [`AnyModule`] linked with its host functions: see [`Module::prelink`].
-        pub enum AnyPrelinked<T: 'static> {
+        pub enum AnyPrelinked<T: Send + 'static> {
             $( #[doc = concat!("Linked on ", $feat, ".")] #[cfg(feature = $feat)] $V($k::$P<T>), )*
         }
 
-        impl<T> AnyPrelinked<T> {
+        impl<T: Send + 'static> AnyPrelinked<T> {
             /// The name of the engine this is linked on.
             fn engine_name(&self) -> &'static str {
                 match self {
@@ -119,14 +119,14 @@ macro_rules! any_enums {
         // instantiation and an indirection per call, for a value that lives on the caller's
         // stack or in a pool.
         #[allow(clippy::large_enum_variant)]
-        pub enum AnyInstance<T: 'static> {
+        pub enum AnyInstance<T: Send + 'static> {
             $( #[doc = concat!("A ", $feat, " instance.")] #[cfg(feature = $feat)] $V($k::$I<T>), )*
         }
 
         $(
-            from_variant!($feat, $V, impl<> AnyModule, $k::$M);
-            from_variant!($feat, $V, impl<T> AnyPrelinked<T>, $k::$P<T>);
-            from_variant!($feat, $V, impl<T> AnyInstance<T>, $k::$I<T>);
+            from_variant!($feat, $V, impl[] AnyModule, $k::$M);
+            from_variant!($feat, $V, impl[T: Send + 'static] AnyPrelinked<T>, $k::$P<T>);
+            from_variant!($feat, $V, impl[T: Send + 'static] AnyInstance<T>, $k::$I<T>);
         )*
     };
 }
@@ -172,7 +172,7 @@ macro_rules! typed_enum {
             $( #[doc = concat!("On ", $feat, ".")] #[cfg(feature = $feat)] $V($k::$Ty<P, R>), )*
         }
 
-        $( from_variant!($feat, $V, impl<P, R> AnyTyped<P, R>, $k::$Ty<P, R>); )*
+        $( from_variant!($feat, $V, impl[P, R] AnyTyped<P, R>, $k::$Ty<P, R>); )*
     };
 }
 

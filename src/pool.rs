@@ -74,13 +74,13 @@ pub enum Reuse {
 }
 
 /// An instance waiting in the pool, and the calls it has served.
-struct Idle<T: 'static> {
+struct Idle<T: Send + 'static> {
     instance: AnyInstance<T>,
     calls: u32,
 }
 
 /// Instances of one module, linked once, called from async code: see the module docs.
-pub struct GuestPool<T: 'static> {
+pub struct GuestPool<T: Send + 'static> {
     prelinked: AnyPrelinked<T>,
     state: Arc<dyn Fn() -> T + Send + Sync>,
     reuse: Reuse,
@@ -90,7 +90,7 @@ pub struct GuestPool<T: 'static> {
     turns: Arc<tokio::sync::Semaphore>,
 }
 
-impl<T: 'static> Clone for GuestPool<T> {
+impl<T: Send + 'static> Clone for GuestPool<T> {
     /// Another handle on the same pool: its idle instances are shared.
     fn clone(&self) -> Self {
         GuestPool {

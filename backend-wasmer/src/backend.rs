@@ -38,15 +38,6 @@ unsafe impl<T: Send> Send for WasmerStore<T> {}
 #[derive(Default)]
 pub struct NativeMeter(Option<(Global, Global)>);
 
-impl NativeMeter {
-    /// Finds the meter's globals among the exports of the instance `cx` belongs to.
-    pub(crate) fn attach<T: Send + 'static>(cx: &mut FunctionEnvMut<'_, StoreData<Wasmer, T>>) {
-        let remaining = Wasmer::global(cx, NATIVE_REMAINING);
-        let exhausted = Wasmer::global(cx, NATIVE_EXHAUSTED);
-        cx.data_mut().native = NativeMeter(remaining.zip(exhausted));
-    }
-}
-
 /// Whether the native meter ran out.
 fn native_exhausted<T: Send + 'static>(cx: &mut FunctionEnvMut<'_, StoreData<Wasmer, T>>) -> bool {
     match cx.data().native.0.clone() {
@@ -64,7 +55,7 @@ impl Backend for Wasmer {
     type Typed<P, R> = TypedFunction<P, R>;
     type Error = RuntimeError;
     type Native = NativeMeter;
-    type Store<T: 'static> = WasmerStore<T>;
+    type Store<T: Send + 'static> = WasmerStore<T>;
     type Cx<'a, T: 'static> = FunctionEnvMut<'a, StoreData<Wasmer, T>>;
 
     fn cx<T: Send + 'static>(store: &mut Self::Store<T>) -> Self::Cx<'_, T> {
@@ -187,6 +178,12 @@ impl Backend for Wasmer {
             let _ = remaining.set(cx, wasmer::Value::I64(fuel.max(0)));
             let _ = exhausted.set(cx, wasmer::Value::I32((fuel < 0) as i32));
         }
+    }
+
+    fn attach_native<T: Send + 'static>(cx: &mut Self::Cx<'_, T>) {
+        let remaining = Self::global(cx, NATIVE_REMAINING);
+        let exhausted = Self::global(cx, NATIVE_EXHAUSTED);
+        cx.data_mut().native = NativeMeter(remaining.zip(exhausted));
     }
 
     fn map_error<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, error: Self::Error) -> WasmError {

@@ -1,7 +1,5 @@
 //! Conversions between wasmer's types and the contract's.
 
-use std::fmt;
-
 use wasmer::sys::vm::TrapCode;
 use wasmer::{
     AsStoreMut, AsStoreRef, ExternRef, ExternType, FunctionType, InstantiationError, LinkError,
@@ -9,25 +7,15 @@ use wasmer::{
 };
 use wasmhost_api::{FuncRef, FuncSig, ImportType, Limits, Trap, ValType, Value, WasmError};
 
-/// A host function's error, carried through wasmer's call stack unchanged.
-#[derive(Debug)]
-pub(crate) struct HostFailure(pub(crate) WasmError);
-
-impl fmt::Display for HostFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for HostFailure {}
-
+/// A host function's error as wasmer carries it through its call stack: the contract's
+/// error is a `std::error::Error` already, and comes back out unchanged.
 pub(crate) fn host_failure(e: WasmError) -> RuntimeError {
-    RuntimeError::user(Box::new(HostFailure(e)))
+    RuntimeError::user(Box::new(e))
 }
 
 /// Maps a wasmer runtime error onto the contract's error.
 pub(crate) fn map_runtime_error(e: RuntimeError) -> WasmError {
-    if let Some(HostFailure(inner)) = e.downcast_ref::<HostFailure>() {
+    if let Some(inner) = e.downcast_ref::<WasmError>() {
         return inner.clone();
     }
     let message = e.message();

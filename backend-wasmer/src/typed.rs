@@ -21,16 +21,6 @@ pub trait WasmerResults: WasmTypes + WasmTypeList {}
 
 impl<R: WasmTypes + WasmTypeList> WasmerResults for R {}
 
-impl WasmerParams for () {
-    fn call_with<R: WasmTypeList>(
-        f: &TypedFunction<(), R>,
-        store: &mut impl AsStoreMut,
-        (): (),
-    ) -> Result<R, RuntimeError> {
-        f.call(store)
-    }
-}
-
 macro_rules! scalar_params {
     ($($t:ty)+) => {$(
         impl WasmerParams for $t {
@@ -48,19 +38,20 @@ macro_rules! scalar_params {
 scalar_params!(i32 i64 f32 f64);
 
 macro_rules! tuple_params {
-    ($($t:ident $v:ident),+) => {
-        impl<$($t: WasmType + FromToNativeWasmType),+> WasmerParams for ($($t,)+) {
+    ($($t:ident $v:ident),*) => {
+        impl<$($t: WasmType + FromToNativeWasmType),*> WasmerParams for ($($t,)*) {
             fn call_with<R: WasmTypeList>(
-                f: &TypedFunction<($($t,)+), R>,
+                f: &TypedFunction<($($t,)*), R>,
                 store: &mut impl AsStoreMut,
-                ($($v,)+): ($($t,)+),
+                ($($v,)*): ($($t,)*),
             ) -> Result<R, RuntimeError> {
-                f.call(store, $($v),+)
+                f.call(store, $($v),*)
             }
         }
     };
 }
 
+tuple_params!();
 tuple_params!(A a, B b);
 tuple_params!(A a, B b, C c);
 tuple_params!(A a, B b, C c, D d);

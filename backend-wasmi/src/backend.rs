@@ -19,7 +19,7 @@ impl Backend for Wasmi {
     type Typed<P, R> = TypedFunc<P, R>;
     type Error = wasmi::Error;
     type Native = ();
-    type Store<T: 'static> = wasmi::Store<StoreData<Wasmi, T>>;
+    type Store<T: Send + 'static> = wasmi::Store<StoreData<Wasmi, T>>;
     type Cx<'a, T: 'static> = StoreContextMut<'a, StoreData<Wasmi, T>>;
 
     fn cx<T: Send + 'static>(store: &mut Self::Store<T>) -> Self::Cx<'_, T> {

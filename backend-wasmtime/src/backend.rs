@@ -19,7 +19,7 @@ impl Backend for Wasmtime {
     type Typed<P, R> = TypedFunc<P, R>;
     type Error = wasmtime::Error;
     type Native = ();
-    type Store<T: 'static> = wasmtime::Store<StoreData<Wasmtime, T>>;
+    type Store<T: Send + 'static> = wasmtime::Store<StoreData<Wasmtime, T>>;
     type Cx<'a, T: 'static> = StoreContextMut<'a, StoreData<Wasmtime, T>>;
 
     fn cx<T: Send + 'static>(store: &mut Self::Store<T>) -> Self::Cx<'_, T> {

@@ -2,6 +2,8 @@
 
 use wasmhost_api::{ExternKind, HostFunctions, HostImport};
 
+use crate::Import;
+
 /// The globals, memories and tables `host` provides for a module that imports `imports`
 /// (module name, field name): one entry per name, in import order, since a linker defines
 /// each name once and a module importing one twice gets the same one twice. The host's
@@ -20,4 +22,17 @@ pub fn provided_externs<'a, T: Send + 'static>(
         }
     }
     externs
+}
+
+/// For each of `imports`, the index of the first import of the same name: an engine that
+/// links by index gives a module importing one name twice the same extern twice.
+pub fn first_of_each(imports: &[Import]) -> Vec<usize> {
+    imports
+        .iter()
+        .enumerate()
+        .map(|(i, (module, name, _))| {
+            let same = |(m, n, _): &Import| m == module && n == name;
+            imports[..i].iter().position(same).unwrap_or(i)
+        })
+        .collect()
 }

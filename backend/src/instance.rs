@@ -7,7 +7,7 @@ use crate::access::memory_slice;
 use crate::{AbiCalls, Access, Backend};
 
 /// A live instance of a backend's module, in its own store.
-pub struct Instance<B: Backend, T: 'static> {
+pub struct Instance<B: Backend, T: Send + 'static> {
     pub(crate) store: B::Store<T>,
     /// Tells this instance's typed handles from another's.
     pub(crate) id: u64,
@@ -24,7 +24,7 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
     ///
     /// # Errors
     /// Whatever the start function fails with.
-    pub fn new(store: B::Store<T>, guarded: bool, start: bool) -> Result<Self, WasmError> {
+    pub(crate) fn new(store: B::Store<T>, guarded: bool, start: bool) -> Result<Self, WasmError> {
         let mut instance = Instance {
             store,
             id: crate::next_instance_id(),
@@ -56,10 +56,7 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
     }
 }
 
-impl<B: AbiCalls, T: Send + 'static> wasmhost_api::Instance<T> for Instance<B, T>
-where
-    Self: Send,
-{
+impl<B: AbiCalls, T: Send + 'static> wasmhost_api::Instance<T> for Instance<B, T> {
     fn state(&self) -> &T {
         &B::store_data(&self.store).state
     }

@@ -1,6 +1,8 @@
 //! # wasmhost-backend
 //!
 //! The half of every wasmhost backend that does not depend on the engine, written once:
+//! the engine and its modules ([`Engine`], [`Module`], [`Prelinked`]: compiling through the
+//! instrumentation, exports, pre-linking, instantiating, the serialized module's header),
 //! what an instance keeps in its store ([`StoreData`]), the export and memory lookups and
 //! their caches, the instrumentation passes' globals, trap classification, fuel and the
 //! spent state, the ABI's calls (`call_packed`, `alloc`, `dealloc`), the [`Guest`] and
@@ -9,9 +11,10 @@
 //!
 //! A backend implements [`Backend`]: the engine's handle types, and a dozen primitives
 //! (look a function up, call it, read a memory's bytes, read and write a global, native
-//! fuel, map an engine error), plus [`TypedCall`] for the engine's typed calls. Everything
-//! else a backend crate holds is truly its engine's: configuration and features, validation
-//! and compilation, linking and host-provided externs, value conversion, serialization.
+//! fuel, map an engine error), plus [`TypedCall`] for the engine's typed calls; and
+//! [`Compiler`]: configuration and features, validation and compilation, imports and
+//! exports, linking and host-provided externs, making a store, the artifact's bytes.
+//! Value conversion is the only other thing a backend crate holds.
 //!
 //! Generic code here is monomorphized per engine: a call through it is the engine's call,
 //! with no `dyn`, box or allocation added.
@@ -24,12 +27,14 @@
 mod access;
 mod imports;
 mod instance;
+mod module;
 mod store;
 mod typed;
 
 pub use access::Access;
-pub use imports::provided_externs;
+pub use imports::{first_of_each, provided_externs};
 pub use instance::Instance;
+pub use module::{Compiler, Engine, Import, Module, Prelinked};
 pub use store::StoreData;
 pub use typed::{Serialized, Typed};
 
@@ -57,7 +62,7 @@ pub trait Backend: Sized + 'static {
     /// Whatever else the engine needs in every store (wasmer: its native meter's globals).
     type Native: Default;
     /// What an instance owns: the engine's store, holding a [`StoreData`].
-    type Store<T: 'static>;
+    type Store<T: Send + 'static>: Send;
     /// A store in use, borrowed for `'a`.
     type Cx<'a, T: 'static>;
 
@@ -122,6 +127,11 @@ pub trait Backend: Sized + 'static {
     /// Stores the fuel left in the engine's own meter; negative marks it run out.
     fn set_native_fuel<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, fuel: i64);
 
+    /// Finds what the engine keeps in [`Backend::Native`] among a new instance's exports.
+    fn attach_native<T: Send + 'static>(cx: &mut Self::Cx<'_, T>) {
+        let _ = cx;
+    }
+
     /// The contract's error for a failed call, before the passes' traps are told apart.
     fn map_error<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, error: Self::Error) -> WasmError;
 }
@@ -168,4 +178,30 @@ impl<B: TypedCall<i32, i32> + TypedCall<(i32, i32), ()> + TypedCall<(i32, i32), 
 pub(crate) fn next_instance_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The public names of one backend's types: `aliases!(Wasmer, "wasmer", Env, WasmerEngine,
+/// WasmerModule, WasmerPrelinked, WasmerInstance, WasmerTyped, WasmerSerialized)` names
+/// the generic types over `Wasmer` as a backend crate exports them.
+#[macro_export]
+macro_rules! aliases {
+    ($B:ident, $name:literal, $Data:ident, $Engine:ident, $Module:ident, $Prelinked:ident,
+     $Instance:ident, $Typed:ident, $Serialized:ident) => {
+        #[doc = concat!("What a wasmhost instance keeps in its ", $name, " store.")]
+        pub type $Data<T> = $crate::StoreData<$B, T>;
+        #[doc = concat!("The ", $name, " engine with a wasmhost `Config`.")]
+        pub type $Engine = $crate::Engine<$B>;
+        #[doc = concat!("A module compiled by [`", stringify!($Engine), "`].")]
+        pub type $Module = $crate::Module<$B>;
+        #[doc = concat!("A [`", stringify!($Module), "`] linked with its host functions.")]
+        pub type $Prelinked<T> = $crate::Prelinked<$B, T>;
+        #[doc = concat!("A live ", $name, " instance in its own store.")]
+        pub type $Instance<T> = $crate::Instance<$B, T>;
+        #[doc = concat!("An export of one [`", stringify!($Instance), "`], looked up and ")]
+        #[doc = "type-checked once: see [`wasmhost_backend::Instance::typed`]."]
+        pub type $Typed<P, R> = $crate::Typed<$B, P, R>;
+        #[doc = concat!("A serialized export of one [`", stringify!($Instance), "`], taking ")]
+        #[doc = "`I` and giving `O`: see [`wasmhost_backend::Instance::serialized`]."]
+        pub type $Serialized<I, O> = $crate::Serialized<$B, I, O>;
+    };
 }

@@ -66,9 +66,10 @@ impl<B: Backend, T: Send + 'static> StoreData<B, T> {
     /// Records the instance's exports once it exists, and finds the passes' globals among
     /// them. Host functions called from a start function the engine runs see no exports;
     /// one the instrumentation moved to an export runs after this, and sees them.
-    pub fn attach(cx: &mut B::Cx<'_, T>, exports: B::Exports) {
+    pub(crate) fn attach(cx: &mut B::Cx<'_, T>, exports: B::Exports) {
         B::data_mut(cx).exports = Some(exports);
         let globals = PASS_GLOBALS.map(|g| B::global(cx, g.export_name()));
         B::data_mut(cx).globals = globals;
+        B::attach_native(cx);
     }
 }

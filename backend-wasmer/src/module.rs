@@ -1,0 +1,283 @@
+//! Compiling, linking and instantiating on wasmer ([`wasmhost_backend::Compiler`]).
+
+use std::sync::Arc;
+
+use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features};
+use wasmer::wasmparser::Operator;
+use wasmer::{
+    Extern, Function, FunctionEnv, FunctionEnvMut, Global, Memory, MemoryType, Pages, Store, Table,
+    TableType,
+};
+use wasmer_middlewares::Metering as MeteringMiddleware;
+use wasmhost_api::{
+    Config, ExternKind, HostContext, HostFunctions, HostImport, Metering, WasmError,
+};
+use wasmhost_backend::{Access, Compiler, Import, first_of_each};
+
+use crate::convert::{
+    from_valtype, host_failure, import_type, map_instantiation_error, to_value, to_wasmer,
+    wasmer_func_type,
+};
+use crate::{Env, Wasmer, WasmerStore};
+
+/// A module wasmer compiled, with the engine of its own that compiled it (see
+/// [`Compiler::build`] below), which its stores use.
+#[derive(Clone)]
+pub struct WasmerCompiled {
+    module: wasmer::Module,
+    engine: wasmer::Engine,
+}
+
+/// What a [`crate::WasmerPrelinked`] instantiates with.
+pub struct WasmerLinked<T> {
+    /// What the host provides for each import, in import order.
+    imports: Arc<Vec<HostImport<T>>>,
+    /// For each import, the first import of the same name: a module importing one global,
+    /// memory or table twice gets the same one twice.
+    first: Arc<Vec<usize>>,
+}
+
+impl<T> Clone for WasmerLinked<T> {
+    fn clone(&self) -> Self {
+        WasmerLinked {
+            imports: Arc::clone(&self.imports),
+            first: Arc::clone(&self.first),
+        }
+    }
+}
+
+impl Compiler for Wasmer {
+    const NAME: &'static str = "wasmer";
+    const SERIALIZES: bool = true;
+    /// The alignment wasmer's archive needs where it is read in place
+    /// (`wasmer_types::MetadataHeader::ALIGN`).
+    const ARTIFACT_ALIGN: Option<usize> = Some(16);
+    /// Validates, and names the compiler in the fingerprint; modules are compiled and loaded
+    /// by engines of their own (see `build`).
+    type Engine = wasmer::Engine;
+    type Module = WasmerCompiled;
+    type Linked<T: Send + 'static> = WasmerLinked<T>;
+
+    fn engine(config: &Config) -> wasmer::Engine {
+        if config.call_depth_limit().is_some() {
+            // The instrumented depth limit must be the one that stops a guest, not wasmer's
+            // native stack (1 MiB by default, process-wide): raise it, never lower it.
+            let wanted = 8 << 20;
+            if wasmer::sys::vm::get_stack_size() < wanted {
+                wasmer::sys::vm::set_stack_size(wanted);
+            }
+        }
+        build_engine(None)
+    }
+
+    fn validate(engine: &wasmer::Engine, wasm: &[u8]) -> Result<(), WasmError> {
+        wasmer::Module::validate(engine, wasm).map_err(|e| WasmError::Compile(e.to_string()))
+    }
+
+    fn build(
+        _: &wasmer::Engine,
+        config: &Config,
+        wasm: &[u8],
+        _: bool,
+    ) -> Result<WasmerCompiled, WasmError> {
+        // Every module gets a wasmer engine of its own: an engine keeps the code of every
+        // module it compiled until the engine itself is dropped, so a host compiling many
+        // modules on one engine would grow without end (and abort once the kernel refuses
+        // more mappings). wasmer's metering middleware also belongs to one module.
+        let metering = (config.metering == Metering::Native).then(|| {
+            // One unit an operator, as wasmer's own examples count.
+            let cost: CostFn = |_| 1;
+            Arc::new(MeteringMiddleware::new(config.initial_fuel, cost))
+        });
+        let engine = build_engine(metering);
+        let module =
+            wasmer::Module::new(&engine, wasm).map_err(|e| WasmError::Compile(e.to_string()))?;
+        Ok(WasmerCompiled { module, engine })
+    }
+
+    fn exports(module: &WasmerCompiled) -> impl Iterator<Item = (String, wasmer::FunctionType)> {
+        module
+            .module
+            .exports()
+            .filter_map(|e| Some((e.name().to_string(), e.ty().func()?.clone())))
+    }
+
+    fn imports(module: &WasmerCompiled) -> impl Iterator<Item = Import> {
+        module
+            .module
+            .imports()
+            .map(|i| (i.module().into(), i.name().into(), import_type(i.ty())))
+    }
+
+    fn link<T: Send + 'static>(
+        _: &wasmer::Engine,
+        _: &WasmerCompiled,
+        host: &HostFunctions<T>,
+        imports: &[Import],
+    ) -> Result<WasmerLinked<T>, WasmError> {
+        // In import order, so that instances link by index, without looking names up; a
+        // host function the module does not import is not made at all.
+        let resolved = imports
+            .iter()
+            .filter_map(|(module, name, _)| host.resolve(module, name))
+            .collect();
+        Ok(WasmerLinked {
+            imports: Arc::new(resolved),
+            first: Arc::new(first_of_each(imports)),
+        })
+    }
+
+    fn instantiate<T: Send + 'static>(
+        module: &WasmerCompiled,
+        linked: &WasmerLinked<T>,
+        data: Env<T>,
+    ) -> Result<(WasmerStore<T>, wasmer::Exports), WasmError> {
+        let mut store = Store::new(module.engine.clone());
+        let env = FunctionEnv::new(&mut store, data);
+        let mut externs: Vec<Extern> = Vec::with_capacity(linked.imports.len());
+        for (i, import) in linked.imports.iter().enumerate() {
+            if let Some(same) = linked.first.get(i).filter(|&&first| first < i) {
+                externs.push(externs[*same].clone());
+                continue;
+            }
+            externs.push(match import {
+                HostImport::Func(f) => {
+                    let host_func = f.clone();
+                    let function = Function::new_with_env(
+                        &mut store,
+                        &env,
+                        wasmer_func_type(&f.sig),
+                        move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
+                            let args: Vec<_> = args
+                                .iter()
+                                .map(|a| to_value(&fenv, a))
+                                .collect::<Result<_, _>>()?;
+                            let mut access = Access::<Wasmer, T>(fenv);
+                            let out = host_func
+                                .invoke(&mut HostContext::new(&mut access), &args)
+                                .map_err(host_failure)?;
+                            out.into_iter()
+                                .map(|v| to_wasmer(&mut access.0, v).map_err(host_failure))
+                                .collect()
+                        },
+                    );
+                    Extern::from(function)
+                }
+                HostImport::Extern(kind) => provided_extern(&mut store, kind)?,
+            });
+        }
+        let instance = wasmer::Instance::new_by_index(&mut store, &module.module, &externs)
+            .map_err(map_instantiation_error)?;
+        Ok((WasmerStore { store, env }, instance.exports.clone()))
+    }
+
+    fn fingerprint(engine: &wasmer::Engine) -> String {
+        // Cranelift compiles for the processor it runs on, so its code is bound to these
+        // features; the version pins the artifact format.
+        format!(
+            "wasmer {} {} {}-{} {:?}",
+            wasmer_types::VERSION,
+            engine.deterministic_id(),
+            std::env::consts::ARCH,
+            std::env::consts::OS,
+            wasmer::sys::CpuFeature::for_host(),
+        )
+    }
+
+    fn serialize(module: &WasmerCompiled, out: &mut Vec<u8>) -> Result<(), WasmError> {
+        let artifact = module.module.serialize();
+        out.extend_from_slice(&artifact.map_err(|e| WasmError::Engine(e.to_string()))?);
+        Ok(())
+    }
+
+    unsafe fn deserialize(
+        _: &wasmer::Engine,
+        artifact: &[u8],
+    ) -> Result<WasmerCompiled, WasmError> {
+        let engine = build_engine(None);
+        // SAFETY: the caller guarantees these are bytes `serialize` produced under this
+        // fingerprint. (wasmer copies them.)
+        let module = unsafe { wasmer::Module::deserialize(&engine, artifact) };
+        let module = module.map_err(|e| WasmError::Engine(e.to_string()))?;
+        Ok(WasmerCompiled { module, engine })
+    }
+
+    unsafe fn deserialize_aligned(
+        _: &wasmer::Engine,
+        buffer: Vec<u8>,
+        at: usize,
+    ) -> Result<WasmerCompiled, WasmError> {
+        let engine = build_engine(None);
+        let archive = bytes::Bytes::from(buffer).slice(at..);
+        // SAFETY: as in `deserialize`; wasmer reads the archive in place, aligned.
+        let module = unsafe { wasmer::Module::deserialize(&engine, archive) };
+        let module = module.map_err(|e| WasmError::Engine(e.to_string()))?;
+        Ok(WasmerCompiled { module, engine })
+    }
+}
+
+/// The native meter's cost function.
+type CostFn = fn(&Operator<'_>) -> u64;
+
+/// A cranelift engine with the contract's feature set, and a metering middleware if given.
+fn build_engine(metering: Option<Arc<MeteringMiddleware<CostFn>>>) -> wasmer::Engine {
+    let mut features = Features::new();
+    // Align with the feature set `Config` documents (wasmer's defaults turn more on).
+    features
+        .threads(false)
+        .simd(false)
+        .relaxed_simd(false)
+        .multi_memory(false)
+        .extended_const(false)
+        .tail_call(false)
+        .memory64(false)
+        .exceptions(false)
+        .wide_arithmetic(false)
+        .reference_types(true)
+        .bulk_memory(true)
+        .multi_value(true);
+    // Cranelift could canonicalize NaNs itself, after every float operation; the
+    // instrumentation's pass does it only where the bits can be observed, with the same
+    // result, at a fraction of the cost, and the same way as on every other engine.
+    let mut compiler = Cranelift::new();
+    if let Some(metering) = metering {
+        compiler.push_middleware(metering);
+    }
+    EngineBuilder::new(compiler)
+        .set_features(Some(features))
+        .engine()
+        .into()
+}
+
+/// A global, memory or table the host provides, made in the instance's store.
+fn provided_extern(store: &mut Store, kind: &ExternKind) -> Result<Extern, WasmError> {
+    let too_large = |what: &str| WasmError::Link(format!("a provided {what} is too large"));
+    Ok(match kind {
+        ExternKind::Global { value, mutable } => {
+            let value = to_wasmer(store, *value)?;
+            let global = if *mutable {
+                Global::new_mut(store, value)
+            } else {
+                Global::new(store, value)
+            };
+            global.into()
+        }
+        ExternKind::Memory(limits) => {
+            let pages = |n: u64| u32::try_from(n).map(Pages).map_err(|_| too_large("memory"));
+            let maximum = limits.maximum.map(pages).transpose()?;
+            let ty = MemoryType::new(pages(limits.minimum)?, maximum, false);
+            Memory::new(store, ty)
+                .map_err(|e| WasmError::Link(format!("a provided memory: {e}")))?
+                .into()
+        }
+        ExternKind::Table { element, limits } => {
+            let elements = |n: u64| u32::try_from(n).map_err(|_| too_large("table"));
+            let maximum = limits.maximum.map(elements).transpose()?;
+            let ty = TableType::new(from_valtype(*element), elements(limits.minimum)?, maximum);
+            let null = to_wasmer(store, wasmhost_api::Value::default_for(*element))?;
+            Table::new(store, ty, null)
+                .map_err(|e| WasmError::Link(format!("a provided table: {e}")))?
+                .into()
+        }
+    })
+}
