@@ -25,7 +25,7 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         }
     }
 
-    fn func(&mut self, name: &str) -> Result<B::Func, WasmError> {
+    pub(crate) fn func(&mut self, name: &str) -> Result<B::Func, WasmError> {
         self.exports_ready()?;
         B::func(&mut self.0, name).ok_or_else(|| WasmError::MissingExport(name.to_string()))
     }
@@ -141,7 +141,7 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
     }
 
     /// Calls `func`, of type `ty`, with `args`: the body of [`Guest::call_raw`].
-    fn call_func(
+    pub(crate) fn call_func(
         &mut self,
         name: &str,
         func: &B::Func,

@@ -1,10 +1,13 @@
 //! A live instance in its own store: where the host's calls enter.
 
-use wasmhost_api::{Config, Guest, Value, WasmError};
+use std::sync::Arc;
+
+use wasmhost_api::{Config, Guest, Value, WasmError, abi};
 use wasmhost_instrument::START_EXPORT;
 
 use crate::access::memory_slice;
-use crate::{AbiCalls, Access, Backend};
+use crate::store::Packed;
+use crate::{AbiCalls, Access, Backend, TypedCall};
 
 /// A live instance of a backend's module, in its own store.
 pub struct Instance<B: Backend, T: Send + 'static> {
@@ -14,6 +17,24 @@ pub struct Instance<B: Backend, T: Send + 'static> {
     /// Whether calls need the meters' and the passes' bookkeeping; without it they go
     /// straight to the engine.
     pub(crate) guarded: bool,
+    /// The configuration, read on every serialized call, kept outside the store (a lookup
+    /// per read on wasmer).
+    config: Arc<Config>,
+    /// The handles the host's own calls use, looked up once and kept outside the store: on
+    /// an unguarded instance those calls go straight to the engine, with no lookup in the
+    /// store's data. Host functions calling back use the store data's own caches.
+    handles: Handles<B>,
+}
+
+/// An instance's handles for the host's calls, each looked up on first use.
+struct Handles<B: Backend> {
+    memory: Option<B::Memory>,
+    alloc: Option<B::Typed<i32, i32>>,
+    dealloc: Option<B::Typed<(i32, i32), ()>>,
+    /// The serialized export called last, by name.
+    packed: Option<(Box<str>, Packed<B>)>,
+    /// The export called raw last, by name, with its type.
+    raw: Option<(Box<str>, B::Func, B::FuncType)>,
 }
 
 impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
@@ -26,9 +47,17 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
     /// Whatever the start function fails with.
     pub(crate) fn new(store: B::Store<T>, guarded: bool, start: bool) -> Result<Self, WasmError> {
         let mut instance = Instance {
+            config: Arc::clone(&B::store_data(&store).config),
             store,
             id: crate::next_instance_id(),
             guarded,
+            handles: Handles {
+                memory: None,
+                alloc: None,
+                dealloc: None,
+                packed: None,
+                raw: None,
+            },
         };
         if start {
             instance.call_raw(START_EXPORT, &[])?;
@@ -38,6 +67,32 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
 
     pub(crate) fn access(&mut self) -> Access<'_, B, T> {
         Access(B::cx(&mut self.store))
+    }
+
+    /// `f`'s typed call straight to the engine, as on an unguarded instance: nothing to
+    /// account for, and our error on failure.
+    pub(crate) fn direct<P, R>(
+        store: &mut B::Store<T>,
+        f: &B::Typed<P, R>,
+        args: P,
+    ) -> Result<R, WasmError>
+    where
+        B: TypedCall<P, R>,
+    {
+        let mut cx = B::cx(store);
+        B::call_typed(&mut cx, f, args).map_err(|e| Access::<B, T>(cx).fail(e))
+    }
+
+    /// The guest's memory's bytes; the memory looked up once.
+    fn memory_bytes(&mut self) -> Result<&mut [u8], WasmError> {
+        if self.handles.memory.is_none() {
+            let memory = self.access().memory()?;
+            self.handles.memory = Some(memory);
+        }
+        match &self.handles.memory {
+            Some(memory) => Ok(B::memory_data(B::cx(&mut self.store), memory)),
+            None => Err(WasmError::MissingExport(abi::MEMORY.into())),
+        }
     }
 
     /// Runs a call the host makes into the guest: through [`Access::entry`] when the
@@ -70,19 +125,68 @@ impl<B: AbiCalls, T: Send + 'static> wasmhost_api::Instance<T> for Instance<B, T
 // and, when it fails, leaves the call depth at 0 for the next.
 impl<B: AbiCalls, T: Send + 'static> Guest for Instance<B, T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
-        self.enter(|a| a.call_raw(name, args))
+        if self.guarded {
+            return self.enter(|a| a.call_raw(name, args));
+        }
+        if !matches!(&self.handles.raw, Some((last, ..)) if **last == *name) {
+            let entry = {
+                let mut access = self.access();
+                let func = access.func(name)?;
+                let ty = B::func_type(&mut access.0, &func);
+                (name.into(), func, ty)
+            };
+            self.handles.raw = Some(entry);
+        }
+        match &self.handles.raw {
+            Some((_, func, ty)) => {
+                Access::<B, T>(B::cx(&mut self.store)).call_func(name, func, ty, args)
+            }
+            None => self.enter(|a| a.call_raw(name, args)),
+        }
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        self.enter(|a| a.call_packed(name, ptr, len))
+        if self.guarded {
+            return self.enter(|a| a.call_packed(name, ptr, len));
+        }
+        if !matches!(&self.handles.packed, Some((last, _)) if **last == *name) {
+            let f = self.access().typed::<(i32, i32), i64>(name)?;
+            self.handles.packed = Some((name.into(), f));
+        }
+        match &self.handles.packed {
+            Some((_, f)) => {
+                Self::direct(&mut self.store, f, (ptr as i32, len as i32)).map(|p| p as u64)
+            }
+            None => self.enter(|a| a.call_packed(name, ptr, len)),
+        }
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.enter(|a| a.alloc(len))
+        if self.guarded {
+            return self.enter(|a| a.alloc(len));
+        }
+        if self.handles.alloc.is_none() {
+            let f = self.access().typed(abi::ALLOC)?;
+            self.handles.alloc = Some(f);
+        }
+        match &self.handles.alloc {
+            Some(f) => Self::direct(&mut self.store, f, len as i32).map(|p| p as u32),
+            None => self.enter(|a| a.alloc(len)),
+        }
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.enter(|a| a.dealloc(ptr, len))
+        if self.guarded {
+            return self.enter(|a| a.dealloc(ptr, len));
+        }
+        if self.handles.dealloc.is_none() {
+            let f = self.access().typed(abi::DEALLOC)?;
+            self.handles.dealloc = Some(f);
+        }
+        match &self.handles.dealloc {
+            Some(f) => Self::direct(&mut self.store, f, (ptr as i32, len as i32)),
+            None => self.enter(|a| a.dealloc(ptr, len)),
+        }
     }
 
     fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {
@@ -90,12 +194,11 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Instance<B, T> {
     }
 
     fn memory_slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], WasmError> {
-        let memory = self.access().memory()?;
-        memory_slice(B::memory_data(B::cx(&mut self.store), &memory), ptr, len)
+        memory_slice(self.memory_bytes()?, ptr, len)
     }
 
     fn memory_size(&mut self) -> Result<u64, WasmError> {
-        self.access().memory_size()
+        Ok(self.memory_bytes()?.len() as u64)
     }
 
     fn global(&mut self, name: &str) -> Result<Value, WasmError> {
@@ -103,7 +206,7 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Instance<B, T> {
     }
 
     fn config(&self) -> &Config {
-        &B::store_data(&self.store).config
+        &self.config
     }
 
     fn fuel_remaining(&mut self) -> Option<u64> {

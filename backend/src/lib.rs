@@ -48,15 +48,15 @@ pub trait Backend: Sized + 'static {
     /// What exports are looked up in (an engine instance, or wasmer's `Exports`).
     type Exports;
     /// A function.
-    type Func;
+    type Func: Send;
     /// A function's type, as a raw call checks its arguments against it.
-    type FuncType;
+    type FuncType: Send;
     /// A linear memory.
-    type Memory: Clone;
+    type Memory: Clone + Send;
     /// A global.
     type Global: Clone;
     /// A function checked against Rust types once, for the engine's typed call.
-    type Typed<P, R>;
+    type Typed<P, R>: Send;
     /// A failed call into the guest, before it is classified.
     type Error;
     /// Whatever else the engine needs in every store (wasmer: its native meter's globals).

@@ -43,10 +43,7 @@ impl<B: AbiCalls + TypedCall<P, R>, P, R> Typed<B, P, R> {
     ) -> Result<R, WasmError> {
         check_owner(self.owner, instance.id)?;
         if !instance.guarded {
-            // Nothing to account for: the engine's typed call, and our error on failure.
-            let mut cx = B::cx(&mut instance.store);
-            return B::call_typed(&mut cx, &self.func, args)
-                .map_err(|e| crate::Access::<B, T>(cx).fail(e));
+            return Instance::<B, T>::direct(&mut instance.store, &self.func, args);
         }
         instance.access().entry(|a| a.call_typed(&self.func, args))
     }
