@@ -9,9 +9,7 @@ use wasmer::{
     TableType,
 };
 use wasmer_middlewares::Metering as MeteringMiddleware;
-use wasmhost_api::{
-    Config, ExternKind, HostContext, HostFunctions, HostImport, Metering, WasmError,
-};
+use wasmhost_api::{Config, ExternKind, HostFunctions, HostImport, Metering, WasmError};
 use wasmhost_backend::{Access, Compiler, Import, first_of_each};
 
 use crate::convert::{
@@ -127,13 +125,18 @@ impl Compiler for Wasmer {
         })
     }
 
+    fn store<T: Send + 'static>(module: &WasmerCompiled, data: Env<T>) -> WasmerStore<T> {
+        let mut store = Store::new(module.engine.clone());
+        let env = FunctionEnv::new(&mut store, data);
+        WasmerStore { store, env }
+    }
+
     fn instantiate<T: Send + 'static>(
         module: &WasmerCompiled,
         linked: &WasmerLinked<T>,
-        data: Env<T>,
-    ) -> Result<(WasmerStore<T>, wasmer::Exports), WasmError> {
-        let mut store = Store::new(module.engine.clone());
-        let env = FunctionEnv::new(&mut store, data);
+        own: &mut WasmerStore<T>,
+    ) -> Result<wasmer::Exports, WasmError> {
+        let WasmerStore { store, env } = own;
         let mut externs: Vec<Extern> = Vec::with_capacity(linked.imports.len());
         for (i, import) in linked.imports.iter().enumerate() {
             if let Some(same) = linked.first.get(i).filter(|&&first| first < i) {
@@ -144,31 +147,30 @@ impl Compiler for Wasmer {
                 HostImport::Func(f) => {
                     let host_func = f.clone();
                     let function = Function::new_with_env(
-                        &mut store,
-                        &env,
+                        store,
+                        env,
                         wasmer_func_type(&f.sig),
                         move |fenv: FunctionEnvMut<Env<T>>, args: &[wasmer::Value]| {
                             let args: Vec<_> = args
                                 .iter()
                                 .map(|a| to_value(&fenv, a))
                                 .collect::<Result<_, _>>()?;
-                            let mut access = Access::<Wasmer, T>(fenv);
-                            let out = host_func
-                                .invoke(&mut HostContext::new(&mut access), &args)
-                                .map_err(host_failure)?;
-                            out.into_iter()
-                                .map(|v| to_wasmer(&mut access.0, v).map_err(host_failure))
-                                .collect()
+                            let mut out = Vec::new();
+                            Access::<Wasmer, T>::host_call(fenv, &host_func, &args, |cx, v| {
+                                to_wasmer(cx, v).map(|v| out.push(v))
+                            })
+                            .map_err(host_failure)?;
+                            Ok(out)
                         },
                     );
                     Extern::from(function)
                 }
-                HostImport::Extern(kind) => provided_extern(&mut store, kind)?,
+                HostImport::Extern(kind) => provided_extern(store, kind)?,
             });
         }
-        let instance = wasmer::Instance::new_by_index(&mut store, &module.module, &externs)
+        let instance = wasmer::Instance::new_by_index(store, &module.module, &externs)
             .map_err(map_instantiation_error)?;
-        Ok((WasmerStore { store, env }, instance.exports.clone()))
+        Ok(instance.exports.clone())
     }
 
     fn fingerprint(engine: &wasmer::Engine) -> String {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use wasmhost_api::{Config, ExternKind, HostContext, HostFunctions, Metering, WasmError};
+use wasmhost_api::{Config, ExternKind, HostFunctions, Metering, WasmError};
 use wasmhost_backend::{Access, Compiler, Import, provided_externs};
 use wasmhost_instrument::grow;
 use wasmi::{AsContextMut, Linker, Store};
@@ -144,14 +144,15 @@ impl Compiler for Wasmi {
                             .iter()
                             .map(|a| to_value(&caller, a))
                             .collect::<Result<_, _>>()?;
-                        let mut access = Access::<Wasmi, T>(caller.as_context_mut());
-                        let out = func
-                            .invoke(&mut HostContext::new(&mut access), &args)
-                            .map_err(host_failure)?;
-                        for (slot, v) in results.iter_mut().zip(out) {
-                            *slot = to_val(&mut access.0, v).map_err(host_failure)?;
-                        }
-                        Ok(())
+                        let mut slots = results.iter_mut();
+                        let cx = caller.as_context_mut();
+                        Access::<Wasmi, T>::host_call(cx, &func, &args, |cx, v| {
+                            if let Some(slot) = slots.next() {
+                                *slot = to_val(cx, v)?;
+                            }
+                            Ok(())
+                        })
+                        .map_err(host_failure)
                     },
                 )
                 .map_err(|e| WasmError::Link(e.to_string()))?;
@@ -162,30 +163,29 @@ impl Compiler for Wasmi {
         })
     }
 
+    fn store<T: Send + 'static>(module: &wasmi::Module, data: StoreData<T>) -> Store<StoreData<T>> {
+        Store::new(module.engine(), data)
+    }
+
     fn instantiate<T: Send + 'static>(
         module: &wasmi::Module,
         linked: &WasmiLinked<T>,
-        data: StoreData<T>,
-    ) -> Result<(Store<StoreData<T>>, wasmi::Instance), WasmError> {
-        let fuel = (data.config.metering == Metering::Native).then_some(data.config.initial_fuel);
-        let mut store = Store::new(module.engine(), data);
-        if let Some(fuel) = fuel {
-            store.set_fuel(fuel).map_err(map_error)?;
-        }
-        let instance = if linked.externs.is_empty() {
-            linked.linker.instantiate_and_start(&mut store, module)
+        store: &mut Store<StoreData<T>>,
+    ) -> Result<wasmi::Instance, WasmError> {
+        let store = &mut *store;
+        if linked.externs.is_empty() {
+            linked.linker.instantiate_and_start(&mut *store, module)
         } else {
             let mut linker = Linker::clone(&linked.linker);
             for (from, name, kind) in linked.externs.iter() {
-                let made = provided_extern(&mut store, kind)?;
+                let made = provided_extern(store, kind)?;
                 linker
                     .define(from, name, made)
                     .map_err(|e| WasmError::Link(e.to_string()))?;
             }
-            linker.instantiate_and_start(&mut store, module)
+            linker.instantiate_and_start(&mut *store, module)
         }
-        .map_err(map_error)?;
-        Ok((store, instance))
+        .map_err(map_error)
     }
 
     fn fingerprint(_: &WasmiSetup) -> String {

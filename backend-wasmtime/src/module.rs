@@ -3,7 +3,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use wasmhost_api::{Config, ExternKind, HostContext, HostFunctions, Metering, WasmError};
+use wasmhost_api::{Config, ExternKind, HostFunctions, Metering, WasmError};
 use wasmhost_backend::{Access, Compiler, Import, provided_externs};
 use wasmtime::{AsContextMut, InstancePre, Linker, Store};
 
@@ -114,14 +114,15 @@ impl Compiler for Wasmtime {
                             .iter()
                             .map(|a| to_value(&caller, a))
                             .collect::<Result<_, _>>()?;
-                        let mut access = Access::<Wasmtime, T>(caller.as_context_mut());
-                        let out = func
-                            .invoke(&mut HostContext::new(&mut access), &args)
-                            .map_err(host_failure)?;
-                        for (slot, v) in results.iter_mut().zip(out) {
-                            *slot = to_val(&mut access.0, v).map_err(host_failure)?;
-                        }
-                        Ok(())
+                        let mut slots = results.iter_mut();
+                        let cx = caller.as_context_mut();
+                        Access::<Wasmtime, T>::host_call(cx, &func, &args, |cx, v| {
+                            if let Some(slot) = slots.next() {
+                                *slot = to_val(cx, v)?;
+                            }
+                            Ok(())
+                        })
+                        .map_err(host_failure)
                     },
                 )
                 .map_err(|e| WasmError::Link(e.to_string()))?;
@@ -141,31 +142,33 @@ impl Compiler for Wasmtime {
         })
     }
 
+    fn store<T: Send + 'static>(
+        module: &wasmtime::Module,
+        data: StoreData<T>,
+    ) -> Store<StoreData<T>> {
+        Store::new(module.engine(), data)
+    }
+
     fn instantiate<T: Send + 'static>(
         module: &wasmtime::Module,
         linked: &WasmtimeLinked<T>,
-        data: StoreData<T>,
-    ) -> Result<(Store<StoreData<T>>, wasmtime::Instance), WasmError> {
-        let fuel = (data.config.metering == Metering::Native).then_some(data.config.initial_fuel);
-        let mut store = Store::new(module.engine(), data);
-        if let Some(fuel) = fuel {
-            store.set_fuel(fuel).map_err(map_error)?;
-        }
-        let instance = match &linked.0 {
-            Linked::Pre(pre) => pre.instantiate(&mut store),
+        store: &mut Store<StoreData<T>>,
+    ) -> Result<wasmtime::Instance, WasmError> {
+        let store = &mut *store;
+        match &linked.0 {
+            Linked::Pre(pre) => pre.instantiate(&mut *store),
             Linked::PerInstance { linker, externs } => {
                 let mut linker = linker.clone();
                 for (from, name, kind) in externs.iter() {
-                    let made = provided_extern(&mut store, kind)?;
+                    let made = provided_extern(store, kind)?;
                     linker
-                        .define(&store, from, name, made)
+                        .define(&*store, from, name, made)
                         .map_err(|e| WasmError::Link(e.to_string()))?;
                 }
-                linker.instantiate(&mut store, module)
+                linker.instantiate(&mut *store, module)
             }
         }
-        .map_err(map_error)?;
-        Ok((store, instance))
+        .map_err(map_error)
     }
 
     fn fingerprint(engine: &wasmtime::Engine) -> String {

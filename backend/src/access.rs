@@ -2,7 +2,10 @@
 //! and a host function's calls back into the guest go through.
 
 use wasmhost_api::typed::typed_sig;
-use wasmhost_api::{Caller, Config, FuncSig, Guest, Metering, Value, WasmError, WasmTypes, abi};
+use wasmhost_api::{
+    Caller, Config, FuncSig, Guest, HostContext, HostFunc, Metering, Value, WasmError, WasmTypes,
+    abi,
+};
 use wasmhost_instrument::meter::{self, FuelCell, Ledger};
 use wasmhost_instrument::{Global, GlobalsAfterTrap, classify};
 
@@ -184,6 +187,25 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         let result = B::call_typed(&mut self.0, &f, args);
         *slot(B::data_mut(&mut self.0)) = Some(f);
         result.map_err(|e| self.fail(e))
+    }
+}
+
+impl<'a, B: AbiCalls, T: Send + 'static> Access<'a, B, T> {
+    /// Runs host function `func` on the store in use with `args`, and hands each of its
+    /// results to `put` with the store (to convert into the engine's value): the body of
+    /// every host function an engine calls.
+    ///
+    /// # Errors
+    /// The host function's error, or `put`'s.
+    pub fn host_call(
+        cx: B::Cx<'a, T>,
+        func: &HostFunc<T>,
+        args: &[Value],
+        mut put: impl FnMut(&mut B::Cx<'a, T>, Value) -> Result<(), WasmError>,
+    ) -> Result<(), WasmError> {
+        let mut access = Access::<B, T>(cx);
+        let out = func.invoke(&mut HostContext::new(&mut access), args)?;
+        out.into_iter().try_for_each(|v| put(&mut access.0, v))
     }
 }
 

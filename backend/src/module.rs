@@ -73,8 +73,11 @@ pub trait Compiler: AbiCalls {
         imports: &[Import],
     ) -> Result<Self::Linked<T>, WasmError>;
 
-    /// A new store holding `data`, with `module` instantiated in it (and the engine's start
-    /// function run), and the instance's exports.
+    /// A new store for `module`, holding `data`.
+    fn store<T: Send + 'static>(module: &Self::Module, data: StoreData<Self, T>) -> Self::Store<T>;
+
+    /// Instantiates `module` in `store` (running the engine's start function), and gives
+    /// the instance's exports.
     ///
     /// # Errors
     /// [`WasmError::Link`] for a provided import the engine refuses; the start function's
@@ -82,8 +85,8 @@ pub trait Compiler: AbiCalls {
     fn instantiate<T: Send + 'static>(
         module: &Self::Module,
         linked: &Self::Linked<T>,
-        data: StoreData<Self, T>,
-    ) -> Result<(Self::Store<T>, Self::Exports), WasmError>;
+        store: &mut Self::Store<T>,
+    ) -> Result<Self::Exports, WasmError>;
 
     /// What the engine's compiled code depends on (version, target, settings), for the
     /// module cache's key.
@@ -358,8 +361,14 @@ impl<B: Compiler, T: Send + 'static> wasmhost_api::Prelinked<T> for Prelinked<B,
     fn instantiate(&self, state: T) -> Result<Instance<B, T>, WasmError> {
         let module = &self.module;
         let engine = &module.engine;
-        let data = StoreData::new(state, Arc::clone(&engine.config));
-        let (mut store, exports) = B::instantiate(&module.module, &self.linked, data)?;
+        let config = &engine.config;
+        let mut store = B::store(&module.module, StoreData::new(state, Arc::clone(config)));
+        if config.metering == wasmhost_api::Metering::Native {
+            // Before instantiating: the start function burns fuel too.
+            let fuel = config.initial_fuel.min(i64::MAX as u64) as i64;
+            B::set_native_fuel(&mut B::cx(&mut store), fuel);
+        }
+        let exports = B::instantiate(&module.module, &self.linked, &mut store)?;
         StoreData::<B, T>::attach(&mut B::cx(&mut store), exports);
         Instance::new(store, engine.guarded(), module.start)
     }
