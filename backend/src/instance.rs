@@ -71,6 +71,7 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
 
     /// `f`'s typed call straight to the engine, as on an unguarded instance: nothing to
     /// account for, and our error on failure.
+    #[inline]
     pub(crate) fn direct<P, R>(
         store: &mut B::Store<T>,
         f: &B::Typed<P, R>,
