@@ -65,13 +65,13 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
     /// [`WasmError::MissingExport`] for a guest without one; [`WasmError::Host`] while the
     /// start function runs.
     pub fn memory(&mut self) -> Result<B::Memory, WasmError> {
-        if let Some(m) = &B::data(&self.0).memory {
+        if let Some(m) = &B::data(&self.0).handles.memory {
             return Ok(m.clone());
         }
         self.exports_ready()?;
         let m = B::memory(&mut self.0, abi::MEMORY)
             .ok_or_else(|| WasmError::MissingExport(abi::MEMORY.to_string()))?;
-        B::data_mut(&mut self.0).memory = Some(m.clone());
+        B::data_mut(&mut self.0).handles.memory = Some(m.clone());
         Ok(m)
     }
 
@@ -237,7 +237,7 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Access<'_, B, T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
         meter::check_live(self)?;
         // Taken out for the call and put back after, as the ABI's handles are.
-        let (last, func, ty) = match B::data_mut(&mut self.0).last_raw.take() {
+        let (last, func, ty) = match B::data_mut(&mut self.0).handles.raw.take() {
             Some(entry) if *entry.0 == *name => entry,
             _ => {
                 let func = self.func(name)?;
@@ -246,28 +246,32 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Access<'_, B, T> {
             }
         };
         let results = self.call_func(name, &func, &ty, args);
-        B::data_mut(&mut self.0).last_raw = Some((last, func, ty));
+        B::data_mut(&mut self.0).handles.raw = Some((last, func, ty));
         results
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
         meter::check_live(self)?;
-        let (last, f) = match B::data_mut(&mut self.0).last_packed.take() {
+        let (last, f) = match B::data_mut(&mut self.0).handles.packed.take() {
             Some(entry) if *entry.0 == *name => entry,
             _ => (name.into(), self.typed::<(i32, i32), i64>(name)?),
         };
         let packed = B::call_typed(&mut self.0, &f, (ptr as i32, len as i32));
-        B::data_mut(&mut self.0).last_packed = Some((last, f));
+        B::data_mut(&mut self.0).handles.packed = Some((last, f));
         packed.map(|p| p as u64).map_err(|e| self.fail(e))
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
-        self.abi_call(|d| &mut d.alloc, abi::ALLOC, len as i32)
+        self.abi_call(|d| &mut d.handles.alloc, abi::ALLOC, len as i32)
             .map(|p| p as u32)
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
-        self.abi_call(|d| &mut d.dealloc, abi::DEALLOC, (ptr as i32, len as i32))
+        self.abi_call(
+            |d| &mut d.handles.dealloc,
+            abi::DEALLOC,
+            (ptr as i32, len as i32),
+        )
     }
 
     fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {

@@ -6,7 +6,7 @@ use wasmhost_api::{Config, Guest, Value, WasmError, abi};
 use wasmhost_instrument::START_EXPORT;
 
 use crate::access::memory_slice;
-use crate::store::Packed;
+use crate::store::Handles;
 use crate::{AbiCalls, Access, Backend, TypedCall};
 
 /// A live instance of a backend's module, in its own store.
@@ -26,17 +26,6 @@ pub struct Instance<B: Backend, T: Send + 'static> {
     handles: Handles<B>,
 }
 
-/// An instance's handles for the host's calls, each looked up on first use.
-struct Handles<B: Backend> {
-    memory: Option<B::Memory>,
-    alloc: Option<B::Typed<i32, i32>>,
-    dealloc: Option<B::Typed<(i32, i32), ()>>,
-    /// The serialized export called last, by name.
-    packed: Option<(Box<str>, Packed<B>)>,
-    /// The export called raw last, by name, with its type.
-    raw: Option<(Box<str>, B::Func, B::FuncType)>,
-}
-
 impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
     /// The instance whose store is `store`, once the engine instantiated it and
     /// [`crate::StoreData::attach`] recorded its exports. `guarded` when the meters or the
@@ -51,13 +40,7 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
             store,
             id: crate::next_instance_id(),
             guarded,
-            handles: Handles {
-                memory: None,
-                alloc: None,
-                dealloc: None,
-                packed: None,
-                raw: None,
-            },
+            handles: Handles::new(),
         };
         if start {
             instance.call_raw(START_EXPORT, &[])?;

@@ -27,14 +27,33 @@ pub struct StoreData<B: Backend, T> {
     pub(crate) exports: Option<B::Exports>,
     /// The globals the instrumentation passes added, by [`Global`].
     pub(crate) globals: [Option<B::Global>; 3],
+    /// The handles host functions' calls back into the guest use.
+    pub(crate) handles: Handles<B>,
+}
+
+/// The guest's memory and exports a caller uses, each looked up on first use, so that
+/// repeated calls skip the lookup and the signature check.
+pub(crate) struct Handles<B: Backend> {
     pub(crate) memory: Option<B::Memory>,
     pub(crate) alloc: Option<B::Typed<i32, i32>>,
     pub(crate) dealloc: Option<B::Typed<(i32, i32), ()>>,
-    /// The serialized export called last, so that repeated calls skip the lookup and the
-    /// signature check.
-    pub(crate) last_packed: Option<(Box<str>, Packed<B>)>,
-    /// The raw export called last, with its type, so that repeated calls skip the lookup.
-    pub(crate) last_raw: Option<(Box<str>, B::Func, B::FuncType)>,
+    /// The serialized export called last, by name.
+    pub(crate) packed: Option<(Box<str>, Packed<B>)>,
+    /// The export called raw last, by name, with its type.
+    pub(crate) raw: Option<(Box<str>, B::Func, B::FuncType)>,
+}
+
+impl<B: Backend> Handles<B> {
+    /// None looked up yet.
+    pub(crate) fn new() -> Self {
+        Handles {
+            memory: None,
+            alloc: None,
+            dealloc: None,
+            packed: None,
+            raw: None,
+        }
+    }
 }
 
 impl<B: Backend, T: Send + 'static> StoreData<B, T> {
@@ -50,11 +69,7 @@ impl<B: Backend, T: Send + 'static> StoreData<B, T> {
             native: B::Native::default(),
             exports: None,
             globals: [None, None, None],
-            memory: None,
-            alloc: None,
-            dealloc: None,
-            last_packed: None,
-            last_raw: None,
+            handles: Handles::new(),
         }
     }
 
