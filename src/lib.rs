@@ -42,6 +42,10 @@ pub mod cache;
 #[cfg(feature = "tokio")]
 pub mod pool;
 pub mod typed;
+/// WASI preview 1, written once for every engine: link it into a [`HostFunctions`] with
+/// [`wasi::link`] and keep a [`wasi::WasiCtx`] in the host state.
+#[cfg(feature = "wasi")]
+pub use wasmhost_wasi as wasi;
 
 /// The traits, so that their methods are in scope: `use wasmhost::prelude::*;`.
 pub mod prelude {

@@ -67,6 +67,17 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
         B::call_typed(&mut cx, f, args).map_err(|e| Access::<B, T>(cx).fail(e))
     }
 
+    /// `result` of a call that went straight to the engine. A guest that exited (WASI's
+    /// `proc_exit`, from a host function) spent the instance: from now on its calls go
+    /// through the bookkeeping, which refuses them. Only the failure path pays for this.
+    #[inline]
+    pub(crate) fn settle<R>(&mut self, result: Result<R, WasmError>) -> Result<R, WasmError> {
+        if let Err(WasmError::Exit(_)) = result {
+            self.guarded = true;
+        }
+        result
+    }
+
     /// The guest's memory's bytes; the memory looked up once.
     fn memory_bytes(&mut self) -> Result<&mut [u8], WasmError> {
         if self.handles.memory.is_none() {
@@ -121,12 +132,13 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Instance<B, T> {
             };
             self.handles.raw = Some(entry);
         }
-        match &self.handles.raw {
+        let result = match &self.handles.raw {
             Some((_, func, ty)) => {
                 Access::<B, T>(B::cx(&mut self.store)).call_func(name, func, ty, args)
             }
             None => self.enter(|a| a.call_raw(name, args)),
-        }
+        };
+        self.settle(result)
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
@@ -137,12 +149,13 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Instance<B, T> {
             let f = self.access().typed::<(i32, i32), i64>(name)?;
             self.handles.packed = Some((name.into(), f));
         }
-        match &self.handles.packed {
+        let result = match &self.handles.packed {
             Some((_, f)) => {
                 Self::direct(&mut self.store, f, (ptr as i32, len as i32)).map(|p| p as u64)
             }
             None => self.enter(|a| a.call_packed(name, ptr, len)),
-        }
+        };
+        self.settle(result)
     }
 
     fn alloc(&mut self, len: u32) -> Result<u32, WasmError> {
@@ -153,10 +166,11 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Instance<B, T> {
             let f = self.access().typed(abi::ALLOC)?;
             self.handles.alloc = Some(f);
         }
-        match &self.handles.alloc {
+        let result = match &self.handles.alloc {
             Some(f) => Self::direct(&mut self.store, f, len as i32).map(|p| p as u32),
             None => self.enter(|a| a.alloc(len)),
-        }
+        };
+        self.settle(result)
     }
 
     fn dealloc(&mut self, ptr: u32, len: u32) -> Result<(), WasmError> {
@@ -167,10 +181,11 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Instance<B, T> {
             let f = self.access().typed(abi::DEALLOC)?;
             self.handles.dealloc = Some(f);
         }
-        match &self.handles.dealloc {
+        let result = match &self.handles.dealloc {
             Some(f) => Self::direct(&mut self.store, f, (ptr as i32, len as i32)),
             None => self.enter(|a| a.dealloc(ptr, len)),
-        }
+        };
+        self.settle(result)
     }
 
     fn memory_slice(&mut self, ptr: u32, len: u32) -> Result<&[u8], WasmError> {

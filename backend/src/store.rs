@@ -63,7 +63,7 @@ impl<B: Backend, T: Send + 'static> StoreData<B, T> {
             state,
             ledger: Ledger {
                 budget: config.initial_fuel,
-                spent: false,
+                ..Ledger::default()
             },
             config,
             native: B::Native::default(),

@@ -43,7 +43,8 @@ impl<B: AbiCalls + TypedCall<P, R>, P, R> Typed<B, P, R> {
     ) -> Result<R, WasmError> {
         check_owner(self.owner, instance.id)?;
         if !instance.guarded {
-            return Instance::<B, T>::direct(&mut instance.store, &self.func, args);
+            let result = Instance::<B, T>::direct(&mut instance.store, &self.func, args);
+            return instance.settle(result);
         }
         instance.access().entry(|a| a.call_typed(&self.func, args))
     }

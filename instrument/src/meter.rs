@@ -28,6 +28,8 @@ pub struct Ledger {
     pub budget: u64,
     /// Whether a call on the instance ran out of fuel.
     pub spent: bool,
+    /// The code a call on the instance exited with ([`WasmError::Exit`]).
+    pub exited: Option<i32>,
 }
 
 /// The fuel left, `None` with metering off.
@@ -87,16 +89,21 @@ pub fn charge(cell: &mut impl FuelCell, units: u64) -> Result<(), WasmError> {
 /// # Errors
 /// [`WasmError::OutOfFuel`] when a call on it ran out of fuel.
 pub fn check_live(cell: &mut impl FuelCell) -> Result<(), WasmError> {
-    match cell.ledger().spent {
-        true => Err(WasmError::OutOfFuel),
-        false => Ok(()),
+    let ledger = cell.ledger();
+    match (ledger.exited, ledger.spent) {
+        (Some(code), _) => Err(WasmError::Exit(code)),
+        (None, true) => Err(WasmError::OutOfFuel),
+        (None, false) => Ok(()),
     }
 }
 
-/// Records the outcome of a failed guest call: running out of fuel spends the instance.
+/// Records the outcome of a failed guest call: running out of fuel, or exiting, spends the
+/// instance.
 pub fn note_failure(cell: &mut impl FuelCell, error: &WasmError) {
-    if *error == WasmError::OutOfFuel {
-        cell.ledger().spent = true;
+    match *error {
+        WasmError::OutOfFuel => cell.ledger().spent = true,
+        WasmError::Exit(code) => cell.ledger().exited = Some(code),
+        _ => {}
     }
 }
 

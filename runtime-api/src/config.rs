@@ -252,6 +252,10 @@ pub struct CostTable {
     /// Bytes per unit for payloads crossing the boundary (call inputs and outputs, host
     /// function inputs and outputs). Default 0: payloads are free.
     pub payload_bytes_per_unit: u32,
+    /// Bytes per unit for what a system interface's call moves (WASI's reads, writes,
+    /// directory listings and random bytes), charged by the call on top of `host_call`.
+    /// Default 16 (the bulk rate); 0 means free.
+    pub io_bytes_per_unit: u32,
 }
 
 impl Default for CostTable {
@@ -265,6 +269,7 @@ impl Default for CostTable {
             bulk_bytes_per_unit: 16,
             memory_grow_page: 4096,
             payload_bytes_per_unit: 0,
+            io_bytes_per_unit: 16,
         }
     }
 }

@@ -44,6 +44,11 @@ pub enum WasmError {
     /// in the instance's budget. The instance is spent: later calls on it fail the same way.
     #[error("out of fuel")]
     OutOfFuel,
+    /// The guest ended itself with an exit code (WASI's `proc_exit`): a command's normal
+    /// end, a success when the code is 0. Like running out of fuel, it can stop the guest
+    /// anywhere, so the instance is spent: later calls on it fail the same way.
+    #[error("guest exited with code {0}")]
+    Exit(i32),
     /// The guest's memory hit the configured limit: a module's memory starts larger than it,
     /// or the call trapped after `memory.grow` was refused by it.
     #[error("memory limit reached")]

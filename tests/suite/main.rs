@@ -17,3 +17,5 @@ mod limits;
 mod payloads;
 mod readme;
 mod traps;
+#[cfg(feature = "wasi")]
+mod wasi;
