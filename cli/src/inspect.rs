@@ -23,6 +23,10 @@ pub struct Inspection {
     pub features: Vec<&'static str>,
     /// Each engine's verdict.
     pub engines: Vec<EngineVerdict>,
+    /// `command` (exports `_start`), `reactor`, or `none` when it imports no WASI.
+    pub wasi: String,
+    /// The WASI (preview 1) functions it imports.
+    pub wasi_imports: Vec<String>,
 }
 
 /// Whether one engine compiles the module, and how long it took.
@@ -94,6 +98,16 @@ pub fn inspect(wasm: &[u8], config: &Config) -> Inspection {
             }
         })
         .collect();
+    let wasi_imports = imports
+        .iter()
+        .filter_map(|i| i.strip_prefix(wasmhost::wasi::MODULE)?.strip_prefix('.'))
+        .map(|i| i.split(':').next().unwrap_or(i).trim().to_string())
+        .collect();
+    let wasi = match crate::command::wasi_kind(wasm) {
+        Some(wasmhost::wasi::Kind::Command) => "command",
+        Some(wasmhost::wasi::Kind::Reactor) => "reactor",
+        _ => "none",
+    };
     Inspection {
         bytes: wasm.len(),
         invalid,
@@ -101,6 +115,8 @@ pub fn inspect(wasm: &[u8], config: &Config) -> Inspection {
         exports,
         features,
         engines,
+        wasi: wasi.into(),
+        wasi_imports,
     }
 }
 
@@ -224,6 +240,13 @@ impl Inspection {
                 self.features.join(", ")
             }
         );
+        if self.wasi != "none" {
+            s += &format!(
+                "WASI preview 1 {}, importing {}\n",
+                self.wasi,
+                self.wasi_imports.join(", ")
+            );
+        }
         for e in &self.engines {
             s += &match (&e.compile_ms, &e.error) {
                 (Some(ms), _) => format!("{}: compiles in {ms:.1} ms\n", e.engine),

@@ -6,5 +6,6 @@
 
 #![warn(missing_docs)]
 
+pub mod command;
 pub mod inspect;
 pub mod run;

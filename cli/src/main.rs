@@ -9,7 +9,7 @@ use progress::Progress;
 
 mod progress;
 use wasmhost::prelude::*;
-use wasmhost_cli::run;
+use wasmhost_cli::{command, run};
 use wasmhost_conformance::report::{self, Report};
 use wasmhost_conformance::{html, meter};
 
@@ -32,15 +32,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Call one export of a module (.wasm or .wat) and print what each engine returned,
-    /// how long it took, and whether the engines agree.
+    /// how long it took, and whether the engines agree. A WASI command
+    /// (`wasmhost run PROGRAM.wasm [--dir HOST[::GUEST]] [--env K=V] [-- ARGS]`) runs
+    /// `_start` instead, its output passed through, and exits with its code; with several
+    /// engines it also says whether they agree on exit code, stdout and stderr.
     Run {
         /// The module: binary (.wasm) or text (.wat).
         file: PathBuf,
-        /// The export to call.
-        export: String,
+        /// The export to call (a WASI command: its first argument).
+        export: Option<String>,
         /// Arguments: one per parameter for raw exports (decimal, or 0x… for exact bits);
-        /// one JSON value for serialized exports.
+        /// one JSON value for serialized exports; a WASI command's arguments.
         args: Vec<String>,
+        /// A WASI command: a host directory it may reach, read-write, under a guest name
+        /// (default: the same path). Repeatable.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// A WASI command: an environment variable. Repeatable.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
         /// One engine compiled in (an unknown name lists them), or `all`.
         #[arg(long, default_value = "all")]
         engine: String,
@@ -149,6 +159,14 @@ enum Command {
         /// before and after; 0 for none.
         #[arg(long, default_value_t = 10_000)]
         leak_iterations: u64,
+        /// Also run the real programs of this directory, in Sightglass's layout (e.g.
+        /// ../shared/programs): every engine, both profiles, output against the expected
+        /// files. A wrong output, or a disagreement in the deterministic profile, exits 1.
+        #[arg(long)]
+        programs: Option<PathBuf>,
+        /// Only these programs (by name, comma-separated); all when not given.
+        #[arg(long, value_delimiter = ',')]
+        programs_only: Vec<String>,
     },
     /// Malformed modules: random bytes, mutated and truncated test guests, compiled on every
     /// engine in the default profile and with every rewriting pass; counts the verdicts and
@@ -278,13 +296,33 @@ fn main() -> ExitCode {
             file,
             export,
             args,
+            dirs,
+            env,
             engine,
             limits,
             cache,
             cache_dir,
             json,
         } => match limits.config() {
+            Ok(config) if is_command(&file) => {
+                let world = command::World {
+                    dirs: dirs.iter().map(|d| command::World::dir(d)).collect(),
+                    env: match env.iter().map(|e| command::World::env(e)).collect() {
+                        Ok(env) => env,
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                    },
+                    args: export.into_iter().chain(args).collect(),
+                };
+                wasi_command(&file, &engine, &config, &world)
+            }
             Ok(config) => {
+                let Some(export) = export else {
+                    eprintln!("error: name the export to call (the module is not a WASI command)");
+                    return ExitCode::from(2);
+                };
                 let cache = cache_dir.or_else(|| cache.then(default_cache_dir).flatten());
                 let call = Call {
                     file: &file,
@@ -344,6 +382,8 @@ fn main() -> ExitCode {
             no_hostile,
             thread_calls,
             leak_iterations,
+            programs,
+            programs_only,
         } => {
             let options = report::RunOptions {
                 generated: wasmhost_conformance::generated::Options {
@@ -356,6 +396,7 @@ fn main() -> ExitCode {
                 hostile: !no_hostile,
                 thread_calls,
                 leak_iterations,
+                programs: programs.map(|dir| (dir, programs_only)),
             };
             conformance(json.as_deref(), html.as_deref(), &merge, &options)
         }
@@ -568,7 +609,11 @@ fn conformance(
         println!("HTML written to {}", path.display());
     }
     let mishandled: usize = reports.iter().map(Report::mishandled_inputs).sum();
-    if report::merged_deterministic_divergences(&reports) == 0 && mishandled == 0 {
+    let program_failures: usize = reports.iter().map(|r| r.program_failures().len()).sum();
+    if report::merged_deterministic_divergences(&reports) == 0
+        && mishandled == 0
+        && program_failures == 0
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -663,6 +708,83 @@ impl Call<'_> {
             ExitCode::from(2)
         })?;
         Ok((wasm, engines))
+    }
+}
+
+/// Whether `file` holds a WASI command (a file that does not read is left to `run`'s own
+/// error).
+fn is_command(file: &Path) -> bool {
+    run::read_module(file).is_ok_and(|wasm| command::is_wasi_command(&wasm))
+}
+
+/// Runs a WASI command: on one engine its output passes through and its exit code is ours;
+/// on several, the first engine's output is printed, then each engine's outcome and whether
+/// they agree (exit 1 when they do not).
+fn wasi_command(
+    file: &Path,
+    engine: &str,
+    config: &wasmhost::Config,
+    world: &command::World,
+) -> ExitCode {
+    let call = Call {
+        file,
+        export: "_start",
+        args: &[],
+    };
+    let (wasm, engines) = match call.prepare(engine, config) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into());
+    let capture = engines.len() > 1;
+    let mut runs = Vec::new();
+    for engine in &engines {
+        match command::run(engine, &wasm, &name, world, capture) {
+            Ok(r) => runs.push(r),
+            Err(e) => {
+                eprintln!("{:<8} error: {e}", engine.name());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(first) = runs.first().filter(|_| capture) {
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(&first.stdout);
+        let _ = std::io::stderr().write_all(&first.stderr);
+    }
+    if capture {
+        for r in &runs {
+            let exit = match &r.exit {
+                Ok(code) => format!("exit {code}"),
+                Err(e) => format!("error: {e}"),
+            };
+            let fuel = r.fuel.map_or(String::new(), |f| format!(", fuel {f}"));
+            eprintln!(
+                "{:<8} {exit}, {} bytes of stdout, {} of stderr ({:.3?}{fuel})",
+                r.engine,
+                r.stdout.len(),
+                r.stderr.len(),
+                r.took
+            );
+        }
+        if !command::agree(&runs) {
+            eprintln!("engines DISAGREE on exit code, output or fuel");
+            return ExitCode::from(1);
+        }
+        eprintln!(
+            "engines agree ({} engines: exit code, stdout, stderr, fuel)",
+            runs.len()
+        );
+    }
+    match runs.first().map(|r| &r.exit) {
+        Some(Ok(code)) => ExitCode::from(*code as u8),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::from(2),
     }
 }
 

@@ -90,6 +90,11 @@ pub fn render(reports: &[Report]) -> String {
     generated_table(&mut h, reports);
     malformed_and_bombs(&mut h, reports);
     hostile(&mut h, reports);
+    for report in reports {
+        if let Some(programs) = &report.programs {
+            h += &programs.html(&report.engines, esc);
+        }
+    }
     h += "</body></html>\n";
     h
 }

@@ -13,5 +13,6 @@ pub mod html;
 pub mod malformed;
 pub mod meter;
 pub mod probes;
+pub mod programs;
 pub mod report;
 pub mod spec;

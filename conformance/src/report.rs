@@ -64,6 +64,9 @@ pub struct Report {
     /// none ran).
     #[serde(default)]
     pub hostile: Option<HostileReport>,
+    /// Real programs on every engine in both profiles (absent when none ran).
+    #[serde(default)]
+    pub programs: Option<crate::programs::ProgramsReport>,
 }
 
 /// What [`Report::run`] runs besides the spec tests, the probes and the guests.
@@ -82,6 +85,9 @@ pub struct RunOptions {
     /// Traps, instantiations and failed calls in a row, resident memory measured; 0 runs
     /// none.
     pub leak_iterations: u64,
+    /// A directory of real programs in Sightglass's layout to run ([`crate::programs`]),
+    /// and the names of those to run (all when empty).
+    pub programs: Option<(std::path::PathBuf, Vec<String>)>,
 }
 
 impl Default for RunOptions {
@@ -95,6 +101,7 @@ impl Default for RunOptions {
             hostile: true,
             thread_calls: 20_000,
             leak_iterations: 10_000,
+            programs: None,
         }
     }
 }
@@ -331,6 +338,14 @@ impl Report {
                 options.leak_iterations,
             )
         });
+        let programs = options.programs.as_ref().map(|(dir, only)| {
+            crate::programs::run(dir, only, &mut progress).unwrap_or_else(|e| {
+                panic!(
+                    "the programs directory {} must be readable: {e}",
+                    dir.display()
+                )
+            })
+        });
         Report {
             machine: Machine::this(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -340,6 +355,7 @@ impl Report {
             malformed,
             bombs,
             hostile,
+            programs,
         }
     }
 
@@ -357,6 +373,14 @@ impl Report {
             .as_ref()
             .map_or(0, MalformedReport::mishandled)
             + self.hostile.as_ref().map_or(0, |h| h.failures().len())
+    }
+
+    /// Real programs that failed: a wrong exit or output, or engines that disagree in the
+    /// deterministic profile, not covered by a known failure.
+    pub fn program_failures(&self) -> Vec<String> {
+        self.programs
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.failures())
     }
 
     /// Divergences in the deterministic profile: the suite's verdict.
@@ -675,6 +699,9 @@ pub fn summary(report: &Report) -> String {
     }
     if let Some(hostile) = &report.hostile {
         let _ = write!(s, "\n{}", hostile.summary());
+    }
+    if let Some(programs) = &report.programs {
+        let _ = write!(s, "\n{}", programs.summary(&report.engines));
     }
     let _ = writeln!(
         s,

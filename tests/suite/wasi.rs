@@ -2,33 +2,9 @@
 //! README) give their expected output, and the same output and fuel everywhere in the
 //! deterministic profile; `proc_exit` is one typed outcome; hostile arguments get errnos.
 
-use std::path::PathBuf;
-
 use wasmhost::prelude::*;
 use wasmhost::wasi::{self, Captured, DirPerms, WasiCtx};
 use wasmhost::{AnyEngine, Config, HostFunctions, Metering, Value, WasmError};
-
-/// The programs' directory: `WASMHOST_PROGRAMS`, else `../shared/programs` beside the
-/// checkout. `None` when neither exists; CI sets `WASMHOST_REQUIRE_PROGRAMS` so that their
-/// absence fails there instead of skipping.
-fn programs() -> Option<PathBuf> {
-    let dir = std::env::var_os("WASMHOST_PROGRAMS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/programs"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("WASMHOST_REQUIRE_PROGRAMS").is_none(),
-        "the programs are required and not at {}",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: no programs at {} (set WASMHOST_PROGRAMS)",
-        dir.display()
-    );
-    None
-}
 
 /// What one run of a program gave.
 #[derive(Debug, PartialEq)]
@@ -59,15 +35,9 @@ fn run(engine: &AnyEngine, folder: &std::path::Path, name: &str) -> Run {
         true => ctx.deterministic(0),
         false => ctx,
     };
-    let mut instance = engine
-        .compile(&wasm)
-        .and_then(|m| m.instantiate(&host, ctx.build()))
-        .unwrap_or_else(|e| panic!("{name} instantiates on {}: {e}", engine.name()));
-    let exit = match instance.call_raw("_start", &[]) {
-        Ok(_) => 0,
-        Err(WasmError::Exit(code)) => code,
-        Err(e) => panic!("{name} fails on {}: {e}", engine.name()),
-    };
+    let module = engine.compile(&wasm).expect("the program compiles");
+    let (exit, mut instance) = wasi::run_command(&module, &host, ctx.build())
+        .unwrap_or_else(|e| panic!("{name} fails on {}: {e}", engine.name()));
     Run {
         exit,
         stdout: stdout.text(),
@@ -76,31 +46,32 @@ fn run(engine: &AnyEngine, folder: &std::path::Path, name: &str) -> Run {
     }
 }
 
-/// The programs the tests run on every engine, the interpreter included: quick ones, of
-/// every source language (C, C++, Rust, TinyGo), each with expected output to compare.
-const PROGRAMS: [(&str, &str); 5] = [
+/// The programs the tests run on every engine, the interpreter included: quick ones (each
+/// under half a second on wasmi), of every source language (C, C++, Rust, TinyGo), each
+/// with expected output to compare.
+const PROGRAMS: [(&str, &str); 6] = [
     ("bz2", "benchmark.wasm"),
-    ("shootout", "shootout-minicsv.wasm"),
-    ("shootout", "shootout-base64.wasm"),
+    ("richards", "benchmark.wasm"),
+    ("quicksort", "benchmark.wasm"),
+    ("shootout", "shootout-keccak.wasm"),
     ("rust-json", "benchmark.wasm"),
     ("tinygo", "tinygo-json.wasm"),
 ];
 
 /// The expected output file of `name` in `folder`, in Sightglass's naming.
 fn expected(folder: &std::path::Path, name: &str, stream: &str) -> Option<String> {
-    let stem = name.trim_end_matches(".wasm");
-    [
-        format!("{stem}.{stream}.expected"),
-        format!("benchmark.{stream}.expected"),
-    ]
-    .iter()
-    .map(|f| folder.join(f))
-    .find(|f| f.is_file())
-    .map(|f| std::fs::read_to_string(f).expect("expected output reads"))
+    let file = folder.join(format!(
+        "{}.{stream}.expected",
+        name.trim_end_matches(".wasm")
+    ));
+    file.is_file()
+        .then(|| std::fs::read_to_string(file).expect("expected output reads"))
 }
 
 fn real_programs_give_their_expected_output(engine: &AnyEngine) {
-    let Some(dir) = programs() else { return };
+    let Some(dir) = wasmhost_test_wasms::programs_dir() else {
+        return;
+    };
     for (folder, name) in PROGRAMS {
         let folder = dir.join(folder);
         let run = run(engine, &folder, name);
@@ -219,7 +190,9 @@ wasmhost::on_every_engine!(
 /// exit code, output and fuel.
 #[test]
 fn real_programs_agree_on_every_engine_in_the_deterministic_profile() {
-    let Some(dir) = programs() else { return };
+    let Some(dir) = wasmhost_test_wasms::programs_dir() else {
+        return;
+    };
     let config = Config::default()
         .deterministic(true)
         .metering(Metering::Portable);

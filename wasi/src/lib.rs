@@ -86,3 +86,29 @@ pub fn kind<'a>(
         false => Kind::Reactor,
     }
 }
+
+/// Runs a WASI command: `_start` of a fresh instance of `module`, linked with `host` (which
+/// must hold WASI, see [`link`]), on host state `state`. Its exit code: 0 when `_start`
+/// returns, `n` when it calls `proc_exit(n)`. The instance is handed back beside it (for
+/// its fuel, its state's captured output).
+///
+/// # Errors
+/// Instantiation errors, and every other way the call can fail (traps, running out of
+/// fuel) as the contract types them.
+pub fn run_command<T, M>(
+    module: &M,
+    host: &HostFunctions<T>,
+    state: T,
+) -> Result<(i32, M::Instance<T>), wasmhost_api::WasmError>
+where
+    T: WasiView,
+    M: wasmhost_api::Module,
+{
+    use wasmhost_api::{Guest, WasmError};
+    let mut instance = module.instantiate(host, state)?;
+    match instance.call_raw("_start", &[]) {
+        Ok(_) => Ok((0, instance)),
+        Err(WasmError::Exit(code)) => Ok((code, instance)),
+        Err(e) => Err(e),
+    }
+}

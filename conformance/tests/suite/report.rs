@@ -51,6 +51,7 @@ fn reports_merge_across_machines_and_render() {
         hostile: true,
         thread_calls: 400,
         leak_iterations: 200,
+        programs: wasmhost_test_wasms::programs_dir().map(|dir| (dir, vec!["bz2".to_string()])),
     };
     let report = Report::run(&options, |_| {});
     assert_eq!(report.profiles.len(), 2);
@@ -94,6 +95,20 @@ fn reports_merge_across_machines_and_render() {
     assert_eq!(hostile.leaks.len(), 3 * engines);
     assert!(hostile.failures().is_empty(), "{}", hostile.summary());
     assert!(text.contains("Hostile guests: "), "{text}");
+    // And a real program, in both profiles, its output as expected everywhere.
+    if let Some(programs) = &report.programs {
+        assert_eq!(programs.rows.len(), 1, "{text}");
+        assert_eq!(programs.rows[0].profiles.len(), 2, "{text}");
+        for profile in &programs.rows[0].profiles {
+            assert!(profile.passed() && profile.agree(), "{text}");
+            assert!(
+                profile.runs.iter().all(|r| r.expected == Some(true)),
+                "{text}"
+            );
+        }
+        assert!(programs.failures().is_empty(), "{text}");
+        assert!(text.contains("Real programs"), "{text}");
+    }
 
     // Every guest call burnt portable fuel, the same on every engine and in both profiles,
     // but for unbounded recursion in the default profile: without the call-depth limit it

@@ -1,0 +1,515 @@
+//! Real programs in Sightglass's layout (`../shared/programs`, see its README): each run on
+//! every engine in the default profile and in the deterministic profile with portable fuel,
+//! its folder preopened as `.`, no standard input; exit code, output against the
+//! `.expected` files, agreement across engines, fuel, and the time between `bench.start`
+//! and `bench.end`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wasmhost::prelude::*;
+use wasmhost::wasi::{self, Captured, DirPerms, WasiCtx, WasiView};
+use wasmhost::{AnyEngine, Config, HostFunctions, Metering, WasmError};
+
+/// The fuel budget of a program run in the deterministic profile: 2^52 units, days of work.
+pub const PROGRAM_FUEL: u64 = 1 << 52;
+
+/// A program found in a directory.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// Its name: the folder's, or the file's stem where a folder holds several.
+    pub name: String,
+    /// Its folder, preopened as `.`.
+    pub folder: PathBuf,
+    /// The `.wasm` file.
+    pub wasm: PathBuf,
+}
+
+impl Program {
+    /// The expected content of `stream` (`stdout` or `stderr`), when the folder has it.
+    fn expected(&self, stream: &str) -> Option<String> {
+        let stem = self.wasm.file_stem()?.to_string_lossy().into_owned();
+        [format!("{stem}.{stream}.expected")]
+            .iter()
+            .map(|f| self.folder.join(f))
+            .find(|f| f.is_file())
+            .and_then(|f| std::fs::read_to_string(f).ok())
+    }
+}
+
+/// Every program under `dir`: each folder's `benchmark.wasm`, or each `NAME.wasm` of a
+/// folder without one, in name order.
+pub fn find(dir: &Path) -> std::io::Result<Vec<Program>> {
+    let mut out = Vec::new();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let single = folder.join("benchmark.wasm");
+        if single.is_file() {
+            out.push(Program {
+                name: folder
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into(),
+                folder,
+                wasm: single,
+            });
+            continue;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+            .collect();
+        files.sort();
+        for wasm in files {
+            out.push(Program {
+                name: wasm
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into(),
+                folder: folder.clone(),
+                wasm,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A failure another open issue covers: listed with its reason, not counted.
+pub struct KnownFailure {
+    /// The program.
+    pub program: &'static str,
+    /// The engine, or `None` for every engine.
+    pub engine: Option<&'static str>,
+    /// In the deterministic profile (`true`) or the default one.
+    pub deterministic: bool,
+    /// Why, and which issue covers it.
+    pub reason: &'static str,
+}
+
+/// The known failures.
+pub const KNOWN_FAILURES: &[KnownFailure] = &[
+    KnownFailure {
+        program: "shootout-ackermann",
+        engine: None,
+        deterministic: true,
+        reason: "recursion deeper than the deterministic profile's 1 000 frames (the hosting \
+                 issue: a stack limit real recursion fits in)",
+    },
+    KnownFailure {
+        program: "shootout-ackermann",
+        engine: Some("wasmi"),
+        deterministic: false,
+        reason: "recursion deeper than wasmi's default stack (the hosting issue: wasmi must \
+                 not stop real programs shallower than the compiled engines)",
+    },
+];
+
+/// The known failure that covers `program` on `engine` in a profile, if any.
+pub fn known_failure(program: &str, engine: &str, deterministic: bool) -> Option<&'static str> {
+    KNOWN_FAILURES
+        .iter()
+        .find(|k| {
+            k.program == program
+                && k.deterministic == deterministic
+                && k.engine.is_none_or(|e| e == engine)
+        })
+        .map(|k| k.reason)
+}
+
+/// One program on one engine in one profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// The exit code, or the error that stopped it.
+    pub exit: Result<i32, String>,
+    /// Whether stdout and stderr are what the folder expects (`None`: nothing to compare).
+    pub expected: Option<bool>,
+    /// A digest of stdout and stderr, to compare engines.
+    pub output: String,
+    /// Portable fuel, in the deterministic profile.
+    pub fuel: Option<u64>,
+    /// Milliseconds between `bench.start` and `bench.end` (the whole run without them).
+    pub millis: f64,
+}
+
+/// One program in one profile, on every engine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProfileRuns {
+    /// The profile.
+    pub deterministic: bool,
+    /// Each engine's run, in the report's engine order.
+    pub runs: Vec<Run>,
+    /// The known failure that covers a failing run here.
+    pub known: Option<String>,
+}
+
+impl ProfileRuns {
+    /// Whether every engine ran it to exit code 0 with the expected output.
+    pub fn passed(&self) -> bool {
+        self.runs
+            .iter()
+            .all(|r| r.exit == Ok(0) && r.expected != Some(false))
+    }
+
+    /// Whether every engine gave the same exit, output and fuel.
+    pub fn agree(&self) -> bool {
+        self.runs
+            .windows(2)
+            .all(|w| w[0].exit == w[1].exit && w[0].output == w[1].output && w[0].fuel == w[1].fuel)
+    }
+
+    /// Whether this is a failure to count: not passing (or, deterministic, disagreeing)
+    /// and not covered by a known failure.
+    pub fn fails(&self) -> bool {
+        self.known.is_none() && (!self.passed() || (self.deterministic && !self.agree()))
+    }
+}
+
+/// One program, both profiles.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProgramRow {
+    /// Its name.
+    pub program: String,
+    /// Why it did not run (a feature the contract turns off), or `None`.
+    pub skipped: Option<String>,
+    /// Default, then deterministic (empty when skipped).
+    pub profiles: Vec<ProfileRuns>,
+}
+
+/// The programs section of the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProgramsReport {
+    /// The directory they came from.
+    pub dir: String,
+    /// One row per program.
+    pub rows: Vec<ProgramRow>,
+}
+
+impl ProgramsReport {
+    /// Failures that count: an unexpected exit or output, or a disagreement in the
+    /// deterministic profile, not covered by a known failure.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for row in &self.rows {
+            for p in row.profiles.iter().filter(|p| p.fails()) {
+                let profile = if p.deterministic {
+                    "deterministic"
+                } else {
+                    "default"
+                };
+                out.push(format!("{} ({profile})", row.program));
+            }
+        }
+        out
+    }
+}
+
+/// Host state of a program run: WASI, and the `bench.start`/`bench.end` marks.
+struct State {
+    wasi: WasiCtx,
+    started: Option<Instant>,
+    elapsed: Option<Duration>,
+}
+
+impl WasiView for State {
+    fn wasi(&mut self) -> &mut WasiCtx {
+        &mut self.wasi
+    }
+}
+
+/// The host functions of a program run.
+fn host() -> HostFunctions<State> {
+    let mut host = HostFunctions::<State>::new();
+    wasi::link(&mut host);
+    host.raw("bench", "start", &[], &[], |cx, _| {
+        cx.state_mut().started = Some(Instant::now());
+        Ok(vec![])
+    });
+    host.raw("bench", "end", &[], &[], |cx, _| {
+        let state = cx.state_mut();
+        state.elapsed = state.started.map(|s| s.elapsed());
+        Ok(vec![])
+    });
+    host
+}
+
+/// Runs `program` on `engine` (compiled as `module`).
+fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) -> Run {
+    let (stdout, stderr) = (Captured::new(), Captured::new());
+    let deterministic = engine.config().deterministic;
+    let builder = WasiCtx::builder()
+        .arg(&program.name)
+        .stdout(stdout.output())
+        .stderr(stderr.output());
+    let builder = match builder.preopen_dir(&program.folder, ".", DirPerms::ReadOnly) {
+        Ok(b) => b,
+        Err(e) => {
+            return Run {
+                exit: Err(format!("the folder does not open: {e}")),
+                expected: None,
+                output: String::new(),
+                fuel: None,
+                millis: 0.0,
+            };
+        }
+    };
+    let builder = if deterministic {
+        builder.deterministic(0)
+    } else {
+        builder
+    };
+    let state = State {
+        wasi: builder.build(),
+        started: None,
+        elapsed: None,
+    };
+    let began = Instant::now();
+    let result = wasi::run_command(module, &host(), state);
+    let whole = began.elapsed();
+    let (exit, fuel, timed) = match result {
+        Ok((code, mut instance)) => (Ok(code), instance.fuel_consumed(), instance.state().elapsed),
+        Err(e) => (Err(e.to_string()), None, None),
+    };
+    let (out, err) = (stdout.contents(), stderr.contents());
+    let expected = match (program.expected("stdout"), program.expected("stderr")) {
+        (None, None) => None,
+        (want_out, want_err) => Some(
+            want_out.is_none_or(|w| w.trim_end().as_bytes() == out.trim_ascii_end())
+                && want_err.is_none_or(|w| w.trim_end().as_bytes() == err.trim_ascii_end()),
+        ),
+    };
+    let digest = blake3::hash(&[out.as_slice(), b"\0", err.as_slice()].concat());
+    Run {
+        exit,
+        expected,
+        output: digest.to_hex()[..16].to_string(),
+        fuel,
+        millis: timed.unwrap_or(whole).as_secs_f64() * 1e3,
+    }
+}
+
+/// Runs every program in `dir` whose name is in `only` (all when empty) on every engine, in
+/// both profiles. `progress` is told what runs.
+///
+/// # Errors
+/// When `dir` cannot be read.
+pub fn run(
+    dir: &Path,
+    only: &[String],
+    mut progress: impl FnMut(&str),
+) -> std::io::Result<ProgramsReport> {
+    let programs: Vec<Program> = find(dir)?
+        .into_iter()
+        .filter(|p| only.is_empty() || only.contains(&p.name))
+        .collect();
+    let mut rows = Vec::new();
+    for (i, program) in programs.iter().enumerate() {
+        progress(&format!(
+            "programs {}/{} {}",
+            i + 1,
+            programs.len(),
+            program.name
+        ));
+        let wasm = std::fs::read(&program.wasm)?;
+        let mut row = ProgramRow {
+            program: program.name.clone(),
+            skipped: None,
+            profiles: Vec::new(),
+        };
+        for deterministic in [false, true] {
+            let mut config = Config::default().deterministic(deterministic);
+            if deterministic {
+                // Fuel measures here, it does not bound: the longest programs burn tens of
+                // billions of units, past the default budget.
+                config = config
+                    .metering(Metering::Portable)
+                    .initial_fuel(PROGRAM_FUEL);
+            }
+            let mut runs = Vec::new();
+            for engine in AnyEngine::all(&config) {
+                let module = match engine.compile(&wasm) {
+                    Ok(m) => m,
+                    Err(WasmError::Compile(message)) if message.to_lowercase().contains("simd") => {
+                        row.skipped = Some(
+                            "uses fixed-width SIMD, which the contract turns off (the SIMD issue)"
+                                .into(),
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        runs.push(Run {
+                            exit: Err(e.to_string()),
+                            expected: None,
+                            output: String::new(),
+                            fuel: None,
+                            millis: 0.0,
+                        });
+                        continue;
+                    }
+                };
+                runs.push(run_one(&engine, program, &module));
+            }
+            if row.skipped.is_some() {
+                row.profiles.clear();
+                break;
+            }
+            let mut profile = ProfileRuns {
+                deterministic,
+                runs,
+                known: None,
+            };
+            if !profile.passed() || (deterministic && !profile.agree()) {
+                // Known only when every failing engine's failure is.
+                let engines = AnyEngine::all(&config);
+                let reasons: Vec<Option<&str>> = engines
+                    .iter()
+                    .zip(&profile.runs)
+                    .filter(|(_, r)| r.exit != Ok(0) || r.expected == Some(false))
+                    .map(|(e, _)| known_failure(&program.name, e.name(), deterministic))
+                    .collect();
+                if reasons.iter().all(Option::is_some) {
+                    profile.known = reasons.into_iter().flatten().next().map(str::to_string);
+                }
+            }
+            row.profiles.push(profile);
+        }
+        rows.push(row);
+    }
+    Ok(ProgramsReport {
+        dir: dir.display().to_string(),
+        rows,
+    })
+}
+
+impl ProgramRow {
+    /// Its cells per profile: each engine's outcome and time.
+    fn cell(run: &Run) -> String {
+        let outcome = match (&run.exit, run.expected) {
+            (Ok(0), Some(false)) => "wrong output".to_string(),
+            (Ok(0), _) => "ok".to_string(),
+            (Ok(code), _) => format!("exit {code}"),
+            (Err(e), _) => e.clone(),
+        };
+        format!("{outcome} {:.0} ms", run.millis)
+    }
+}
+
+impl ProgramsReport {
+    /// The terminal table: per program and profile, each engine's outcome and time, the
+    /// verdict, fuel in the deterministic profile.
+    pub fn summary(&self, engines: &[String]) -> String {
+        let mut s = format!(
+            "Real programs ({}): each engine's outcome and time between bench.start and \
+             bench.end; deterministic profile with portable fuel\n",
+            self.dir
+        );
+        for row in &self.rows {
+            if let Some(reason) = &row.skipped {
+                s += &format!("  {:<22} skipped: {reason}\n", row.program);
+                continue;
+            }
+            for p in &row.profiles {
+                let cells: Vec<String> = engines
+                    .iter()
+                    .zip(&p.runs)
+                    .map(|(e, r)| format!("{e} {}", ProgramRow::cell(r)))
+                    .collect();
+                let verdict = match (&p.known, p.fails(), p.agree()) {
+                    (Some(reason), _, _) => format!("known failure: {reason}"),
+                    (None, true, _) => "FAILED".into(),
+                    (None, false, true) => "agree".into(),
+                    (None, false, false) => {
+                        "outputs differ (allowed in the default profile)".into()
+                    }
+                };
+                let fuel = match p.runs.first().and_then(|r| r.fuel) {
+                    Some(f) if p.deterministic => format!(", fuel {f}"),
+                    _ => String::new(),
+                };
+                s += &format!(
+                    "  {:<22} {:<13} {}: {verdict}{fuel}\n",
+                    row.program,
+                    if p.deterministic {
+                        "deterministic"
+                    } else {
+                        "default"
+                    },
+                    cells.join(", ")
+                );
+            }
+        }
+        let failures = self.failures();
+        s += &format!(
+            "  {} programs, {} skipped, {} failures{}\n",
+            self.rows.len(),
+            self.rows.iter().filter(|r| r.skipped.is_some()).count(),
+            failures.len(),
+            if failures.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", failures.join(", "))
+            }
+        );
+        s
+    }
+
+    /// The HTML section: the same table.
+    pub fn html(&self, engines: &[String], esc: impl Fn(&str) -> String) -> String {
+        let mut h = format!(
+            "<h2 id=\"programs\">Real programs</h2><p>Third-party WASI programs from {}: \
+             each engine's outcome and the time between <code>bench.start</code> and \
+             <code>bench.end</code>, in the default profile and in the deterministic profile \
+             with portable fuel, where every engine must give the same output and fuel.</p>\
+             <table><tr><th>program</th><th>profile</th>",
+            esc(&self.dir)
+        );
+        for e in engines {
+            h += &format!("<th>{}</th>", esc(e));
+        }
+        h += "<th>verdict</th><th>fuel</th></tr>";
+        for row in &self.rows {
+            if let Some(reason) = &row.skipped {
+                h += &format!(
+                    "<tr><td class=\"name\">{}</td><td colspan=\"{}\">skipped: {}</td></tr>",
+                    esc(&row.program),
+                    engines.len() + 3,
+                    esc(reason)
+                );
+                continue;
+            }
+            for p in &row.profiles {
+                h += &format!(
+                    "<tr><td class=\"name\">{}</td><td>{}</td>",
+                    esc(&row.program),
+                    if p.deterministic {
+                        "deterministic"
+                    } else {
+                        "default"
+                    }
+                );
+                for r in &p.runs {
+                    h += &format!("<td>{}</td>", esc(&ProgramRow::cell(r)));
+                }
+                let (class, verdict) = match (&p.known, p.fails()) {
+                    (Some(reason), _) => ("", format!("known failure: {reason}")),
+                    (None, true) => ("fail", "failed".to_string()),
+                    (None, false) => ("ok", if p.agree() { "agree" } else { "differ" }.into()),
+                };
+                let fuel = p.runs.first().and_then(|r| r.fuel).map(|f| f.to_string());
+                h += &format!(
+                    "<td class=\"{class}\">{}</td><td>{}</td></tr>",
+                    esc(&verdict),
+                    fuel.unwrap_or_default()
+                );
+            }
+        }
+        h += "</table>";
+        h
+    }
+}
