@@ -180,12 +180,6 @@ fn hostile_arguments_get_errnos(engine: &AnyEngine) {
     assert_eq!(std::fs::read_dir(sandbox.path()).unwrap().count(), 1);
 }
 
-wasmhost::on_every_engine!(
-    real_programs_give_their_expected_output,
-    exit_codes_end_the_call_and_spend_the_instance,
-    hostile_arguments_get_errnos,
-);
-
 /// In the deterministic profile with portable fuel, every engine gives one answer: the same
 /// exit code, output and fuel.
 #[test]
@@ -208,3 +202,306 @@ fn real_programs_agree_on_every_engine_in_the_deterministic_profile() {
         assert!(runs[0].1.fuel.is_some_and(|f| f > 0), "{name} burns fuel");
     }
 }
+
+/// A guest that exports each named WASI function as it is (parameters `i` for i32, `I` for
+/// i64; an errno back): the tests call WASI through it with exact arguments.
+fn trampoline(functions: &[(&str, &str)]) -> Vec<u8> {
+    let mut wat = String::from("(module\n");
+    for (name, params) in functions {
+        let types: Vec<&str> = params
+            .chars()
+            .map(|c| if c == 'I' { "i64" } else { "i32" })
+            .collect();
+        wat += &format!(
+            "(import \"wasi_snapshot_preview1\" \"{name}\" (func ${name} (param {}) (result i32)))\n",
+            types.join(" ")
+        );
+    }
+    wat += "(memory (export \"memory\") 1)\n";
+    for (name, params) in functions {
+        let types: Vec<&str> = params
+            .chars()
+            .map(|c| if c == 'I' { "i64" } else { "i32" })
+            .collect();
+        let gets: String = (0..params.len())
+            .map(|i| format!("(local.get {i})"))
+            .collect();
+        wat += &format!(
+            "(func (export \"{name}\") (param {}) (result i32) (call ${name} {gets}))\n",
+            types.join(" ")
+        );
+    }
+    wat += ")";
+    wasmhost::wat2wasm(wat).expect("the trampoline assembles")
+}
+
+/// Calls WASI function `name` through the trampoline; its errno.
+fn errno(guest: &mut impl Guest, name: &str, args: &[Value]) -> u16 {
+    match guest.call_raw(name, args) {
+        Ok(results) => match results[..] {
+            [Value::I32(errno)] => errno as u16,
+            _ => panic!("{name} returned {results:?}"),
+        },
+        Err(e) => panic!("{name} failed: {e}"),
+    }
+}
+
+/// Writes `text` at `ptr` and gives the (ptr, len) arguments for it.
+fn text(guest: &mut impl Guest, ptr: u32, text: &str) -> [Value; 2] {
+    guest.write(ptr, text.as_bytes()).unwrap();
+    [Value::I32(ptr as i32), Value::I32(text.len() as i32)]
+}
+
+fn u32_at(guest: &mut impl Guest, ptr: u32) -> u32 {
+    let bytes = guest.read(ptr, 4).unwrap();
+    u32::from_le_bytes(bytes.try_into().unwrap())
+}
+
+fn u64_at(guest: &mut impl Guest, ptr: u32) -> u64 {
+    let bytes = guest.read(ptr, 8).unwrap();
+    u64::from_le_bytes(bytes.try_into().unwrap())
+}
+
+const FILE_CALLS: &[(&str, &str)] = &[
+    ("path_open", "iiiiiIIii"),
+    ("fd_write", "iiii"),
+    ("fd_read", "iiii"),
+    ("fd_seek", "iIii"),
+    ("fd_close", "i"),
+    ("path_filestat_get", "iiiii"),
+    ("path_create_directory", "iii"),
+    ("path_rename", "iiiiii"),
+    ("fd_readdir", "iiiIi"),
+    ("path_unlink_file", "iii"),
+    ("path_remove_directory", "iii"),
+];
+
+fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &AnyEngine) {
+    use Value::{I32, I64};
+    let sandbox = tempfile::tempdir().unwrap();
+    let root = sandbox.path().join("root");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("data.txt"), "abc").unwrap();
+    std::fs::write(sandbox.path().join("secret"), "outside").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(sandbox.path().join("secret"), root.join("link")).unwrap();
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let ctx = WasiCtx::builder()
+        .preopen_dir(&root, ".", DirPerms::ReadWrite)
+        .unwrap()
+        .build();
+    let module = engine.compile(&trampoline(FILE_CALLS)).unwrap();
+    let mut g = module.instantiate(&host, ctx).unwrap();
+    let (read, write) = (1 << 1, 1 << 6);
+    // Create and open new.txt for reading and writing: descriptor 4, after the preopen.
+    let [p, l] = text(&mut g, 1000, "new.txt");
+    let open = |p: Value, l: Value, oflags: i32, rights: i64| {
+        [
+            I32(3),
+            I32(1),
+            p,
+            l,
+            I32(oflags),
+            I64(rights),
+            I64(0),
+            I32(0),
+            I32(500),
+        ]
+    };
+    assert_eq!(errno(&mut g, "path_open", &open(p, l, 1, read | write)), 0);
+    let fd = u32_at(&mut g, 500);
+    assert_eq!(fd, 4);
+    // Write "hello" through an iovec, seek back, read it into another.
+    g.write(2000, b"hello").unwrap();
+    g.write(100, &[2000u32.to_le_bytes(), 5u32.to_le_bytes()].concat())
+        .unwrap();
+    g.write(108, &[3000u32.to_le_bytes(), 16u32.to_le_bytes()].concat())
+        .unwrap();
+    let fdv = I32(fd as i32);
+    assert_eq!(
+        errno(
+            &mut g,
+            "fd_write",
+            &[fdv.clone(), I32(100), I32(1), I32(504)]
+        ),
+        0
+    );
+    assert_eq!(u32_at(&mut g, 504), 5);
+    assert_eq!(
+        errno(&mut g, "fd_seek", &[fdv.clone(), I64(0), I32(0), I32(508)]),
+        0
+    );
+    assert_eq!(u64_at(&mut g, 508), 0);
+    assert_eq!(
+        errno(
+            &mut g,
+            "fd_read",
+            &[fdv.clone(), I32(108), I32(1), I32(512)]
+        ),
+        0
+    );
+    assert_eq!(u32_at(&mut g, 512), 5);
+    assert_eq!(g.read(3000, 5).unwrap(), b"hello");
+    assert_eq!(errno(&mut g, "fd_close", std::slice::from_ref(&fdv)), 0);
+    assert_eq!(errno(&mut g, "fd_close", &[fdv]), wasi::errno::BADF);
+    assert_eq!(std::fs::read(root.join("new.txt")).unwrap(), b"hello");
+    // Its stat: a regular file of 5 bytes.
+    let [p, l] = text(&mut g, 1000, "new.txt");
+    assert_eq!(
+        errno(
+            &mut g,
+            "path_filestat_get",
+            &[I32(3), I32(1), p, l, I32(600)]
+        ),
+        0
+    );
+    assert_eq!((g.read(616, 1).unwrap()[0], u64_at(&mut g, 632)), (4, 5));
+    // A directory made, the file moved into it, the listing in name order.
+    let [p, l] = text(&mut g, 1000, "made");
+    assert_eq!(errno(&mut g, "path_create_directory", &[I32(3), p, l]), 0);
+    let [p1, l1] = text(&mut g, 1000, "new.txt");
+    let [p2, l2] = text(&mut g, 1100, "made/moved.txt");
+    assert_eq!(
+        errno(&mut g, "path_rename", &[I32(3), p1, l1, I32(3), p2, l2]),
+        0
+    );
+    assert_eq!(
+        std::fs::read(root.join("made/moved.txt")).unwrap(),
+        b"hello"
+    );
+    assert_eq!(
+        errno(
+            &mut g,
+            "fd_readdir",
+            &[I32(3), I32(4000), I32(4096), I64(0), I32(520)]
+        ),
+        0
+    );
+    let used = u32_at(&mut g, 520);
+    let listing = g.read(4000, used).unwrap();
+    let mut names = Vec::new();
+    let mut at = 0;
+    while at + 24 <= listing.len() {
+        let len = u32::from_le_bytes(listing[at + 16..at + 20].try_into().unwrap()) as usize;
+        names.push(String::from_utf8_lossy(&listing[at + 24..at + 24 + len]).into_owned());
+        at += 24 + len;
+    }
+    let mut want = vec![".", "..", "data.txt", "made", "sub"];
+    if cfg!(unix) {
+        want.insert(3, "link");
+    }
+    assert_eq!(names, want);
+    // Removed again.
+    let [p, l] = text(&mut g, 1000, "made/moved.txt");
+    assert_eq!(errno(&mut g, "path_unlink_file", &[I32(3), p, l]), 0);
+    let [p, l] = text(&mut g, 1000, "made");
+    assert_eq!(errno(&mut g, "path_remove_directory", &[I32(3), p, l]), 0);
+    assert!(!root.join("made").exists());
+    // A symlink inside the preopen that points outside it leads nowhere.
+    if cfg!(unix) {
+        let [p, l] = text(&mut g, 1000, "link");
+        let e = errno(&mut g, "path_open", &open(p, l, 0, read | write));
+        assert_eq!(e, wasi::errno::NOTCAPABLE);
+        assert_eq!(
+            std::fs::read(sandbox.path().join("secret")).unwrap(),
+            b"outside"
+        );
+    }
+}
+
+const TIME_CALLS: &[(&str, &str)] = &[
+    ("clock_time_get", "iIi"),
+    ("random_get", "ii"),
+    ("poll_oneoff", "iiii"),
+    ("environ_sizes_get", "ii"),
+];
+
+fn the_deterministic_mode_has_virtual_time_seeded_randomness_and_no_host_environment(
+    engine: &AnyEngine,
+) {
+    use Value::{I32, I64};
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let module = engine.compile(&trampoline(TIME_CALLS)).unwrap();
+    let fresh = |seed: u64| {
+        let ctx = WasiCtx::builder().inherit_env().deterministic(seed).build();
+        module.instantiate(&host, ctx).unwrap()
+    };
+    let mut g = fresh(42);
+    // The realtime clock starts at the epoch and each read advances it by the step.
+    for i in 0..3 {
+        assert_eq!(
+            errno(&mut g, "clock_time_get", &[I32(0), I64(0), I32(100)]),
+            0
+        );
+        let want = wasi::VIRTUAL_EPOCH_NANOS + i * wasi::VIRTUAL_STEP_NANOS;
+        assert_eq!(u64_at(&mut g, 100), want);
+    }
+    // A one-second sleep (a relative clock subscription) takes no time and moves it on.
+    let mut subscription = [0u8; 48];
+    subscription[24..32].copy_from_slice(&1_000_000_000u64.to_le_bytes());
+    g.write(200, &subscription).unwrap();
+    assert_eq!(
+        errno(
+            &mut g,
+            "poll_oneoff",
+            &[I32(200), I32(300), I32(1), I32(400)]
+        ),
+        0
+    );
+    assert_eq!(u32_at(&mut g, 400), 1);
+    assert_eq!(
+        errno(&mut g, "clock_time_get", &[I32(1), I64(0), I32(100)]),
+        0
+    );
+    assert_eq!(
+        u64_at(&mut g, 100),
+        1_000_000_000 + 4 * wasi::VIRTUAL_STEP_NANOS
+    );
+    // The random bytes come from the seed: the same for the same seed, on every engine
+    // (ChaCha12 of seed 42), others for another.
+    assert_eq!(errno(&mut g, "random_get", &[I32(500), I32(8)]), 0);
+    let bytes = g.read(500, 8).unwrap();
+    let mut again = fresh(42);
+    assert_eq!(errno(&mut again, "random_get", &[I32(500), I32(8)]), 0);
+    assert_eq!(again.read(500, 8).unwrap(), bytes);
+    let mut other = fresh(43);
+    assert_eq!(errno(&mut other, "random_get", &[I32(500), I32(8)]), 0);
+    assert_ne!(other.read(500, 8).unwrap(), bytes);
+    // inherit_env is ignored: nothing of the host's environment is there.
+    assert_eq!(errno(&mut g, "environ_sizes_get", &[I32(600), I32(604)]), 0);
+    assert_eq!((u32_at(&mut g, 600), u32_at(&mut g, 604)), (0, 0));
+}
+
+fn wasi_calls_charge_fuel_for_the_bytes_they_move(engine: &AnyEngine) {
+    use Value::I32;
+    let config = Config::default().metering(Metering::Portable);
+    let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let module = engine.compile(&trampoline(TIME_CALLS)).unwrap();
+    let mut g = module
+        .instantiate(&host, WasiCtx::builder().build())
+        .unwrap();
+    let mut spent = |len: i32| {
+        let before = g.fuel_consumed().unwrap();
+        assert_eq!(errno(&mut g, "random_get", &[I32(0), I32(len)]), 0);
+        g.fuel_consumed().unwrap() - before
+    };
+    let (none, some) = (spent(0), spent(16_000));
+    assert_eq!(
+        some - none,
+        16_000 / 16,
+        "io_bytes_per_unit is 16 by default"
+    );
+}
+
+wasmhost::on_every_engine!(
+    real_programs_give_their_expected_output,
+    exit_codes_end_the_call_and_spend_the_instance,
+    hostile_arguments_get_errnos,
+    files_are_created_written_read_listed_and_removed_inside_a_preopen,
+    the_deterministic_mode_has_virtual_time_seeded_randomness_and_no_host_environment,
+    wasi_calls_charge_fuel_for_the_bytes_they_move,
+);
