@@ -322,3 +322,43 @@ fn bench_times_every_engine_and_run_writes_json() {
     assert_eq!(run["runs"][0]["outcome"], "[i64:832040]");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A WASI command that writes its argument strings (NUL-separated) to stdout and exits
+/// with code 7.
+const WASI_COMMAND: &str = r#"(module
+    (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "args_get" (func $args (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+        (drop (call $sizes (i32.const 800) (i32.const 804)))
+        (drop (call $args (i32.const 900) (i32.const 1000)))
+        (i32.store (i32.const 100) (i32.const 1000))
+        (i32.store (i32.const 104) (i32.load (i32.const 804)))
+        (drop (call $write (i32.const 1) (i32.const 100) (i32.const 1) (i32.const 200)))
+        (call $exit (i32.const 7))))"#;
+
+#[test]
+fn run_runs_a_wasi_command_passing_its_output_and_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("command.wat");
+    std::fs::write(&file, WASI_COMMAND).unwrap();
+    let file = file.to_str().unwrap();
+    let (code, out) = wasmhost(&["run", file, "--engine", "all", "--", "hello-arg"]);
+    assert_eq!(code, 7, "{out}");
+    assert!(out.contains("command.wat\0hello-arg\0"), "{out}");
+    if wasmhost::ENGINES.len() > 1 {
+        assert!(out.contains("engines agree"), "{out}");
+    }
+    let (code, out) = wasmhost(&["run", file, "--engine", wasmhost::ENGINES[0], "x"]);
+    assert_eq!((code, out.as_str()), (7, "command.wat\0x\0"));
+    let (code, out) = wasmhost(&["inspect", file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "WASI preview 1 command, importing args_sizes_get, args_get, fd_write, proc_exit"
+        ),
+        "{out}"
+    );
+}
