@@ -320,30 +320,22 @@ fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &A
         .unwrap();
     let fdv = I32(fd as i32);
     assert_eq!(
-        errno(
-            &mut g,
-            "fd_write",
-            &[fdv.clone(), I32(100), I32(1), I32(504)]
-        ),
+        errno(&mut g, "fd_write", &[fdv, I32(100), I32(1), I32(504)]),
         0
     );
     assert_eq!(u32_at(&mut g, 504), 5);
     assert_eq!(
-        errno(&mut g, "fd_seek", &[fdv.clone(), I64(0), I32(0), I32(508)]),
+        errno(&mut g, "fd_seek", &[fdv, I64(0), I32(0), I32(508)]),
         0
     );
     assert_eq!(u64_at(&mut g, 508), 0);
     assert_eq!(
-        errno(
-            &mut g,
-            "fd_read",
-            &[fdv.clone(), I32(108), I32(1), I32(512)]
-        ),
+        errno(&mut g, "fd_read", &[fdv, I32(108), I32(1), I32(512)]),
         0
     );
     assert_eq!(u32_at(&mut g, 512), 5);
     assert_eq!(g.read(3000, 5).unwrap(), b"hello");
-    assert_eq!(errno(&mut g, "fd_close", std::slice::from_ref(&fdv)), 0);
+    assert_eq!(errno(&mut g, "fd_close", &[fdv]), 0);
     assert_eq!(errno(&mut g, "fd_close", &[fdv]), wasi::errno::BADF);
     assert_eq!(std::fs::read(root.join("new.txt")).unwrap(), b"hello");
     // Its stat: a regular file of 5 bytes.
