@@ -4,7 +4,7 @@
 
 use wasmhost::prelude::*;
 use wasmhost::wasi::{self, Captured, DirPerms, WasiCtx};
-use wasmhost::{AnyEngine, Config, HostFunctions, Metering, Value, WasmError};
+use wasmhost::{AnyEngine, Config, HostFunctions, Metering, ValType, Value, WasmError};
 
 /// What one run of a program gave.
 #[derive(Debug, PartialEq)]
@@ -206,32 +206,29 @@ fn real_programs_agree_on_every_engine_in_the_deterministic_profile() {
 /// A guest that exports each named WASI function as it is (parameters `i` for i32, `I` for
 /// i64; an errno back): the tests call WASI through it with exact arguments.
 fn trampoline(functions: &[(&str, &str)]) -> Vec<u8> {
-    let mut wat = String::from("(module\n");
-    for (name, params) in functions {
-        let types: Vec<&str> = params
+    let types = |params: &str| -> String {
+        let each = params
             .chars()
-            .map(|c| if c == 'I' { "i64" } else { "i32" })
-            .collect();
-        wat += &format!(
-            "(import \"wasi_snapshot_preview1\" \"{name}\" (func ${name} (param {}) (result i32)))\n",
-            types.join(" ")
+            .map(|c| if c == 'I' { " i64" } else { " i32" });
+        each.collect()
+    };
+    let mut imports = String::new();
+    let mut exports = String::new();
+    for (name, params) in functions {
+        let (types, gets): (String, String) = (
+            types(params),
+            (0..params.len())
+                .map(|i| format!("(local.get {i})"))
+                .collect(),
+        );
+        imports += &format!(
+            "(import \"wasi_snapshot_preview1\" \"{name}\" (func ${name} (param{types}) (result i32)))\n"
+        );
+        exports += &format!(
+            "(func (export \"{name}\") (param{types}) (result i32) (call ${name} {gets}))\n"
         );
     }
-    wat += "(memory (export \"memory\") 1)\n";
-    for (name, params) in functions {
-        let types: Vec<&str> = params
-            .chars()
-            .map(|c| if c == 'I' { "i64" } else { "i32" })
-            .collect();
-        let gets: String = (0..params.len())
-            .map(|i| format!("(local.get {i})"))
-            .collect();
-        wat += &format!(
-            "(func (export \"{name}\") (param {}) (result i32) (call ${name} {gets}))\n",
-            types.join(" ")
-        );
-    }
-    wat += ")";
+    let wat = format!("(module\n{imports}(memory (export \"memory\") 1)\n{exports})");
     wasmhost::wat2wasm(wat).expect("the trampoline assembles")
 }
 
@@ -489,7 +486,96 @@ fn wasi_calls_charge_fuel_for_the_bytes_they_move(engine: &AnyEngine) {
     );
 }
 
+/// Every WASI function but `proc_exit`, called through a trampoline with hostile arguments
+/// (pointers and lengths past the end of memory, huge numbers, the preopen with garbage,
+/// zeros): each answers an errno, never a trap or a host panic; with every pointer out of
+/// bounds each one fails (but `sched_yield`, which takes none); nothing outside the preopen
+/// is touched, and the instance keeps serving.
+fn every_function_answers_hostile_arguments_with_an_errno(engine: &AnyEngine) {
+    let sandbox = tempfile::tempdir().unwrap();
+    let inside = sandbox.path().join("inside");
+    std::fs::create_dir(&inside).unwrap();
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let functions: Vec<(String, String)> = host
+        .iter()
+        .filter(|f| f.module == wasi::MODULE && f.name != "proc_exit")
+        .map(|f| {
+            let params = f.sig.params.iter();
+            let shape = params.map(|t| if *t == ValType::I64 { 'I' } else { 'i' });
+            (f.name.clone(), shape.collect())
+        })
+        .collect();
+    assert_eq!(
+        functions.len() + 1,
+        46,
+        "every preview 1 function is linked"
+    );
+    let list: Vec<(&str, &str)> = functions
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.as_str()))
+        .collect();
+    let module = engine.compile(&trampoline(&list)).unwrap();
+    let ctx = WasiCtx::builder()
+        .arg("prog")
+        .env("KEY", "value")
+        .stdin_bytes(b"input".to_vec())
+        .preopen_dir(&inside, ".", DirPerms::ReadWrite)
+        .unwrap()
+        .build();
+    let mut g = module.instantiate(&host, ctx).unwrap();
+    let far = |t: char, _: usize| match t {
+        'I' => Value::I64(i64::MAX),
+        _ => Value::I32(-16),
+    };
+    let edge = |t: char, _: usize| match t {
+        'I' => Value::I64(-1),
+        _ => Value::I32(65532),
+    };
+    let preopen = |t: char, i: usize| match (t, i) {
+        ('i', 0) => Value::I32(3),
+        _ => far(t, i),
+    };
+    let zero = |t: char, _: usize| match t {
+        'I' => Value::I64(0),
+        _ => Value::I32(0),
+    };
+    type Arguments<'a> = &'a dyn Fn(char, usize) -> Value;
+    let sets: [(&str, Arguments); 4] = [
+        ("far", &far),
+        ("edge", &edge),
+        ("preopen", &preopen),
+        ("zero", &zero),
+    ];
+    for (set, arg) in sets {
+        for (name, params) in &list {
+            let args: Vec<Value> = params.chars().enumerate().map(|(i, t)| arg(t, i)).collect();
+            let errno = match g.call_raw(name, &args) {
+                Ok(results) => match results[..] {
+                    [Value::I32(e)] => e,
+                    _ => panic!("{name} ({set}) returned {results:?}"),
+                },
+                Err(e) => panic!("{name} ({set}) stopped the guest: {e}"),
+            };
+            assert!((0..=76).contains(&errno), "{name} ({set}): errno {errno}");
+            if set == "far" && *name != "sched_yield" {
+                assert_ne!(
+                    errno, 0,
+                    "{name} succeeded with every pointer out of bounds"
+                );
+            }
+        }
+    }
+    let entries: Vec<_> = std::fs::read_dir(sandbox.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "nothing appeared beside the preopen");
+    assert_eq!(
+        g.call_raw("args_sizes_get", &[Value::I32(100), Value::I32(104)]),
+        Ok(vec![Value::I32(0)])
+    );
+}
+
 wasmhost::on_every_engine!(
+    every_function_answers_hostile_arguments_with_an_errno,
     real_programs_give_their_expected_output,
     exit_codes_end_the_call_and_spend_the_instance,
     hostile_arguments_get_errnos,

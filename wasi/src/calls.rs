@@ -455,15 +455,7 @@ fn fd_readdir<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     for entry in dir.entries()? {
         let entry = entry?;
         let kind = entry.file_type()?;
-        let kind = if kind.is_dir() {
-            filetype::DIRECTORY
-        } else if kind.is_file() {
-            filetype::REGULAR_FILE
-        } else if kind.is_symlink() {
-            filetype::SYMBOLIC_LINK
-        } else {
-            filetype::UNKNOWN
-        };
+        let kind = filetype::of(kind.is_dir(), kind.is_file(), kind.is_symlink());
         #[cfg(unix)]
         let ino = match deterministic {
             true => 0,
@@ -501,6 +493,10 @@ fn fd_renumber<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     let fds = &mut wasi(cx).fds;
     let (from, to) = (a.u32(0), a.u32(1));
     fds.get(to).map_err(Fail::Errno)?;
+    fds.get(from).map_err(Fail::Errno)?;
+    if from == to {
+        return Ok(());
+    }
     let moved = fds.take(from).map_err(Fail::Errno)?;
     fds.replace(to, moved).map_err(Fail::Errno)
 }

@@ -36,6 +36,16 @@ pub(crate) mod filetype {
     pub const DIRECTORY: u8 = 3;
     pub const REGULAR_FILE: u8 = 4;
     pub const SYMBOLIC_LINK: u8 = 7;
+
+    /// The file type of a host file, from what its type says it is.
+    pub fn of(dir: bool, file: bool, symlink: bool) -> u8 {
+        match (dir, file, symlink) {
+            (true, ..) => DIRECTORY,
+            (_, true, _) => REGULAR_FILE,
+            (.., true) => SYMBOLIC_LINK,
+            _ => UNKNOWN,
+        }
+    }
 }
 
 /// Every right of preview 1 (bits 0 to 28).
@@ -167,15 +177,7 @@ macro_rules! stat_of {
     ($meta:expr, $det:expr, $time:expr) => {{
         let meta = $meta;
         let kind = meta.file_type();
-        let filetype = if kind.is_dir() {
-            filetype::DIRECTORY
-        } else if kind.is_file() {
-            filetype::REGULAR_FILE
-        } else if kind.is_symlink() {
-            filetype::SYMBOLIC_LINK
-        } else {
-            filetype::UNKNOWN
-        };
+        let filetype = filetype::of(kind.is_dir(), kind.is_file(), kind.is_symlink());
         let mut stat = Stat {
             filetype,
             nlink: 1,
