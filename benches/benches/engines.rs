@@ -1,7 +1,8 @@
 //! Every engine side by side, in the same criterion groups: compiling (cold, from the disk
 //! cache, from memory), instantiating, calls (ours against the raw engine), serialized
-//! calls, host calls, payloads against memcpy, compute kernels against native Rust, and
-//! what the deterministic profile and fuel metering cost.
+//! calls, host calls, payloads against memcpy, compute kernels against native Rust, what
+//! the deterministic profile and fuel metering cost, WASI calls against a raw host function,
+//! and real programs (`../shared/programs`) on every engine in both profiles.
 //!
 //! `cargo bench -p wasmhost-benches` runs them and then prints the summary of ratios
 //! (`wasmhost_benches::summary`); the group and benchmark names below are what it reads.
@@ -611,13 +612,117 @@ fn metering_cost(c: &mut Criterion) {
     }
 }
 
+/// The WASI guest of [`wasi_call`]: each export makes one call 100 times in a loop.
+const WASI_CALLS_WAT: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+    (import "env" "raw" (func $raw (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    ;; one iovec: 8 bytes at 16
+    (data (i32.const 0) "\10\00\00\00\08\00\00\00")
+    (func (export "fd_write") (local $i i32)
+        (loop $next
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))
+            (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 100)))))
+    (func (export "clock_time_get") (local $i i32)
+        (loop $next
+            (drop (call $clock_time_get (i32.const 1) (i64.const 0) (i32.const 32)))
+            (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 100)))))
+    (func (export "raw") (local $i i32)
+        (loop $next
+            (drop (call $raw (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))
+            (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 100))))))"#;
+
+/// One WASI call, 100 in a loop: `fd_write` of 8 bytes (to a dropped stdout) and
+/// `clock_time_get`, against a raw host function of `fd_write`'s shape that returns 0.
+fn wasi_call(c: &mut Criterion) {
+    use wasmhost::wasi::{self, WasiCtx};
+    let wasm = wasmhost::wat2wasm(WASI_CALLS_WAT).unwrap();
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    host.raw("env", "raw", &[ValType::I32; 4], &[ValType::I32], |_, _| {
+        Ok(vec![Value::I32(0)])
+    });
+    let mut g = c.benchmark_group("wasi_call");
+    for engine in engines(&Config::default()) {
+        let module = engine.compile(&wasm).unwrap();
+        let mut instance = module
+            .instantiate(&host, WasiCtx::builder().build())
+            .unwrap();
+        for export in ["fd_write", "clock_time_get", "raw"] {
+            let id = BenchmarkId::new(format!("{export}_100"), engine.name());
+            g.bench_function(id, |b| b.iter(|| instance.call_raw(export, &[]).unwrap()));
+        }
+    }
+    g.finish();
+}
+
+/// Real programs (Sightglass's, `../shared/programs`) that run in well under a second on
+/// every engine: a whole run each (a fresh instance and `_start`; compiled once), in the
+/// default profile and in the deterministic profile with portable fuel. Skipped, with a
+/// message, where the programs are not there.
+fn programs(c: &mut Criterion) {
+    use wasmhost::wasi::{self, DirPerms, WasiCtx};
+    let Some(dir) = wasmhost_test_wasms::programs_dir() else {
+        return;
+    };
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    for mark in ["start", "end"] {
+        host.raw("bench", mark, &[], &[], |_, _| Ok(vec![]));
+    }
+    // The smoke run (`benches/run --quick`) takes the first two only.
+    let count = std::env::var("WASMHOST_BENCH_PROGRAMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(summary::PROGRAMS.len());
+    let mut g = c.benchmark_group("program");
+    g.sample_size(10);
+    for (name, folder, file) in summary::PROGRAMS.into_iter().take(count) {
+        let folder = dir.join(folder);
+        let wasm = std::fs::read(folder.join(file)).unwrap();
+        for deterministic in [false, true] {
+            let (profile, config) = match deterministic {
+                false => ("default", Config::default()),
+                true => (
+                    "deterministic",
+                    Config::default()
+                        .deterministic(true)
+                        .metering(Metering::Portable)
+                        .initial_fuel(1 << 52),
+                ),
+            };
+            for engine in engines(&config) {
+                let module = engine.compile(&wasm).unwrap();
+                let id = BenchmarkId::new(format!("{name}/{profile}"), engine.name());
+                g.bench_function(id, |b| {
+                    b.iter(|| {
+                        let ctx = WasiCtx::builder()
+                            .arg(name)
+                            .preopen_dir(&folder, ".", DirPerms::ReadOnly)
+                            .unwrap();
+                        let ctx = if deterministic {
+                            ctx.deterministic(0)
+                        } else {
+                            ctx
+                        };
+                        let (exit, _) = wasi::run_command(&module, &host, ctx.build()).unwrap();
+                        assert_eq!(exit, 0, "{name} on {}", engine.name());
+                    })
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500));
     targets = compile, instantiate, noop_call, serialized_call, host_call, threads, payload,
-        compute_kernels, deterministic_profile_cost, metering_cost
+        compute_kernels, deterministic_profile_cost, metering_cost, wasi_call, programs
 }
 
 /// Runs the benchmarks (unless `WASMHOST_BENCH_SUMMARY_ONLY` is set), then prints the

@@ -237,6 +237,17 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             );
         }
     }
+    for engine in &engines {
+        let e = engine.name();
+        for call in ["fd_write", "clock_time_get"] {
+            ratio(
+                format!("{e}: WASI {call} / a raw host function of its shape (100 calls)"),
+                format!("wasi_call/{call}_100/{e}"),
+                Some(format!("wasi_call/raw_100/{e}")),
+                Target::None,
+            );
+        }
+    }
     for kernel in ["hash", "matmul", "sort", "fib"] {
         for (a, b) in engine_pairs(&engines) {
             ratio(
@@ -247,7 +258,75 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             );
         }
     }
+    program_rows(medians, &engines, &mut rows);
     rows
+}
+
+/// The real programs the benchmarks run (`../shared/programs`): (name, folder, file). The
+/// ones under half a second on the interpreter, of every source language.
+pub const PROGRAMS: [(&str, &str, &str); 8] = [
+    ("bz2", "bz2", "benchmark.wasm"),
+    ("richards", "richards", "benchmark.wasm"),
+    ("quicksort", "quicksort", "benchmark.wasm"),
+    ("pulldown-cmark", "pulldown-cmark", "benchmark.wasm"),
+    ("regex", "regex", "benchmark.wasm"),
+    ("rust-json", "rust-json", "benchmark.wasm"),
+    ("shootout-keccak", "shootout", "shootout-keccak.wasm"),
+    ("tinygo-json", "tinygo", "tinygo-json.wasm"),
+];
+
+/// The programs' rows: each engine against each other (default profile), the deterministic
+/// profile with portable fuel against the default, per program and as a geometric mean
+/// over those measured.
+fn program_rows(medians: &Medians, engines: &[wasmhost::AnyEngine], rows: &mut Vec<Row>) {
+    let median = |program: &str, profile: &str, engine: &str| {
+        let id = format!("program/{program}/{profile}/{engine}");
+        medians.get(&id).map(|&m| (id, m))
+    };
+    let mut push = |what: String, pairs: Vec<((String, f64), (String, f64))>| {
+        if pairs.is_empty() {
+            return;
+        }
+        let logs: f64 = pairs.iter().map(|((_, a), (_, b))| (a / b).ln()).sum();
+        let ((num, _), (den, _)) = &pairs[0];
+        let (numerator, denominator) = match pairs.len() {
+            1 => (num.clone(), Some(den.clone())),
+            n => (format!("geometric mean over {n} programs"), None),
+        };
+        rows.push(Row {
+            what,
+            numerator,
+            denominator,
+            value: (logs / pairs.len() as f64).exp(),
+            target: Target::None,
+            met: None,
+        });
+    };
+    let names: Vec<&str> = PROGRAMS.iter().map(|(name, ..)| *name).collect();
+    for (a, b) in engine_pairs(engines) {
+        let pair = |p: &str| median(p, "default", a).zip(median(p, "default", b));
+        for p in &names {
+            push(
+                format!("{a} / {b}: program {p}"),
+                pair(p).into_iter().collect(),
+            );
+        }
+        let all = names.iter().filter_map(|p| pair(p)).collect();
+        push(format!("{a} / {b}: programs, geometric mean"), all);
+    }
+    for engine in engines {
+        let e = engine.name();
+        let pair = |p: &str| median(p, "deterministic", e).zip(median(p, "default", e));
+        for p in &names {
+            let what = format!("{e}: program {p}, deterministic + portable fuel / default");
+            push(what, pair(p).into_iter().collect());
+        }
+        let all = names.iter().filter_map(|p| pair(p)).collect();
+        push(
+            format!("{e}: programs, deterministic + portable fuel / default, geometric mean"),
+            all,
+        );
+    }
 }
 
 /// Every pair of engines, each once, in [`wasmhost::ENGINES`] order.
