@@ -29,12 +29,8 @@ pub struct Program {
 impl Program {
     /// The expected content of `stream` (`stdout` or `stderr`), when the folder has it.
     fn expected(&self, stream: &str) -> Option<String> {
-        let stem = self.wasm.file_stem()?.to_string_lossy().into_owned();
-        [format!("{stem}.{stream}.expected")]
-            .iter()
-            .map(|f| self.folder.join(f))
-            .find(|f| f.is_file())
-            .and_then(|f| std::fs::read_to_string(f).ok())
+        let stem = self.wasm.file_stem()?.to_string_lossy();
+        std::fs::read_to_string(self.folder.join(format!("{stem}.{stream}.expected"))).ok()
     }
 }
 
