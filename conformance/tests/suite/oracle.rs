@@ -14,7 +14,7 @@ fn wasmi_rewrite_matches_wasmis_own_deterministic_feature() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = root.join("../target/oracle");
     let out = Command::new(env!("CARGO"))
-        .args(["run", "--release", "--quiet", "--locked", "--manifest-path"])
+        .args(["run", "--quiet", "--locked", "--manifest-path"])
         .arg(root.join("oracle/Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
