@@ -3,7 +3,7 @@
 //! deterministic profile; `proc_exit` is one typed outcome; hostile arguments get errnos.
 
 use wasmhost::prelude::*;
-use wasmhost::wasi::{self, Captured, DirPerms, WasiCtx};
+use wasmhost::wasi::{self, Captured, DirPerms, MemoryDir, WasiCtx};
 use wasmhost::{AnyEngine, Config, HostFunctions, Metering, ValType, Value, WasmError};
 
 /// What one run of a program gave.
@@ -18,6 +18,12 @@ struct Run {
 /// Runs program `name` of folder `folder` as Sightglass does: the folder preopened as `.`,
 /// no standard input, `bench.start`/`bench.end` linked.
 fn run(engine: &AnyEngine, folder: &std::path::Path, name: &str) -> Run {
+    run_in(engine, folder, name, false)
+}
+
+/// [`run`], with the folder's files copied into an in-memory tree preopened as `.` when
+/// `in_memory`.
+fn run_in(engine: &AnyEngine, folder: &std::path::Path, name: &str, in_memory: bool) -> Run {
     let wasm = std::fs::read(folder.join(name)).expect("the program reads");
     let mut host = HostFunctions::<WasiCtx>::new();
     wasi::link(&mut host);
@@ -28,9 +34,23 @@ fn run(engine: &AnyEngine, folder: &std::path::Path, name: &str) -> Run {
     let ctx = WasiCtx::builder()
         .arg(name)
         .stdout(stdout.output())
-        .stderr(stderr.output())
-        .preopen_dir(folder, ".", DirPerms::ReadOnly)
-        .expect("the folder opens");
+        .stderr(stderr.output());
+    let ctx = match in_memory {
+        false => ctx
+            .preopen_dir(folder, ".", DirPerms::ReadOnly)
+            .expect("the folder opens"),
+        true => {
+            let tree = MemoryDir::new();
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    let name = path.file_name().unwrap().to_str().unwrap();
+                    tree.write(name, std::fs::read(&path).unwrap()).unwrap();
+                }
+            }
+            ctx.preopen_memory(&tree, ".", DirPerms::ReadOnly)
+        }
+    };
     let ctx = match engine.config().deterministic {
         true => ctx.deterministic(0),
         false => ctx,
@@ -69,12 +89,21 @@ fn expected(folder: &std::path::Path, name: &str, stream: &str) -> Option<String
 }
 
 fn real_programs_give_their_expected_output(engine: &AnyEngine) {
+    programs_give_their_expected_output(engine, false);
+}
+
+/// The same programs, their folders copied into in-memory trees: the same output.
+fn real_programs_read_their_inputs_from_an_in_memory_tree(engine: &AnyEngine) {
+    programs_give_their_expected_output(engine, true);
+}
+
+fn programs_give_their_expected_output(engine: &AnyEngine, in_memory: bool) {
     let Some(dir) = wasmhost_test_wasms::programs_dir() else {
         return;
     };
     for (folder, name) in PROGRAMS {
         let folder = dir.join(folder);
-        let run = run(engine, &folder, name);
+        let run = run_in(engine, &folder, name, in_memory);
         assert_eq!(run.exit, 0, "{name}: {}", run.stderr);
         for (stream, got) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
             if let Some(want) = expected(&folder, name, stream) {
@@ -273,21 +302,69 @@ const FILE_CALLS: &[(&str, &str)] = &[
     ("path_remove_directory", "iii"),
 ];
 
+/// Where a test's preopen stands: a host directory (beside a file outside it, and on unix a
+/// symlink inside pointing at that file) or an in-memory tree.
+enum Backing {
+    Host(tempfile::TempDir),
+    Memory(MemoryDir),
+}
+
+impl Backing {
+    /// `data.txt` ("abc") and an empty `sub/`, in a host directory or a tree.
+    fn new(memory: bool) -> Self {
+        if memory {
+            let tree = MemoryDir::new();
+            tree.write("data.txt", "abc").unwrap();
+            tree.create_dir_all("sub").unwrap();
+            return Backing::Memory(tree);
+        }
+        let sandbox = tempfile::tempdir().unwrap();
+        let root = sandbox.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("data.txt"), "abc").unwrap();
+        std::fs::write(sandbox.path().join("secret"), "outside").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(sandbox.path().join("secret"), root.join("link")).unwrap();
+        Backing::Host(sandbox)
+    }
+
+    fn preopen(&self, ctx: wasi::WasiCtxBuilder) -> WasiCtx {
+        match self {
+            Backing::Host(sandbox) => ctx
+                .preopen_dir(sandbox.path().join("root"), ".", DirPerms::ReadWrite)
+                .unwrap(),
+            Backing::Memory(tree) => ctx.preopen_memory(tree, ".", DirPerms::ReadWrite),
+        }
+        .build()
+    }
+
+    /// File `path`'s bytes, as the host reads them back.
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        match self {
+            Backing::Host(sandbox) => std::fs::read(sandbox.path().join("root").join(path)).ok(),
+            Backing::Memory(tree) => tree.read(path).ok(),
+        }
+    }
+
+    /// Whether the host's symlink pointing outside is there.
+    fn has_link(&self) -> bool {
+        matches!(self, Backing::Host(_)) && cfg!(unix)
+    }
+}
+
 fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &AnyEngine) {
+    files_are_created_written_read_listed_and_removed(engine, Backing::new(false));
+}
+
+fn files_are_created_written_read_listed_and_removed_inside_an_in_memory_tree(engine: &AnyEngine) {
+    files_are_created_written_read_listed_and_removed(engine, Backing::new(true));
+}
+
+fn files_are_created_written_read_listed_and_removed(engine: &AnyEngine, backing: Backing) {
     use Value::{I32, I64};
-    let sandbox = tempfile::tempdir().unwrap();
-    let root = sandbox.path().join("root");
-    std::fs::create_dir_all(root.join("sub")).unwrap();
-    std::fs::write(root.join("data.txt"), "abc").unwrap();
-    std::fs::write(sandbox.path().join("secret"), "outside").unwrap();
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(sandbox.path().join("secret"), root.join("link")).unwrap();
     let mut host = HostFunctions::<WasiCtx>::new();
     wasi::link(&mut host);
-    let ctx = WasiCtx::builder()
-        .preopen_dir(&root, ".", DirPerms::ReadWrite)
-        .unwrap()
-        .build();
+    let ctx = backing.preopen(WasiCtx::builder());
     let module = engine.compile(&trampoline(FILE_CALLS)).unwrap();
     let mut g = module.instantiate(&host, ctx).unwrap();
     let (read, write) = (1 << 1, 1 << 6);
@@ -334,7 +411,7 @@ fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &A
     assert_eq!(g.read(3000, 5).unwrap(), b"hello");
     assert_eq!(errno(&mut g, "fd_close", &[fdv]), 0);
     assert_eq!(errno(&mut g, "fd_close", &[fdv]), wasi::errno::BADF);
-    assert_eq!(std::fs::read(root.join("new.txt")).unwrap(), b"hello");
+    assert_eq!(backing.read("new.txt").unwrap(), b"hello");
     // Its stat: a regular file of 5 bytes.
     let [p, l] = text(&mut g, 1000, "new.txt");
     assert_eq!(
@@ -355,10 +432,8 @@ fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &A
         errno(&mut g, "path_rename", &[I32(3), p1, l1, I32(3), p2, l2]),
         0
     );
-    assert_eq!(
-        std::fs::read(root.join("made/moved.txt")).unwrap(),
-        b"hello"
-    );
+    assert_eq!(backing.read("made/moved.txt").unwrap(), b"hello");
+    assert_eq!(backing.read("new.txt"), None);
     assert_eq!(
         errno(
             &mut g,
@@ -377,7 +452,7 @@ fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &A
         at += 24 + len;
     }
     let mut want = vec![".", "..", "data.txt", "made", "sub"];
-    if cfg!(unix) {
+    if backing.has_link() {
         want.insert(3, "link");
     }
     assert_eq!(names, want);
@@ -386,9 +461,18 @@ fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &A
     assert_eq!(errno(&mut g, "path_unlink_file", &[I32(3), p, l]), 0);
     let [p, l] = text(&mut g, 1000, "made");
     assert_eq!(errno(&mut g, "path_remove_directory", &[I32(3), p, l]), 0);
-    assert!(!root.join("made").exists());
+    assert_eq!(
+        errno(
+            &mut g,
+            "path_filestat_get",
+            &[I32(3), I32(1), p, l, I32(600)]
+        ),
+        wasi::errno::NOENT
+    );
     // A symlink inside the preopen that points outside it leads nowhere.
-    if cfg!(unix) {
+    if let Backing::Host(sandbox) = &backing
+        && backing.has_link()
+    {
         let [p, l] = text(&mut g, 1000, "link");
         let e = errno(&mut g, "path_open", &open(p, l, 0, read | write));
         assert_eq!(e, wasi::errno::NOTCAPABLE);
@@ -396,6 +480,12 @@ fn files_are_created_written_read_listed_and_removed_inside_a_preopen(engine: &A
             std::fs::read(sandbox.path().join("secret")).unwrap(),
             b"outside"
         );
+    }
+    // `..` above the preopen and absolute paths reach nothing, on either backing.
+    for escape in ["../secret", "/secret", "sub/../../secret"] {
+        let [p, l] = text(&mut g, 1000, escape);
+        let e = errno(&mut g, "path_open", &open(p, l, 0, read));
+        assert_eq!(e, wasi::errno::NOTCAPABLE, "{escape}");
     }
 }
 
@@ -487,14 +577,18 @@ fn wasi_calls_charge_fuel_for_the_bytes_they_move(engine: &AnyEngine) {
 }
 
 /// Every WASI function but `proc_exit`, called through a trampoline with hostile arguments
-/// (pointers and lengths past the end of memory, huge numbers, the preopen with garbage,
-/// zeros): each answers an errno, never a trap or a host panic; with every pointer out of
-/// bounds each one fails (but `sched_yield`, which takes none); nothing outside the preopen
-/// is touched, and the instance keeps serving.
+/// (pointers and lengths past the end of memory, huge numbers, the preopen with garbage, an
+/// in-memory tree with zeros, zeros): each answers an errno, never a trap or a host panic;
+/// with every pointer out of bounds each one fails (but `sched_yield`, which takes none);
+/// nothing outside the preopen is touched, the tree stays within its capacity, and the
+/// instance keeps serving.
 fn every_function_answers_hostile_arguments_with_an_errno(engine: &AnyEngine) {
     let sandbox = tempfile::tempdir().unwrap();
     let inside = sandbox.path().join("inside");
     std::fs::create_dir(&inside).unwrap();
+    // A second preopen (descriptor 4): an in-memory tree of one file, 1 MiB at most.
+    let tree = MemoryDir::with_capacity(1 << 20);
+    tree.write("f", "x").unwrap();
     let mut host = HostFunctions::<WasiCtx>::new();
     wasi::link(&mut host);
     let functions: Vec<(String, String)> = host
@@ -522,6 +616,7 @@ fn every_function_answers_hostile_arguments_with_an_errno(engine: &AnyEngine) {
         .stdin_bytes(b"input".to_vec())
         .preopen_dir(&inside, ".", DirPerms::ReadWrite)
         .unwrap()
+        .preopen_memory(&tree, "tree", DirPerms::ReadWrite)
         .build();
     let mut g = module.instantiate(&host, ctx).unwrap();
     let far = |t: char, _: usize| match t {
@@ -540,11 +635,16 @@ fn every_function_answers_hostile_arguments_with_an_errno(engine: &AnyEngine) {
         'I' => Value::I64(0),
         _ => Value::I32(0),
     };
+    let tree_zero = |t: char, i: usize| match (t, i) {
+        ('i', 0) => Value::I32(4),
+        _ => zero(t, i),
+    };
     type Arguments<'a> = &'a dyn Fn(char, usize) -> Value;
-    let sets: [(&str, Arguments); 4] = [
+    let sets: [(&str, Arguments); 5] = [
         ("far", &far),
         ("edge", &edge),
         ("preopen", &preopen),
+        ("tree, zeros", &tree_zero),
         ("zero", &zero),
     ];
     for (set, arg) in sets {
@@ -568,6 +668,7 @@ fn every_function_answers_hostile_arguments_with_an_errno(engine: &AnyEngine) {
     }
     let entries: Vec<_> = std::fs::read_dir(sandbox.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "nothing appeared beside the preopen");
+    assert!(tree.used_bytes() <= 1 << 20);
     assert_eq!(
         g.call_raw("args_sizes_get", &[Value::I32(100), Value::I32(104)]),
         Ok(vec![Value::I32(0)])
@@ -577,9 +678,11 @@ fn every_function_answers_hostile_arguments_with_an_errno(engine: &AnyEngine) {
 wasmhost::on_every_engine!(
     every_function_answers_hostile_arguments_with_an_errno,
     real_programs_give_their_expected_output,
+    real_programs_read_their_inputs_from_an_in_memory_tree,
     exit_codes_end_the_call_and_spend_the_instance,
     hostile_arguments_get_errnos,
     files_are_created_written_read_listed_and_removed_inside_a_preopen,
+    files_are_created_written_read_listed_and_removed_inside_an_in_memory_tree,
     the_deterministic_mode_has_virtual_time_seeded_randomness_and_no_host_environment,
     wasi_calls_charge_fuel_for_the_bytes_they_move,
 );

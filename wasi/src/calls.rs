@@ -2,7 +2,7 @@
 //! contract, so they behave the same on every engine. Arguments are read as the witx
 //! signatures give them; every pointer and length goes through [`crate::memory`].
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::SeekFrom;
 
 use wasmhost_api::{HostContext, HostFunctions, ValType, Value, WasmError};
 
@@ -10,6 +10,7 @@ use crate::WasiView;
 use crate::ctx::WasiCtx;
 use crate::errno::{self, Errno};
 use crate::fd::{Descriptor, RIGHT_FD_READ, RIGHT_FD_READDIR, RIGHT_FD_WRITE, Stat, filetype};
+use crate::handle::{DirHandle, FileHandle, OpenFlags, Opened, Times};
 use crate::memory::{self as mem, Answer, Fail, fail};
 
 /// The import module name.
@@ -189,7 +190,7 @@ fn clock_time_get<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
 }
 
 /// Open file `fd`.
-fn file(ctx: &mut WasiCtx, fd: u32) -> Answer<&mut std::fs::File> {
+fn file(ctx: &mut WasiCtx, fd: u32) -> Answer<&mut FileHandle> {
     match ctx.fds.get(fd).map_err(Fail::Errno)? {
         Descriptor::File { file, .. } => Ok(file),
         Descriptor::Dir { .. } => fail(errno::ISDIR),
@@ -198,7 +199,7 @@ fn file(ctx: &mut WasiCtx, fd: u32) -> Answer<&mut std::fs::File> {
 }
 
 /// Open file `fd`, which must have been opened for writing.
-fn writable_file(ctx: &mut WasiCtx, fd: u32) -> Answer<&mut std::fs::File> {
+fn writable_file(ctx: &mut WasiCtx, fd: u32) -> Answer<&mut FileHandle> {
     match ctx.fds.get(fd).map_err(Fail::Errno)? {
         Descriptor::File {
             file, write: true, ..
@@ -223,7 +224,7 @@ fn fd_allocate<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
         .checked_add(a.u64(2))
         .ok_or(Fail::Errno(errno::FBIG))?;
     let file = writable_file(wasi(cx), a.u32(0))?;
-    if file.metadata()?.len() < end {
+    if file.len()? < end {
         file.set_len(end)?;
     }
     Ok(())
@@ -236,7 +237,7 @@ fn fd_close<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
 
 fn fd_sync<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     match wasi(cx).fds.get(a.u32(0)).map_err(Fail::Errno)? {
-        Descriptor::File { file, .. } => file.sync_all()?,
+        Descriptor::File { file, .. } => file.sync()?,
         Descriptor::Out(out, stderr) => out.flush(*stderr).map_err(Fail::Errno)?,
         Descriptor::In(_) | Descriptor::Dir { .. } => {}
     }
@@ -271,8 +272,8 @@ fn fd_filestat_get<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     let ctx = wasi(cx);
     let deterministic = ctx.deterministic;
     let stat = match ctx.fds.get(a.u32(0)).map_err(Fail::Errno)? {
-        Descriptor::File { file, .. } => Stat::of(&file.metadata()?, deterministic),
-        Descriptor::Dir { dir, .. } => Stat::of_path(&dir.dir_metadata()?, deterministic),
+        Descriptor::File { file, .. } => file.stat(deterministic)?,
+        Descriptor::Dir { dir, .. } => dir.stat(deterministic)?,
         Descriptor::In(_) | Descriptor::Out(..) => Stat {
             filetype: filetype::CHARACTER_DEVICE,
             nlink: 1,
@@ -283,38 +284,34 @@ fn fd_filestat_get<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
 }
 
 fn fd_filestat_set_size<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
-    writable_file(wasi(cx), a.u32(0))?.set_len(a.u64(1))?;
-    Ok(())
+    writable_file(wasi(cx), a.u32(0))?.set_len(a.u64(1))
 }
 
 /// The access and modification times `fst_flags` asks for (bits: atim, atim_now, mtim,
-/// mtim_now), as std sets them.
-fn file_times(atim: u64, mtim: u64, fst_flags: u32) -> Answer<std::fs::FileTimes> {
+/// mtim_now).
+fn file_times(atim: u64, mtim: u64, fst_flags: u32) -> Answer<Times> {
     if fst_flags & 0b11 == 0b11 || fst_flags & 0b1100 == 0b1100 || fst_flags > 0b1111 {
         return fail(errno::INVAL);
     }
-    let at = |nanos: u64| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos);
-    let now = std::time::SystemTime::now();
-    let mut times = std::fs::FileTimes::new();
-    if fst_flags & 1 != 0 {
-        times = times.set_accessed(at(atim));
-    }
-    if fst_flags & 2 != 0 {
-        times = times.set_accessed(now);
-    }
-    if fst_flags & 4 != 0 {
-        times = times.set_modified(at(mtim));
-    }
-    if fst_flags & 8 != 0 {
-        times = times.set_modified(now);
-    }
-    Ok(times)
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    };
+    let pick = |given: u64, set: bool, set_now: bool| match (set, set_now) {
+        (true, _) => Some(given),
+        (_, true) => Some(now()),
+        _ => None,
+    };
+    Ok(Times {
+        atim: pick(atim, fst_flags & 1 != 0, fst_flags & 2 != 0),
+        mtim: pick(mtim, fst_flags & 4 != 0, fst_flags & 8 != 0),
+    })
 }
 
 fn fd_filestat_set_times<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     let times = file_times(a.u64(1), a.u64(2), a.u32(3))?;
-    writable_file(wasi(cx), a.u32(0))?.set_times(times)?;
-    Ok(())
+    writable_file(wasi(cx), a.u32(0))?.set_times(&times)
 }
 
 /// Reads at most `most` bytes from `fd`, at `offset` when given (the position is kept).
@@ -325,16 +322,7 @@ fn read_from(ctx: &mut WasiCtx, fd: u32, most: usize, offset: Option<u64>) -> An
             file, read: true, ..
         } => {
             let mut buf = vec![0; most];
-            let n = match offset {
-                None => file.read(&mut buf)?,
-                Some(offset) => {
-                    let kept = file.stream_position()?;
-                    file.seek(SeekFrom::Start(offset))?;
-                    let n = file.read(&mut buf);
-                    file.seek(SeekFrom::Start(kept))?;
-                    n?
-                }
-            };
+            let n = file.read(&mut buf, offset)?;
             buf.truncate(n);
             Ok(buf)
         }
@@ -356,21 +344,7 @@ fn write_to(ctx: &mut WasiCtx, fd: u32, bytes: &[u8], offset: Option<u64>) -> An
             write: true,
             append,
             ..
-        } => match offset {
-            None => {
-                if *append {
-                    file.seek(SeekFrom::End(0))?;
-                }
-                Ok(file.write(bytes)?)
-            }
-            Some(offset) => {
-                let kept = file.stream_position()?;
-                file.seek(SeekFrom::Start(offset))?;
-                let n = file.write(bytes);
-                file.seek(SeekFrom::Start(kept))?;
-                Ok(n?)
-            }
-        },
+        } => file.write(bytes, offset, *append),
         Descriptor::Out(..) => fail(errno::SPIPE),
         Descriptor::Dir { .. } => fail(errno::ISDIR),
         _ => fail(errno::BADF),
@@ -451,20 +425,7 @@ fn fd_readdir<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
         (".".to_string(), filetype::DIRECTORY, 0),
         ("..".into(), filetype::DIRECTORY, 0),
     ];
-    let mut found = Vec::new();
-    for entry in dir.entries()? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let kind = filetype::of(kind.is_dir(), kind.is_file(), kind.is_symlink());
-        #[cfg(unix)]
-        let ino = match deterministic {
-            true => 0,
-            false => cap_std::fs::MetadataExt::ino(&entry.metadata()?),
-        };
-        #[cfg(not(unix))]
-        let ino = 0u64;
-        found.push((entry.file_name().to_string_lossy().into_owned(), kind, ino));
-    }
+    let mut found = dir.entries(deterministic)?;
     found.sort();
     entries.extend(found);
     let mut out = Vec::new();
@@ -516,7 +477,7 @@ fn fd_seek<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
 
 fn fd_tell<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     cx.guest().memory_slice(a.u32(1), 8)?;
-    let position = file(wasi(cx), a.u32(0))?.stream_position()?;
+    let position = file(wasi(cx), a.u32(0))?.position()?;
     mem::put_u64(cx.guest(), a.u32(1), position)
 }
 
@@ -531,8 +492,7 @@ fn path_create_directory<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
         .fds
         .writable_dir(a.u32(0))
         .map_err(Fail::Errno)?
-        .create_dir(path)?;
-    Ok(())
+        .create_dir(&path)
 }
 
 fn path_filestat_get<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
@@ -541,32 +501,20 @@ fn path_filestat_get<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     let ctx = wasi(cx);
     let deterministic = ctx.deterministic;
     let (dir, _) = ctx.fds.dir(a.u32(0)).map_err(Fail::Errno)?;
-    let meta = match a.u32(1) & 1 {
-        1 => dir.metadata(&path)?,
-        _ => dir.symlink_metadata(&path)?,
-    };
-    mem::write(
-        cx.guest(),
-        a.u32(4),
-        &Stat::of_path(&meta, deterministic).bytes(),
-    )
+    let stat = dir.stat_at(&path, a.u32(1) & 1 == 1, deterministic)?;
+    mem::write(cx.guest(), a.u32(4), &stat.bytes())
 }
 
 fn path_filestat_set_times<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     let path = path_arg(cx, a.u32(2), a.u32(3))?;
     let times = file_times(a.u64(4), a.u64(5), a.u32(6))?;
     let dir = wasi(cx).fds.writable_dir(a.u32(0)).map_err(Fail::Errno)?;
-    // Through an open descriptor: cap-std resolves the path, std sets the times.
-    if a.u32(1) & 1 == 0 && dir.symlink_metadata(&path)?.is_symlink() {
-        return fail(errno::NOTSUP);
-    }
-    dir.open(&path)?.into_std().set_times(times)?;
-    Ok(())
+    dir.set_times_at(&path, a.u32(1) & 1 == 1, &times)
 }
 
 /// Directories `a` and `b` of a two-directory call (`b` a second handle to the same one
 /// when the numbers are equal), both writable.
-fn two_dirs(ctx: &mut WasiCtx, a: u32, b: u32) -> Answer<(cap_std::fs::Dir, cap_std::fs::Dir)> {
+fn two_dirs(ctx: &mut WasiCtx, a: u32, b: u32) -> Answer<(DirHandle, DirHandle)> {
     let first = ctx.fds.writable_dir(a).map_err(Fail::Errno)?.try_clone()?;
     let second = ctx.fds.writable_dir(b).map_err(Fail::Errno)?.try_clone()?;
     Ok((first, second))
@@ -580,8 +528,7 @@ fn path_link<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
         return fail(errno::NOTSUP);
     }
     let (old, new) = two_dirs(wasi(cx), a.u32(0), a.u32(4))?;
-    old.hard_link(from, &new, to)?;
-    Ok(())
+    old.hard_link(&from, &new, &to)
 }
 
 fn path_open<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
@@ -597,47 +544,33 @@ fn path_open<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     );
     let append = fdflags & 1 != 0;
     let write = rights & RIGHT_FD_WRITE != 0 || create || truncate || append;
-    let read = rights & (RIGHT_FD_READ | RIGHT_FD_READDIR) != 0 || !write;
+    let flags = OpenFlags {
+        read: rights & (RIGHT_FD_READ | RIGHT_FD_READDIR) != 0 || !write,
+        write,
+        append,
+        create,
+        exclusive,
+        truncate,
+        directory,
+        follow: lookup & 1 != 0,
+    };
     let ctx = wasi(cx);
     let (dir, writable) = ctx.fds.dir(fd).map_err(Fail::Errno)?;
     if write && !writable {
         return fail(errno::ROFS);
     }
-    let follow = lookup & 1 != 0;
-    let is_dir = match dir.metadata(&path) {
-        Ok(meta) => meta.is_dir(),
-        Err(_) => false,
-    };
-    let opened = if directory || (is_dir && !write) {
-        if !follow && dir.symlink_metadata(&path)?.is_symlink() {
-            return fail(errno::LOOP);
-        }
-        Descriptor::Dir {
-            dir: dir.open_dir(&path)?,
+    let opened = match dir.open(&path, &flags)? {
+        Opened::Dir(dir) => Descriptor::Dir {
+            dir,
             preopen: None,
             writable,
-        }
-    } else {
-        let mut options = cap_std::fs::OpenOptions::new();
-        options
-            .read(read)
-            .write(write && !append)
-            .append(append)
-            .create(create && !exclusive)
-            .create_new(create && exclusive)
-            .truncate(truncate);
-        #[cfg(unix)]
-        if !follow {
-            use cap_std::fs::OpenOptionsExt;
-            options.custom_flags(0o400000); // O_NOFOLLOW
-        }
-        let file = dir.open_with(&path, &options)?.into_std();
-        Descriptor::File {
+        },
+        Opened::File(file) => Descriptor::File {
             file,
-            read,
+            read: flags.read,
             write,
             append,
-        }
+        },
     };
     let number = ctx.fds.push(opened).map_err(Fail::Errno)?;
     mem::put_u32(cx.guest(), out, number)
@@ -649,8 +582,7 @@ fn path_readlink<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     cx.guest().memory_slice(buf, buf_len)?;
     cx.guest().memory_slice(used, 4)?;
     let (dir, _) = wasi(cx).fds.dir(a.u32(0)).map_err(Fail::Errno)?;
-    let target = dir.read_link_contents(&path)?;
-    let mut bytes = target.to_string_lossy().into_owned().into_bytes();
+    let mut bytes = dir.read_link(&path)?.into_bytes();
     bytes.truncate(buf_len as usize);
     mem::write(cx.guest(), buf, &bytes)?;
     mem::put_u32(cx.guest(), used, bytes.len() as u32)
@@ -662,32 +594,21 @@ fn path_remove_directory<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
         .fds
         .writable_dir(a.u32(0))
         .map_err(Fail::Errno)?
-        .remove_dir(path)?;
-    Ok(())
+        .remove_dir(&path)
 }
 
 fn path_rename<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     let from = path_arg(cx, a.u32(1), a.u32(2))?;
     let to = path_arg(cx, a.u32(4), a.u32(5))?;
     let (old, new) = two_dirs(wasi(cx), a.u32(0), a.u32(3))?;
-    old.rename(from, &new, to)?;
-    Ok(())
+    old.rename(&from, &new, &to)
 }
 
 fn path_symlink<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     let target = path_arg(cx, a.u32(0), a.u32(1))?;
     let link = path_arg(cx, a.u32(3), a.u32(4))?;
     let dir = wasi(cx).fds.writable_dir(a.u32(2)).map_err(Fail::Errno)?;
-    #[cfg(unix)]
-    {
-        dir.symlink(target, link)?;
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (dir, target, link);
-        fail(errno::NOTSUP)
-    }
+    dir.symlink(&target, &link)
 }
 
 fn path_unlink_file<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
@@ -696,8 +617,7 @@ fn path_unlink_file<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
         .fds
         .writable_dir(a.u32(0))
         .map_err(Fail::Errno)?
-        .remove_file(path)?;
-    Ok(())
+        .remove_file(&path)
 }
 
 /// The most subscriptions one `poll_oneoff` takes.

@@ -12,6 +12,8 @@ use rand_core::{Rng, SeedableRng};
 
 use crate::errno::{self, Errno};
 use crate::fd::{Descriptor, Table};
+use crate::handle::DirHandle;
+use crate::memfs::MemoryDir;
 
 /// Where a guest's standard output or error goes.
 pub enum Output {
@@ -249,7 +251,7 @@ pub struct WasiCtxBuilder {
     stdin: Input,
     stdout: Output,
     stderr: Output,
-    dirs: Vec<(Dir, String, DirPerms)>,
+    dirs: Vec<(DirHandle, String, DirPerms)>,
     inherit_env: bool,
     seed: Option<u64>,
     max_open_files: usize,
@@ -339,8 +341,21 @@ impl WasiCtxBuilder {
         perms: DirPerms,
     ) -> io::Result<Self> {
         let dir = Dir::open_ambient_dir(host, ambient_authority())?;
-        self.dirs.push((dir, guest.into(), perms));
+        self.dirs.push((DirHandle::Host(dir), guest.into(), perms));
         Ok(self)
+    }
+
+    /// Preopens in-memory tree `tree` as `guest`: the guest's files live in host memory,
+    /// within the tree's capacity, and the host reads them back through its own handle.
+    pub fn preopen_memory(
+        mut self,
+        tree: &MemoryDir,
+        guest: impl Into<String>,
+        perms: DirPerms,
+    ) -> Self {
+        self.dirs
+            .push((DirHandle::Memory(tree.root()), guest.into(), perms));
+        self
     }
 
     /// The deterministic mode: virtual clocks ([`VIRTUAL_EPOCH_NANOS`],

@@ -1,12 +1,10 @@
 //! The descriptor table: what each of the guest's file descriptors stands for.
 
-use std::fs::File;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use cap_std::fs::Dir;
 
 use crate::ctx::{Input, Output};
 use crate::errno::{self, Errno};
+use crate::handle::{DirHandle, FileHandle};
 
 /// What a descriptor stands for.
 pub(crate) enum Descriptor {
@@ -16,14 +14,14 @@ pub(crate) enum Descriptor {
     Out(Output, bool),
     /// An open file.
     File {
-        file: File,
+        file: FileHandle,
         read: bool,
         write: bool,
         append: bool,
     },
     /// An open directory; `preopen` names a preopened one as the guest sees it.
     Dir {
-        dir: Dir,
+        dir: DirHandle,
         preopen: Option<String>,
         writable: bool,
     },
@@ -135,7 +133,7 @@ impl Table {
     }
 
     /// Directory `fd`, and whether it may be written through.
-    pub(crate) fn dir(&mut self, fd: u32) -> Result<(&Dir, bool), Errno> {
+    pub(crate) fn dir(&mut self, fd: u32) -> Result<(&DirHandle, bool), Errno> {
         match self.get(fd)? {
             Descriptor::Dir { dir, writable, .. } => Ok((dir, *writable)),
             _ => Err(errno::NOTDIR),
@@ -143,7 +141,7 @@ impl Table {
     }
 
     /// Directory `fd`, which must be writable through.
-    pub(crate) fn writable_dir(&mut self, fd: u32) -> Result<&Dir, Errno> {
+    pub(crate) fn writable_dir(&mut self, fd: u32) -> Result<&DirHandle, Errno> {
         match self.dir(fd)? {
             (dir, true) => Ok(dir),
             (_, false) => Err(errno::ROFS),

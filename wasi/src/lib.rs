@@ -4,7 +4,9 @@
 //! - Every one of the 46 functions is linked, so any preview 1 module instantiates. What is
 //!   not offered answers an errno: sockets and `fd_fdstat_set_rights` [`errno::NOTSUP`],
 //!   `proc_raise` [`errno::NOSYS`].
-//! - Host directories are reached through cap-std: no guest path leaves its preopen.
+//! - Host directories are reached through cap-std: no guest path leaves its preopen. An
+//!   in-memory tree ([`MemoryDir`]) is a preopen whose files live in host memory, within a
+//!   capacity.
 //! - `proc_exit(n)` ends the call with [`wasmhost_api::WasmError::Exit`] on every engine,
 //!   and the instance is spent.
 //! - The deterministic mode ([`WasiCtxBuilder::deterministic`]): virtual clocks, seeded
@@ -32,6 +34,8 @@ mod calls;
 mod ctx;
 pub mod errno;
 mod fd;
+mod handle;
+mod memfs;
 mod memory;
 
 pub use calls::{MODULE, MOST_BYTES_PER_CALL};
@@ -39,6 +43,7 @@ pub use ctx::{
     Captured, DirPerms, Input, Output, VIRTUAL_EPOCH_NANOS, VIRTUAL_STEP_NANOS, WasiCtx,
     WasiCtxBuilder,
 };
+pub use memfs::{DEFAULT_CAPACITY as MEMORY_DIR_CAPACITY, MemoryDir};
 
 use wasmhost_api::HostFunctions;
 
