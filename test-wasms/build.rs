@@ -10,7 +10,7 @@ use std::{env, fs};
 #[path = "src/toolchain.rs"]
 mod toolchain;
 
-use toolchain::WASM_TARGET;
+use toolchain::{WASI_TARGET, WASM_TARGET};
 
 fn main() {
     check_toolchain();
@@ -62,10 +62,12 @@ fn check_toolchain() {
         // The guests' own build will say what is wrong with this rustc.
         return;
     };
-    println!(
-        "cargo:rerun-if-changed={}",
-        toolchain::wasm_std_dir(&sysroot).display()
-    );
+    for target in toolchain::TARGETS {
+        println!(
+            "cargo:rerun-if-changed={}",
+            toolchain::std_dir(&sysroot, target).display()
+        );
+    }
     let name = env::var("RUSTUP_TOOLCHAIN").ok();
     if let Some(message) = toolchain::missing_wasm_target(&sysroot, name.as_deref()) {
         eprintln!("\nerror: {message}\n");
@@ -82,18 +84,62 @@ fn guest_target_dir(out: &Path) -> PathBuf {
         .unwrap_or_else(|| out.join("wasm-guests"))
 }
 
+/// The Rust guests' folders under `workspace`, by name: those named `wasi-*` use WASI and
+/// are built for [`WASI_TARGET`], the others for [`WASM_TARGET`].
+fn rust_guests(workspace: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(workspace).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("Cargo.toml").exists() && !dir.join("Cargo.lock").exists() {
+            names.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    names
+}
+
 fn build_rust_guests(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
+    let names = rust_guests(workspace);
+    let wasi: Vec<&String> = names.iter().filter(|n| n.starts_with("wasi-")).collect();
+    // Two builds into one target directory (its host-side crates, the macros, built once).
+    let mut plain = vec!["--workspace".to_string()];
+    for name in &wasi {
+        plain.extend(["--exclude".to_string(), name.to_string()]);
+    }
+    let mut with_wasi = Vec::new();
+    for name in &wasi {
+        with_wasi.extend(["-p".to_string(), name.to_string()]);
+    }
+    cargo_build(workspace, target_dir, WASM_TARGET, &plain);
+    if !wasi.is_empty() {
+        cargo_build(workspace, target_dir, WASI_TARGET, &with_wasi);
+    }
+
+    let mut guests = Vec::new();
+    for name in names {
+        let target = match name.starts_with("wasi-") {
+            true => WASI_TARGET,
+            false => WASM_TARGET,
+        };
+        let release = target_dir.join(target).join("release");
+        // A library (cdylib) is named with underscores, a program (bin) as its package.
+        let wasm = [name.replace('-', "_"), name.clone()]
+            .map(|file| release.join(format!("{file}.wasm")))
+            .into_iter()
+            .find(|wasm| wasm.exists())
+            .unwrap_or_else(|| panic!("guest {name} was not built in {}", release.display()));
+        guests.push((name, wasm));
+    }
+    guests
+}
+
+/// `cargo build --release` of the guests' workspace for `target`, with `selection`.
+fn cargo_build(workspace: &Path, target_dir: &Path, target: &str, selection: &[String]) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            WASM_TARGET,
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--locked", "--target", target])
+        .args(selection)
+        .arg("--target-dir")
         .arg(target_dir);
     // The outer build's settings are for the host; the guests get their own.
     for var in [
@@ -115,28 +161,10 @@ fn build_rust_guests(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBu
     let status = cmd.status().expect("run cargo to build the wasm guests");
     assert!(
         status.success(),
-        "building the Rust guests failed (cargo's output is above). A new guest needs its \
-         lock entry: run `cargo metadata` in test-wasms/guests once. A missing target: \
-         `rustup target add {WASM_TARGET}`."
+        "building the Rust guests for {target} failed (cargo's output is above). A new guest \
+         needs its lock entry: run `cargo metadata` in test-wasms/guests once. A missing \
+         target: `rustup target add {target}`."
     );
-
-    let release = target_dir.join(WASM_TARGET).join("release");
-    let mut guests = Vec::new();
-    for entry in fs::read_dir(workspace).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("Cargo.toml").exists() || dir.join("Cargo.lock").exists() {
-            continue;
-        }
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let wasm = release.join(format!("{}.wasm", name.replace('-', "_")));
-        assert!(
-            wasm.exists(),
-            "guest {name} was not built at {}",
-            wasm.display()
-        );
-        guests.push((name, wasm));
-    }
-    guests
 }
 
 fn build_wat_guests(dir: &Path, out: &Path) -> Vec<(String, PathBuf)> {

@@ -232,6 +232,150 @@ fn real_programs_agree_on_every_engine_in_the_deterministic_profile() {
     }
 }
 
+/// What the Rust std program (`test-wasms/guests/wasi-app`, built for wasm32-wasip1) gave:
+/// exit code, standard output and error, its `out/sum.txt`, and fuel.
+struct AppRun {
+    exit: i32,
+    stdout: String,
+    stderr: String,
+    sum_file: Option<String>,
+    fuel: Option<u64>,
+}
+
+/// Runs the Rust std program with `args`, `GREETING=hi`, standard input `abc`, and
+/// `data.txt` in an in-memory tree preopened as `.`; in the deterministic mode with `seed`.
+fn run_app(engine: &AnyEngine, args: &[&str], seed: Option<u64>) -> AppRun {
+    let tree = MemoryDir::new();
+    tree.write("data.txt", "1 2 3 -4\n10\n").unwrap();
+    let (stdout, stderr) = (Captured::new(), Captured::new());
+    let ctx = WasiCtx::builder()
+        .arg("wasi-app")
+        .args(args)
+        .env("GREETING", "hi")
+        .stdin_bytes(b"abc".to_vec())
+        .stdout(stdout.output())
+        .stderr(stderr.output())
+        .preopen_memory(&tree, ".", DirPerms::ReadWrite);
+    let ctx = match seed {
+        Some(seed) => ctx.deterministic(seed),
+        None => ctx,
+    };
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let module = engine
+        .compile(wasmhost_test_wasms::guest("wasi-app"))
+        .unwrap();
+    let (exit, mut instance) = wasi::run_command(&module, &host, ctx.build())
+        .unwrap_or_else(|e| panic!("wasi-app fails on {}: {e}", engine.name()));
+    AppRun {
+        exit,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        sum_file: tree
+            .read("out/sum.txt")
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        fuel: instance.fuel_consumed(),
+    }
+}
+
+/// The line of `stdout` that starts with `key: `, without it.
+fn line<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key:?} line in:\n{stdout}"))
+}
+
+fn a_rust_std_program_sees_args_env_stdin_clocks_files_and_exits_with_its_code(engine: &AnyEngine) {
+    let run = run_app(engine, &["exit", "7"], None);
+    assert_eq!(run.exit, 7, "{}{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert_eq!(line(out, "args"), "exit 7");
+    assert_eq!(line(out, "greeting"), "hi");
+    assert_eq!(line(out, "stdin"), "ABC");
+    assert_eq!(line(out, "after 2020"), "true");
+    assert_eq!(line(out, "monotonic clock advances"), "true");
+    let mut keys: Vec<u32> = line(out, "hash order")
+        .split(',')
+        .map(|k| k.parse().unwrap())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, (0..16).collect::<Vec<_>>());
+    assert_eq!(line(out, "sum"), "12");
+    assert_eq!(line(out, "listing"), "data.txt,out");
+    assert_eq!(run.sum_file.as_deref(), Some("12"));
+    assert_eq!(run.stderr, "to stderr\n");
+    // Without `exit N`, `main` returns: exit code 0.
+    assert_eq!(run_app(engine, &[], None).exit, 0);
+}
+
+/// The Rust std program in the deterministic mode, with the deterministic profile and
+/// portable fuel: one output and one fuel figure on every engine; its `HashMap` order
+/// follows the seed (`random_get`), so another seed gives another order.
+#[test]
+fn a_rust_std_program_agrees_on_every_engine_in_the_deterministic_profile() {
+    let config = Config::default()
+        .deterministic(true)
+        .metering(Metering::Portable);
+    let engines = AnyEngine::all(&config);
+    let runs: Vec<AppRun> = engines
+        .iter()
+        .map(|engine| run_app(engine, &[], Some(1)))
+        .collect();
+    for (engine, run) in engines.iter().zip(&runs).skip(1) {
+        let name = engine.name();
+        assert_eq!(
+            run.stdout,
+            runs[0].stdout,
+            "{name} against {}",
+            engines[0].name()
+        );
+        assert_eq!(
+            run.fuel,
+            runs[0].fuel,
+            "{name} against {}",
+            engines[0].name()
+        );
+    }
+    assert_eq!(line(&runs[0].stdout, "sum"), "12");
+    assert!(runs[0].fuel.is_some_and(|f| f > 0));
+    let again = run_app(&engines[0], &[], Some(1));
+    assert_eq!(again.stdout, runs[0].stdout);
+    let orders: std::collections::BTreeSet<String> = (2..6)
+        .map(|seed| line(&run_app(&engines[0], &[], Some(seed)).stdout, "hash order").to_string())
+        .collect();
+    assert!(
+        orders.len() > 1,
+        "four seeds, one HashMap order: {orders:?}"
+    );
+}
+
+/// A serialized-ABI guest built for wasm32-wasip1 (`guests/wasi-logger`) logs with
+/// `println!` while it answers typed calls: WASI and the ABI in one instance.
+fn a_serialized_guest_logs_through_wasi(engine: &AnyEngine) {
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let (stdout, stderr) = (Captured::new(), Captured::new());
+    let ctx = WasiCtx::builder()
+        .stdout(stdout.output())
+        .stderr(stderr.output())
+        .build();
+    let module = engine
+        .compile(wasmhost_test_wasms::guest("wasi-logger"))
+        .unwrap();
+    let mut guest = module.instantiate(&host, ctx).unwrap();
+    let sum: u64 = guest.call("sum_and_log", &vec![1u32, 2, u32::MAX]).unwrap();
+    assert_eq!(sum, 3 + u64::from(u32::MAX));
+    let sum: u64 = guest.call("sum_and_log", &Vec::<u32>::new()).unwrap();
+    assert_eq!(sum, 0);
+    assert_eq!(
+        stdout.text(),
+        "summed 3 values: 4294967298\nsummed 0 values: 0\n"
+    );
+    assert_eq!(stderr.text(), "logged\nlogged\n");
+}
+
 /// A guest that exports each named WASI function as it is (parameters `i` for i32, `I` for
 /// i64; an errno back): the tests call WASI through it with exact arguments.
 fn trampoline(functions: &[(&str, &str)]) -> Vec<u8> {
@@ -679,6 +823,8 @@ wasmhost::on_every_engine!(
     every_function_answers_hostile_arguments_with_an_errno,
     real_programs_give_their_expected_output,
     real_programs_read_their_inputs_from_an_in_memory_tree,
+    a_rust_std_program_sees_args_env_stdin_clocks_files_and_exits_with_its_code,
+    a_serialized_guest_logs_through_wasi,
     exit_codes_end_the_call_and_spend_the_instance,
     hostile_arguments_get_errnos,
     files_are_created_written_read_listed_and_removed_inside_a_preopen,
