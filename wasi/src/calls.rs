@@ -419,15 +419,22 @@ fn fd_readdir<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
     cx.guest().memory_slice(used, 4)?;
     let ctx = wasi(cx);
     let deterministic = ctx.deterministic;
-    let (dir, _) = ctx.fds.dir(a.u32(0)).map_err(Fail::Errno)?;
-    // Listed in name order, after `.` and `..`: the same listing on every host.
-    let mut entries = vec![
-        (".".to_string(), filetype::DIRECTORY, 0),
-        ("..".into(), filetype::DIRECTORY, 0),
-    ];
-    let mut found = dir.entries(deterministic)?;
-    found.sort();
-    entries.extend(found);
+    let Descriptor::Dir { dir, listing, .. } = ctx.fds.get(a.u32(0)).map_err(Fail::Errno)? else {
+        return fail(errno::NOTDIR);
+    };
+    // Read afresh from the start, in name order after `.` and `..` (the same listing on
+    // every host); a later cookie continues that reading.
+    if cookie == 0 || listing.is_none() {
+        let mut found = dir.entries(deterministic)?;
+        found.sort();
+        let mut entries = vec![
+            (".".to_string(), filetype::DIRECTORY, 0),
+            ("..".into(), filetype::DIRECTORY, 0),
+        ];
+        entries.extend(found);
+        *listing = Some(entries);
+    }
+    let entries = listing.as_deref().unwrap_or_default();
     let mut out = Vec::new();
     for (i, (name, kind, ino)) in entries
         .iter()
@@ -560,11 +567,7 @@ fn path_open<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
         return fail(errno::ROFS);
     }
     let opened = match dir.open(&path, &flags)? {
-        Opened::Dir(dir) => Descriptor::Dir {
-            dir,
-            preopen: None,
-            writable,
-        },
+        Opened::Dir(dir) => crate::fd::dir(dir, None, writable),
         Opened::File(file) => Descriptor::File {
             file,
             read: flags.read,

@@ -383,15 +383,9 @@ impl WasiCtxBuilder {
             Descriptor::Out(self.stdout, false),
             Descriptor::Out(self.stderr, true),
         ];
-        first.extend(
-            self.dirs
-                .into_iter()
-                .map(|(dir, name, perms)| Descriptor::Dir {
-                    dir,
-                    preopen: Some(name),
-                    writable: perms == DirPerms::ReadWrite,
-                }),
-        );
+        first.extend(self.dirs.into_iter().map(|(dir, name, perms)| {
+            crate::fd::dir(dir, Some(name), perms == DirPerms::ReadWrite)
+        }));
         let fds = Table::new(first, self.max_open_files);
         let (clocks, random) = match self.seed {
             Some(seed) => (

@@ -24,7 +24,23 @@ pub(crate) enum Descriptor {
         dir: DirHandle,
         preopen: Option<String>,
         writable: bool,
+        /// Its sorted entries as `fd_readdir` last read them from the start (cookie 0);
+        /// later cookies page through this, so listing a directory is not quadratic.
+        listing: Option<Vec<Entry>>,
     },
+}
+
+/// A directory entry as `fd_readdir` gives it: name, file type, inode.
+pub(crate) type Entry = (String, u8, u64);
+
+/// An open directory's descriptor, never read yet.
+pub(crate) fn dir(dir: DirHandle, preopen: Option<String>, writable: bool) -> Descriptor {
+    Descriptor::Dir {
+        dir,
+        preopen,
+        writable,
+        listing: None,
+    }
 }
 
 /// `filetype` values.
