@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use wasmhost::prelude::*;
 use wasmhost::wasi::{self, Captured, DirPerms, Output, WasiCtx};
-use wasmhost::{AnyEngine, HostFunctions, WasmError};
+use wasmhost::{AnyModule, HostFunctions, WasmError};
 
 /// What the program sees of the world.
 #[derive(Clone, Debug, Default)]
@@ -87,14 +87,15 @@ pub struct CommandRun {
     pub took: Duration,
 }
 
-/// Runs the command `wasm` (named `name` in its arguments) on `engine`, in `world`; its
+/// Runs the command `wasm` (named `name` in its arguments) on `engine` (an engine, or one
+/// behind the module cache), in `world`; its
 /// output captured when `capture`, else passed through (standard input too). The
 /// deterministic profile makes WASI deterministic as well.
 ///
 /// # Errors
 /// Compilation and instantiation errors.
-pub fn run(
-    engine: &AnyEngine,
+pub fn run<E: Engine<Module = AnyModule>>(
+    engine: &E,
     wasm: &[u8],
     name: &str,
     world: &World,

@@ -316,7 +316,15 @@ fn main() -> ExitCode {
                     },
                     args: export.into_iter().chain(args).collect(),
                 };
-                wasi_command(&file, &engine, &config, &world)
+                let cache = cache_dir.or_else(|| cache.then(default_cache_dir).flatten());
+                wasi_command(
+                    &file,
+                    &engine,
+                    &config,
+                    &world,
+                    cache.as_deref(),
+                    json.as_deref(),
+                )
             }
             Ok(config) => {
                 let Some(export) = export else {
@@ -725,6 +733,8 @@ fn wasi_command(
     engine: &str,
     config: &wasmhost::Config,
     world: &command::World,
+    cache: Option<&Path>,
+    json: Option<&Path>,
 ) -> ExitCode {
     let call = Call {
         file,
@@ -741,12 +751,41 @@ fn wasi_command(
     let capture = engines.len() > 1;
     let mut runs = Vec::new();
     for engine in &engines {
-        match command::run(engine, &wasm, &name, world, capture) {
+        let run = match cache {
+            Some(dir) => {
+                let config = wasmhost::cache::CacheConfig::default().disk(dir);
+                wasmhost::cache::ModuleCache::new(engine.clone(), config)
+                    .and_then(|cached| command::run(&cached, &wasm, &name, world, capture))
+            }
+            None => command::run(engine, &wasm, &name, world, capture),
+        };
+        match run {
             Ok(r) => runs.push(r),
             Err(e) => {
                 eprintln!("{:<8} error: {e}", engine.name());
                 return ExitCode::from(2);
             }
+        }
+    }
+    if let Some(path) = json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+                serde_json::json!({
+                    "engine": r.engine,
+                    "exit": r.exit.as_ref().ok(),
+                    "error": r.exit.as_ref().err().map(ToString::to_string),
+                    "stdout": capture.then(|| text(&r.stdout)),
+                    "stderr": capture.then(|| text(&r.stderr)),
+                    "took_ns": r.took.as_nanos() as u64,
+                    "fuel": r.fuel,
+                })
+            })
+            .collect();
+        let value = serde_json::json!({ "runs": rows, "engines_agree": command::agree(&runs) });
+        if let Err(code) = write_json(path, &value) {
+            return code;
         }
     }
     if let Some(first) = runs.first().filter(|_| capture) {

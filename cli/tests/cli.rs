@@ -353,6 +353,38 @@ fn run_runs_a_wasi_command_passing_its_output_and_exit_code() {
     }
     let (code, out) = wasmhost(&["run", file, "--engine", wasmhost::ENGINES[0], "x"]);
     assert_eq!((code, out.as_str()), (7, "command.wat\0x\0"));
+    // Through the module cache, each engine's run written as JSON.
+    let (json, cache) = (dir.path().join("run.json"), dir.path().join("cache"));
+    let args = [
+        "run",
+        file,
+        "--engine",
+        "all",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let (code, out) = wasmhost(
+        &[
+            &args[..],
+            &["--cache-dir", cache.to_str().unwrap(), "--", "y"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 7, "{out}");
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(run["engines_agree"], true, "{run}");
+    let runs = run["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), wasmhost::ENGINES.len());
+    for r in runs {
+        assert_eq!(r["exit"], 7, "{r}");
+        if runs.len() > 1 {
+            assert_eq!(r["stdout"], "command.wat\u{0}y\u{0}", "{r}");
+        }
+    }
+    assert!(
+        std::fs::read_dir(&cache).is_ok_and(|mut d| d.next().is_some()),
+        "the cache directory holds the compiled command"
+    );
     let (code, out) = wasmhost(&["inspect", file]);
     assert_eq!(code, 0, "{out}");
     assert!(
