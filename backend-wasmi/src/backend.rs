@@ -1,9 +1,9 @@
 //! The generic half's primitives on wasmi ([`wasmhost_backend::Backend`]), and its typed
 //! calls.
 
-use wasmhost_api::{FuncSig, Value, WasmError, WasmTypes};
-use wasmhost_backend::{Backend, CallError, StoreData, TypedCall};
-use wasmi::{AsContext, AsContextMut, StoreContextMut, TypedFunc, Val};
+use wasmhost_api::{FuncSig, Value};
+use wasmhost_backend::{Backend, CallError};
+use wasmi::{AsContext, AsContextMut, Val};
 
 use crate::convert::{func_sig, map_error, params_match, to_val, to_value};
 
@@ -11,40 +11,7 @@ use crate::convert::{func_sig, map_error, params_match, to_val, to_value};
 pub struct Wasmi;
 
 impl Backend for Wasmi {
-    type Exports = wasmi::Instance;
-    type Func = wasmi::Func;
-    type FuncType = wasmi::FuncType;
-    type Memory = wasmi::Memory;
-    type Global = wasmi::Global;
-    type Typed<P, R> = TypedFunc<P, R>;
-    type Error = wasmi::Error;
-    type Native = ();
-    type Store<T: Send + 'static> = wasmi::Store<StoreData<Wasmi, T>>;
-    type Cx<'a, T: 'static> = StoreContextMut<'a, StoreData<Wasmi, T>>;
-
-    fn cx<T: Send + 'static>(store: &mut Self::Store<T>) -> Self::Cx<'_, T> {
-        store.as_context_mut()
-    }
-
-    fn reborrow<'c, T: Send + 'static>(cx: &'c mut Self::Cx<'_, T>) -> Self::Cx<'c, T> {
-        cx.as_context_mut()
-    }
-
-    fn store_data<T: Send + 'static>(store: &Self::Store<T>) -> &StoreData<Self, T> {
-        store.data()
-    }
-
-    fn store_data_mut<T: Send + 'static>(store: &mut Self::Store<T>) -> &mut StoreData<Self, T> {
-        store.data_mut()
-    }
-
-    fn data<'c, T: Send + 'static>(cx: &'c Self::Cx<'_, T>) -> &'c StoreData<Self, T> {
-        cx.data()
-    }
-
-    fn data_mut<'c, T: Send + 'static>(cx: &'c mut Self::Cx<'_, T>) -> &'c mut StoreData<Self, T> {
-        cx.data_mut()
-    }
+    wasmhost_backend::wasmtime_shaped_primitives!(Wasmi, wasmi);
 
     fn func<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, name: &str) -> Option<Self::Func> {
         let instance = *cx.data().exports()?;
@@ -59,10 +26,6 @@ impl Backend for Wasmi {
     fn global<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, name: &str) -> Option<Self::Global> {
         let instance = *cx.data().exports()?;
         instance.get_global(&*cx, name)
-    }
-
-    fn func_type<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, func: &Self::Func) -> Self::FuncType {
-        func.ty(&*cx)
     }
 
     fn params_match(ty: &Self::FuncType, args: &[Value]) -> bool {
@@ -105,65 +68,6 @@ impl Backend for Wasmi {
         let value = global.get(&*cx);
         to_value(&*cx, &value).map_err(|_| format!("{:?}", value.ty()))
     }
-
-    fn set_global<T: Send + 'static>(
-        cx: &mut Self::Cx<'_, T>,
-        global: &Self::Global,
-        value: Value,
-    ) {
-        if let Ok(value) = to_val(&mut *cx, value) {
-            // The passes' globals: mutable and of this type, so this cannot fail.
-            let _ = global.set(&mut *cx, value);
-        }
-    }
-
-    fn memory_data<'a, T: Send + 'static>(
-        cx: Self::Cx<'a, T>,
-        memory: &Self::Memory,
-    ) -> &'a mut [u8] {
-        memory.data_mut(cx)
-    }
-
-    fn native_fuel<T: Send + 'static>(cx: &mut Self::Cx<'_, T>) -> i64 {
-        cx.as_context()
-            .get_fuel()
-            .map_or(0, |f| f.min(i64::MAX as u64) as i64)
-    }
-
-    fn set_native_fuel<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, fuel: i64) {
-        // wasmi's fuel cannot go negative: exhaustion is recorded in the ledger.
-        let _ = cx.set_fuel(fuel.max(0) as u64);
-    }
-
-    fn map_error<T: Send + 'static>(_: &mut Self::Cx<'_, T>, error: Self::Error) -> WasmError {
-        map_error(error)
-    }
 }
 
-/// Parameters a typed handle takes on wasmi: `()`, one of `i32`, `i64`, `f32`, `f64`, or a
-/// tuple of them.
-pub trait WasmiParams: WasmTypes + wasmi::WasmParams {}
-
-impl<P: WasmTypes + wasmi::WasmParams> WasmiParams for P {}
-
-/// Results a typed handle gives on wasmi: as [`WasmiParams`].
-pub trait WasmiResults: WasmTypes + wasmi::WasmResults {}
-
-impl<R: WasmTypes + wasmi::WasmResults> WasmiResults for R {}
-
-impl<P: WasmiParams, R: WasmiResults> TypedCall<P, R> for Wasmi {
-    fn typed<T: Send + 'static>(
-        cx: &mut Self::Cx<'_, T>,
-        func: &Self::Func,
-    ) -> Option<TypedFunc<P, R>> {
-        func.typed::<P, R>(&*cx).ok()
-    }
-
-    fn call_typed<T: Send + 'static>(
-        cx: &mut Self::Cx<'_, T>,
-        func: &TypedFunc<P, R>,
-        args: P,
-    ) -> Result<R, wasmi::Error> {
-        func.call(&mut *cx, args)
-    }
-}
+wasmhost_backend::wasmtime_shaped_typed_calls!(Wasmi, wasmi, WasmiParams, WasmiResults);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use wasmhost_api::{Config, ExternKind, HostFunctions, Metering, WasmError};
-use wasmhost_backend::{Access, Compiler, Import, provided_externs};
+use wasmhost_backend::{Compiler, Import, provided_externs};
 use wasmhost_instrument::grow;
 use wasmi::{AsContextMut, Linker, Store};
 
@@ -132,31 +132,7 @@ impl Compiler for Wasmi {
         let externs = provided_externs(host, imports.iter().map(|(m, n, _)| (&**m, &**n)));
         let mut linker = Linker::<StoreData<T>>::new(module.engine());
         link_growth(&mut linker, module)?;
-        for f in host.iter() {
-            let func = f.clone();
-            linker
-                .func_new(
-                    &f.module,
-                    &f.name,
-                    wasmi_func_type(&f.sig),
-                    move |mut caller, args, results| {
-                        let args: Vec<_> = args
-                            .iter()
-                            .map(|a| to_value(&caller, a))
-                            .collect::<Result<_, _>>()?;
-                        let mut slots = results.iter_mut();
-                        let cx = caller.as_context_mut();
-                        Access::<Wasmi, T>::host_call(cx, &func, &args, |cx, v| {
-                            if let Some(slot) = slots.next() {
-                                *slot = to_val(cx, v)?;
-                            }
-                            Ok(())
-                        })
-                        .map_err(host_failure)
-                    },
-                )
-                .map_err(|e| WasmError::Link(e.to_string()))?;
-        }
+        wasmhost_backend::link_host_functions!(linker, host, Wasmi, wasmi_func_type);
         Ok(WasmiLinked {
             linker: Arc::new(linker),
             externs: Arc::new(externs),

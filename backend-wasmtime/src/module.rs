@@ -4,7 +4,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use wasmhost_api::{Config, ExternKind, HostFunctions, Metering, WasmError};
-use wasmhost_backend::{Access, Compiler, Import, provided_externs};
+use wasmhost_backend::{Compiler, Import, provided_externs};
 use wasmtime::{AsContextMut, InstancePre, Linker, Store};
 
 use crate::convert::{
@@ -102,31 +102,9 @@ impl Compiler for Wasmtime {
     ) -> Result<WasmtimeLinked<T>, WasmError> {
         let externs = provided_externs(host, imports.iter().map(|(m, n, _)| (&**m, &**n)));
         let mut linker = Linker::<StoreData<T>>::new(engine);
-        for f in host.iter() {
-            let func = f.clone();
-            linker
-                .func_new(
-                    &f.module,
-                    &f.name,
-                    wasmtime_func_type(engine, &f.sig),
-                    move |mut caller, args, results| {
-                        let args: Vec<_> = args
-                            .iter()
-                            .map(|a| to_value(&caller, a))
-                            .collect::<Result<_, _>>()?;
-                        let mut slots = results.iter_mut();
-                        let cx = caller.as_context_mut();
-                        Access::<Wasmtime, T>::host_call(cx, &func, &args, |cx, v| {
-                            if let Some(slot) = slots.next() {
-                                *slot = to_val(cx, v)?;
-                            }
-                            Ok(())
-                        })
-                        .map_err(host_failure)
-                    },
-                )
-                .map_err(|e| WasmError::Link(e.to_string()))?;
-        }
+        wasmhost_backend::link_host_functions!(linker, host, Wasmtime, |sig| wasmtime_func_type(
+            engine, sig
+        ));
         // With functions only, every import resolves now: instances skip the linker.
         Ok(if externs.is_empty() {
             WasmtimeLinked(Linked::Pre(

@@ -7,7 +7,8 @@
 //! their caches, the instrumentation passes' globals, trap classification, fuel and the
 //! spent state, the ABI's calls (`call_packed`, `alloc`, `dealloc`), the [`Guest`] and
 //! [`Caller`] a host function sees ([`Access`]), the instance ([`Instance`]) and its typed
-//! and serialized handles ([`Typed`]), and the import plan.
+//! and serialized handles ([`Typed`]), and the import plan; and, as macros, the primitives
+//! of engines whose embedding API follows wasmtime's (`shaped`).
 //!
 //! A backend implements [`Backend`]: the engine's handle types, and a dozen primitives
 //! (look a function up, call it, read a memory's bytes, read and write a global, native
@@ -28,6 +29,7 @@ mod access;
 mod imports;
 mod instance;
 mod module;
+mod shaped;
 mod store;
 mod typed;
 
