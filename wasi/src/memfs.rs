@@ -96,11 +96,17 @@ impl Drop for FileNode {
 }
 
 impl FileNode {
-    /// Resizes to `len`, zero-filled, within the tree's capacity.
+    /// Resizes to `len`, zero-filled, within the tree's capacity; an allocation the host
+    /// cannot make is `NOSPC` too, never an abort (a host may set a capacity past its RAM).
     fn resize(&mut self, len: u64) -> Result<(), Errno> {
         let now = self.bytes.len() as u64;
         if len > now {
+            let extra = usize::try_from(len - now).map_err(|_| errno::NOSPC)?;
             self.space.reserve(len - now)?;
+            if self.bytes.try_reserve_exact(extra).is_err() {
+                self.space.release(len - now);
+                return Err(errno::NOSPC);
+            }
         } else {
             self.space.release(now - len);
         }
@@ -708,6 +714,11 @@ mod tests {
         assert_eq!(file.write_at(b"x", 1 << 40), Err(errno::NOSPC));
         assert_eq!(file.set_len(u64::MAX), Err(errno::NOSPC));
         assert_eq!(file.write_at(b"x", u64::MAX), Err(errno::FBIG));
+        // A capacity past what the host can allocate: refused, not an abort.
+        let vast = MemoryDir::with_capacity(u64::MAX).root();
+        let huge = open_file(&vast, "h", true, true).unwrap();
+        assert_eq!(huge.set_len(u64::MAX / 2), Err(errno::NOSPC));
+        assert_eq!(huge.len(), 0);
         assert_eq!(tree.used_bytes(), 10);
         assert_eq!(
             tree.write("g", "y").unwrap_err().kind(),
