@@ -725,6 +725,15 @@ fn is_command(file: &Path) -> bool {
     run::read_module(file).is_ok_and(|wasm| command::is_wasi_command(&wasm))
 }
 
+/// `engine` behind the module cache on disk in `dir` (`run --cache`).
+fn disk_cached(
+    engine: &wasmhost::AnyEngine,
+    dir: &Path,
+) -> Result<wasmhost::cache::ModuleCache<wasmhost::AnyEngine>, wasmhost::WasmError> {
+    let config = wasmhost::cache::CacheConfig::default().disk(dir);
+    wasmhost::cache::ModuleCache::new(engine.clone(), config)
+}
+
 /// Runs a WASI command: on one engine its output passes through and its exit code is ours;
 /// on several, the first engine's output is printed, then each engine's outcome and whether
 /// they agree (exit 1 when they do not).
@@ -752,11 +761,8 @@ fn wasi_command(
     let mut runs = Vec::new();
     for engine in &engines {
         let run = match cache {
-            Some(dir) => {
-                let config = wasmhost::cache::CacheConfig::default().disk(dir);
-                wasmhost::cache::ModuleCache::new(engine.clone(), config)
-                    .and_then(|cached| command::run(&cached, &wasm, &name, world, capture))
-            }
+            Some(dir) => disk_cached(engine, dir)
+                .and_then(|cached| command::run(&cached, &wasm, &name, world, capture)),
             None => command::run(engine, &wasm, &name, world, capture),
         };
         match run {
@@ -842,11 +848,8 @@ fn run_command(
     let mut runs = Vec::new();
     for engine in &engines {
         let result = match cache {
-            Some(dir) => {
-                let config = wasmhost::cache::CacheConfig::default().disk(dir);
-                wasmhost::cache::ModuleCache::new(engine.clone(), config)
-                    .and_then(|cached| run::run_on(&cached, &wasm, export, args))
-            }
+            Some(dir) => disk_cached(engine, dir)
+                .and_then(|cached| run::run_on(&cached, &wasm, export, args)),
             None => run::run_on(engine, &wasm, export, args),
         };
         match result {

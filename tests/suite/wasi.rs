@@ -25,16 +25,7 @@ fn run(engine: &AnyEngine, folder: &std::path::Path, name: &str) -> Run {
 /// `in_memory`.
 fn run_in(engine: &AnyEngine, folder: &std::path::Path, name: &str, in_memory: bool) -> Run {
     let wasm = std::fs::read(folder.join(name)).expect("the program reads");
-    let mut host = HostFunctions::<WasiCtx>::new();
-    wasi::link(&mut host);
-    for mark in ["start", "end"] {
-        host.raw("bench", mark, &[], &[], |_, _| Ok(vec![]));
-    }
-    let (stdout, stderr) = (Captured::new(), Captured::new());
-    let ctx = WasiCtx::builder()
-        .arg(name)
-        .stdout(stdout.output())
-        .stderr(stderr.output());
+    let ctx = WasiCtx::builder().arg(name);
     let ctx = match in_memory {
         false => ctx
             .preopen_dir(folder, ".", DirPerms::ReadOnly)
@@ -55,8 +46,21 @@ fn run_in(engine: &AnyEngine, folder: &std::path::Path, name: &str, in_memory: b
         true => ctx.deterministic(0),
         false => ctx,
     };
-    let module = engine.compile(&wasm).expect("the program compiles");
-    let (exit, mut instance) = wasi::run_command(&module, &host, ctx.build())
+    run_command(engine, &wasm, ctx, name)
+}
+
+/// Runs the WASI command `wasm` (called `name` in failures) on `engine` with the context
+/// `ctx` builds, its stdout and stderr captured, `bench.start`/`bench.end` linked.
+fn run_command(engine: &AnyEngine, wasm: &[u8], ctx: wasi::WasiCtxBuilder, name: &str) -> Run {
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    for mark in ["start", "end"] {
+        host.raw("bench", mark, &[], &[], |_, _| Ok(vec![]));
+    }
+    let (stdout, stderr) = (Captured::new(), Captured::new());
+    let ctx = ctx.stdout(stdout.output()).stderr(stderr.output()).build();
+    let module = engine.compile(wasm).expect("the program compiles");
+    let (exit, mut instance) = wasi::run_command(&module, &host, ctx)
         .unwrap_or_else(|e| panic!("{name} fails on {}: {e}", engine.name()));
     Run {
         exit,
@@ -232,51 +236,27 @@ fn real_programs_agree_on_every_engine_in_the_deterministic_profile() {
     }
 }
 
-/// What the Rust std program (`test-wasms/guests/wasi-app`, built for wasm32-wasip1) gave:
-/// exit code, standard output and error, its `out/sum.txt`, and fuel.
-struct AppRun {
-    exit: i32,
-    stdout: String,
-    stderr: String,
-    sum_file: Option<String>,
-    fuel: Option<u64>,
-}
-
-/// Runs the Rust std program with `args`, `GREETING=hi`, standard input `abc`, and
-/// `data.txt` in an in-memory tree preopened as `.`; in the deterministic mode with `seed`.
-fn run_app(engine: &AnyEngine, args: &[&str], seed: Option<u64>) -> AppRun {
+/// Runs the Rust std program (`test-wasms/guests/wasi-app`, built for wasm32-wasip1) with
+/// `args`, `GREETING=hi`, standard input `abc`, and `data.txt` in an in-memory tree
+/// preopened as `.`; in the deterministic mode with `seed`. What it gave, and the contents
+/// of the `out/sum.txt` it wrote.
+fn run_app(engine: &AnyEngine, args: &[&str], seed: Option<u64>) -> (Run, Option<String>) {
     let tree = MemoryDir::new();
     tree.write("data.txt", "1 2 3 -4\n10\n").unwrap();
-    let (stdout, stderr) = (Captured::new(), Captured::new());
     let ctx = WasiCtx::builder()
         .arg("wasi-app")
         .args(args)
         .env("GREETING", "hi")
         .stdin_bytes(b"abc".to_vec())
-        .stdout(stdout.output())
-        .stderr(stderr.output())
         .preopen_memory(&tree, ".", DirPerms::ReadWrite);
     let ctx = match seed {
         Some(seed) => ctx.deterministic(seed),
         None => ctx,
     };
-    let mut host = HostFunctions::<WasiCtx>::new();
-    wasi::link(&mut host);
-    let module = engine
-        .compile(wasmhost_test_wasms::guest("wasi-app"))
-        .unwrap();
-    let (exit, mut instance) = wasi::run_command(&module, &host, ctx.build())
-        .unwrap_or_else(|e| panic!("wasi-app fails on {}: {e}", engine.name()));
-    AppRun {
-        exit,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        sum_file: tree
-            .read("out/sum.txt")
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned()),
-        fuel: instance.fuel_consumed(),
-    }
+    let wasm = wasmhost_test_wasms::guest("wasi-app");
+    let run = run_command(engine, wasm, ctx, "wasi-app");
+    let sum = tree.read("out/sum.txt").ok();
+    (run, sum.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// The line of `stdout` that starts with `key: `, without it.
@@ -288,7 +268,7 @@ fn line<'a>(stdout: &'a str, key: &str) -> &'a str {
 }
 
 fn a_rust_std_program_sees_args_env_stdin_clocks_files_and_exits_with_its_code(engine: &AnyEngine) {
-    let run = run_app(engine, &["exit", "7"], None);
+    let (run, sum_file) = run_app(engine, &["exit", "7"], None);
     assert_eq!(run.exit, 7, "{}{}", run.stdout, run.stderr);
     let out = &run.stdout;
     assert_eq!(line(out, "args"), "exit 7");
@@ -304,10 +284,10 @@ fn a_rust_std_program_sees_args_env_stdin_clocks_files_and_exits_with_its_code(e
     assert_eq!(keys, (0..16).collect::<Vec<_>>());
     assert_eq!(line(out, "sum"), "12");
     assert_eq!(line(out, "listing"), "data.txt,out");
-    assert_eq!(run.sum_file.as_deref(), Some("12"));
+    assert_eq!(sum_file.as_deref(), Some("12"));
     assert_eq!(run.stderr, "to stderr\n");
     // Without `exit N`, `main` returns: exit code 0.
-    assert_eq!(run_app(engine, &[], None).exit, 0);
+    assert_eq!(run_app(engine, &[], None).0.exit, 0);
 }
 
 /// The Rust std program in the deterministic mode, with the deterministic profile and
@@ -319,9 +299,9 @@ fn a_rust_std_program_agrees_on_every_engine_in_the_deterministic_profile() {
         .deterministic(true)
         .metering(Metering::Portable);
     let engines = AnyEngine::all(&config);
-    let runs: Vec<AppRun> = engines
+    let runs: Vec<Run> = engines
         .iter()
-        .map(|engine| run_app(engine, &[], Some(1)))
+        .map(|engine| run_app(engine, &[], Some(1)).0)
         .collect();
     for (engine, run) in engines.iter().zip(&runs).skip(1) {
         let name = engine.name();
@@ -340,10 +320,16 @@ fn a_rust_std_program_agrees_on_every_engine_in_the_deterministic_profile() {
     }
     assert_eq!(line(&runs[0].stdout, "sum"), "12");
     assert!(runs[0].fuel.is_some_and(|f| f > 0));
-    let again = run_app(&engines[0], &[], Some(1));
+    let again = run_app(&engines[0], &[], Some(1)).0;
     assert_eq!(again.stdout, runs[0].stdout);
     let orders: std::collections::BTreeSet<String> = (2..6)
-        .map(|seed| line(&run_app(&engines[0], &[], Some(seed)).stdout, "hash order").to_string())
+        .map(|seed| {
+            line(
+                &run_app(&engines[0], &[], Some(seed)).0.stdout,
+                "hash order",
+            )
+            .to_string()
+        })
         .collect();
     assert!(
         orders.len() > 1,

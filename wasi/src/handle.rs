@@ -57,6 +57,19 @@ fn masked(mut stat: Stat, deterministic: bool) -> Stat {
     stat
 }
 
+/// `op` on host file `file` at `offset`, its position kept (pread/pwrite, portably).
+fn at(
+    file: &mut std::fs::File,
+    offset: u64,
+    op: impl FnOnce(&mut std::fs::File) -> std::io::Result<usize>,
+) -> Answer<usize> {
+    let kept = file.stream_position()?;
+    file.seek(SeekFrom::Start(offset))?;
+    let n = op(file);
+    file.seek(SeekFrom::Start(kept))?;
+    Ok(n?)
+}
+
 /// An open file.
 pub(crate) enum FileHandle {
     Host(std::fs::File),
@@ -68,13 +81,7 @@ impl FileHandle {
     pub(crate) fn read(&mut self, buf: &mut [u8], offset: Option<u64>) -> Answer<usize> {
         match (self, offset) {
             (FileHandle::Host(file), None) => Ok(file.read(buf)?),
-            (FileHandle::Host(file), Some(offset)) => {
-                let kept = file.stream_position()?;
-                file.seek(SeekFrom::Start(offset))?;
-                let n = file.read(buf);
-                file.seek(SeekFrom::Start(kept))?;
-                Ok(n?)
-            }
+            (FileHandle::Host(file), Some(offset)) => at(file, offset, |f| f.read(buf)),
             (FileHandle::Memory(file), None) => mem(file.read(buf)),
             (FileHandle::Memory(file), Some(offset)) => mem(file.read_at(buf, offset)),
         }
@@ -93,13 +100,7 @@ impl FileHandle {
         }
         match (self, offset) {
             (FileHandle::Host(file), None) => Ok(file.write(bytes)?),
-            (FileHandle::Host(file), Some(offset)) => {
-                let kept = file.stream_position()?;
-                file.seek(SeekFrom::Start(offset))?;
-                let n = file.write(bytes);
-                file.seek(SeekFrom::Start(kept))?;
-                Ok(n?)
-            }
+            (FileHandle::Host(file), Some(offset)) => at(file, offset, |f| f.write(bytes)),
             (FileHandle::Memory(file), None) => mem(file.write(bytes)),
             (FileHandle::Memory(file), Some(offset)) => mem(file.write_at(bytes, offset)),
         }
