@@ -1,6 +1,8 @@
 //! Typed handles through [`AnyInstance`]: the engines' own typed calls, behind one type.
 
 use crate::{AnyInstance, PackedFunc, SerializedFunc, WasmError, WasmTypes};
+use serde::{Serialize, de::DeserializeOwned};
+use wasmhost_api::abi::Borrowable;
 use wasmhost_api::typed::foreign_handle;
 
 with_engines!(typed_enum! {});
@@ -47,5 +49,32 @@ impl<T: Send + 'static> PackedFunc<AnyInstance<T>> for AnyTyped<(i32, i32), i64>
         len: u32,
     ) -> Result<u64, WasmError> {
         self.call(guest, (ptr as i32, len as i32)).map(|p| p as u64)
+    }
+
+    #[inline]
+    fn call_serialized<I, O>(&self, guest: &mut AnyInstance<T>, input: &I) -> Result<O, WasmError>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        dispatch_pair!(AnyTyped(self), AnyInstance(guest), |f, i| f.call_serialized(i, input), _ => {
+            Err(foreign_handle())
+        })
+    }
+
+    #[inline]
+    fn call_serialized_borrowed<I, O, R>(
+        &self,
+        guest: &mut AnyInstance<T>,
+        input: &I,
+        read: impl for<'a> FnOnce(O::Borrowed<'a>) -> R,
+    ) -> Result<R, WasmError>
+    where
+        I: Serialize + ?Sized,
+        O: Borrowable,
+    {
+        dispatch_pair!(AnyTyped(self), AnyInstance(guest), |f, i| {
+            f.call_serialized_borrowed::<I, O, R>(i, input, read)
+        }, _ => Err(foreign_handle()))
     }
 }

@@ -166,7 +166,7 @@ pub mod __private {
         let (ptr, len) = abi::unpack(packed);
         // SAFETY: the host allocated the answer with `wasmhost_alloc(len)` for us.
         let answer = unsafe { take_input(ptr, len) };
-        abi::decode::<Result<O, WasmError>>(&answer)?
+        abi::decode_result::<O>(&answer)?
     }
 }
 

@@ -124,6 +124,50 @@ pub trait PackedFunc<G: ?Sized> {
     /// # Errors
     /// Whatever the call fails with.
     fn call_packed(&self, guest: &mut G, ptr: u32, len: u32) -> Result<u64, WasmError>;
+
+    /// A whole serialized call through this handle: [`SerializedFunc::call`]'s work.
+    ///
+    /// A handle over several engines' guests overrides it to choose the engine once and
+    /// run the call on that engine's guest, so that none of the call's dozen guest
+    /// operations (allocate, copy in, call, read, free) chooses again.
+    ///
+    /// # Errors
+    /// As [`SerializedFunc::call`].
+    #[inline]
+    fn call_serialized<I, O>(&self, guest: &mut G, input: &I) -> Result<O, WasmError>
+    where
+        G: Guest,
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        self.check_owner(guest)?;
+        abi::call_via(guest, |g, ptr, len| self.call_packed(g, ptr, len), input)
+    }
+
+    /// [`SerializedFunc::call_borrowed`]'s work; overridden as [`PackedFunc::call_serialized`].
+    ///
+    /// # Errors
+    /// As [`SerializedFunc::call`].
+    #[inline]
+    fn call_serialized_borrowed<I, O, R>(
+        &self,
+        guest: &mut G,
+        input: &I,
+        read: impl for<'a> FnOnce(O::Borrowed<'a>) -> R,
+    ) -> Result<R, WasmError>
+    where
+        G: Guest,
+        I: Serialize + ?Sized,
+        O: Borrowable,
+    {
+        self.check_owner(guest)?;
+        abi::call_borrowed_via(
+            guest,
+            |g, ptr, len| self.call_packed(g, ptr, len),
+            input,
+            read,
+        )
+    }
 }
 
 /// A typed handle to a serialized export taking `I` and giving `O`: made once by an
@@ -158,15 +202,10 @@ impl<H, I: Serialize + ?Sized, O: DeserializeOwned> SerializedFunc<H, I, O> {
     /// not belong to.
     pub fn call<G>(&self, guest: &mut G, input: &I) -> Result<O, WasmError>
     where
-        G: Guest + ?Sized,
+        G: Guest,
         H: PackedFunc<G>,
     {
-        self.packed.check_owner(guest)?;
-        abi::call_via(
-            guest,
-            |guest, ptr, len| self.packed.call_packed(guest, ptr, len),
-            input,
-        )
+        self.packed.call_serialized(guest, input)
     }
 
     /// Calls the export on `guest` and lends its output to `read` in its borrowed form
@@ -182,16 +221,11 @@ impl<H, I: Serialize + ?Sized, O: DeserializeOwned> SerializedFunc<H, I, O> {
         read: impl for<'a> FnOnce(O::Borrowed<'a>) -> R,
     ) -> Result<R, WasmError>
     where
-        G: Guest + ?Sized,
+        G: Guest,
         H: PackedFunc<G>,
         O: Borrowable,
     {
-        self.packed.check_owner(guest)?;
-        abi::call_borrowed_via(
-            guest,
-            |guest, ptr, len| self.packed.call_packed(guest, ptr, len),
-            input,
-            read,
-        )
+        self.packed
+            .call_serialized_borrowed::<I, O, R>(guest, input, read)
     }
 }
