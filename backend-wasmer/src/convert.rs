@@ -57,6 +57,7 @@ pub(crate) fn to_wasmer(store: &mut impl AsStoreMut, v: Value) -> Result<wasmer:
         Value::I64(x) => wasmer::Value::I64(x),
         Value::F32(b) => wasmer::Value::F32(f32::from_bits(b)),
         Value::F64(b) => wasmer::Value::F64(f64::from_bits(b)),
+        Value::V128(b) => wasmer::Value::V128(b),
         Value::FuncRef(None) => wasmer::Value::FuncRef(None),
         Value::FuncRef(Some(_)) => return Err(opaque_funcref()),
         Value::ExternRef(r) => wasmer::Value::ExternRef(r.map(|n| ExternRef::new(store, n))),
@@ -78,6 +79,7 @@ pub(crate) fn to_value(store: &impl AsStoreRef, v: &wasmer::Value) -> Result<Val
         wasmer::Value::I64(x) => Value::I64(*x),
         wasmer::Value::F32(x) => Value::F32(x.to_bits()),
         wasmer::Value::F64(x) => Value::F64(x.to_bits()),
+        wasmer::Value::V128(x) => Value::V128(*x),
         wasmer::Value::FuncRef(f) => Value::FuncRef(f.as_ref().map(|_| FuncRef::opaque())),
         // Only the host makes host references, and it makes them from numbers.
         wasmer::Value::ExternRef(Some(r)) => match r.downcast::<u32>(store) {
@@ -124,6 +126,7 @@ fn to_valtype(t: &Type) -> Option<ValType> {
         Type::I64 => ValType::I64,
         Type::F32 => ValType::F32,
         Type::F64 => ValType::F64,
+        Type::V128 => ValType::V128,
         Type::FuncRef => ValType::FuncRef,
         Type::ExternRef => ValType::ExternRef,
         _ => return None,
@@ -145,6 +148,7 @@ pub(crate) fn from_valtype(t: ValType) -> Type {
         ValType::I64 => Type::I64,
         ValType::F32 => Type::F32,
         ValType::F64 => Type::F64,
+        ValType::V128 => Type::V128,
         ValType::FuncRef => Type::FuncRef,
         ValType::ExternRef => Type::ExternRef,
     }

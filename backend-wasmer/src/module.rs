@@ -227,8 +227,8 @@ fn build_engine(metering: Option<Arc<MeteringMiddleware<CostFn>>>) -> wasmer::En
     // Align with the feature set `Config` documents (wasmer's defaults turn more on).
     features
         .threads(false)
-        .simd(false)
-        .relaxed_simd(false)
+        .simd(true)
+        .relaxed_simd(true)
         .multi_memory(false)
         .extended_const(false)
         .tail_call(false)

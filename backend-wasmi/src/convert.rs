@@ -4,7 +4,8 @@ use std::fmt;
 
 use wasmhost_api::{FuncRef, FuncSig, ImportType, Limits, Trap, ValType, Value, WasmError};
 use wasmi::{
-    AsContext, AsContextMut, ExternRef, ExternType, F32, F64, FuncType, Nullable, TrapCode, Val,
+    AsContext, AsContextMut, ExternRef, ExternType, F32, F64, FuncType, Nullable, TrapCode, V128,
+    Val,
 };
 
 /// A host function's error, carried through wasmi's call stack unchanged.
@@ -65,6 +66,9 @@ pub(crate) fn to_val(ctx: impl AsContextMut, v: Value) -> Result<Val, WasmError>
         Value::I64(x) => Val::I64(x),
         Value::F32(b) => Val::F32(F32::from_bits(b)),
         Value::F64(b) => Val::F64(F64::from_bits(b)),
+        // Without wasmi's `simd` no module has a v128 parameter, so the signature check
+        // refuses the value before it gets here (wasmi would panic on it).
+        Value::V128(b) => Val::V128(V128::from(b)),
         Value::FuncRef(None) => Val::FuncRef(Nullable::Null),
         Value::FuncRef(Some(_)) => {
             return Err(WasmError::ExportSignature {
@@ -84,6 +88,7 @@ pub(crate) fn to_value(ctx: impl AsContext, v: &Val) -> Result<Value, wasmi::Err
         Val::I64(x) => Value::I64(*x),
         Val::F32(x) => Value::F32(x.to_bits()),
         Val::F64(x) => Value::F64(x.to_bits()),
+        Val::V128(x) => Value::V128(x.as_u128()),
         Val::FuncRef(f) => Value::FuncRef(f.val().map(|_| FuncRef::opaque())),
         Val::ExternRef(Nullable::Null) => Value::ExternRef(None),
         // Only the host makes host references, and it makes them from numbers.
@@ -95,12 +100,6 @@ pub(crate) fn to_value(ctx: impl AsContext, v: &Val) -> Result<Value, wasmi::Err
                 )));
             }
         },
-        other => {
-            return Err(host_failure(WasmError::Engine(format!(
-                "value of type {:?} is outside the contract's value types",
-                other.ty()
-            ))));
-        }
     })
 }
 
@@ -132,6 +131,8 @@ fn to_valtype(t: &wasmi::ValType) -> Option<ValType> {
         wasmi::ValType::I64 => ValType::I64,
         wasmi::ValType::F32 => ValType::F32,
         wasmi::ValType::F64 => ValType::F64,
+        // Without wasmi's `simd`, no module validates with a v128 in it.
+        wasmi::ValType::V128 if cfg!(feature = "simd") => ValType::V128,
         wasmi::ValType::FuncRef => ValType::FuncRef,
         wasmi::ValType::ExternRef => ValType::ExternRef,
         _ => return None,
@@ -153,6 +154,7 @@ pub(crate) fn from_valtype(t: ValType) -> wasmi::ValType {
         ValType::I64 => wasmi::ValType::I64,
         ValType::F32 => wasmi::ValType::F32,
         ValType::F64 => wasmi::ValType::F64,
+        ValType::V128 => wasmi::ValType::V128,
         ValType::FuncRef => wasmi::ValType::FuncRef,
         ValType::ExternRef => wasmi::ValType::ExternRef,
     }

@@ -46,6 +46,7 @@ pub(crate) fn to_val(ctx: impl AsContextMut, v: Value) -> Result<Val, WasmError>
         Value::I64(x) => Val::I64(x),
         Value::F32(b) => Val::F32(b),
         Value::F64(b) => Val::F64(b),
+        Value::V128(b) => Val::V128(b.into()),
         Value::FuncRef(None) => Val::FuncRef(None),
         Value::FuncRef(Some(_)) => {
             return Err(WasmError::ExportSignature {
@@ -71,6 +72,7 @@ pub(crate) fn to_value(ctx: impl AsContext, v: &Val) -> Result<Value, wasmtime::
         Val::I64(x) => Value::I64(*x),
         Val::F32(x) => Value::F32(*x),
         Val::F64(x) => Value::F64(*x),
+        Val::V128(x) => Value::V128(x.as_u128()),
         Val::FuncRef(f) => Value::FuncRef(f.map(|_| FuncRef::opaque())),
         Val::ExternRef(None) => Value::ExternRef(None),
         // Only the host makes host references, and it makes them from numbers.
@@ -113,13 +115,14 @@ pub(crate) fn import_type(ty: &ExternType) -> ImportType {
     }
 }
 
-/// The contract's type of `t`; `None` outside the contract's value types (v128, GC types).
+/// The contract's type of `t`; `None` outside the contract's value types (GC types).
 pub(crate) fn to_valtype(t: &wasmtime::ValType) -> Option<ValType> {
     Some(match t {
         wasmtime::ValType::I32 => ValType::I32,
         wasmtime::ValType::I64 => ValType::I64,
         wasmtime::ValType::F32 => ValType::F32,
         wasmtime::ValType::F64 => ValType::F64,
+        wasmtime::ValType::V128 => ValType::V128,
         t if t.is_funcref() => ValType::FuncRef,
         t if t.is_externref() => ValType::ExternRef,
         _ => return None,
@@ -141,6 +144,7 @@ pub(crate) fn from_valtype(t: ValType) -> wasmtime::ValType {
         ValType::I64 => wasmtime::ValType::I64,
         ValType::F32 => wasmtime::ValType::F32,
         ValType::F64 => wasmtime::ValType::F64,
+        ValType::V128 => wasmtime::ValType::V128,
         ValType::FuncRef => wasmtime::ValType::FUNCREF,
         ValType::ExternRef => wasmtime::ValType::EXTERNREF,
     }

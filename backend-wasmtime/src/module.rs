@@ -28,8 +28,8 @@ fn wasmtime_config(config: &Config) -> wasmtime::Config {
     // Align with the feature set `Config` documents (wasmtime's defaults turn more on;
     // threads are off without wasmtime's `threads` cargo feature, which we do not build).
     c.wasm_tail_call(false)
-        .wasm_simd(false)
-        .wasm_relaxed_simd(false)
+        .wasm_simd(true)
+        .wasm_relaxed_simd(true)
         .wasm_multi_memory(false)
         .wasm_extended_const(false)
         .wasm_memory64(false)

@@ -507,6 +507,7 @@ fn arguments(params: &[ValType], rng: &mut SplitMix) -> Vec<Value> {
                 ValType::F32 => Value::F32(pick as u32),
                 ValType::F64 if edge => Value::F64(F64[pick as usize % F64.len()]),
                 ValType::F64 => Value::F64(pick),
+                ValType::V128 => Value::V128(u128::from(pick) << 64 | u128::from(rng.next())),
                 // A function reference can only cross into a guest as null.
                 ValType::FuncRef => Value::FuncRef(None),
                 ValType::ExternRef if edge => Value::ExternRef(None),

@@ -418,6 +418,7 @@ pub fn constant(value: &Value) -> String {
             format!("f64.const {}", nan(b, 1 << 63, 0xf_ffff_ffff_ffff))
         }
         Value::F64(b) => format!("f64.const {:?}", f64::from_bits(b)),
+        Value::V128(b) => format!("v128.const i64x2 {} {}", b as u64, (b >> 64) as u64),
         Value::FuncRef(_) | Value::ExternRef(_) => {
             unreachable!("the probe matrix's operands are numbers, not {value}")
         }
@@ -465,8 +466,8 @@ fn operands(ty: ValType) -> Vec<Value> {
             .chain(F64_OPERANDS.iter().map(|b| *b as i64))
             .map(Value::I64)
             .collect(),
-        // No probed operator takes a reference.
-        ValType::FuncRef | ValType::ExternRef => Vec::new(),
+        // No scalar operator takes a vector or a reference.
+        ValType::V128 | ValType::FuncRef | ValType::ExternRef => Vec::new(),
     }
 }
 
@@ -622,7 +623,7 @@ fn nan_derived(outcomes: &[&Outcome]) -> bool {
         )),
         Ok(Value::F64(b)) => Some((*b, 1 << 63, f64::from_bits(*b).is_nan())),
         Ok(Value::I64(b)) => Some((*b as u64, 1 << 63, f64::from_bits(*b as u64).is_nan())),
-        Ok(Value::FuncRef(_) | Value::ExternRef(_)) | Err(_) => None,
+        Ok(Value::V128(_) | Value::FuncRef(_) | Value::ExternRef(_)) | Err(_) => None,
     };
     let Some(all) = outcomes.iter().map(bits).collect::<Option<Vec<_>>>() else {
         return false;

@@ -17,21 +17,67 @@
 //! with one scratch local per float type. Bit operations (neg, abs, copysign, reinterpret,
 //! load, store) are left alone, as the spec requires. A result consumed straight away by an
 //! operator blind to NaN bits is left alone too: see [`needed`].
+//!
+//! A vector result is canonicalized lane by lane, in the shape of the operation that made
+//! it (a v128 carries no lane type, and an f32x4 mask on f64x2 data would corrupt it):
+//!
+//! ```text
+//! local.tee $v          ;; r
+//! v128.const canonical  ;; r, the canonical NaN in every lane of the shape
+//! local.get $v
+//! local.get $v
+//! f32x4.eq              ;; r, canonical, all ones in each lane where r == r
+//! v128.bitselect        ;; r's lane where it is a number, else the canonical NaN
+//! ```
+//!
+//! Vector results are always canonicalized (the search for a blind consumer knows only
+//! scalar operators). The relaxed SIMD operations are rewritten first ([`relaxed`]).
 
-use wasm_encoder::{Function, Instruction, ValType};
+use wasm_encoder::{Function, Instruction};
 use wasmparser::Operator;
 
-/// The float type an instruction may produce a NaN of, for the instructions the spec lets
-/// produce a non-deterministic NaN. Bit operations are not listed.
-pub fn nan_producing(op: &Operator<'_>) -> Option<ValType> {
+/// The shape of the floats an instruction may produce a NaN in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A scalar `f32`.
+    F32,
+    /// A scalar `f64`.
+    F64,
+    /// A v128 of four `f32` lanes.
+    F32x4,
+    /// A v128 of two `f64` lanes.
+    F64x2,
+}
+
+impl Shape {
+    /// Whether values of this shape are v128s.
+    pub fn is_vector(self) -> bool {
+        matches!(self, Shape::F32x4 | Shape::F64x2)
+    }
+}
+
+/// The shape of the floats an instruction may produce a NaN in, for the instructions the
+/// spec lets produce a non-deterministic NaN. Bit operations are not listed, nor relaxed
+/// operations: the deterministic profile rewrites those into listed ones ([`relaxed`]).
+pub fn nan_producing(op: &Operator<'_>) -> Option<Shape> {
     use Operator::*;
     match op {
         F32Add | F32Sub | F32Mul | F32Div | F32Sqrt | F32Min | F32Max | F32Ceil | F32Floor
-        | F32Trunc | F32Nearest | F32DemoteF64 => Some(ValType::F32),
+        | F32Trunc | F32Nearest | F32DemoteF64 => Some(Shape::F32),
         F64Add | F64Sub | F64Mul | F64Div | F64Sqrt | F64Min | F64Max | F64Ceil | F64Floor
-        | F64Trunc | F64Nearest | F64PromoteF32 => Some(ValType::F64),
+        | F64Trunc | F64Nearest | F64PromoteF32 => Some(Shape::F64),
+        F32x4Add | F32x4Sub | F32x4Mul | F32x4Div | F32x4Sqrt | F32x4Min | F32x4Max | F32x4Ceil
+        | F32x4Floor | F32x4Trunc | F32x4Nearest | F32x4DemoteF64x2Zero => Some(Shape::F32x4),
+        F64x2Add | F64x2Sub | F64x2Mul | F64x2Div | F64x2Sqrt | F64x2Min | F64x2Max | F64x2Ceil
+        | F64x2Floor | F64x2Trunc | F64x2Nearest | F64x2PromoteLowF32x4 => Some(Shape::F64x2),
         _ => None,
     }
+}
+
+/// [`nan_producing`] for scalar results only: the operators the search for a blind
+/// consumer understands.
+fn scalar_nan_producing(op: &Operator<'_>) -> bool {
+    nan_producing(op).is_some_and(|shape| !shape.is_vector())
 }
 
 /// Whether the result of `op` must be canonicalized, given the operators that follow it.
@@ -53,7 +99,11 @@ pub fn nan_producing(op: &Operator<'_>) -> Option<ValType> {
 /// canonicalized. Anything but a blind consumer (neg, abs, copysign, select, a local, a
 /// global) may pass the bits on, so the result is canonicalized before it.
 pub fn needed(op: &Operator<'_>, following: &[Operator<'_>]) -> bool {
-    nan_producing(op).is_some() && !consumed_blindly(following)
+    match nan_producing(op) {
+        Some(shape) if shape.is_vector() => true,
+        Some(_) => !consumed_blindly(following),
+        None => false,
+    }
 }
 
 /// How many operators past a result the search for its consumer goes.
@@ -79,10 +129,7 @@ fn consumed_blindly(following: &[Operator<'_>]) -> bool {
 /// Whether `op` consumes a value without letting its NaN payload or sign reach anything
 /// observable, whichever operand the value is.
 fn blind_to_payload(op: &Operator<'_>) -> bool {
-    nan_producing(op).is_some()
-        || blind_binary(op)
-        || trunc_to_int(op)
-        || matches!(op, Operator::Drop)
+    scalar_nan_producing(op) || blind_binary(op) || trunc_to_int(op) || matches!(op, Operator::Drop)
 }
 
 /// The binary operators blind to both operands' NaN bits: arithmetic and comparisons
@@ -149,7 +196,7 @@ fn stack_effect(op: &Operator<'_>) -> Option<(usize, usize)> {
     if blind_binary(op) {
         return Some((2, 1));
     }
-    if nan_producing(op).is_some() || trunc_to_int(op) {
+    if scalar_nan_producing(op) || trunc_to_int(op) {
         // The unary ones (the binary ones are blind_binary).
         return Some((1, 1));
     }
@@ -187,11 +234,49 @@ fn stack_effect(op: &Operator<'_>) -> Option<(usize, usize)> {
     })
 }
 
-/// Emits the check after `op` when it may produce a NaN, using scratch locals `f32_tmp` and
-/// `f64_tmp`. The caller decides with [`needed`] whether the check is due.
-pub(crate) fn after(op: &Operator<'_>, f: &mut Function, f32_tmp: u32, f64_tmp: u32) {
-    match nan_producing(op) {
-        Some(ValType::F32) => {
+/// The positive canonical NaN in each lane of an f32x4.
+const F32X4_CANONICAL: u128 = 0x7fc0_0000_7fc0_0000_7fc0_0000_7fc0_0000;
+/// The positive canonical NaN in each lane of an f64x2.
+const F64X2_CANONICAL: u128 = 0x7ff8_0000_0000_0000_7ff8_0000_0000_0000;
+
+/// The scratch locals the checks use, one per type.
+#[derive(Clone, Copy)]
+pub(crate) struct Scratch {
+    pub(crate) f32: u32,
+    pub(crate) f64: u32,
+    /// `None` in a function without vector checks (a v128 local would make the module
+    /// invalid on an engine built without SIMD).
+    pub(crate) v128: Option<u32>,
+}
+
+/// Emits the check after `op` when it may produce a NaN. The caller decides with
+/// [`needed`] whether the check is due.
+pub(crate) fn after(op: &Operator<'_>, f: &mut Function, scratch: Scratch) {
+    if let Some(shape) = nan_producing(op) {
+        check(shape, f, scratch);
+    }
+}
+
+/// Emits the check of a result of `shape` on top of the stack.
+pub(crate) fn check(shape: Shape, f: &mut Function, scratch: Scratch) {
+    let (f32_tmp, f64_tmp) = (scratch.f32, scratch.f64);
+    match shape {
+        Shape::F32x4 | Shape::F64x2 => {
+            let v = scratch
+                .v128
+                .expect("a function with vector checks has a v128 scratch local");
+            let (canonical, eq) = match shape {
+                Shape::F32x4 => (F32X4_CANONICAL, Instruction::F32x4Eq),
+                _ => (F64X2_CANONICAL, Instruction::F64x2Eq),
+            };
+            f.instruction(&Instruction::LocalTee(v))
+                .instruction(&Instruction::V128Const(canonical as i128))
+                .instruction(&Instruction::LocalGet(v))
+                .instruction(&Instruction::LocalGet(v))
+                .instruction(&eq)
+                .instruction(&Instruction::V128Bitselect);
+        }
+        Shape::F32 => {
             f.instruction(&Instruction::LocalTee(f32_tmp))
                 .instruction(&Instruction::F32Const(f32::from_bits(0x7fc0_0000).into()))
                 .instruction(&Instruction::LocalGet(f32_tmp))
@@ -199,7 +284,7 @@ pub(crate) fn after(op: &Operator<'_>, f: &mut Function, f32_tmp: u32, f64_tmp: 
                 .instruction(&Instruction::F32Eq)
                 .instruction(&Instruction::Select);
         }
-        Some(_) => {
+        Shape::F64 => {
             f.instruction(&Instruction::LocalTee(f64_tmp))
                 .instruction(&Instruction::F64Const(
                     f64::from_bits(0x7ff8_0000_0000_0000).into(),
@@ -209,7 +294,6 @@ pub(crate) fn after(op: &Operator<'_>, f: &mut Function, f32_tmp: u32, f64_tmp: 
                 .instruction(&Instruction::F64Eq)
                 .instruction(&Instruction::Select);
         }
-        None => {}
     }
 }
 

@@ -34,6 +34,9 @@
 //! - `call` and `call_indirect` `call` more, and a `call` of an imported (host) function
 //!   `host_call` more again; loads and stores `memory_access` more; integer division and
 //!   remainder, float division and square root `division` more;
+//! - SIMD the same way: one instruction each (a relaxed operation before the deterministic
+//!   profile rewrites it), v128 loads and stores `memory_access` more, vector division and
+//!   square root `division` more;
 //! - `memory.fill`, `memory.copy`, `memory.init`, `table.fill`, `table.copy`, `table.init`:
 //!   their length divided by `bulk_bytes_per_unit`, charged just before the operation runs
 //!   (on top of their instruction cost), so that a 4 GiB fill is not one unit;
@@ -56,7 +59,9 @@ pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable, imported_functions
         }
         Call { .. } | CallIndirect { .. } => base + costs.call as u64,
         I32DivS | I32DivU | I32RemS | I32RemU | I64DivS | I64DivU | I64RemS | I64RemU | F32Div
-        | F64Div | F32Sqrt | F64Sqrt => base + costs.division as u64,
+        | F64Div | F32Sqrt | F64Sqrt | F32x4Div | F64x2Div | F32x4Sqrt | F64x2Sqrt => {
+            base + costs.division as u64
+        }
         I32Load { .. }
         | I64Load { .. }
         | F32Load { .. }
@@ -79,7 +84,29 @@ pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable, imported_functions
         | I32Store16 { .. }
         | I64Store8 { .. }
         | I64Store16 { .. }
-        | I64Store32 { .. } => base + costs.memory_access as u64,
+        | I64Store32 { .. }
+        | V128Load { .. }
+        | V128Load8x8S { .. }
+        | V128Load8x8U { .. }
+        | V128Load16x4S { .. }
+        | V128Load16x4U { .. }
+        | V128Load32x2S { .. }
+        | V128Load32x2U { .. }
+        | V128Load8Splat { .. }
+        | V128Load16Splat { .. }
+        | V128Load32Splat { .. }
+        | V128Load64Splat { .. }
+        | V128Load32Zero { .. }
+        | V128Load64Zero { .. }
+        | V128Load8Lane { .. }
+        | V128Load16Lane { .. }
+        | V128Load32Lane { .. }
+        | V128Load64Lane { .. }
+        | V128Store { .. }
+        | V128Store8Lane { .. }
+        | V128Store16Lane { .. }
+        | V128Store32Lane { .. }
+        | V128Store64Lane { .. } => base + costs.memory_access as u64,
         _ => base,
     }
 }

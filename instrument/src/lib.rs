@@ -18,7 +18,9 @@
 //! 6. [`depth`]: after the call, the depth is lowered, and [`fuel`]: the function's copy of
 //!    the fuel is reloaded from the global the callee spent from;
 //! 7. [`canonicalize`]: after a NaN-producing float instruction, a NaN result is replaced by
-//!    the canonical NaN, unless the next instruction is blind to NaN bits.
+//!    the canonical NaN (in each lane of a vector), unless the next instruction is blind to
+//!    NaN bits. A relaxed SIMD instruction is replaced in step 5 by its deterministic
+//!    semantics ([`relaxed`]), then canonicalized.
 //!
 //! The passes talk to the host through mutable globals they add and export ([`Global`]).
 //! They stop a guest with `unreachable` and leave the reason in those globals;
@@ -39,6 +41,7 @@ pub mod fuel;
 pub mod grow;
 pub mod limits;
 pub mod meter;
+pub mod relaxed;
 mod rewrite;
 
 use wasmhost_api::{Config, CostTable, Metering, Trap, WasmError};
@@ -46,7 +49,9 @@ use wasmhost_api::{Config, CostTable, Metering, Trap, WasmError};
 /// Which rewrites to apply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Passes {
-    /// Replace every NaN a float operation produces by the positive canonical NaN.
+    /// Replace every NaN a float operation produces by the positive canonical NaN (in every
+    /// lane of a vector), and every relaxed SIMD operation by the spec's deterministic
+    /// semantics of it: the deterministic profile.
     pub canonicalize_nans: bool,
     /// Portable fuel metering with this cost table, the module's fuel starting at
     /// `initial_fuel`.
@@ -234,8 +239,8 @@ pub struct Instrumented {
     pub start: bool,
 }
 
-/// Validates `wasm` with wasmparser against the contract's wasm feature set (Wasm 2.0
-/// without SIMD), as strictly as the spec reads it: for a backend whose engine validates
+/// Validates `wasm` with wasmparser against the contract's wasm feature set (Wasm 2.0 with
+/// relaxed SIMD), as strictly as the spec reads it: for a backend whose engine validates
 /// more leniently than it compiles. wasmtime 48's `Module::validate` accepts an overlong
 /// LEB128 in a memory's limits that its compiler refuses, and the rewrite would re-encode
 /// it well-formed.
@@ -243,7 +248,7 @@ pub struct Instrumented {
 /// # Errors
 /// [`WasmError::Compile`] with wasmparser's message.
 pub fn validate(wasm: &[u8]) -> Result<(), WasmError> {
-    let features = wasmparser::WasmFeatures::WASM2.difference(wasmparser::WasmFeatures::SIMD);
+    let features = wasmparser::WasmFeatures::WASM2 | wasmparser::WasmFeatures::RELAXED_SIMD;
     wasmparser::Validator::new_with_features(features)
         .validate_all(wasm)
         .map(drop)

@@ -13,7 +13,7 @@ use wasmhost_api::WasmError;
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
 use crate::fuel::{Fuel, Rate};
-use crate::{Global, Passes, START_EXPORT, canonicalize, depth, fuel, limits};
+use crate::{Global, Passes, START_EXPORT, canonicalize, depth, fuel, limits, relaxed};
 
 /// Rewrites the valid module `wasm` with `passes`. Returns the new module and whether its
 /// start function was moved to the export [`START_EXPORT`].
@@ -300,6 +300,18 @@ impl Rewriter<'_> {
         if let (Some(depth_global), Some(max)) = (depth_global, passes.max_call_depth) {
             depth::enter(f, depth_global, max, scratch.i32);
         }
+        // The deterministic profile's relaxed SIMD: the spec's deterministic semantics,
+        // canonicalized.
+        if let (Some(v128), true) = (
+            scratch.v128,
+            passes.canonicalize_nans && relaxed::is_relaxed(&op),
+        ) {
+            let vectors = [v128, v128 + 1, v128 + 2, v128 + 3];
+            if let Some(shape) = relaxed::deterministic(&op, f, vectors) {
+                canonicalize::check(shape, f, scratch.checks());
+            }
+            return Ok(());
+        }
         f.instruction(&self.instruction_of(op.clone())?);
         if let Some(depth_global) = depth_global {
             depth::leave(f, depth_global);
@@ -310,7 +322,7 @@ impl Rewriter<'_> {
         }
         // 7. canonical NaNs
         if canonical {
-            canonicalize::after(&op, f, scratch.f32, scratch.f64);
+            canonicalize::after(&op, f, scratch.checks());
         }
         Ok(())
     }
@@ -330,6 +342,19 @@ struct Scratch {
     fuel: u32,
     f32: u32,
     f64: u32,
+    /// The first of four v128 locals, in functions whose vector results the deterministic
+    /// profile checks or whose relaxed operations it rewrites.
+    v128: Option<u32>,
+}
+
+impl Scratch {
+    fn checks(self) -> canonicalize::Scratch {
+        canonicalize::Scratch {
+            f32: self.f32,
+            f64: self.f64,
+            v128: self.v128,
+        }
+    }
 }
 
 impl Reencode for Rewriter<'_> {
@@ -392,12 +417,25 @@ impl Reencode for Rewriter<'_> {
             declared = declared.saturating_add(count);
             locals.push((count, self.val_type(ty)?));
         }
+        let mut ops = Vec::new();
+        let mut reader = func.get_operators_reader()?;
+        while !reader.eof() {
+            ops.push(reader.read()?);
+        }
+        // Only a function with such operators gets v128 locals: a module without SIMD
+        // stays valid on an engine built without it.
+        let vector_scratch = self.passes.canonicalize_nans
+            && ops.iter().any(|op| {
+                relaxed::is_relaxed(op)
+                    || canonicalize::nan_producing(op).is_some_and(canonicalize::Shape::is_vector)
+            });
         let first = params + declared;
         let scratch = Scratch {
             i32: first,
             fuel: first + 1,
             f32: first + 2,
             f64: first + 3,
+            v128: vector_scratch.then_some(first + 4),
         };
         locals.extend([
             (1, ValType::I32),
@@ -405,10 +443,8 @@ impl Reencode for Rewriter<'_> {
             (1, ValType::F32),
             (1, ValType::F64),
         ]);
-        let mut ops = Vec::new();
-        let mut reader = func.get_operators_reader()?;
-        while !reader.eof() {
-            ops.push(reader.read()?);
+        if vector_scratch {
+            locals.push((4, ValType::V128));
         }
         let charges = match &self.passes.fuel {
             Some((costs, _)) => fuel::block_charges(&ops, costs, self.imported_functions),
@@ -577,6 +613,54 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("select").count(), 1, "{text}");
+    }
+
+    /// Every relaxed operation and vector float shape, under every pass set: valid, with
+    /// no relaxed operation left in the deterministic profile, and v128 scratch locals only
+    /// in the function that needs them.
+    #[test]
+    fn vector_checks_and_relaxed_rewrites_keep_the_module_valid() {
+        let relaxed = [
+            "f32x4.relaxed_madd",
+            "f32x4.relaxed_nmadd",
+            "f64x2.relaxed_madd",
+            "f64x2.relaxed_nmadd",
+            "i32x4.relaxed_dot_i8x16_i7x16_add_s",
+            "i8x16.relaxed_laneselect",
+            "i64x2.relaxed_laneselect",
+        ]
+        .map(|op| format!("local.get 0 local.get 0 local.get 0 {op} drop"));
+        let binary = [
+            "f32x4.relaxed_min",
+            "f64x2.relaxed_max",
+            "i8x16.relaxed_swizzle",
+            "i16x8.relaxed_q15mulr_s",
+            "i16x8.relaxed_dot_i8x16_i7x16_s",
+            "f32x4.div",
+        ]
+        .map(|op| format!("local.get 0 local.get 0 {op} drop"));
+        let unary = [
+            "i32x4.relaxed_trunc_f64x2_u_zero",
+            "f64x2.promote_low_f32x4",
+        ]
+        .map(|op| format!("local.get 0 {op} drop"));
+        let body = [&relaxed[..], &binary[..], &unary[..]].concat().join(" ");
+        let wasm = wat::parse_str(format!(
+            "(module (func (param v128) {body}) (func (param f32) (result f32) local.get 0 f32.sqrt))"
+        ))
+        .unwrap();
+        for passes in pass_sets() {
+            let (out, _) = rewrite(&wasm, &passes).unwrap();
+            wasmparser::validate(&out).unwrap_or_else(|e| panic!("{passes:?}: {e}"));
+            let text = print(&out);
+            assert_eq!(
+                text.contains("relaxed"),
+                !passes.canonicalize_nans,
+                "{passes:?}: {text}"
+            );
+            let v128_locals = text.matches("f64 v128 v128 v128 v128)").count();
+            assert_eq!(v128_locals, usize::from(passes.canonicalize_nans), "{text}");
+        }
     }
 
     #[test]

@@ -562,10 +562,16 @@ mod tests {
     fn answers_decode_the_same_with_and_without_the_ok_shortcut() {
         let ok: Result<String, WasmError> = Ok("hi".into());
         let bytes = encode(&ok).unwrap();
-        assert!(bytes.starts_with(&OK_TAG), "the shortcut must apply: {bytes:x?}");
+        assert!(
+            bytes.starts_with(&OK_TAG),
+            "the shortcut must apply: {bytes:x?}"
+        );
         assert_eq!(decode_result::<String>(&bytes).unwrap(), ok);
         let err: Result<String, WasmError> = Err(WasmError::MissingExport("f".into()));
-        assert_eq!(decode_result::<String>(&encode(&err).unwrap()).unwrap(), err);
+        assert_eq!(
+            decode_result::<String>(&encode(&err).unwrap()).unwrap(),
+            err
+        );
         // The key "Ok" as a str8 instead of a fixstr: not the shortcut's bytes, still `Ok`.
         let long_key = [0x81, 0xd9, 2, b'O', b'k', 0xa2, b'h', b'i'];
         assert_eq!(decode_result::<String>(&long_key).unwrap(), ok);
@@ -583,13 +589,23 @@ mod tests {
     /// exactly [`encode`]'s bytes.
     #[test]
     fn inputs_encode_alike_below_and_above_the_stack_buffer() {
-        for len in [0, SMALL_ENCODING - 3, SMALL_ENCODING - 2, SMALL_ENCODING, 10_000] {
+        for len in [
+            0,
+            SMALL_ENCODING - 3,
+            SMALL_ENCODING - 2,
+            SMALL_ENCODING,
+            10_000,
+        ] {
             let value = "x".repeat(len);
             let mut small = [0u8; SMALL_ENCODING];
             let mut room = &mut small[..];
             let fits = rmp_serde::encode::write_named(&mut room, &value).is_ok();
             let used = SMALL_ENCODING - room.len();
-            assert_eq!(fits, encode(&value).unwrap().len() <= SMALL_ENCODING, "{len}");
+            assert_eq!(
+                fits,
+                encode(&value).unwrap().len() <= SMALL_ENCODING,
+                "{len}"
+            );
             if fits {
                 assert_eq!(&small[..used], &encode(&value).unwrap()[..]);
             }

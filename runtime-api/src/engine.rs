@@ -223,8 +223,8 @@ pub trait Guest {
     ///
     /// # Errors
     /// [`WasmError::MissingExport`] when there is no global export of that name;
-    /// [`WasmError::ExportSignature`] when the global holds a vector, which the contract's
-    /// [`Value`] does not carry (SIMD is outside its feature set).
+    /// [`WasmError::ExportSignature`] when the global holds a reference [`Value`] does not
+    /// carry.
     fn global(&mut self, name: &str) -> Result<Value, WasmError>;
 
     /// The configuration of the engine this guest runs on.

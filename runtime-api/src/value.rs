@@ -4,8 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A wasm value type: the numeric types and the two reference types (vectors are outside
-/// the contract's feature set).
+/// A wasm value type: the numeric types, the 128-bit vector, and the two reference types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ValType {
     /// 32-bit integer.
@@ -16,6 +15,8 @@ pub enum ValType {
     F32,
     /// 64-bit IEEE 754 float.
     F64,
+    /// 128-bit vector (SIMD): 16 bytes with no lane shape of their own.
+    V128,
     /// A reference to a function, or null.
     FuncRef,
     /// A reference to a host value, or null.
@@ -52,6 +53,9 @@ pub enum Value {
     F32(u32),
     /// 64-bit float, as bits.
     F64(u64),
+    /// 128-bit vector, as bits: lane 0 of any shape is the least significant (the byte at
+    /// the lowest address when stored).
+    V128(u128),
     /// A function reference: `None` is `ref.null func`.
     FuncRef(Option<FuncRef>),
     /// A host reference: `None` is `ref.null extern`, `Some(n)` the host value `n` (the
@@ -67,6 +71,7 @@ impl Value {
             Value::I64(_) => ValType::I64,
             Value::F32(_) => ValType::F32,
             Value::F64(_) => ValType::F64,
+            Value::V128(_) => ValType::V128,
             Value::FuncRef(_) => ValType::FuncRef,
             Value::ExternRef(_) => ValType::ExternRef,
         }
@@ -80,14 +85,16 @@ impl Value {
             ValType::I64 => Value::I64(0),
             ValType::F32 => Value::F32(0),
             ValType::F64 => Value::F64(0),
+            ValType::V128 => Value::V128(0),
             ValType::FuncRef => Value::FuncRef(None),
             ValType::ExternRef => Value::ExternRef(None),
         }
     }
 
     /// Parses `text` as a value of type `ty`: integers in decimal (or `0x` hex), floats as
-    /// decimal numbers, `nan`, `inf`, or exact bits as `0x…`; references as `null`, and a
-    /// host reference also as its number.
+    /// decimal numbers, `nan`, `inf`, or exact bits as `0x…`; a vector as its bits in `0x…`
+    /// (up to 32 hex digits) or decimal; references as `null`, and a host reference also as
+    /// its number.
     pub fn parse(ty: ValType, text: &str) -> Option<Self> {
         let hex = text.strip_prefix("0x");
         Some(match ty {
@@ -114,6 +121,10 @@ impl Value {
                 Some(h) => u64::from_str_radix(h, 16).ok()?,
                 None => text.parse::<f64>().ok()?.to_bits(),
             }),
+            ValType::V128 => Value::V128(match hex {
+                Some(h) => u128::from_str_radix(h, 16).ok()?,
+                None => text.parse().ok()?,
+            }),
             ValType::FuncRef if text == "null" => Value::FuncRef(None),
             ValType::FuncRef => return None,
             ValType::ExternRef if text == "null" => Value::ExternRef(None),
@@ -129,6 +140,7 @@ impl fmt::Display for ValType {
             ValType::I64 => "i64",
             ValType::F32 => "f32",
             ValType::F64 => "f64",
+            ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
         })
@@ -136,7 +148,8 @@ impl fmt::Display for ValType {
 }
 
 /// Integers in decimal; floats as their value followed by their exact bits, e.g.
-/// `f32:nan (0x7fc00000)`, because two NaNs that print alike may differ in bits; references
+/// `f32:nan (0x7fc00000)`, because two NaNs that print alike may differ in bits; vectors as
+/// their 32 hex digits, `v128:0x0000…0001` (lane 0 last); references
 /// as `funcref:null`, `funcref:func`, `externref:null`, `externref:7`.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,6 +158,7 @@ impl fmt::Display for Value {
             Value::I64(v) => write!(f, "i64:{v}"),
             Value::F32(b) => write!(f, "f32:{} ({b:#010x})", f32::from_bits(b)),
             Value::F64(b) => write!(f, "f64:{} ({b:#018x})", f64::from_bits(b)),
+            Value::V128(b) => write!(f, "v128:{b:#034x}"),
             Value::FuncRef(None) => f.write_str("funcref:null"),
             Value::FuncRef(Some(_)) => f.write_str("funcref:func"),
             Value::ExternRef(None) => f.write_str("externref:null"),
@@ -181,5 +195,15 @@ mod tests {
             Some(Value::FuncRef(None))
         );
         assert_eq!(Value::parse(ValType::FuncRef, "7"), None);
+        assert_eq!(
+            Value::parse(ValType::V128, "0xffffffff000000000000000000000001"),
+            Some(Value::V128(0xffff_ffff_0000_0000_0000_0000_0000_0001))
+        );
+        assert_eq!(
+            Value::parse(ValType::V128, "0x1")
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("v128:0x00000000000000000000000000000001")
+        );
     }
 }

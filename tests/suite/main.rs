@@ -16,6 +16,7 @@ mod imports;
 mod limits;
 mod payloads;
 mod readme;
+mod simd;
 mod traps;
 #[cfg(feature = "wasi")]
 mod wasi;
