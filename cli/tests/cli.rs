@@ -254,7 +254,7 @@ fn inspect_lists_the_interface_the_features_and_each_engines_verdict() {
         assert!(out.contains(&format!("{engine}: compiles in")), "{out}");
     }
 
-    // SIMD is outside the contract's features: every engine refuses, and the exit code says so.
+    // SIMD is in the contract's features: every engine compiles it.
     let dir = std::env::temp_dir().join(format!("wasmhost-inspect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let simd = dir.join("simd.wat");
@@ -264,20 +264,33 @@ fn inspect_lists_the_interface_the_features_and_each_engines_verdict() {
              (func (export "splat") (param i32) (result v128) (i32x4.splat (local.get 0))))"#,
     )
     .unwrap();
-    let json = dir.join("simd.json");
+    let (code, out) = wasmhost(&["inspect", simd.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("env.m: memory 1 pages"), "{out}");
+    assert!(out.contains("splat: func (i32) -> (v128)"), "{out}");
+    assert!(out.contains("features beyond wasm 1.0: simd"), "{out}");
+    assert_eq!(
+        out.matches(": compiles in").count(),
+        wasmhost::ENGINES.len(),
+        "{out}"
+    );
+
+    // Tail calls are outside them: every engine refuses, and the exit code says so.
+    let tail = dir.join("tail.wat");
+    std::fs::write(&tail, "(module (func $f return_call $f))").unwrap();
+    let json = dir.join("tail.json");
     let (code, out) = wasmhost(&[
         "inspect",
-        simd.to_str().unwrap(),
+        tail.to_str().unwrap(),
         "--json",
         json.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("env.m: memory 1 pages"), "{out}");
-    assert!(out.contains("features beyond wasm 1.0: simd"), "{out}");
+    assert!(out.contains("features beyond wasm 1.0: tail-call"), "{out}");
     assert!(out.contains("refuses it"), "{out}");
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(written["features"], serde_json::json!(["simd"]));
+    assert_eq!(written["features"], serde_json::json!(["tail-call"]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -331,13 +331,6 @@ pub fn run(
             for engine in AnyEngine::all(&config) {
                 let module = match engine.compile(&wasm) {
                     Ok(m) => m,
-                    Err(WasmError::Compile(message)) if message.to_lowercase().contains("simd") => {
-                        row.skipped = Some(
-                            "uses fixed-width SIMD, which the contract turns off (the SIMD issue)"
-                                .into(),
-                        );
-                        break;
-                    }
                     Err(e) => {
                         runs.push(Run {
                             exit: Err(e.to_string()),
