@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
 use wasmhost::wasi::{self, Captured, DirPerms, WasiCtx, WasiView};
-use wasmhost::{AnyEngine, Config, HostFunctions, Metering, WasmError};
+use wasmhost::{AnyEngine, Config, HostFunctions, Metering};
 
 /// The fuel budget of a program run in the deterministic profile: 2^52 units, days of work.
 pub const PROGRAM_FUEL: u64 = 1 << 52;

@@ -31,7 +31,7 @@
 //! ```
 //!
 //! Vector results are always canonicalized (the search for a blind consumer knows only
-//! scalar operators). The relaxed SIMD operations are rewritten first ([`relaxed`]).
+//! scalar operators). The relaxed SIMD operations are rewritten first ([`crate::relaxed`]).
 
 use wasm_encoder::{Function, Instruction};
 use wasmparser::Operator;
@@ -58,7 +58,7 @@ impl Shape {
 
 /// The shape of the floats an instruction may produce a NaN in, for the instructions the
 /// spec lets produce a non-deterministic NaN. Bit operations are not listed, nor relaxed
-/// operations: the deterministic profile rewrites those into listed ones ([`relaxed`]).
+/// operations: the deterministic profile rewrites those into listed ones ([`crate::relaxed`]).
 pub fn nan_producing(op: &Operator<'_>) -> Option<Shape> {
     use Operator::*;
     match op {
