@@ -160,7 +160,7 @@ fn constant_probes(h: &mut String, reports: &[Report]) {
                 let _ = write!(h, "<td class=\"name\">{}</td>", esc(&show(o)));
             }
             let class = match row.verdict {
-                Verdict::AllowedNan => "allowed",
+                Verdict::AllowedNan | Verdict::AllowedRelaxed => "allowed",
                 _ => "divergence",
             };
             let _ = write!(h, "<td class=\"{class}\">{:?}</td></tr>", row.verdict);
@@ -338,7 +338,7 @@ fn probe_grid(
                 merged_verdict(reports, deterministic, i, ops).unwrap_or(Verdict::Divergence);
             let class = match verdict {
                 Verdict::Agree => "agree",
-                Verdict::AllowedNan => "allowed",
+                Verdict::AllowedNan | Verdict::AllowedRelaxed => "allowed",
                 Verdict::Divergence => "divergence",
             };
             let case = &first.probes.rows[i].case;

@@ -10,6 +10,7 @@ pub mod generated;
 pub mod guests;
 pub mod hostile;
 pub mod html;
+pub mod lanes;
 pub mod malformed;
 pub mod meter;
 pub mod probes;

@@ -536,6 +536,9 @@ pub enum Verdict {
     Agree,
     /// The results differ only in NaN sign or payload, within the set the spec allows.
     AllowedNan,
+    /// A relaxed SIMD operation's results differ: the spec lets each engine and processor
+    /// choose among its results (default profile only; see `lanes`).
+    AllowedRelaxed,
     /// Anything else: an engine bug or ours, to be reported.
     Divergence,
 }
@@ -558,7 +561,7 @@ fn nan_kind(v: &Value) -> Option<(bool, bool)> {
 /// Whether every NaN result of `outcomes` is in the set the spec allows for an arithmetic
 /// operator with operands `args`: canonical NaNs if all NaN operands are canonical,
 /// arithmetic NaNs otherwise.
-fn all_spec_allowed_nans(args: &[Value], outcomes: &[&Outcome]) -> bool {
+pub(crate) fn all_spec_allowed_nans(args: &[Value], outcomes: &[&Outcome]) -> bool {
     let inputs_canonical = args
         .iter()
         .filter_map(nan_kind)

@@ -119,6 +119,10 @@ pub struct ProfileReport {
     /// folding computes it (absent from reports made before it existed).
     #[serde(default)]
     pub probes_constant: Option<Matrix>,
+    /// The SIMD lane probes ([`crate::lanes`]): operands as arguments, then as constants
+    /// (absent from reports made before SIMD).
+    #[serde(default)]
+    pub lanes: Vec<Matrix>,
     /// The test guests through the ABI.
     pub guests: Vec<GuestRow>,
 }
@@ -232,11 +236,13 @@ impl ProfileReport {
             + self.divergences_beyond_probes(engines)
     }
 
-    /// Divergences of the constant-operand probe matrix.
+    /// Divergences of the constant-operand probe matrix and of the SIMD lane probes.
     pub fn constant_probe_divergences(&self) -> usize {
         self.probes_constant
-            .as_ref()
-            .map_or(0, |m| m.count(Verdict::Divergence))
+            .iter()
+            .chain(&self.lanes)
+            .map(|m| m.count(Verdict::Divergence))
+            .sum()
     }
 
     /// [`ProfileReport::divergences`] less the probe matrix's.
@@ -292,6 +298,13 @@ impl Report {
             ));
             let probes_constant = Matrix::run_constant(&engines)
                 .unwrap_or_else(|e| panic!("the constant probe module must run: {e}"));
+            progress(&format!("{profile}: SIMD lane probes"));
+            let lanes = [false, true]
+                .map(|constant| {
+                    crate::lanes::run_matrix(&engines, constant)
+                        .unwrap_or_else(|e| panic!("the lane probe module must run: {e}"))
+                })
+                .to_vec();
             progress(&format!("{profile}: {} guest calls", calls.len()));
             let guests = calls
                 .iter()
@@ -306,6 +319,7 @@ impl Report {
                 spec,
                 probes,
                 probes_constant: Some(probes_constant),
+                lanes,
                 guests,
             });
         }
@@ -592,6 +606,56 @@ pub fn summary(report: &Report) -> String {
             p.probes.count(Verdict::AllowedNan),
             p.probes.count(Verdict::Divergence)
         );
+    }
+    let _ = writeln!(
+        s,
+        "\nSIMD lane probes ({} cases: f32x4/f64x2 lane by lane, relaxed SIMD at its edges):",
+        report
+            .profiles
+            .first()
+            .and_then(|p| p.lanes.first())
+            .map_or(0, |m| m.rows.len())
+    );
+    let _ = writeln!(
+        s,
+        "  {:<14} {:<9} {:>7} {:>12} {:>16} {:>11}",
+        "profile", "operands", "agree", "allowed NaN", "allowed relaxed", "divergence"
+    );
+    for p in &report.profiles {
+        for m in &p.lanes {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:<9} {:>7} {:>12} {:>16} {:>11}",
+                profile_name(p.deterministic),
+                if m.constant { "constant" } else { "arguments" },
+                m.count(Verdict::Agree),
+                m.count(Verdict::AllowedNan),
+                m.count(Verdict::AllowedRelaxed),
+                m.count(Verdict::Divergence)
+            );
+        }
+        for m in &p.lanes {
+            for r in m
+                .rows
+                .iter()
+                .filter(|r| r.verdict == Verdict::Divergence)
+                .take(8)
+            {
+                let outcomes: Vec<String> = r
+                    .outcomes
+                    .iter()
+                    .map(|o| o.as_ref().map_or_else(|e| e.to_string(), |v| v.to_string()))
+                    .collect();
+                let args: Vec<String> = r.case.args.iter().map(|a| a.to_string()).collect();
+                let _ = writeln!(
+                    s,
+                    "    divergence: {} ({}): {}",
+                    r.case.op,
+                    args.join(", "),
+                    outcomes.join(" / ")
+                );
+            }
+        }
     }
     let _ = writeln!(
         s,

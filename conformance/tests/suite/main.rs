@@ -6,6 +6,7 @@ mod bombs;
 mod concurrency;
 mod generated;
 mod hostile;
+mod lanes;
 mod malformed;
 mod oracle;
 mod probes;
