@@ -2,7 +2,7 @@
 //! disagreements hide.
 //!
 //! `wasm-smith` makes valid modules within the feature set every engine shares (Wasm 2.0
-//! without SIMD, no imports). Each module runs on every engine in the default and the
+//! with SIMD and relaxed SIMD, no imports). Each module runs on every engine in the default and the
 //! deterministic profile: instantiated (its start function run), then every exported
 //! function called with the same generated arguments, each call with the same budget of
 //! portable fuel so that every program ends. What each engine did is recorded as a trace
@@ -13,6 +13,8 @@
 //! - [`Class::NanBits`]: NaNs of different bits, which the spec allows;
 //! - [`Class::StackDepth`]: a call stack exhausted at an engine's own depth (the default
 //!   profile has no call-depth limit);
+//! - [`Class::RelaxedChoice`]: a module with relaxed SIMD whose engines differ in the
+//!   default profile only (each may choose among the spec's results);
 //! - [`Class::NanState`]: anything else that vanishes in the deterministic profile, where
 //!   NaNs are canonical: NaN bits that reached memory, a global or a branch;
 //! - [`Class::Unexplained`]: everything else, and every difference in the deterministic
@@ -68,6 +70,9 @@ pub enum Class {
     NanBits,
     /// A call stack exhausted at an engine's own depth: allowed without a call-depth limit.
     StackDepth,
+    /// Relaxed SIMD's choices: the module has relaxed operations, and its engines agree in
+    /// the deterministic profile.
+    RelaxedChoice,
     /// Gone in the deterministic profile: NaN bits that reached state or control flow.
     NanState,
     /// Not explained: a bug of ours or of an engine.
@@ -85,6 +90,7 @@ impl Class {
         match self {
             Class::NanBits => "NaN bits (allowed)",
             Class::StackDepth => "stack depth (allowed without a depth limit)",
+            Class::RelaxedChoice => "relaxed SIMD choice (allowed)",
             Class::NanState => "NaN bits in state (gone when NaNs are canonical)",
             Class::Unexplained => "unexplained",
         }
@@ -240,8 +246,8 @@ fn smith_config() -> wasm_smith::Config {
         max_memory32_bytes: 16 * 65_536,
         max_table_elements: 1_000,
         export_everything: true,
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
+        simd_enabled: true,
+        relaxed_simd_enabled: true,
         threads_enabled: false,
         tail_call_enabled: false,
         gc_enabled: false,
@@ -643,6 +649,41 @@ fn is_nan(v: &Value) -> bool {
     }
 }
 
+/// Whether two values differ only in NaN bits: floats that are both NaNs, or vectors
+/// whose differing lanes are NaNs in both, read as f32x4 or as f64x2 (a v128 carries no
+/// lane type).
+fn nan_bits_apart(a: &Value, b: &Value) -> bool {
+    match (*a, *b) {
+        (Value::V128(x), Value::V128(y)) => {
+            let f32x4 = (0..4).all(|k| {
+                let (l, r) = ((x >> (32 * k)) as u32, (y >> (32 * k)) as u32);
+                l == r || (f32::from_bits(l).is_nan() && f32::from_bits(r).is_nan())
+            });
+            let f64x2 = (0..2).all(|k| {
+                let (l, r) = ((x >> (64 * k)) as u64, (y >> (64 * k)) as u64);
+                l == r || (f64::from_bits(l).is_nan() && f64::from_bits(r).is_nan())
+            });
+            f32x4 || f64x2
+        }
+        _ => is_nan(a) && is_nan(b) && a.ty() == b.ty(),
+    }
+}
+
+/// Whether `wasm` has a relaxed SIMD operation.
+fn uses_relaxed_simd(wasm: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload};
+    Parser::new(0).parse_all(wasm).flatten().any(|payload| {
+        let Payload::CodeSectionEntry(body) = payload else {
+            return false;
+        };
+        let Ok(mut ops) = body.get_operators_reader() else {
+            return false;
+        };
+        std::iter::from_fn(|| (!ops.eof()).then(|| ops.read().ok()).flatten())
+            .any(|op| wasmhost_instrument::relaxed::is_relaxed(&op))
+    })
+}
+
 /// Whether the traces differ at `at` only in NaN bits: the same outcome shape, the same
 /// fuel, and every differing value a NaN on every engine.
 fn only_nan_bits(traces: &[Trace], at: usize) -> bool {
@@ -663,7 +704,7 @@ fn only_nan_bits(traces: &[Trace], at: usize) -> bool {
             && values
                 .iter()
                 .zip(first)
-                .all(|(a, b)| a == b || (is_nan(a) && is_nan(b) && a.ty() == b.ty()))
+                .all(|(a, b)| a == b || nan_bits_apart(a, b))
     })
 }
 
@@ -677,13 +718,21 @@ fn stack_exhausted(traces: &[Trace], through: usize) -> bool {
 
 /// Why `traces` differ at `at`, in the deterministic profile or not, given whether the
 /// deterministic profile's traces of the same module agree.
-fn classify(traces: &[Trace], at: usize, deterministic: bool, deterministic_agrees: bool) -> Class {
+fn classify(
+    traces: &[Trace],
+    at: usize,
+    deterministic: bool,
+    deterministic_agrees: bool,
+    relaxed: bool,
+) -> Class {
     if deterministic {
         Class::Unexplained
     } else if only_nan_bits(traces, at) {
         Class::NanBits
     } else if stack_exhausted(traces, at) {
         Class::StackDepth
+    } else if relaxed && deterministic_agrees {
+        Class::RelaxedChoice
     } else if deterministic_agrees {
         Class::NanState
     } else {
@@ -744,6 +793,7 @@ fn run_wasm(
         );
     }
     let deterministic_agrees = first_difference(&traces_by_profile[1]).is_none();
+    let relaxed = uses_relaxed_simd(&wasm);
     let profiles = [0, 1].map(|p| {
         let traces = &traces_by_profile[p];
         let outcomes = traces[0]
@@ -756,7 +806,7 @@ fn run_wasm(
             })
             .collect();
         let difference = first_difference(traces).map(|at| {
-            let class = classify(traces, at, p == 1, deterministic_agrees);
+            let class = classify(traces, at, p == 1, deterministic_agrees, relaxed);
             (at, class, traces.clone())
         });
         ProfileRun {
@@ -949,8 +999,8 @@ mod tests {
         ];
         let traces = [a.clone(), b];
         assert_eq!(first_difference(&traces), Some(1));
-        assert_eq!(classify(&traces, 1, false, false), Class::NanBits);
-        assert_eq!(classify(&traces, 1, true, false), Class::Unexplained);
+        assert_eq!(classify(&traces, 1, false, false, false), Class::NanBits);
+        assert_eq!(classify(&traces, 1, true, false, false), Class::Unexplained);
 
         // The same NaNs after different fuel: not just NaN bits.
         let c = vec![
@@ -958,18 +1008,59 @@ mod tests {
             call(vec![Value::F32(0xffc0_0000)], 8),
         ];
         let traces = [a.clone(), c];
-        assert_eq!(classify(&traces, 1, false, false), Class::Unexplained);
-        assert_eq!(classify(&traces, 1, false, true), Class::NanState);
+        assert_eq!(
+            classify(&traces, 1, false, false, false),
+            Class::Unexplained
+        );
+        assert_eq!(classify(&traces, 1, false, true, false), Class::NanState);
 
         // A number against a NaN: not NaN bits.
         let d = vec![call(vec![Value::I32(2)], 5)];
         let traces = [a.clone(), d];
         assert_eq!(first_difference(&traces), Some(0));
-        assert_eq!(classify(&traces, 0, false, false), Class::Unexplained);
+        assert_eq!(
+            classify(&traces, 0, false, false, false),
+            Class::Unexplained
+        );
 
         // Identical traces have no difference; a shorter one does.
         assert_eq!(first_difference(&[a.clone(), a.clone()]), None);
         assert_eq!(first_difference(&[a.clone(), a[..1].to_vec()]), Some(1));
+    }
+
+    #[test]
+    fn vector_lanes_are_nan_bits_apart_in_either_float_shape_and_relaxed_is_its_own_class() {
+        let nan_lane = |bits: u128| call(vec![Value::V128(bits)], 9);
+        // f32 lane 1 is a NaN of other bits in each: allowed.
+        let traces = [
+            vec![nan_lane(0x7fc0_0000_0000_0000_0000_0001)],
+            vec![nan_lane(0xffc0_0001_0000_0000_0000_0001)],
+        ];
+        assert_eq!(classify(&traces, 0, false, false, false), Class::NanBits);
+        // A number lane apart: not NaN bits, but a relaxed module's choice when the
+        // deterministic profile agrees.
+        let traces = [vec![nan_lane(1)], vec![nan_lane(2)]];
+        assert_eq!(
+            classify(&traces, 0, false, false, false),
+            Class::Unexplained
+        );
+        assert_eq!(
+            classify(&traces, 0, false, true, true),
+            Class::RelaxedChoice
+        );
+        assert_eq!(classify(&traces, 0, false, false, true), Class::Unexplained);
+        assert!(uses_relaxed_simd(
+            &wasmhost::wat2wasm(
+                "(module (func (param v128) (result v128) local.get 0 local.get 0 i8x16.relaxed_swizzle))"
+            )
+            .unwrap()
+        ));
+        assert!(!uses_relaxed_simd(
+            &wasmhost::wat2wasm(
+                "(module (func (param v128) (result v128) local.get 0 local.get 0 i8x16.swizzle))"
+            )
+            .unwrap()
+        ));
     }
 
     #[test]
@@ -983,8 +1074,8 @@ mod tests {
             call(vec![Value::I32(2)], 5),
         ];
         let traces = [a, b];
-        assert_eq!(classify(&traces, 1, false, false), Class::StackDepth);
-        assert_eq!(classify(&traces, 1, true, false), Class::Unexplained);
+        assert_eq!(classify(&traces, 1, false, false, false), Class::StackDepth);
+        assert_eq!(classify(&traces, 1, true, false, false), Class::Unexplained);
     }
 
     #[test]

@@ -452,7 +452,7 @@ fn generated_table(h: &mut String, reports: &[Report]) {
     }
     h.push_str(
         "<h2 id=\"generated\">Generated modules</h2><p>Modules made by wasm-smith (Wasm 2.0 \
-         without SIMD), each export called with the same arguments and the same portable fuel \
+         with SIMD and relaxed SIMD), each export called with the same arguments and the same portable fuel \
          on every engine; the traces (results, error kinds, fuel, exported globals, a digest \
          of memory) compared. The first difference of each module is classified.</p>\
          <table><tr><th>machine</th><th>modules (seed)</th><th>profile</th><th>calls per \
