@@ -517,9 +517,11 @@ fn payload(c: &mut Criterion) {
 /// The compute kernels: the `kernels` guest on every engine, and the same source natively.
 fn compute_kernels(c: &mut Criterion) {
     type Native = fn(u32) -> u64;
-    let kernels_: [(&str, i32, Native); 4] = [
+    let kernels_: [(&str, i32, Native); 5] = [
         ("hash", 200_000, kernels::hash),
         ("matmul", 40, |n| kernels::matmul(n).to_bits()),
+        // The same product vectorized into f64x2 in wasm; natively the compiler's choice.
+        ("matmul_simd", 40, |n| kernels::matmul_simd(n).to_bits()),
         ("sort", 20_000, kernels::sort),
         ("fib", 22, kernels::fib),
     ];
@@ -549,6 +551,34 @@ fn compute_kernels(c: &mut Criterion) {
         g.bench_function("native", |b| b.iter(|| native(black_box(size as u32))));
         g.finish();
     }
+}
+
+/// The SIMD float kernel (the vectorized matrix product) on every engine in both profiles:
+/// what the deterministic profile's lane-by-lane canonicalization costs.
+fn deterministic_profile_simd_cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("simd_matmul_40");
+    for deterministic in [false, true] {
+        let profile = if deterministic {
+            "deterministic"
+        } else {
+            "default"
+        };
+        for engine in engines(&Config::default().deterministic(deterministic)) {
+            let mut instance = engine
+                .compile(wasmhost_test_wasms::guest("kernels"))
+                .unwrap()
+                .instantiate(&HostFunctions::new(), ())
+                .unwrap();
+            g.bench_function(BenchmarkId::new(engine.name(), profile), |b| {
+                b.iter(|| {
+                    instance
+                        .call_raw("matmul_simd", &[Value::I32(black_box(40))])
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
 }
 
 /// The float kernel on every engine in both profiles, and natively.
@@ -722,7 +752,8 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500));
     targets = compile, instantiate, noop_call, serialized_call, host_call, threads, payload,
-        compute_kernels, deterministic_profile_cost, metering_cost, wasi_call, programs
+        compute_kernels, deterministic_profile_cost, deterministic_profile_simd_cost, metering_cost,
+        wasi_call, programs
 }
 
 /// Runs the benchmarks (unless `WASMHOST_BENCH_SUMMARY_ONLY` is set), then prints the

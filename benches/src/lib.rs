@@ -133,6 +133,11 @@ mod tests {
             call("matmul", 12),
             Ok(vec![Value::F64(kernels::matmul(12).to_bits())])
         );
+        // Vectorized (f64x2) in wasm, whatever the native build chose: the same bits.
+        assert_eq!(
+            call("matmul_simd", 12),
+            Ok(vec![Value::F64(kernels::matmul(12).to_bits())])
+        );
         assert_eq!(
             call("sort", 500),
             Ok(vec![Value::I64(kernels::sort(500) as i64)])

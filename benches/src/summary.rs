@@ -165,7 +165,7 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             Some("payload_echo/to_vec/64MiB".to_string()),
             Target::None,
         );
-        for kernel in ["hash", "matmul", "sort", "fib"] {
+        for kernel in ["hash", "matmul", "matmul_simd", "sort", "fib"] {
             // Compiled code is held to near-native speed; an interpreter is not.
             let target = if engine.interprets() {
                 Target::None
@@ -190,6 +190,18 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             format!("float_kernel_100k/{e}/deterministic"),
             Some(format!("float_kernel_100k/{e}/default")),
             Target::AtMost(1.25),
+        );
+        ratio(
+            format!("{e}: SIMD matmul, deterministic / default profile"),
+            format!("simd_matmul_40/{e}/deterministic"),
+            Some(format!("simd_matmul_40/{e}/default")),
+            Target::AtMost(1.25),
+        );
+        ratio(
+            format!("{e}: matmul, SIMD (f64x2) / scalar wasm"),
+            format!("kernel_matmul_simd/{e}"),
+            Some(format!("kernel_matmul/{e}")),
+            Target::None,
         );
         ratio(
             format!("{e}: cold compile / disk-cache hit (large guest)"),
@@ -248,7 +260,7 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             );
         }
     }
-    for kernel in ["hash", "matmul", "sort", "fib"] {
+    for kernel in ["hash", "matmul", "matmul_simd", "sort", "fib"] {
         for (a, b) in engine_pairs(&engines) {
             ratio(
                 format!("{a} / {b}: {kernel} kernel"),

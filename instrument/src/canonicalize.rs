@@ -30,8 +30,9 @@
 //! v128.bitselect        ;; r's lane where it is a number, else the canonical NaN
 //! ```
 //!
-//! Vector results are always canonicalized (the search for a blind consumer knows only
-//! scalar operators). The relaxed SIMD operations are rewritten first ([`crate::relaxed`]).
+//! A vector result is left alone only when an operator reading the same lane shape
+//! consumes it (see [`needed`]). The relaxed SIMD operations are rewritten first
+//! ([`crate::relaxed`]).
 
 use wasm_encoder::{Function, Instruction};
 use wasmparser::Operator;
@@ -98,12 +99,93 @@ fn scalar_nan_producing(op: &Operator<'_>) -> bool {
 /// are found; a branch, a call or a memory access ends the search, and the result is
 /// canonicalized. Anything but a blind consumer (neg, abs, copysign, select, a local, a
 /// global) may pass the bits on, so the result is canonicalized before it.
+///
+/// A vector result is consumed blindly only by an operator of its own shape (arithmetic,
+/// or a comparison): read in another shape, a NaN lane's payload bits are numbers.
 pub fn needed(op: &Operator<'_>, following: &[Operator<'_>]) -> bool {
     match nan_producing(op) {
-        Some(shape) if shape.is_vector() => true,
+        Some(shape) if shape.is_vector() => !vector_consumed_blindly(shape, following),
         Some(_) => !consumed_blindly(following),
         None => false,
     }
+}
+
+/// [`consumed_blindly`] for a vector result of `shape`.
+fn vector_consumed_blindly(shape: Shape, following: &[Operator<'_>]) -> bool {
+    let mut above = 0;
+    for op in following.iter().take(WINDOW) {
+        let Some((pops, pushes)) = vector_stack_effect(shape, op) else {
+            return false;
+        };
+        if pops > above {
+            return vector_input_shape(op) == Some(shape)
+                || same_shape_comparison(shape, op)
+                || matches!(op, Operator::Drop);
+        }
+        above = above - pops + pushes;
+    }
+    false
+}
+
+/// The lanes a NaN-producing vector operator reads its operands as: its result's shape,
+/// but for the conversions between the two.
+fn vector_input_shape(op: &Operator<'_>) -> Option<Shape> {
+    match op {
+        Operator::F64x2PromoteLowF32x4 => Some(Shape::F32x4),
+        Operator::F32x4DemoteF64x2Zero => Some(Shape::F64x2),
+        _ => nan_producing(op).filter(|shape| shape.is_vector()),
+    }
+}
+
+/// The comparisons of `shape`'s lanes: a mask, blind to NaN payloads.
+fn same_shape_comparison(shape: Shape, op: &Operator<'_>) -> bool {
+    use Operator::*;
+    match shape {
+        Shape::F32x4 => matches!(
+            op,
+            F32x4Eq | F32x4Ne | F32x4Lt | F32x4Gt | F32x4Le | F32x4Ge
+        ),
+        Shape::F64x2 => matches!(
+            op,
+            F64x2Eq | F64x2Ne | F64x2Lt | F64x2Gt | F64x2Le | F64x2Ge
+        ),
+        _ => false,
+    }
+}
+
+/// What `op` pops and pushes, for the operators the search past a vector result of
+/// `shape` follows: pushes, loads (an address in, a vector out), splats, address
+/// arithmetic, and `shape`'s own arithmetic and comparisons; `None` ends the search.
+fn vector_stack_effect(shape: Shape, op: &Operator<'_>) -> Option<(usize, usize)> {
+    use Operator::*;
+    let binary_arithmetic = matches!(
+        op,
+        F32x4Add
+            | F32x4Sub
+            | F32x4Mul
+            | F32x4Div
+            | F32x4Min
+            | F32x4Max
+            | F64x2Add
+            | F64x2Sub
+            | F64x2Mul
+            | F64x2Div
+            | F64x2Min
+            | F64x2Max
+    );
+    if vector_input_shape(op) == Some(shape) {
+        return Some(if binary_arithmetic { (2, 1) } else { (1, 1) });
+    }
+    if same_shape_comparison(shape, op) {
+        return Some((2, 1));
+    }
+    Some(match op {
+        LocalGet { .. } | GlobalGet { .. } | V128Const { .. } | I32Const { .. } => (0, 1),
+        V128Load { .. } | F32x4Splat | F64x2Splat | LocalTee { .. } => (1, 1),
+        I32Add | I32Sub | I32Mul | I32Shl => (2, 1),
+        Drop | LocalSet { .. } => (1, 0),
+        _ => return None,
+    })
 }
 
 /// How many operators past a result the search for its consumer goes.
@@ -342,6 +424,49 @@ mod tests {
         assert!(needed(&F64Div, &[]), "the last operator of a body");
         // Operators that cannot make a NaN of their own never need it.
         assert!(!needed(&F32Neg, &[]) && !needed(&F32Copysign, &[Return]));
+    }
+
+    /// The operators of `text`, a function body in WAT (not type-checked).
+    fn ops(text: &str) -> Vec<Operator<'static>> {
+        let wat = format!("(module (memory 1) (func {text}))");
+        let wasm: &'static [u8] = Box::leak(wat::parse_str(wat).unwrap().into_boxed_slice());
+        let mut ops = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = payload {
+                let mut reader = body.get_operators_reader().unwrap();
+                while !reader.eof() {
+                    ops.push(reader.read().unwrap());
+                }
+            }
+        }
+        ops.pop(); // the body's own `end`
+        ops
+    }
+
+    #[test]
+    fn a_vector_result_is_left_alone_only_for_a_consumer_reading_its_own_shape() {
+        let after = |op: Operator<'_>, text: &str| needed(&op, &ops(text));
+        // c + a * b, the product's consumer two loads away: blind.
+        assert!(!after(F64x2Mul, "f64x2.add"));
+        assert!(!after(F64x2Mul, "local.get 0 v128.load f64x2.add"));
+        assert!(!after(F32x4Sqrt, "f32x4.lt"));
+        // Read as other lanes, a NaN's payload is numbers: checked.
+        assert!(after(F64x2Mul, "f32x4.add"));
+        assert!(!after(F64x2Mul, "f32x4.demote_f64x2_zero"));
+        assert!(after(F32x4Mul, "f32x4.demote_f64x2_zero"));
+        assert!(after(F64x2Mul, "f64x2.promote_low_f32x4"));
+        assert!(!after(F32x4Mul, "f64x2.promote_low_f32x4"));
+        // Observed: stored, kept, moved as bits, or the function's end.
+        for next in [
+            "v128.store",
+            "local.set 1",
+            "f64x2.neg",
+            "v128.not",
+            "return",
+        ] {
+            assert!(after(F64x2Add, next), "add then {next}");
+        }
+        assert!(after(F64x2Add, ""));
     }
 
     #[test]

@@ -13,6 +13,11 @@ pub extern "C" fn matmul(n: i32) -> f64 {
 }
 
 #[unsafe(no_mangle)]
+pub extern "C" fn matmul_simd(n: i32) -> f64 {
+    kernels::matmul_simd(n as u32)
+}
+
+#[unsafe(no_mangle)]
 pub extern "C" fn sort(n: i32) -> i64 {
     kernels::sort(n as u32) as i64
 }
