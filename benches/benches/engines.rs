@@ -514,30 +514,46 @@ fn payload(c: &mut Criterion) {
     g.finish();
 }
 
-/// The compute kernels: the `kernels` guest on every engine, and the same source natively.
+/// The engines that run SIMD: all, unless wasmi is built without it (the `simd` feature).
+fn simd_engines(config: &Config) -> Vec<AnyEngine> {
+    let mut all = engines(config);
+    all.retain(|e| cfg!(feature = "simd") || e.name() != "wasmi");
+    all
+}
+
+/// The compute kernels: the `kernels` guest (and `simd-kernels`) on every engine, and the
+/// same source natively.
 fn compute_kernels(c: &mut Criterion) {
     type Native = fn(u32) -> u64;
-    let kernels_: [(&str, i32, Native); 5] = [
-        ("hash", 200_000, kernels::hash),
-        ("matmul", 40, |n| kernels::matmul(n).to_bits()),
+    let kernels_: [(&str, &str, i32, Native); 5] = [
+        ("kernels", "hash", 200_000, kernels::hash),
+        ("kernels", "matmul", 40, |n| kernels::matmul(n).to_bits()),
         // The same product vectorized into f64x2 in wasm; natively the compiler's choice.
-        ("matmul_simd", 40, |n| kernels::matmul_simd(n).to_bits()),
-        ("sort", 20_000, kernels::sort),
-        ("fib", 22, kernels::fib),
+        ("simd-kernels", "matmul_simd", 40, |n| {
+            kernels::matmul_simd(n).to_bits()
+        }),
+        ("kernels", "sort", 20_000, kernels::sort),
+        ("kernels", "fib", 22, kernels::fib),
     ];
-    let instances: Vec<_> = engines(&Config::default())
-        .into_iter()
-        .map(|engine| {
-            let instance = engine
-                .compile(wasmhost_test_wasms::guest("kernels"))
-                .unwrap()
-                .instantiate(&HostFunctions::new(), ())
-                .unwrap();
-            (engine.name(), instance)
-        })
-        .collect();
-    let mut instances = instances;
-    for (kernel, size, native) in kernels_ {
+    let instances = |guest: &str| -> Vec<_> {
+        let engines = match guest {
+            "simd-kernels" => simd_engines(&Config::default()),
+            _ => engines(&Config::default()),
+        };
+        engines
+            .into_iter()
+            .map(|engine| {
+                let instance = engine
+                    .compile(wasmhost_test_wasms::guest(guest))
+                    .unwrap()
+                    .instantiate(&HostFunctions::new(), ())
+                    .unwrap();
+                (engine.name(), instance)
+            })
+            .collect()
+    };
+    for (guest, kernel, size, native) in kernels_ {
+        let mut instances = instances(guest);
         let mut g = c.benchmark_group(format!("kernel_{kernel}"));
         for (name, instance) in &mut instances {
             g.bench_function(*name, |b| {
@@ -563,9 +579,9 @@ fn deterministic_profile_simd_cost(c: &mut Criterion) {
         } else {
             "default"
         };
-        for engine in engines(&Config::default().deterministic(deterministic)) {
+        for engine in simd_engines(&Config::default().deterministic(deterministic)) {
             let mut instance = engine
-                .compile(wasmhost_test_wasms::guest("kernels"))
+                .compile(wasmhost_test_wasms::guest("simd-kernels"))
                 .unwrap()
                 .instantiate(&HostFunctions::new(), ())
                 .unwrap();

@@ -1,5 +1,6 @@
 //! The compute kernels as raw wasm exports: `(size: i32) -> checksum`.
 
+#[allow(dead_code)] // the vectorized kernel is the `simd-kernels` guest's
 mod kernels;
 
 #[unsafe(no_mangle)]
@@ -10,11 +11,6 @@ pub extern "C" fn hash(n: i32) -> i64 {
 #[unsafe(no_mangle)]
 pub extern "C" fn matmul(n: i32) -> f64 {
     kernels::matmul(n as u32)
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn matmul_simd(n: i32) -> f64 {
-    kernels::matmul_simd(n as u32)
 }
 
 #[unsafe(no_mangle)]
