@@ -137,9 +137,13 @@ pub struct SpecRow {
 }
 
 impl SpecRow {
-    /// Whether the file belongs to the Wasm 2.0 core set (not a turned-off proposal).
+    /// Whether the file belongs to the contract's set: the Wasm 2.0 core set, and the SIMD
+    /// and relaxed-SIMD proposals' files (not a turned-off proposal).
     pub fn is_core_set(&self) -> bool {
         !self.file.starts_with("proposals/")
+            || ["proposals/simd/", "proposals/relaxed-simd/"]
+                .iter()
+                .any(|set| self.file.starts_with(set))
     }
 }
 
