@@ -14,7 +14,7 @@ use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, HostFunctions, Value, WasmError};
 
 use crate::probes::{
-    self, Case, F32_OPERANDS, F64_OPERANDS, Matrix, Outcome, Row, Verdict, all_spec_allowed_nans,
+    self, Case, F32_OPERANDS, F64_OPERANDS, Matrix, Outcome, Verdict, all_spec_allowed_nans,
 };
 
 /// The lanes of a v128 read as floats.
@@ -426,34 +426,19 @@ pub fn run_matrix(engines: &[AnyEngine], constant: bool) -> Result<Matrix, WasmE
         .iter()
         .map(|e| run(e, &ops, &cases, constant))
         .collect::<Result<Vec<_>, _>>()?;
-    let rows = cases
-        .into_iter()
-        .enumerate()
-        .map(|(i, case)| {
-            let outcomes: Vec<Outcome> = per_engine.iter().map(|r| r[i].clone()).collect();
+    Ok(Matrix::classified(
+        engines,
+        constant,
+        cases,
+        &per_engine,
+        |case, outcomes| {
             let op = ops
                 .iter()
                 .find(|o| o.name == case.op)
                 .expect("case of a listed op");
-            let verdict = classify(
-                op,
-                &case,
-                &outcomes.iter().collect::<Vec<_>>(),
-                deterministic,
-            );
-            Row {
-                case,
-                outcomes,
-                verdict,
-            }
-        })
-        .collect();
-    Ok(Matrix {
-        deterministic,
-        constant,
-        engines: engines.iter().map(|e| e.name().to_string()).collect(),
-        rows,
-    })
+            classify(op, case, outcomes, deterministic)
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -715,6 +715,27 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
+impl Row {
+    /// `op (args): outcome / outcome / …`, for reports.
+    pub fn describe(&self) -> String {
+        let args: Vec<String> = self.case.args.iter().map(ToString::to_string).collect();
+        let outcomes: Vec<String> = self
+            .outcomes
+            .iter()
+            .map(|o| {
+                o.as_ref()
+                    .map_or_else(ToString::to_string, ToString::to_string)
+            })
+            .collect();
+        format!(
+            "{} ({}): {}",
+            self.case.op,
+            args.join(", "),
+            outcomes.join(" / ")
+        )
+    }
+}
+
 impl Matrix {
     /// Runs the matrix on `engines`, which must share one profile.
     ///
@@ -746,21 +767,36 @@ impl Matrix {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::classified(
+            engines,
+            constant,
+            cases,
+            &per_engine,
+            |case, outcomes| {
+                let op = ops
+                    .iter()
+                    .find(|o| o.name == case.op)
+                    .expect("case of a listed op");
+                classify(op, case, outcomes, deterministic)
+            },
+        ))
+    }
+
+    /// The matrix of `cases` with each engine's outcomes (`per_engine`, in `engines`
+    /// order), each row's verdict given by `classify`.
+    pub fn classified(
+        engines: &[AnyEngine],
+        constant: bool,
+        cases: Vec<Case>,
+        per_engine: &[Vec<Outcome>],
+        classify: impl Fn(&Case, &[&Outcome]) -> Verdict,
+    ) -> Self {
         let rows = cases
             .into_iter()
             .enumerate()
             .map(|(i, case)| {
                 let outcomes: Vec<Outcome> = per_engine.iter().map(|r| r[i].clone()).collect();
-                let op = ops
-                    .iter()
-                    .find(|o| o.name == case.op)
-                    .expect("case of a listed op");
-                let verdict = classify(
-                    op,
-                    &case,
-                    &outcomes.iter().collect::<Vec<_>>(),
-                    deterministic,
-                );
+                let verdict = classify(&case, &outcomes.iter().collect::<Vec<_>>());
                 Row {
                     case,
                     outcomes,
@@ -768,12 +804,12 @@ impl Matrix {
                 }
             })
             .collect();
-        Ok(Matrix {
-            deterministic,
+        Matrix {
+            deterministic: engines.first().is_some_and(|e| e.config().deterministic),
             constant,
             engines: engines.iter().map(|e| e.name().to_string()).collect(),
             rows,
-        })
+        }
     }
 
     /// How many rows have `verdict`.

@@ -645,19 +645,7 @@ pub fn summary(report: &Report) -> String {
                 .filter(|r| r.verdict == Verdict::Divergence)
                 .take(8)
             {
-                let outcomes: Vec<String> = r
-                    .outcomes
-                    .iter()
-                    .map(|o| o.as_ref().map_or_else(|e| e.to_string(), |v| v.to_string()))
-                    .collect();
-                let args: Vec<String> = r.case.args.iter().map(|a| a.to_string()).collect();
-                let _ = writeln!(
-                    s,
-                    "    divergence: {} ({}): {}",
-                    r.case.op,
-                    args.join(", "),
-                    outcomes.join(" / ")
-                );
+                let _ = writeln!(s, "    divergence: {}", r.describe());
             }
         }
     }
@@ -684,20 +672,7 @@ pub fn summary(report: &Report) -> String {
             .filter(|r| r.verdict != Verdict::Agree)
             .collect();
         for r in differing.iter().take(8) {
-            let outcomes: Vec<String> = r
-                .outcomes
-                .iter()
-                .map(|o| o.as_ref().map_or_else(|e| e.to_string(), |v| v.to_string()))
-                .collect();
-            let args: Vec<String> = r.case.args.iter().map(|a| a.to_string()).collect();
-            let _ = writeln!(
-                s,
-                "    {} ({}): {} [{:?}]",
-                r.case.op,
-                args.join(", "),
-                outcomes.join(" / "),
-                r.verdict
-            );
+            let _ = writeln!(s, "    {} [{:?}]", r.describe(), r.verdict);
         }
         if differing.len() > 8 {
             let _ = writeln!(
