@@ -2,14 +2,22 @@
 
 use std::sync::Arc;
 
-use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features};
+use std::ptr::NonNull;
+use wasmer::sys::vm::{
+    MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition,
+};
+use wasmer::sys::{
+    BaseTunables, CompilerConfig, Cranelift, EngineBuilder, Features, NativeEngineExt, Tunables,
+};
 use wasmer::wasmparser::Operator;
 use wasmer::{
     Extern, Function, FunctionEnv, FunctionEnvMut, Global, Memory, MemoryType, Pages, Store, Table,
     TableType,
 };
 use wasmer_middlewares::Metering as MeteringMiddleware;
-use wasmhost_api::{Config, ExternKind, HostFunctions, HostImport, Metering, WasmError};
+use wasmhost_api::{
+    Config, ExternKind, HostFunctions, HostImport, MemoryReservation, Metering, WasmError,
+};
 use wasmhost_backend::{Access, Compiler, Import, first_of_each};
 
 use crate::convert::{
@@ -65,7 +73,7 @@ impl Compiler for Wasmer {
                 wasmer::sys::vm::set_stack_size(wanted);
             }
         }
-        build_engine(None)
+        build_engine(config.memory_reservation, None)
     }
 
     fn validate(engine: &wasmer::Engine, wasm: &[u8]) -> Result<(), WasmError> {
@@ -87,7 +95,7 @@ impl Compiler for Wasmer {
             let cost: CostFn = |_| 1;
             Arc::new(MeteringMiddleware::new(config.initial_fuel, cost))
         });
-        let engine = build_engine(metering);
+        let engine = build_engine(config.memory_reservation, metering);
         let module =
             wasmer::Module::new(&engine, wasm).map_err(|e| WasmError::Compile(e.to_string()))?;
         Ok(WasmerCompiled { module, engine })
@@ -193,10 +201,10 @@ impl Compiler for Wasmer {
     }
 
     unsafe fn deserialize(
-        _: &wasmer::Engine,
+        config_engine: &wasmer::Engine,
         artifact: &[u8],
     ) -> Result<WasmerCompiled, WasmError> {
-        let engine = build_engine(None);
+        let engine = build_engine(reservation_of(config_engine), None);
         // SAFETY: the caller guarantees these are bytes `serialize` produced under this
         // fingerprint. (wasmer copies them.)
         let module = unsafe { wasmer::Module::deserialize(&engine, artifact) };
@@ -205,11 +213,11 @@ impl Compiler for Wasmer {
     }
 
     unsafe fn deserialize_aligned(
-        _: &wasmer::Engine,
+        config_engine: &wasmer::Engine,
         buffer: Vec<u8>,
         at: usize,
     ) -> Result<WasmerCompiled, WasmError> {
-        let engine = build_engine(None);
+        let engine = build_engine(reservation_of(config_engine), None);
         let archive = bytes::Bytes::from(buffer).slice(at..);
         // SAFETY: as in `deserialize`; wasmer reads the archive in place, aligned.
         let module = unsafe { wasmer::Module::deserialize(&engine, archive) };
@@ -221,8 +229,12 @@ impl Compiler for Wasmer {
 /// The native meter's cost function.
 type CostFn = fn(&Operator<'_>) -> u64;
 
-/// A cranelift engine with the contract's feature set, and a metering middleware if given.
-fn build_engine(metering: Option<Arc<MeteringMiddleware<CostFn>>>) -> wasmer::Engine {
+/// A cranelift engine with the contract's feature set, memories laid out as `reservation`
+/// says, and a metering middleware if given.
+fn build_engine(
+    reservation: MemoryReservation,
+    metering: Option<Arc<MeteringMiddleware<CostFn>>>,
+) -> wasmer::Engine {
     let mut features = Features::new();
     // Align with the feature set `Config` documents (wasmer's defaults turn more on).
     features
@@ -245,10 +257,75 @@ fn build_engine(metering: Option<Arc<MeteringMiddleware<CostFn>>>) -> wasmer::En
     if let Some(metering) = metering {
         compiler.push_middleware(metering);
     }
-    EngineBuilder::new(compiler)
+    let mut engine: wasmer::Engine = EngineBuilder::new(compiler)
         .set_features(Some(features))
         .engine()
-        .into()
+        .into();
+    if reservation == MemoryReservation::Compact {
+        engine.set_tunables(CompactTunables(BaseTunables::new()));
+    }
+    engine
+}
+
+/// The memory reservation an engine from [`build_engine`] was built with, read back from
+/// its tunables (a deserialized module gets an engine of its own, built the same way).
+fn reservation_of(engine: &wasmer::Engine) -> MemoryReservation {
+    match engine
+        .tunables()
+        .memory_style(&MemoryType::new(0, None, false))
+    {
+        MemoryStyle::Dynamic { .. } => MemoryReservation::Compact,
+        MemoryStyle::Static => MemoryReservation::Guarded,
+    }
+}
+
+/// wasmer's own tunables, but with every memory dynamic and unguarded
+/// ([`MemoryReservation::Compact`]): cranelift then emits a bounds check on each access,
+/// and a memory maps only its current size (moving when it grows).
+struct CompactTunables(BaseTunables);
+
+impl Tunables for CompactTunables {
+    fn memory_style(&self, _: &MemoryType) -> MemoryStyle {
+        MemoryStyle::Dynamic {
+            offset_guard_size: 0,
+        }
+    }
+
+    fn table_style(&self, table: &TableType) -> TableStyle {
+        self.0.table_style(table)
+    }
+
+    fn create_host_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+    ) -> Result<VMMemory, MemoryError> {
+        self.0.create_host_memory(ty, style)
+    }
+
+    unsafe fn create_vm_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+        vm_definition_location: NonNull<VMMemoryDefinition>,
+    ) -> Result<VMMemory, MemoryError> {
+        // SAFETY: the caller's guarantee, passed on unchanged.
+        unsafe { self.0.create_vm_memory(ty, style, vm_definition_location) }
+    }
+
+    fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
+        self.0.create_host_table(ty, style)
+    }
+
+    unsafe fn create_vm_table(
+        &self,
+        ty: &TableType,
+        style: &TableStyle,
+        vm_definition_location: NonNull<VMTableDefinition>,
+    ) -> Result<VMTable, String> {
+        // SAFETY: the caller's guarantee, passed on unchanged.
+        unsafe { self.0.create_vm_table(ty, style, vm_definition_location) }
+    }
 }
 
 /// A global, memory or table the host provides, made in the instance's store.

@@ -3,7 +3,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use wasmhost_api::{Config, ExternKind, HostFunctions, Metering, WasmError};
+use wasmhost_api::{Config, ExternKind, HostFunctions, MemoryReservation, Metering, WasmError};
 use wasmhost_backend::{Compiler, Import, provided_externs};
 use wasmtime::{AsContextMut, InstancePre, Linker, Store};
 
@@ -48,8 +48,23 @@ fn wasmtime_config(config: &Config) -> wasmtime::Config {
     if config.call_depth_limit().is_some() {
         c.max_wasm_stack(DEPTH_LIMITED_STACK);
     }
+    if config.memory_reservation == MemoryReservation::Compact {
+        // Explicit bounds checks instead of a 4 GiB reservation with guard pages; a little
+        // room to grow in place, so a guest growing a page at a time does not copy its
+        // memory on every grow. The GC heap (externref) is laid out the same way.
+        c.memory_reservation(0)
+            .memory_guard_size(0)
+            .memory_reservation_for_growth(COMPACT_GROWTH_ROOM)
+            .guard_before_linear_memory(false)
+            .gc_heap_reservation(0)
+            .gc_heap_guard_size(0)
+            .gc_heap_reservation_for_growth(COMPACT_GROWTH_ROOM);
+    }
     c
 }
+
+/// Address space a compact memory reserves past its size, to grow into without moving.
+const COMPACT_GROWTH_ROOM: u64 = 1 << 20;
 
 impl Compiler for Wasmtime {
     const NAME: &'static str = "wasmtime";

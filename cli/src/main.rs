@@ -167,6 +167,11 @@ enum Command {
         /// Only these programs (by name, comma-separated); all when not given.
         #[arg(long, value_delimiter = ',')]
         programs_only: Vec<String>,
+        /// How wasmer and wasmtime lay out memories: `guarded` (the engines' default: 4 GiB
+        /// or more of address space each, no bounds checks) or `compact` (only what is
+        /// used, explicit bounds checks): use `compact` under an emulator (qemu-user).
+        #[arg(long, default_value = "guarded", value_parser = parse_reservation)]
+        memory_reservation: wasmhost::MemoryReservation,
     },
     /// Malformed modules: random bytes, mutated and truncated test guests, compiled on every
     /// engine in the default profile and with every rewriting pass; counts the verdicts and
@@ -255,11 +260,23 @@ struct Limits {
     /// Deepest nesting of calls.
     #[arg(long)]
     max_call_depth: Option<u32>,
+    /// How wasmer and wasmtime lay out memories: `guarded` or `compact` (see
+    /// `wasmhost::MemoryReservation`).
+    #[arg(long, default_value = "guarded", value_parser = parse_reservation)]
+    memory_reservation: wasmhost::MemoryReservation,
+}
+
+/// A memory reservation by name, for clap.
+fn parse_reservation(name: &str) -> Result<wasmhost::MemoryReservation, String> {
+    wasmhost::MemoryReservation::from_name(name)
+        .ok_or_else(|| format!("unknown memory reservation `{name}` (guarded, compact)"))
 }
 
 impl Limits {
     fn config(&self) -> Result<wasmhost::Config, String> {
-        let mut config = wasmhost::Config::default().deterministic(self.deterministic);
+        let mut config = wasmhost::Config::default()
+            .deterministic(self.deterministic)
+            .memory_reservation(self.memory_reservation);
         let metering = match (&self.metering, self.fuel) {
             (Some(name), _) => wasmhost::Metering::from_name(name)
                 .ok_or_else(|| format!("unknown metering `{name}` (off, native, portable)"))?,
@@ -392,11 +409,13 @@ fn main() -> ExitCode {
             leak_iterations,
             programs,
             programs_only,
+            memory_reservation,
         } => {
             let options = report::RunOptions {
                 generated: wasmhost_conformance::generated::Options {
                     reproducers: Some(reproducers),
                     shrink_attempts,
+                    memory_reservation,
                     ..wasmhost_conformance::generated::Options::new(generated, seed)
                 },
                 malformed,
@@ -405,6 +424,7 @@ fn main() -> ExitCode {
                 thread_calls,
                 leak_iterations,
                 programs: programs.map(|dir| (dir, programs_only)),
+                memory_reservation,
             };
             conformance(json.as_deref(), html.as_deref(), &merge, &options)
         }
@@ -591,7 +611,7 @@ fn conformance(
                 }
             }
         }
-        print!("{}", report::merged_summary(&reports));
+        print!("{}", wasmhost_conformance::merge::summary(&reports));
         reports
     };
     if let Some(path) = json {
@@ -618,7 +638,7 @@ fn conformance(
     }
     let mishandled: usize = reports.iter().map(Report::mishandled_inputs).sum();
     let program_failures: usize = reports.iter().map(|r| r.program_failures().len()).sum();
-    if report::merged_deterministic_divergences(&reports) == 0
+    if wasmhost_conformance::merge::deterministic_divergences(&reports) == 0
         && mishandled == 0
         && program_failures == 0
     {

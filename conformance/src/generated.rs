@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Config, HostFunctions, Metering, ValType, Value, WasmError};
+use wasmhost::{
+    AnyEngine, Config, HostFunctions, MemoryReservation, Metering, ValType, Value, WasmError,
+};
 
 use crate::malformed::SplitMix;
 
@@ -47,6 +49,8 @@ pub struct Options {
     /// gets to become a smaller one that diverges alike, saved beside it; 0 saves the module
     /// as generated only.
     pub shrink_attempts: u32,
+    /// How the compiling engines lay out each module's memory.
+    pub memory_reservation: MemoryReservation,
 }
 
 impl Options {
@@ -59,6 +63,7 @@ impl Options {
             fuel: 100_000,
             reproducers: None,
             shrink_attempts: 200,
+            memory_reservation: MemoryReservation::Guarded,
         }
     }
 }
@@ -143,6 +148,10 @@ pub struct GeneratedProfile {
     pub classes: BTreeMap<Class, u64>,
     /// The divergent modules (the first 100).
     pub divergences: Vec<Divergence>,
+    /// Per module run, its index and a digest of each engine's trace (in the report's
+    /// engine order): what a merge compares across machines.
+    #[serde(default)]
+    pub digests: Vec<(u64, Vec<String>)>,
 }
 
 impl GeneratedProfile {
@@ -282,7 +291,12 @@ pub fn module_from_bytes(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// The engines of both profiles, default then deterministic, with `fuel` per call.
 pub fn engines(fuel: u64) -> [Vec<AnyEngine>; 2] {
-    [false, true].map(|d| AnyEngine::all(&config(d, fuel)))
+    engines_with(fuel, MemoryReservation::Guarded)
+}
+
+/// As [`engines`], memories laid out as `reservation` says.
+fn engines_with(fuel: u64, reservation: MemoryReservation) -> [Vec<AnyEngine>; 2] {
+    [false, true].map(|d| AnyEngine::all(&config(d, fuel).memory_reservation(reservation)))
 }
 
 /// Runs `wasm` on `engines` (from [`engines`]) and returns the differences the spec does
@@ -756,6 +770,8 @@ struct ProfileRun {
     outcomes: Vec<String>,
     /// Where the engines' traces first differ, why, and the traces.
     difference: Option<(usize, Class, Vec<Trace>)>,
+    /// A digest of each engine's trace.
+    digests: Vec<String>,
 }
 
 fn run_module(engines: &[Vec<AnyEngine>; 2], index: u64, options: &Options) -> Option<ModuleRun> {
@@ -813,6 +829,7 @@ fn run_wasm(
             calls: calls.len() as u64,
             outcomes,
             difference,
+            digests: traces.iter().map(digest).collect(),
         }
     });
     ModuleRun {
@@ -822,11 +839,17 @@ fn run_wasm(
     }
 }
 
+/// A short digest of everything `trace` saw, the same on any machine that saw the same.
+fn digest(trace: &Trace) -> String {
+    let hash = blake3::hash(format!("{trace:?}").as_bytes());
+    hash.to_hex()[..16].to_string()
+}
+
 /// Generates `options.count` modules and runs each on every engine in both profiles, two
 /// modules at a time on machines with two cores or more. `progress` hears how many are
 /// done.
 pub fn run(options: &Options, progress: impl Fn(u64) + Sync) -> GeneratedReport {
-    let engines = engines(options.fuel);
+    let engines = engines_with(options.fuel, options.memory_reservation);
     let mut report = GeneratedReport {
         seed: options.seed,
         modules: 0,
@@ -877,10 +900,12 @@ pub fn run(options: &Options, progress: impl Fn(u64) + Sync) -> GeneratedReport 
                     calls,
                     outcomes,
                     difference,
+                    digests,
                 },
             ),
         ) in report.profiles.iter_mut().zip(run.profiles).enumerate()
         {
+            profile.digests.push((run.index, digests));
             profile.calls += calls;
             for outcome in outcomes {
                 *profile.outcomes.entry(outcome).or_default() += 1;
@@ -1123,7 +1148,7 @@ mod tests {
         )
         .unwrap();
         let options = Options::new(1, 1);
-        let engines = engines(options.fuel);
+        let engines = engines_with(options.fuel, options.memory_reservation);
         let run = run_wasm(&engines, wasm.clone(), 1, 0, options.fuel);
         let Some((_, class, _)) = &run.profiles[0].difference else {
             panic!("the engines agree on endless recursion");

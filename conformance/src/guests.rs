@@ -7,7 +7,7 @@ use wasmhost::prelude::*;
 use wasmhost::{AnyEngine, Value, WasmError, abi};
 
 /// One call of one guest export.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     /// Test guest name (see `wasmhost-test-wasms`).
     pub guest: String,
@@ -18,7 +18,7 @@ pub struct Call {
 }
 
 /// A call's input.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Input {
     /// A serialized call's input.
     Json(serde_json::Value),

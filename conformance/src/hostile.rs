@@ -190,7 +190,7 @@ fn lying_allocator(
     engine: &AnyEngine,
     call: impl Fn(&AnyModule, i32) -> Result<Result<(), WasmError>, String>,
 ) -> Result<String, String> {
-    let module = hostile(engine, Config::default())?;
+    let module = hostile(engine, engine.config().clone())?;
     let mut seen = Vec::new();
     for mode in [OUT_OF_BOUNDS, NULL, TRAPS] {
         let result = call(&module, mode)?;
@@ -221,7 +221,7 @@ fn lying_allocator_for_host_answers(engine: &AnyEngine) -> Result<String, String
 fn answer_over_its_input(engine: &AnyEngine) -> Result<String, String> {
     // The host decodes an import's input before it allocates the answer, so an allocator
     // that hands out the input's own region cannot change what the host read.
-    let module = hostile(engine, Config::default())?;
+    let module = hostile(engine, engine.config().clone())?;
     let input = Bytes::from((0..=255).collect::<Vec<u8>>());
     let back = instance(&module, 0, SAME_REGION)?.call::<_, Bytes>("via_host", &input);
     ensure(back.as_ref() == Ok(&input), || format!("{back:?}"))?;
@@ -230,7 +230,7 @@ fn answer_over_its_input(engine: &AnyEngine) -> Result<String, String> {
 }
 
 fn allocator_grows_gigabytes(engine: &AnyEngine) -> Result<String, String> {
-    let module = hostile(engine, Config::default().max_memory_bytes(16 << 20))?;
+    let module = hostile(engine, engine.config().clone().max_memory_bytes(16 << 20))?;
     let for_input = instance(&module, GROWS_GIGABYTES, 0)?.call::<_, ()>("ok", "input");
     ensure(for_input == Err(WasmError::MemoryLimit), || {
         format!("for an input: {for_input:?}")
@@ -246,7 +246,7 @@ fn allocator_grows_gigabytes(engine: &AnyEngine) -> Result<String, String> {
 }
 
 fn panic_message_out_of_bounds(engine: &AnyEngine) -> Result<String, String> {
-    let module = hostile(engine, Config::default())?;
+    let module = hostile(engine, engine.config().clone())?;
     let result = instance(&module, MESSAGE_OUT_OF_BOUNDS, 0)?.call::<_, ()>("trap", "input");
     let want = Err(WasmError::Trap(Trap::Unreachable));
     ensure(result == want, || format!("{result:?}"))?;
@@ -257,7 +257,7 @@ fn panic_message_out_of_bounds(engine: &AnyEngine) -> Result<String, String> {
 fn panic_message_never_returns(engine: &AnyEngine) -> Result<String, String> {
     // Without metering a guest can loop anywhere, its panic-message export included: a host
     // that runs guests it does not trust gives them a budget.
-    let module = hostile(engine, Config::default().metering(Metering::Portable))?;
+    let module = hostile(engine, engine.config().clone().metering(Metering::Portable))?;
     let mut guest = instance(&module, MESSAGE_NEVER_RETURNS, 0)?;
     guest.set_fuel(1_000_000).map_err(|e| e.to_string())?;
     // The call reports what the guest did (it trapped); looking for its message spent the
@@ -282,8 +282,8 @@ fn panic_message_never_returns(engine: &AnyEngine) -> Result<String, String> {
 
 fn endless_reentry(engine: &AnyEngine) -> Result<String, String> {
     for (config, limit) in [
-        (Config::default(), DEFAULT_MAX_HOST_NESTING),
-        (Config::default().max_host_nesting(5), 5),
+        (engine.config().clone(), DEFAULT_MAX_HOST_NESTING),
+        (engine.config().clone().max_host_nesting(5), 5),
     ] {
         let module = hostile(engine, config)?;
         for _ in 0..2 {
@@ -321,7 +321,7 @@ fn memory_under_another_name(engine: &AnyEngine) -> Result<String, String> {
     let result = guest.call::<_, ()>("ok", "input");
     let want = WasmError::MissingExport("memory".into());
     ensure(result.as_ref() == Err(&want), || format!("{result:?}"))?;
-    fresh_instance_works(&hostile(engine, Config::default())?)?;
+    fresh_instance_works(&hostile(engine, engine.config().clone())?)?;
     Ok(want.to_string())
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::probes::{self, Outcome, Verdict};
-use crate::report::{self, Report, merged_verdict};
+use crate::report::{Report, merged_verdict};
 
 /// One column of the merged view: an engine on a machine.
 struct Column<'a> {
@@ -72,7 +72,7 @@ pub fn render(reports: &[Report]) -> String {
             .map_or(String::new(), |r| r.engines.join(", "))),
         esc(&reports.first().map_or(String::new(), |r| r.version.clone()))
     );
-    let divergences = report::merged_deterministic_divergences(reports);
+    let divergences = crate::merge::deterministic_divergences(reports);
     let _ = write!(
         h,
         "<p class=\"verdict {}\">Deterministic profile: {} divergences across {} engine × machine columns.</p>",
@@ -80,6 +80,9 @@ pub fn render(reports: &[Report]) -> String {
         divergences,
         cols.len()
     );
+    if reports.len() > 1 {
+        merged_sections(&mut h, reports);
+    }
     chart(&mut h, &cols);
     spec_table(&mut h, &cols);
     for deterministic in [false, true] {
@@ -97,6 +100,48 @@ pub fn render(reports: &[Report]) -> String {
     }
     h += "</body></html>\n";
     h
+}
+
+/// Every section compared across the machines ([`crate::merge`]), with a few differing
+/// places of each.
+fn merged_sections(h: &mut String, reports: &[Report]) {
+    h.push_str(
+        "<h2 id=\"merged\">Across machines</h2><p>Each section compared across the machines: \
+         the probe matrices case by case over every engine on every machine, the rest each \
+         engine against itself. Differences the spec allows (NaN bits, a relaxed choice) are \
+         orange; the deterministic profile must show no other.</p><table><tr><th>section</th>\
+         <th>profile</th><th>compared</th><th>agree</th><th>allowed</th><th>differ</th></tr>",
+    );
+    let comparisons = crate::merge::compare(reports);
+    for c in &comparisons {
+        let class = if c.differ == 0 {
+            "ok"
+        } else if c.deterministic {
+            "fail"
+        } else {
+            "allowed"
+        };
+        let _ = write!(
+            h,
+            "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            esc(c.section),
+            profile_label(c.deterministic),
+            c.compared,
+            c.agree,
+            c.allowed,
+            c.differ
+        );
+    }
+    h.push_str("</table>");
+    for c in comparisons.iter().filter(|c| !c.examples.is_empty()) {
+        let _ = write!(
+            h,
+            "<details><summary>{} ({}): first differences</summary><pre>{}</pre></details>",
+            esc(c.section),
+            profile_label(c.deterministic),
+            esc(&c.examples.join("\n"))
+        );
+    }
 }
 
 /// The probe matrix with constant operands, per report: counts per profile, and every case

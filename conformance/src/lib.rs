@@ -12,6 +12,7 @@ pub mod hostile;
 pub mod html;
 pub mod lanes;
 pub mod malformed;
+pub mod merge;
 pub mod meter;
 pub mod probes;
 pub mod programs;

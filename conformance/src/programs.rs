@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
 use wasmhost::wasi::{self, Captured, DirPerms, WasiCtx, WasiView};
-use wasmhost::{AnyEngine, Config, HostFunctions, Metering};
+use wasmhost::{AnyEngine, Config, HostFunctions, MemoryReservation, Metering};
 
 /// The fuel budget of a program run in the deterministic profile: 2^52 units, days of work.
 pub const PROGRAM_FUEL: u64 = 1 << 52;
@@ -291,13 +291,14 @@ fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) 
 }
 
 /// Runs every program in `dir` whose name is in `only` (all when empty) on every engine, in
-/// both profiles. `progress` is told what runs.
+/// both profiles, memories laid out as `reservation` says. `progress` is told what runs.
 ///
 /// # Errors
 /// When `dir` cannot be read.
 pub fn run(
     dir: &Path,
     only: &[String],
+    reservation: MemoryReservation,
     mut progress: impl FnMut(&str),
 ) -> std::io::Result<ProgramsReport> {
     let programs: Vec<Program> = find(dir)?
@@ -319,7 +320,9 @@ pub fn run(
             profiles: Vec::new(),
         };
         for deterministic in [false, true] {
-            let mut config = Config::default().deterministic(deterministic);
+            let mut config = Config::default()
+                .deterministic(deterministic)
+                .memory_reservation(reservation);
             if deterministic {
                 // Fuel measures here, it does not bound: the longest programs burn tens of
                 // billions of units, past the default budget.

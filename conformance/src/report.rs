@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Config, Value};
+use wasmhost::{AnyEngine, Config, MemoryReservation, Value};
 
 use crate::bombs::{self, BombReport};
 use crate::generated::{self, GeneratedReport};
@@ -88,6 +88,10 @@ pub struct RunOptions {
     /// A directory of real programs in Sightglass's layout to run ([`crate::programs`]),
     /// and the names of those to run (all when empty).
     pub programs: Option<(std::path::PathBuf, Vec<String>)>,
+    /// How the compiling engines lay out memories in every section (the generated modules
+    /// take theirs from [`RunOptions::generated`]). [`MemoryReservation::Compact`] is for
+    /// emulated runs, where a guarded memory costs hundreds of MB of resident memory.
+    pub memory_reservation: MemoryReservation,
 }
 
 impl Default for RunOptions {
@@ -102,6 +106,7 @@ impl Default for RunOptions {
             thread_calls: 20_000,
             leak_iterations: 10_000,
             programs: None,
+            memory_reservation: MemoryReservation::Guarded,
         }
     }
 }
@@ -249,7 +254,7 @@ impl ProfileReport {
             .sum()
     }
 
-    /// [`ProfileReport::divergences`] less the probe matrix's.
+    /// [`ProfileReport::divergences`] less the probe matrices'.
     fn divergences_beyond_probes(&self, engines: &[String]) -> usize {
         let nan = if self.deterministic {
             self.nan_disagreements().len()
@@ -276,7 +281,9 @@ impl Report {
             } else {
                 "default"
             };
-            let config = Config::default().deterministic(deterministic);
+            let config = Config::default()
+                .deterministic(deterministic)
+                .memory_reservation(options.memory_reservation);
             let engines = AnyEngine::all(&config);
             let metered = AnyEngine::all(&config.metering(wasmhost::Metering::Portable));
             engine_names = engines.iter().map(|e| e.name().to_string()).collect();
@@ -344,20 +351,22 @@ impl Report {
             let sizes: Vec<usize> = std::iter::successors(Some(250_000), |s| Some(s * 2))
                 .take_while(|&s| s <= options.bombs_max_bytes)
                 .collect();
-            bombs::run(&sizes, &Config::default(), |step| {
+            let config = Config::default().memory_reservation(options.memory_reservation);
+            bombs::run(&sizes, &config, |step| {
                 progress(&format!("compile bombs: {step}"))
             })
         });
         let hostile = options.hostile.then(|| {
             progress("hostile guests, threads, long runs");
             HostileReport::run(
-                &AnyEngine::all(&Config::default()),
+                &AnyEngine::all(&Config::default().memory_reservation(options.memory_reservation)),
                 options.thread_calls,
                 options.leak_iterations,
             )
         });
         let programs = options.programs.as_ref().map(|(dir, only)| {
-            crate::programs::run(dir, only, &mut progress).unwrap_or_else(|e| {
+            let reservation = options.memory_reservation;
+            crate::programs::run(dir, only, reservation, &mut progress).unwrap_or_else(|e| {
                 panic!(
                     "the programs directory {} must be readable: {e}",
                     dir.display()
@@ -408,6 +417,15 @@ impl Report {
             + self.generated_divergences()
     }
 
+    /// Divergences in the deterministic profile between engines on this machine that no
+    /// matrix counts: guest calls, spec results left open, unexplained spec failures and
+    /// generated modules ([`crate::merge`] counts the matrices, across machines too).
+    pub fn divergences_within_engines(&self) -> usize {
+        self.profile(true)
+            .map_or(0, |p| p.divergences_beyond_probes(&self.engines))
+            + self.generated_divergences()
+    }
+
     /// Generated modules that diverged in the deterministic profile.
     fn generated_divergences(&self) -> usize {
         self.generated
@@ -438,79 +456,6 @@ pub fn merged_verdict(
     let case = case?;
     let op = ops.iter().find(|o| o.name == case.op)?;
     Some(probes::classify(op, case, &outcomes, deterministic))
-}
-
-/// Verdict counts of the probe matrix across every engine of every report.
-pub fn merged_probe_counts(reports: &[Report], deterministic: bool) -> [(Verdict, usize); 3] {
-    let ops = probes::operators();
-    let rows = reports
-        .first()
-        .and_then(|r| r.profile(deterministic))
-        .map_or(0, |p| p.probes.rows.len());
-    let verdicts: Vec<_> = (0..rows)
-        .map(|i| merged_verdict(reports, deterministic, i, &ops).unwrap_or(Verdict::Divergence))
-        .collect();
-    [Verdict::Agree, Verdict::AllowedNan, Verdict::Divergence]
-        .map(|v| (v, verdicts.iter().filter(|x| **x == v).count()))
-}
-
-/// Spec NaN results (where an assertion accepted a set of NaNs) that differ between any two
-/// engines on any two machines: `(differing, compared)` places.
-pub fn merged_nan_disagreements(reports: &[Report], deterministic: bool) -> (usize, usize) {
-    let profiles: Vec<&ProfileReport> = reports
-        .iter()
-        .filter_map(|r| r.profile(deterministic))
-        .collect();
-    let Some(first) = profiles.first() else {
-        return (0, 0);
-    };
-    let (mut differing, mut compared) = (0, 0);
-    for (row, spec) in first.spec.iter().enumerate() {
-        let Some(reference) = spec.results.first() else {
-            continue;
-        };
-        for (k, bits) in reference.nan_bits.iter().enumerate() {
-            let all: Vec<_> = profiles
-                .iter()
-                .filter_map(|p| p.spec.get(row).filter(|r| r.file == spec.file))
-                .flat_map(|r| r.results.iter())
-                .map(|r| {
-                    r.nan_bits
-                        .get(k)
-                        .filter(|b| b.line == bits.line)
-                        .map(|b| &b.values)
-                })
-                .collect();
-            compared += 1;
-            if all.windows(2).any(|w| w[0] != w[1]) {
-                differing += 1;
-            }
-        }
-    }
-    (differing, compared)
-}
-
-/// Divergences in the deterministic profile across every engine of every report: the
-/// merged probe matrix's, plus each report's own others (guests, spec).
-pub fn merged_deterministic_divergences(reports: &[Report]) -> usize {
-    let probes = merged_probe_counts(reports, true)[2].1;
-    let nan = if reports.len() > 1 {
-        merged_nan_disagreements(reports, true).0
-    } else {
-        0
-    };
-    probes
-        + nan
-        + reports
-            .iter()
-            .filter_map(|r| {
-                r.profile(true).map(|p| {
-                    p.divergences_beyond_probes(&r.engines)
-                        + p.constant_probe_divergences()
-                        + r.generated_divergences()
-                })
-            })
-            .sum::<usize>()
 }
 
 fn profile_name(deterministic: bool) -> &'static str {
@@ -763,59 +708,6 @@ pub fn summary(report: &Report) -> String {
         } else {
             ""
         }
-    );
-    s
-}
-
-/// The terminal summary of reports from several machines: each one's own summary, then the
-/// probe matrix compared across every engine on every machine.
-pub fn merged_summary(reports: &[Report]) -> String {
-    let mut s = String::new();
-    for r in reports {
-        s += &summary(r);
-        s.push('\n');
-    }
-    let columns: Vec<String> = reports
-        .iter()
-        .flat_map(|r| {
-            r.engines
-                .iter()
-                .map(move |e| format!("{e}·{}", r.machine.arch))
-        })
-        .collect();
-    let _ = writeln!(
-        s,
-        "Merged: float/NaN probe matrix across {}",
-        columns.join(", ")
-    );
-    let _ = writeln!(
-        s,
-        "  {:<14} {:>7} {:>12} {:>11}",
-        "profile", "agree", "allowed NaN", "divergence"
-    );
-    for deterministic in [false, true] {
-        let [agree, allowed, divergence] = merged_probe_counts(reports, deterministic);
-        let _ = writeln!(
-            s,
-            "  {:<14} {:>7} {:>12} {:>11}",
-            profile_name(deterministic),
-            agree.1,
-            allowed.1,
-            divergence.1
-        );
-    }
-    for deterministic in [false, true] {
-        let (differing, compared) = merged_nan_disagreements(reports, deterministic);
-        let _ = writeln!(
-            s,
-            "Merged: spec results left open ({}): {differing} of {compared} differ across the columns",
-            profile_name(deterministic)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "Merged deterministic profile: {} divergences",
-        merged_deterministic_divergences(reports)
     );
     s
 }

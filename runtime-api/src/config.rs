@@ -3,10 +3,10 @@
 /// How an engine is set up. Every backend honours every field.
 ///
 /// The wasm feature set is fixed, the same on every backend, so that one module is valid or
-/// invalid on all of them: WebAssembly 2.0 without SIMD (mutable globals, sign extension,
-/// saturating float-to-int, multi-value, bulk memory, reference types). Off: SIMD (wasmi
-/// needs a cargo feature for it), relaxed SIMD (non-deterministic by design), threads, tail
-/// calls, memory64, multi-memory, extended constants, exceptions.
+/// invalid on all of them: WebAssembly 2.0 (mutable globals, sign extension, saturating
+/// float-to-int, multi-value, bulk memory, reference types, fixed-width SIMD) and relaxed
+/// SIMD. SIMD on wasmi needs this crate's `simd` cargo feature (on by default). Off:
+/// threads, tail calls, memory64, multi-memory, extended constants, exceptions.
 ///
 /// Every field but the payload, module size and host nesting limits changes how a module is
 /// compiled (the rewriting passes of `wasmhost-instrument`, or the engine's own settings),
@@ -66,6 +66,9 @@ pub struct Config {
     /// compiles what others send bounds the time and memory compiling may take.
     /// Default: no limit.
     pub max_module_bytes: Option<u64>,
+    /// How the compiling engines lay out a linear memory in the host's address space. See
+    /// [`MemoryReservation`]. Default: [`MemoryReservation::Guarded`].
+    pub memory_reservation: MemoryReservation,
 }
 
 /// The call-depth limit of the deterministic profile when [`Config::max_call_depth`] is unset.
@@ -88,6 +91,7 @@ impl Default for Config {
             max_call_depth: None,
             max_host_nesting: DEFAULT_MAX_HOST_NESTING,
             max_module_bytes: None,
+            memory_reservation: MemoryReservation::Guarded,
         }
     }
 }
@@ -162,6 +166,12 @@ impl Config {
         }
     }
 
+    /// Sets [`Config::memory_reservation`].
+    pub fn memory_reservation(mut self, reservation: MemoryReservation) -> Self {
+        self.memory_reservation = reservation;
+        self
+    }
+
     /// Sets [`Config::max_call_depth`].
     pub fn max_call_depth(mut self, depth: u32) -> Self {
         self.max_call_depth = Some(depth);
@@ -178,6 +188,44 @@ impl Config {
     /// The memory limit in whole 64 KiB pages, if there is one.
     pub fn memory_limit_pages(&self) -> Option<u64> {
         self.max_memory_bytes.map(|bytes| bytes / 65_536)
+    }
+}
+
+/// How wasmer and wasmtime reserve address space for a linear memory. wasmi checks every
+/// access in its interpreter whatever this says, and results never depend on it: an access
+/// out of bounds traps the same way under both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MemoryReservation {
+    /// Each memory reserves wasm32's whole 4 GiB plus a guard region (8 GiB of virtual
+    /// address space on wasmer, 4 GiB + 32 MiB on wasmtime), so compiled code needs no
+    /// bounds checks: the processor's page protection catches what is out of bounds. The
+    /// fastest code, and the engines' own default; only the pages used become resident.
+    #[default]
+    Guarded,
+    /// Each memory reserves only what it uses, with no guard region, and compiled code
+    /// checks every access against the memory's current size; a memory that grows may
+    /// move. For hosts where address space is scarce or costly: thousands of live
+    /// instances, platforms that limit virtual memory (iOS), and emulators such as
+    /// `qemu-user`, which keep bookkeeping per reserved page (there a guarded instance
+    /// costs hundreds of MB of resident memory). The cost is the checks: measured in the
+    /// benches' `memory_reservation` group.
+    Compact,
+}
+
+impl MemoryReservation {
+    /// The style's name: `"guarded"`, `"compact"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryReservation::Guarded => "guarded",
+            MemoryReservation::Compact => "compact",
+        }
+    }
+
+    /// The style called `name` (as [`MemoryReservation::name`] gives it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [MemoryReservation::Guarded, MemoryReservation::Compact]
+            .into_iter()
+            .find(|m| m.name() == name)
     }
 }
 

@@ -26,7 +26,10 @@ pub mod typed;
 mod value;
 
 pub use abi::Borrowable;
-pub use config::{Config, CostTable, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_HOST_NESTING, Metering};
+pub use config::{
+    Config, CostTable, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_HOST_NESTING, MemoryReservation,
+    Metering,
+};
 pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked};
 pub use error::{Trap, WasmError};
 pub use externs::{ExternKind, HostExtern, ImportType, Limits};

@@ -14,6 +14,7 @@ mod globals;
 mod guests;
 mod imports;
 mod limits;
+mod memory_reservation;
 mod payloads;
 mod readme;
 mod simd;

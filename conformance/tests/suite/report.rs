@@ -2,11 +2,9 @@
 //! `conformance` command end to end.
 
 use wasmhost::Value;
-use wasmhost_conformance::generated;
-use wasmhost_conformance::probes::{Verdict, operators};
-use wasmhost_conformance::report::{
-    Report, RunOptions, from_json, merged_deterministic_divergences, merged_probe_counts, summary,
-};
+use wasmhost_conformance::probes::operators;
+use wasmhost_conformance::report::{Report, RunOptions, from_json, summary};
+use wasmhost_conformance::{generated, merge};
 
 /// What an aarch64 machine does differently: a NaN an arithmetic operator generates is
 /// positive there (bit operations keep their bits everywhere).
@@ -42,6 +40,42 @@ fn as_if_aarch64(report: &Report, deterministic_too: bool) -> Report {
     other
 }
 
+/// One engine's fuel for the first guest call, changed in one profile.
+fn change_guest_fuel(report: &mut Report, deterministic: bool) -> bool {
+    let profile = report
+        .profiles
+        .iter_mut()
+        .find(|p| p.deterministic == deterministic);
+    let fuel = &mut profile.unwrap().guests[0].fuel[0];
+    *fuel = fuel.map(|f| f + 1);
+    true
+}
+
+/// One engine's trace digest of the first generated module, changed in one profile.
+fn change_generated_digest(report: &mut Report, deterministic: bool) -> bool {
+    let generated = report.generated.as_mut().unwrap();
+    let profile = generated
+        .profiles
+        .iter_mut()
+        .find(|p| p.deterministic == deterministic);
+    profile.unwrap().digests[0].1[0] = "0000".into();
+    true
+}
+
+/// One engine's output digest of the first program, changed in one profile.
+fn change_program_output(report: &mut Report, deterministic: bool) -> bool {
+    let Some(programs) = report.programs.as_mut() else {
+        return false;
+    };
+    let row = &mut programs.rows[0];
+    let profile = row
+        .profiles
+        .iter_mut()
+        .find(|p| p.deterministic == deterministic);
+    profile.unwrap().runs[0].output = "changed".into();
+    true
+}
+
 #[test]
 fn reports_merge_across_machines_and_render() {
     let options = RunOptions {
@@ -52,6 +86,7 @@ fn reports_merge_across_machines_and_render() {
         thread_calls: 400,
         leak_iterations: 200,
         programs: wasmhost_test_wasms::programs_dir().map(|dir| (dir, vec!["bz2".to_string()])),
+        memory_reservation: wasmhost::MemoryReservation::Guarded,
     };
     let report = Report::run(&options, |_| {});
     assert_eq!(report.profiles.len(), 2);
@@ -145,23 +180,70 @@ fn reports_merge_across_machines_and_render() {
     // Another architecture with other NaN signs in the default profile only: allowed
     // differences appear there; the deterministic profile still agrees.
     let merged = vec![report.clone(), as_if_aarch64(&report, false)];
-    let [_, allowed, divergence] = merged_probe_counts(&merged, false);
-    assert!(
-        allowed.1 > 0 && divergence.1 == 0,
-        "{allowed:?} {divergence:?}"
+    let comparisons = merge::compare(&merged);
+    let section = |name: &str, deterministic: bool| {
+        comparisons
+            .iter()
+            .find(|c| c.section == name && c.deterministic == deterministic)
+            .unwrap_or_else(|| panic!("no {name} in {comparisons:?}"))
+    };
+    let probes = section("float/NaN probes, arguments", false);
+    assert!(probes.allowed > 0 && probes.differ == 0, "{probes:?}");
+    // Every other section, in both profiles, the same on both "machines".
+    for name in [
+        "float/NaN probes, constants",
+        "SIMD lane probes, arguments",
+        "SIMD lane probes, constants",
+        "spec results left open",
+        "guest calls",
+        "generated modules",
+        "real programs",
+    ] {
+        for deterministic in [false, true] {
+            let c = section(name, deterministic);
+            assert!(c.compared > 0 && c.agree + c.allowed == c.compared, "{c:?}");
+        }
+    }
+    assert_eq!(merge::deterministic_divergences(&merged), 0);
+    assert_eq!(
+        merge::deterministic_divergences(std::slice::from_ref(&report)),
+        report.deterministic_divergences()
     );
-    assert_eq!(allowed.0, Verdict::AllowedNan);
-    assert_eq!(merged_deterministic_divergences(&merged), 0);
+    assert!(merge::summary(&merged).contains("SIMD lane probes, constants"));
 
     // A machine whose deterministic profile is not canonical is a divergence.
     let broken = vec![report.clone(), as_if_aarch64(&report, true)];
-    assert!(merged_deterministic_divergences(&broken) > 0);
+    assert!(merge::deterministic_divergences(&broken) > 0);
+    // So is a machine where a guest, a generated module or a program answers otherwise in
+    // the deterministic profile: each section compares each engine with itself.
+    for change in [
+        change_guest_fuel,
+        change_generated_digest,
+        change_program_output,
+    ] {
+        let mut other = report.clone();
+        if !change(&mut other, true) {
+            continue; // reason: the section did not run (no programs directory)
+        }
+        let pair = [report.clone(), other];
+        assert!(merge::deterministic_divergences(&pair) > 0);
+        let mut other = report.clone();
+        change(&mut other, false);
+        let pair = [report.clone(), other];
+        assert_eq!(merge::deterministic_divergences(&pair), 0);
+        assert!(
+            merge::compare(&pair)
+                .iter()
+                .any(|c| c.differ == 1 && !c.deterministic)
+        );
+    }
 
     let html = wasmhost_conformance::html::render(&merged);
     assert!(html.starts_with("<!doctype html>") && html.ends_with("</html>\n"));
     assert!(html.contains("wasmer · aarch64") && html.contains("wasm-v2/f32.wast"));
     assert!(html.contains("class=\"c allowed\""));
     assert!(html.contains("<svg"));
+    assert!(html.contains("id=\"merged\"") && html.contains("SIMD lane probes, arguments"));
     assert!(html.contains("id=\"hostile\"") && html.contains("Threads sharing one module"));
 
     // In the guest table, what the deterministic profile changed (the call-depth limit stops

@@ -1,0 +1,408 @@
+//! Reports from several machines, compared section by section: NaN bits and relaxed SIMD
+//! results may differ between processor architectures (and that is where peers disagree),
+//! while in the deterministic profile nothing may.
+//!
+//! Two kinds of section:
+//! - **classified** ones (the probe matrices and the SIMD lane probes, both operand kinds):
+//!   each case is judged over every column (engine × machine) at once, as one machine's
+//!   matrix is judged over its engines: agree, allowed NaN, allowed relaxed, divergence.
+//! - **compared** ones (the spec's results left open, the guest calls, the generated
+//!   modules, the real programs): each engine is compared with itself on every machine.
+//!   Differences between engines on one machine are each report's own (see
+//!   [`Report::deterministic_divergences`]); what is new here is a machine changing an
+//!   engine's answer. In the deterministic profile each such difference is a divergence;
+//!   in the default profile it is listed (the spec's results left open differ within what
+//!   the spec allows, so they count as allowed).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use wasmhost::Value;
+
+use crate::probes::{self, Case, Matrix, Outcome, Verdict};
+use crate::report::{ProfileReport, Report};
+
+/// Where a profile keeps one of its matrices.
+type MatrixOf = fn(&ProfileReport) -> Option<&Matrix>;
+
+/// Differing cases kept per section and profile, to show.
+const EXAMPLES: usize = 12;
+
+/// One section of the reports in one profile, compared across machines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// What was compared.
+    pub section: &'static str,
+    /// The profile.
+    pub deterministic: bool,
+    /// Places compared: cases, or (row, engine) pairs in compared sections.
+    pub compared: usize,
+    /// Places with one answer everywhere.
+    pub agree: usize,
+    /// Places that differ as the spec allows (NaN bits, a relaxed choice).
+    pub allowed: usize,
+    /// Places that differ otherwise: divergences in the deterministic profile (and in the
+    /// default one, for classified sections); listed, not judged, in the default profile of
+    /// compared sections.
+    pub differ: usize,
+    /// A few of the places that differ (allowed or not), described.
+    pub examples: Vec<String>,
+}
+
+impl Comparison {
+    fn new(section: &'static str, deterministic: bool) -> Self {
+        Comparison {
+            section,
+            deterministic,
+            ..Comparison::default()
+        }
+    }
+
+    /// Counts one place.
+    fn add(&mut self, verdict: Verdict, describe: impl FnOnce() -> String) {
+        self.compared += 1;
+        match verdict {
+            Verdict::Agree => self.agree += 1,
+            Verdict::AllowedNan | Verdict::AllowedRelaxed => self.allowed += 1,
+            Verdict::Divergence => self.differ += 1,
+        }
+        if verdict != Verdict::Agree && self.examples.len() < EXAMPLES {
+            self.examples.push(describe());
+        }
+    }
+
+    /// Divergences this comparison adds to the verdict: its `differ` places, in the
+    /// deterministic profile.
+    pub fn divergences(&self) -> usize {
+        if self.deterministic { self.differ } else { 0 }
+    }
+}
+
+/// Every section of `reports` (one per machine) compared, default profile first.
+pub fn compare(reports: &[Report]) -> Vec<Comparison> {
+    let probe_ops = probes::operators();
+    let lane_ops = crate::lanes::operators();
+    let by_probe = |case: &Case, outcomes: &[&Outcome], d: bool| {
+        let op = probe_ops.iter().find(|o| o.name == case.op)?;
+        Some(probes::classify(op, case, outcomes, d))
+    };
+    let by_lanes = |case: &Case, outcomes: &[&Outcome], d: bool| {
+        let op = lane_ops.iter().find(|o| o.name == case.op)?;
+        Some(crate::lanes::classify(op, case, outcomes, d))
+    };
+    let mut out = Vec::new();
+    for deterministic in [false, true] {
+        let profiles: Vec<&ProfileReport> = reports
+            .iter()
+            .filter_map(|r| r.profile(deterministic))
+            .collect();
+        if profiles.len() != reports.len() || profiles.is_empty() {
+            continue;
+        }
+        let matrices: [(&'static str, MatrixOf, bool); 4] = [
+            ("float/NaN probes, arguments", |p| Some(&p.probes), false),
+            (
+                "float/NaN probes, constants",
+                |p| p.probes_constant.as_ref(),
+                false,
+            ),
+            ("SIMD lane probes, arguments", |p| p.lanes.first(), true),
+            ("SIMD lane probes, constants", |p| p.lanes.get(1), true),
+        ];
+        for (section, matrix, lanes) in matrices {
+            let Some(matrices) = profiles
+                .iter()
+                .map(|p| matrix(p))
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            out.push(if lanes {
+                classified(section, deterministic, &matrices, by_lanes)
+            } else {
+                classified(section, deterministic, &matrices, by_probe)
+            });
+        }
+        out.push(spec_left_open(&profiles, deterministic));
+        out.push(guests(&profiles, deterministic));
+        if let Some(c) = generated(reports, deterministic) {
+            out.push(c);
+        }
+        if let Some(c) = programs(reports, deterministic) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A matrix judged case by case over every engine of every machine.
+fn classified(
+    section: &'static str,
+    deterministic: bool,
+    matrices: &[&Matrix],
+    classify: impl Fn(&Case, &[&Outcome], bool) -> Option<Verdict>,
+) -> Comparison {
+    let mut c = Comparison::new(section, deterministic);
+    let rows = matrices.first().map_or(0, |m| m.rows.len());
+    for i in 0..rows {
+        let first = &matrices[0].rows[i];
+        let same_case = matrices
+            .iter()
+            .all(|m| m.rows.get(i).is_some_and(|r| r.case == first.case));
+        let outcomes: Vec<&Outcome> = matrices
+            .iter()
+            .filter_map(|m| m.rows.get(i))
+            .flat_map(|r| r.outcomes.iter())
+            .collect();
+        // Reports of different versions hold different cases: not comparable, a divergence.
+        let verdict = same_case
+            .then(|| classify(&first.case, &outcomes, deterministic))
+            .flatten()
+            .unwrap_or(Verdict::Divergence);
+        c.add(verdict, || {
+            describe(&first.case.op, &first.case.args, &outcomes)
+        });
+    }
+    c
+}
+
+fn describe(op: &str, args: &[Value], outcomes: &[&Outcome]) -> String {
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    let outcomes: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(v) => v.to_string(),
+            Err(e) => e.to_string(),
+        })
+        .collect();
+    format!("{op} ({}): {}", args.join(", "), outcomes.join(" / "))
+}
+
+/// Compares each engine with itself across machines: `values(profile, row, engine)` is what
+/// the engine answered at `row`, `None` where a report has no such row (a different version).
+/// `allowed` says whether a difference is one the spec permits.
+fn per_engine<T: PartialEq + std::fmt::Debug>(
+    c: &mut Comparison,
+    profiles: &[&ProfileReport],
+    rows: usize,
+    engines: usize,
+    values: impl Fn(&ProfileReport, usize, usize) -> Option<T>,
+    name: impl Fn(usize) -> String,
+    allowed: bool,
+) {
+    for row in 0..rows {
+        for engine in 0..engines {
+            let seen: Vec<Option<T>> = profiles.iter().map(|p| values(p, row, engine)).collect();
+            let verdict = if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].is_some() {
+                Verdict::Agree
+            } else if allowed && seen.iter().all(Option::is_some) {
+                Verdict::AllowedNan
+            } else {
+                Verdict::Divergence
+            };
+            c.add(verdict, || {
+                format!("{} on engine {engine}: {seen:?}", name(row))
+            });
+        }
+    }
+}
+
+/// The spec's results left open (NaN patterns, relaxed `either`): allowed to differ in the
+/// default profile, one answer in the deterministic one.
+fn spec_left_open(profiles: &[&ProfileReport], deterministic: bool) -> Comparison {
+    let mut c = Comparison::new("spec results left open", deterministic);
+    let first = profiles[0];
+    let places: Vec<(usize, usize)> = first
+        .spec
+        .iter()
+        .enumerate()
+        .flat_map(|(row, spec)| {
+            let open = spec.results.first().map_or(0, |r| r.nan_bits.len());
+            (0..open).map(move |k| (row, k))
+        })
+        .collect();
+    let engines = first.spec.first().map_or(0, |r| r.results.len());
+    per_engine(
+        &mut c,
+        profiles,
+        places.len(),
+        engines,
+        |p, i, engine| {
+            let (row, k) = places[i];
+            let spec = p.spec.get(row).filter(|r| r.file == first.spec[row].file)?;
+            let bits = spec.results.get(engine)?.nan_bits.get(k)?;
+            (bits.line == first.spec[row].results[0].nan_bits[k].line).then(|| bits.values.clone())
+        },
+        |i| {
+            let (row, k) = places[i];
+            let bits = &first.spec[row].results[0].nan_bits[k];
+            format!("{}:{} {}", first.spec[row].file, bits.line, bits.export)
+        },
+        !deterministic,
+    );
+    c
+}
+
+/// The guest calls: outcome and portable fuel.
+fn guests(profiles: &[&ProfileReport], deterministic: bool) -> Comparison {
+    let mut c = Comparison::new("guest calls", deterministic);
+    let first = profiles[0];
+    let engines = first.guests.first().map_or(0, |g| g.outcomes.len());
+    per_engine(
+        &mut c,
+        profiles,
+        first.guests.len(),
+        engines,
+        |p, row, engine| {
+            let g = p
+                .guests
+                .get(row)
+                .filter(|g| g.call == first.guests[row].call)?;
+            Some((g.outcomes.get(engine)?.clone(), g.fuel.get(engine).copied()))
+        },
+        |row| format!("{:?}", first.guests[row].call),
+        false,
+    );
+    c
+}
+
+/// The generated modules: each engine's trace digest, module by module.
+fn generated(reports: &[Report], deterministic: bool) -> Option<Comparison> {
+    let profiles = reports
+        .iter()
+        .map(|r| r.generated.as_ref()?.profile(deterministic))
+        .collect::<Option<Vec<_>>>()?;
+    let mut c = Comparison::new("generated modules", deterministic);
+    let first = profiles[0];
+    let engines = first.digests.first().map_or(0, |(_, d)| d.len());
+    for (row, (index, _)) in first.digests.iter().enumerate() {
+        for engine in 0..engines {
+            let seen: Vec<Option<&String>> = profiles
+                .iter()
+                .map(|p| {
+                    p.digests
+                        .get(row)
+                        .filter(|(i, _)| i == index)
+                        .and_then(|(_, d)| d.get(engine))
+                })
+                .collect();
+            let verdict = if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].is_some() {
+                Verdict::Agree
+            } else {
+                Verdict::Divergence
+            };
+            c.add(verdict, || {
+                format!("module {index} on engine {engine}: {seen:?}")
+            });
+        }
+    }
+    Some(c)
+}
+
+/// The real programs: exit, output digest and portable fuel, program by program.
+fn programs(reports: &[Report], deterministic: bool) -> Option<Comparison> {
+    let all = reports
+        .iter()
+        .map(|r| r.programs.as_ref())
+        .collect::<Option<Vec<_>>>()?;
+    let mut c = Comparison::new("real programs", deterministic);
+    let first = all[0];
+    for row in &first.rows {
+        let runs: Vec<Option<&crate::programs::ProfileRuns>> = all
+            .iter()
+            .map(|p| {
+                let other = p.rows.iter().find(|r| r.program == row.program)?;
+                other
+                    .profiles
+                    .iter()
+                    .find(|r| r.deterministic == deterministic)
+            })
+            .collect();
+        let engines = runs[0].map_or(0, |r| r.runs.len());
+        for engine in 0..engines {
+            let seen: Vec<Option<_>> = runs
+                .iter()
+                .map(|r| {
+                    let run = (*r)?.runs.get(engine)?;
+                    Some((run.exit.clone(), run.output.clone(), run.fuel))
+                })
+                .collect();
+            let verdict = if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].is_some() {
+                Verdict::Agree
+            } else {
+                Verdict::Divergence
+            };
+            c.add(verdict, || {
+                format!("{} on engine {engine}: {seen:?}", row.program)
+            });
+        }
+    }
+    Some(c)
+}
+
+/// Divergences in the deterministic profile across every engine of every report: every
+/// section's across machines, and each report's own that no section covers (guests that
+/// differ between engines, unexplained spec failures, generated modules).
+pub fn deterministic_divergences(reports: &[Report]) -> usize {
+    let sections: usize = compare(reports).iter().map(Comparison::divergences).sum();
+    let own: usize = reports.iter().map(Report::divergences_within_engines).sum();
+    sections + own
+}
+
+/// The terminal summary of reports from several machines: each one's own summary, then
+/// every section compared across them.
+pub fn summary(reports: &[Report]) -> String {
+    let mut s = String::new();
+    for r in reports {
+        s += &crate::report::summary(r);
+        s.push('\n');
+    }
+    let columns: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            r.engines
+                .iter()
+                .map(move |e| format!("{e}·{}", r.machine.arch))
+        })
+        .collect();
+    let _ = writeln!(s, "Merged across {}", columns.join(", "));
+    let _ = writeln!(
+        s,
+        "  {:<30} {:<14} {:>8} {:>8} {:>8} {:>7}",
+        "section", "profile", "compared", "agree", "allowed", "differ"
+    );
+    let comparisons = compare(reports);
+    for c in &comparisons {
+        let _ = writeln!(
+            s,
+            "  {:<30} {:<14} {:>8} {:>8} {:>8} {:>7}",
+            c.section,
+            if c.deterministic {
+                "deterministic"
+            } else {
+                "default"
+            },
+            c.compared,
+            c.agree,
+            c.allowed,
+            c.differ
+        );
+    }
+    for c in comparisons.iter().filter(|c| !c.examples.is_empty()) {
+        let profile = if c.deterministic {
+            "deterministic"
+        } else {
+            "default"
+        };
+        let _ = writeln!(s, "  {} ({profile}), first differences:", c.section);
+        for e in &c.examples {
+            let _ = writeln!(s, "    {e}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "Merged deterministic profile: {} divergences",
+        deterministic_divergences(reports)
+    );
+    s
+}
