@@ -13,7 +13,10 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use wasmhost::cache::{CacheConfig, ModuleCache};
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, ByteSlice, Bytes, Config, HostFunctions, Metering, ValType, Value, abi};
+use wasmhost::{
+    AnyEngine, ByteSlice, Bytes, Config, HostFunctions, MemoryReservation, Metering, ValType,
+    Value, abi,
+};
 use wasmhost_benches::{
     FLOAT_KERNEL_WAT, float_kernel_native, kernels, large_growing_module, large_module, summary,
 };
@@ -597,6 +600,32 @@ fn deterministic_profile_simd_cost(c: &mut Criterion) {
     g.finish();
 }
 
+/// The memory-heavy kernels with each memory reservation: what compact memories' explicit
+/// bounds checks cost (wasmi checks every access either way, a control).
+fn memory_reservation_cost(c: &mut Criterion) {
+    for (kernel, size) in [("sort", 20_000), ("matmul", 40), ("hash", 200_000)] {
+        let mut g = c.benchmark_group(format!("memory_reservation_{kernel}"));
+        for reservation in [MemoryReservation::Guarded, MemoryReservation::Compact] {
+            for engine in engines(&Config::default().memory_reservation(reservation)) {
+                let mut instance = engine
+                    .compile(wasmhost_test_wasms::guest("kernels"))
+                    .unwrap()
+                    .instantiate(&HostFunctions::new(), ())
+                    .unwrap();
+                let id = BenchmarkId::new(engine.name(), reservation.name());
+                g.bench_function(id, |b| {
+                    b.iter(|| {
+                        instance
+                            .call_raw(kernel, &[Value::I32(black_box(size))])
+                            .unwrap()
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
 /// The float kernel on every engine in both profiles, and natively.
 fn deterministic_profile_cost(c: &mut Criterion) {
     const ROUNDS: i32 = 100_000;
@@ -769,7 +798,7 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500));
     targets = compile, instantiate, noop_call, serialized_call, host_call, threads, payload,
         compute_kernels, deterministic_profile_cost, deterministic_profile_simd_cost, metering_cost,
-        wasi_call, programs
+        memory_reservation_cost, wasi_call, programs
 }
 
 /// Runs the benchmarks (unless `WASMHOST_BENCH_SUMMARY_ONLY` is set), then prints the

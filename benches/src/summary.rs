@@ -197,6 +197,15 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             Some(format!("simd_matmul_40/{e}/default")),
             Target::AtMost(1.25),
         );
+        for kernel in ["sort", "matmul", "hash"] {
+            ratio(
+                format!("{e}: {kernel}, compact memory / guarded"),
+                format!("memory_reservation_{kernel}/{e}/compact"),
+                Some(format!("memory_reservation_{kernel}/{e}/guarded")),
+                // Explicit bounds checks: a compare and a branch per access.
+                Target::AtMost(1.25),
+            );
+        }
         ratio(
             format!("{e}: matmul, SIMD (f64x2) / scalar wasm"),
             format!("kernel_matmul_simd/{e}"),

@@ -89,6 +89,7 @@ pub fn render(reports: &[Report]) -> String {
         probe_grid(&mut h, reports, &cols, deterministic, &ops);
     }
     constant_probes(&mut h, reports);
+    lane_probes(&mut h, reports);
     guest_table(&mut h, &cols);
     generated_table(&mut h, reports);
     malformed_and_bombs(&mut h, reports);
@@ -147,59 +148,98 @@ fn merged_sections(h: &mut String, reports: &[Report]) {
 /// The probe matrix with constant operands, per report: counts per profile, and every case
 /// where the engines' constant folding differs.
 fn constant_probes(h: &mut String, reports: &[Report]) {
-    let _ = write!(
+    matrices(
         h,
+        reports,
         "<h2 id=\"probes-constant\">Float/NaN probes, operands as constants</h2><p>The same cases \
          with each operand a constant in the module, so that each engine's constant folding \
          computes them. Differences in NaN sign or payload are allowed by the spec (orange); \
-         the deterministic profile must show none.</p>"
+         the deterministic profile must show none.</p>",
+        |p| p.probes_constant.iter().collect(),
     );
+}
+
+/// The SIMD lane probes, per report: counts per profile and operand kind, and the first
+/// cases where the engines differ.
+fn lane_probes(h: &mut String, reports: &[Report]) {
+    matrices(
+        h,
+        reports,
+        "<h2 id=\"lanes\">SIMD lane probes</h2><p>Every f32x4/f64x2 float operation against the \
+         scalar matrix's edge values, lane by lane, and every relaxed SIMD operation against \
+         inputs chosen for its edge cases; operands as arguments, then as constants. NaN lanes \
+         and relaxed choices may differ in the default profile (orange); the deterministic \
+         profile must show one answer.</p>",
+        |p| p.lanes.iter().collect(),
+    );
+}
+
+/// Cases of differing rows shown per report.
+const DIFFERING_SHOWN: usize = 200;
+
+/// Counts per profile of the matrices `pick` chooses, and their first differing cases.
+fn matrices(
+    h: &mut String,
+    reports: &[Report],
+    intro: &str,
+    pick: fn(&crate::report::ProfileReport) -> Vec<&crate::probes::Matrix>,
+) {
+    h.push_str(intro);
     for r in reports {
-        h.push_str("<table><tr><th>machine</th><th>profile</th><th>agree</th><th>allowed NaN</th><th>divergence</th></tr>");
+        h.push_str(
+            "<table><tr><th>machine</th><th>profile</th><th>operands</th><th>agree</th>\
+             <th>allowed NaN</th><th>allowed relaxed</th><th>divergence</th></tr>",
+        );
         let mut differing = Vec::new();
         for p in &r.profiles {
-            let Some(m) = &p.probes_constant else {
-                continue;
-            };
-            let _ = write!(
-                h,
-                "<tr><td class=\"name\">{}-{}</td><td class=\"name\">{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
-                esc(&r.machine.arch),
-                esc(&r.machine.os),
-                profile_label(p.deterministic),
-                m.count(Verdict::Agree),
-                m.count(Verdict::AllowedNan),
-                if m.count(Verdict::Divergence) == 0 {
-                    "ok"
-                } else {
-                    "fail"
-                },
-                m.count(Verdict::Divergence)
-            );
-            differing.extend(
-                m.rows
-                    .iter()
-                    .filter(|row| row.verdict != Verdict::Agree)
-                    .map(|row| (p.deterministic, row)),
-            );
+            for m in pick(p) {
+                let divergence = m.count(Verdict::Divergence);
+                let _ = write!(
+                    h,
+                    "<tr><td class=\"name\">{}-{}</td><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                    esc(&r.machine.arch),
+                    esc(&r.machine.os),
+                    profile_label(p.deterministic),
+                    if m.constant { "constants" } else { "arguments" },
+                    m.count(Verdict::Agree),
+                    m.count(Verdict::AllowedNan),
+                    m.count(Verdict::AllowedRelaxed),
+                    if divergence == 0 { "ok" } else { "fail" },
+                    divergence
+                );
+                differing.extend(
+                    m.rows
+                        .iter()
+                        .filter(|row| row.verdict != Verdict::Agree)
+                        .map(|row| (p.deterministic, m.constant, row)),
+                );
+            }
         }
         h.push_str("</table>");
         if differing.is_empty() {
             continue;
+        }
+        if differing.len() > DIFFERING_SHOWN {
+            let _ = write!(
+                h,
+                "<p>The first {DIFFERING_SHOWN} of {} differing cases (all are in the JSON).</p>",
+                differing.len()
+            );
         }
         let _ = write!(h, "<table><tr><th>profile</th><th>case</th>");
         for e in &r.engines {
             let _ = write!(h, "<th>{}</th>", esc(e));
         }
         h.push_str("<th>verdict</th></tr>");
-        for (deterministic, row) in differing {
+        for (deterministic, constant, row) in differing.into_iter().take(DIFFERING_SHOWN) {
             let args: Vec<String> = row.case.args.iter().map(|a| a.to_string()).collect();
             let _ = write!(
                 h,
-                "<tr><td class=\"name\">{}</td><td class=\"name\">{} ({})</td>",
+                "<tr><td class=\"name\">{}</td><td class=\"name\">{} ({}){}</td>",
                 profile_label(deterministic),
                 esc(&row.case.op),
-                esc(&args.join(", "))
+                esc(&args.join(", ")),
+                if constant { ", constants" } else { "" }
             );
             for o in &row.outcomes {
                 let _ = write!(h, "<td class=\"name\">{}</td>", esc(&show(o)));

@@ -3,7 +3,7 @@
 //! every kind of relaxed operation, bit for bit the same on every engine.
 
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Config, HostFunctions, ValType, Value, WasmError};
+use wasmhost::{AnyEngine, Config, HostFunctions, Metering, ValType, Value, WasmError};
 
 const MODULE: &str = r#"(module
   (import "host" "swap_halves" (func $swap (param v128) (result v128)))
@@ -229,7 +229,53 @@ fn deterministic_profile_gives_one_answer_per_lane_and_relaxed_operation(engine:
     );
 }
 
+/// `n` rounds of a vector division between memory cells: 12 instructions, 3 of them
+/// memory accesses and one a division, in one straight-line block per round.
+const METERED: &str = r#"(module
+  (memory 1)
+  (func (export "rounds") (param i32)
+    (loop $l
+      (v128.store (i32.const 0)
+        (f64x2.div (v128.load (i32.const 0)) (v128.load (i32.const 16))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))))"#;
+
+fn simd_is_metered_in_both_modes(engine: &AnyEngine) {
+    if !simd_engine(engine) {
+        return;
+    }
+    for mode in [Metering::Native, Metering::Portable] {
+        let config = Config::default().metering(mode);
+        let engine = AnyEngine::from_name(engine.name(), config.clone()).unwrap();
+        let module = engine
+            .compile(&wasmhost::wat2wasm(METERED).unwrap())
+            .unwrap();
+        let consumed = |rounds: i32, budget: u64| {
+            let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+            guest.set_fuel(budget).unwrap();
+            let result = guest.call_raw("rounds", &[Value::I32(rounds)]);
+            (result, guest.fuel_consumed().unwrap())
+        };
+        // Four billion rounds do not fit a million units: typed, on every engine.
+        let (endless, _) = consumed(-1, 1_000_000);
+        assert_eq!(endless, Err(WasmError::OutOfFuel), "{mode:?}");
+        let (ten, at_ten) = consumed(10, u64::MAX / 2);
+        let (twenty, at_twenty) = consumed(20, u64::MAX / 2);
+        assert_eq!((ten, twenty), (Ok(vec![]), Ok(vec![])), "{mode:?}");
+        assert!(at_twenty > at_ten, "{mode:?}: {at_ten} then {at_twenty}");
+        if mode == Metering::Portable {
+            // The cost table's units, exactly: vector loads and stores are memory accesses,
+            // the vector division a division.
+            let costs = &config.costs;
+            let round = 12 * u64::from(costs.instruction)
+                + 3 * u64::from(costs.memory_access)
+                + u64::from(costs.division);
+            assert_eq!(at_twenty - at_ten, 10 * round);
+        }
+    }
+}
+
 wasmhost::on_every_engine!(
     v128_values_cross_arguments_results_globals_and_host_functions,
     deterministic_profile_gives_one_answer_per_lane_and_relaxed_operation,
+    simd_is_metered_in_both_modes,
 );

@@ -244,6 +244,7 @@ fn reports_merge_across_machines_and_render() {
     assert!(html.contains("class=\"c allowed\""));
     assert!(html.contains("<svg"));
     assert!(html.contains("id=\"merged\"") && html.contains("SIMD lane probes, arguments"));
+    assert!(html.contains("id=\"lanes\"") && html.contains("allowed relaxed"));
     assert!(html.contains("id=\"hostile\"") && html.contains("Threads sharing one module"));
 
     // In the guest table, what the deterministic profile changed (the call-depth limit stops
