@@ -123,8 +123,9 @@ pub fn compare(reports: &[Report]) -> Vec<Comparison> {
                 classified(section, deterministic, &matrices, by_probe)
             });
         }
-        out.push(spec_left_open(&profiles, deterministic));
-        out.push(guests(&profiles, deterministic));
+        let engines = &reports[0].engines;
+        out.push(spec_left_open(&profiles, engines, deterministic));
+        out.push(guests(&profiles, engines, deterministic));
         if let Some(c) = generated(reports, deterministic) {
             out.push(c);
         }
@@ -178,30 +179,71 @@ fn describe(op: &str, args: &[Value], outcomes: &[&Outcome]) -> String {
     format!("{op} ({}): {}", args.join(", "), outcomes.join(" / "))
 }
 
-/// Compares each engine with itself across machines: `values(profile, row, engine)` is what
-/// the engine answered at `row`, `None` where a report has no such row (a different version).
-/// `allowed` says whether a difference is one the spec permits.
-fn per_engine<T: PartialEq + std::fmt::Debug>(
+/// Compares one engine with itself across machines: what it answered on each (`None` where
+/// a report lacks the place: a different version). A difference is allowed where `allowed`.
+fn same_everywhere<T: PartialEq>(seen: &[Option<T>], allowed: bool) -> Verdict {
+    if seen.windows(2).all(|w| w[0] == w[1]) && seen.first().is_some_and(Option::is_some) {
+        Verdict::Agree
+    } else if allowed && seen.iter().all(Option::is_some) {
+        Verdict::AllowedNan
+    } else {
+        Verdict::Divergence
+    }
+}
+
+/// `place on engine: a | b | …`, one answer per machine.
+fn describe_machines<T>(
+    place: &str,
+    engine: &str,
+    seen: &[Option<T>],
+    show: impl Fn(&T) -> String,
+) -> String {
+    let answers: Vec<String> = seen
+        .iter()
+        .map(|s| s.as_ref().map_or_else(|| "(missing)".to_string(), &show))
+        .collect();
+    format!("{place} on {engine}: {}", answers.join(" | "))
+}
+
+/// Values as the report prints them.
+fn show_values(values: &[Value]) -> String {
+    let shown: Vec<String> = values.iter().map(ToString::to_string).collect();
+    shown.join(", ")
+}
+
+/// How [`per_engine`] reads and shows one section.
+struct Places<V, N, S> {
+    /// How many places.
+    count: usize,
+    /// What an engine (by index) answered at a place, in a profile.
+    values: V,
+    /// A place's name.
+    name: N,
+    /// An answer, for people.
+    show: S,
+    /// Whether a difference is one the spec permits.
+    allowed: bool,
+}
+
+/// Each engine with itself across machines, place by place.
+fn per_engine<T: PartialEq>(
     c: &mut Comparison,
     profiles: &[&ProfileReport],
-    rows: usize,
-    engines: usize,
-    values: impl Fn(&ProfileReport, usize, usize) -> Option<T>,
-    name: impl Fn(usize) -> String,
-    allowed: bool,
+    engines: &[String],
+    places: Places<
+        impl Fn(&ProfileReport, usize, usize) -> Option<T>,
+        impl Fn(usize) -> String,
+        impl Fn(&T) -> String,
+    >,
 ) {
-    for row in 0..rows {
-        for engine in 0..engines {
-            let seen: Vec<Option<T>> = profiles.iter().map(|p| values(p, row, engine)).collect();
-            let verdict = if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].is_some() {
-                Verdict::Agree
-            } else if allowed && seen.iter().all(Option::is_some) {
-                Verdict::AllowedNan
-            } else {
-                Verdict::Divergence
-            };
-            c.add(verdict, || {
-                format!("{} on engine {engine}: {seen:?}", name(row))
+    for place in 0..places.count {
+        for (e, engine) in engines.iter().enumerate() {
+            let seen: Vec<Option<T>> = profiles
+                .iter()
+                .map(|p| (places.values)(p, place, e))
+                .collect();
+            c.add(same_everywhere(&seen, places.allowed), || {
+                describe_machines(&(places.name)(place), engine, &seen, &places.show)
             });
         }
     }
@@ -209,7 +251,11 @@ fn per_engine<T: PartialEq + std::fmt::Debug>(
 
 /// The spec's results left open (NaN patterns, relaxed `either`): allowed to differ in the
 /// default profile, one answer in the deterministic one.
-fn spec_left_open(profiles: &[&ProfileReport], deterministic: bool) -> Comparison {
+fn spec_left_open(
+    profiles: &[&ProfileReport],
+    engines: &[String],
+    deterministic: bool,
+) -> Comparison {
     let mut c = Comparison::new("spec results left open", deterministic);
     let first = profiles[0];
     let places: Vec<(usize, usize)> = first
@@ -221,48 +267,51 @@ fn spec_left_open(profiles: &[&ProfileReport], deterministic: bool) -> Compariso
             (0..open).map(move |k| (row, k))
         })
         .collect();
-    let engines = first.spec.first().map_or(0, |r| r.results.len());
-    per_engine(
-        &mut c,
-        profiles,
-        places.len(),
-        engines,
-        |p, i, engine| {
-            let (row, k) = places[i];
-            let spec = p.spec.get(row).filter(|r| r.file == first.spec[row].file)?;
-            let bits = spec.results.get(engine)?.nan_bits.get(k)?;
-            (bits.line == first.spec[row].results[0].nan_bits[k].line).then(|| bits.values.clone())
-        },
-        |i| {
-            let (row, k) = places[i];
-            let bits = &first.spec[row].results[0].nan_bits[k];
-            format!("{}:{} {}", first.spec[row].file, bits.line, bits.export)
-        },
-        !deterministic,
-    );
+    let values = |p: &ProfileReport, i: usize, engine: usize| {
+        let (row, k) = places[i];
+        let spec = p.spec.get(row).filter(|r| r.file == first.spec[row].file)?;
+        let bits = spec.results.get(engine)?.nan_bits.get(k)?;
+        (bits.line == first.spec[row].results[0].nan_bits[k].line).then(|| bits.values.clone())
+    };
+    let name = |i: usize| {
+        let (row, k) = places[i];
+        let bits = &first.spec[row].results[0].nan_bits[k];
+        format!("{}:{} {}", first.spec[row].file, bits.line, bits.export)
+    };
+    let places = Places {
+        count: places.len(),
+        values,
+        name,
+        show: |values: &Vec<Value>| show_values(values),
+        allowed: !deterministic,
+    };
+    per_engine(&mut c, profiles, engines, places);
     c
 }
 
 /// The guest calls: outcome and portable fuel.
-fn guests(profiles: &[&ProfileReport], deterministic: bool) -> Comparison {
+fn guests(profiles: &[&ProfileReport], engines: &[String], deterministic: bool) -> Comparison {
     let mut c = Comparison::new("guest calls", deterministic);
     let first = profiles[0];
-    let engines = first.guests.first().map_or(0, |g| g.outcomes.len());
-    per_engine(
-        &mut c,
-        profiles,
-        first.guests.len(),
-        engines,
-        |p, row, engine| {
+    let places = Places {
+        count: first.guests.len(),
+        values: |p: &ProfileReport, row: usize, engine: usize| {
             let g = p
                 .guests
                 .get(row)
                 .filter(|g| g.call == first.guests[row].call)?;
             Some((g.outcomes.get(engine)?.clone(), g.fuel.get(engine).copied()))
         },
-        |row| format!("{:?}", first.guests[row].call),
-        false,
-    );
+        name: |row: usize| {
+            let call = &first.guests[row].call;
+            format!("{}.{}", call.guest, call.export)
+        },
+        show: |(outcome, fuel): &(crate::guests::Outcome, Option<Option<u64>>)| {
+            format!("{outcome:?}, fuel {:?}", fuel.flatten())
+        },
+        allowed: false,
+    };
+    per_engine(&mut c, profiles, engines, places);
     c
 }
 
@@ -274,9 +323,8 @@ fn generated(reports: &[Report], deterministic: bool) -> Option<Comparison> {
         .collect::<Option<Vec<_>>>()?;
     let mut c = Comparison::new("generated modules", deterministic);
     let first = profiles[0];
-    let engines = first.digests.first().map_or(0, |(_, d)| d.len());
     for (row, (index, _)) in first.digests.iter().enumerate() {
-        for engine in 0..engines {
+        for (engine, name) in reports[0].engines.iter().enumerate() {
             let seen: Vec<Option<&String>> = profiles
                 .iter()
                 .map(|p| {
@@ -286,13 +334,9 @@ fn generated(reports: &[Report], deterministic: bool) -> Option<Comparison> {
                         .and_then(|(_, d)| d.get(engine))
                 })
                 .collect();
-            let verdict = if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].is_some() {
-                Verdict::Agree
-            } else {
-                Verdict::Divergence
-            };
-            c.add(verdict, || {
-                format!("module {index} on engine {engine}: {seen:?}")
+            c.add(same_everywhere(&seen, false), || {
+                let place = format!("module {index} (trace digest)");
+                describe_machines(&place, name, &seen, |d| d.to_string())
             });
         }
     }
@@ -318,8 +362,7 @@ fn programs(reports: &[Report], deterministic: bool) -> Option<Comparison> {
                     .find(|r| r.deterministic == deterministic)
             })
             .collect();
-        let engines = runs[0].map_or(0, |r| r.runs.len());
-        for engine in 0..engines {
+        for (engine, name) in reports[0].engines.iter().enumerate() {
             let seen: Vec<Option<_>> = runs
                 .iter()
                 .map(|r| {
@@ -327,13 +370,10 @@ fn programs(reports: &[Report], deterministic: bool) -> Option<Comparison> {
                     Some((run.exit.clone(), run.output.clone(), run.fuel))
                 })
                 .collect();
-            let verdict = if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].is_some() {
-                Verdict::Agree
-            } else {
-                Verdict::Divergence
-            };
-            c.add(verdict, || {
-                format!("{} on engine {engine}: {seen:?}", row.program)
+            c.add(same_everywhere(&seen, false), || {
+                describe_machines(&row.program, name, &seen, |(exit, output, fuel)| {
+                    format!("exit {exit:?}, output {output}, fuel {fuel:?}")
+                })
             });
         }
     }
