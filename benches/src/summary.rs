@@ -202,8 +202,9 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
                 format!("{e}: {kernel}, compact memory / guarded"),
                 format!("memory_reservation_{kernel}/{e}/compact"),
                 Some(format!("memory_reservation_{kernel}/{e}/guarded")),
-                // Explicit bounds checks: a compare and a branch per access.
-                Target::AtMost(1.25),
+                // A trade made on purpose (address space for bounds checks): measured and
+                // documented in the README, not held to a target.
+                Target::None,
             );
         }
         ratio(
