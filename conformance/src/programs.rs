@@ -172,9 +172,7 @@ impl ProfileRuns {
 pub struct ProgramRow {
     /// Its name.
     pub program: String,
-    /// Why it did not run (a feature the contract turns off), or `None`.
-    pub skipped: Option<String>,
-    /// Default, then deterministic (empty when skipped).
+    /// Default, then deterministic.
     pub profiles: Vec<ProfileRuns>,
 }
 
@@ -316,7 +314,6 @@ pub fn run(
         let wasm = std::fs::read(&program.wasm)?;
         let mut row = ProgramRow {
             program: program.name.clone(),
-            skipped: None,
             profiles: Vec::new(),
         };
         for deterministic in [false, true] {
@@ -346,10 +343,6 @@ pub fn run(
                     }
                 };
                 runs.push(run_one(&engine, program, &module));
-            }
-            if row.skipped.is_some() {
-                row.profiles.clear();
-                break;
             }
             let mut profile = ProfileRuns {
                 deterministic,
@@ -402,10 +395,6 @@ impl ProgramsReport {
             self.dir
         );
         for row in &self.rows {
-            if let Some(reason) = &row.skipped {
-                s += &format!("  {:<22} skipped: {reason}\n", row.program);
-                continue;
-            }
             for p in &row.profiles {
                 let cells: Vec<String> = engines
                     .iter()
@@ -438,9 +427,8 @@ impl ProgramsReport {
         }
         let failures = self.failures();
         s += &format!(
-            "  {} programs, {} skipped, {} failures{}\n",
+            "  {} programs, {} failures{}\n",
             self.rows.len(),
-            self.rows.iter().filter(|r| r.skipped.is_some()).count(),
             failures.len(),
             if failures.is_empty() {
                 String::new()
@@ -466,15 +454,6 @@ impl ProgramsReport {
         }
         h += "<th>verdict</th><th>fuel</th></tr>";
         for row in &self.rows {
-            if let Some(reason) = &row.skipped {
-                h += &format!(
-                    "<tr><td class=\"name\">{}</td><td colspan=\"{}\">skipped: {}</td></tr>",
-                    esc(&row.program),
-                    engines.len() + 3,
-                    esc(reason)
-                );
-                continue;
-            }
             for p in &row.profiles {
                 h += &format!(
                     "<tr><td class=\"name\">{}</td><td>{}</td>",
