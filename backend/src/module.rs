@@ -218,7 +218,14 @@ impl<B: Compiler> wasmhost_api::Engine for Engine<B> {
     }
 
     fn fingerprint(&self) -> String {
-        format!("{} {:?}", B::fingerprint(&self.engine), self.config)
+        // The cost table's id names the charging rules too, which its weights alone do not:
+        // a module metered under other rules is compiled anew.
+        format!(
+            "{} {:?} costs {}",
+            B::fingerprint(&self.engine),
+            self.config,
+            self.config.costs.id()
+        )
     }
 
     fn interprets(&self) -> bool {

@@ -127,6 +127,10 @@ fn meter_reports_every_engine_and_mode_and_writes_json_and_html() {
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     // 6 workloads × every engine × off, native, portable.
     assert_eq!(report.measurements.len(), 6 * wasmhost::ENGINES.len() * 3);
+    // The units name their cost table, in the JSON and on the terminal.
+    let table = wasmhost::CostTable::default().id();
+    assert_eq!(report.cost_table, table);
+    assert!(out.contains(&table), "{out}");
     for m in &report.measurements {
         assert_eq!(m.units.is_some(), m.mode != "off", "{m:?}");
         assert!(m.units != Some(0), "{m:?}");

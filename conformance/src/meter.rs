@@ -83,6 +83,9 @@ pub struct MeterReport {
     pub measurements: Vec<Measurement>,
     /// Per engine and metering mode.
     pub fits: Vec<Fit>,
+    /// The portable units' cost table ([`wasmhost::CostTable::id`]): what a unit here is.
+    #[serde(default)]
+    pub cost_table: String,
 }
 
 const MODES: [Metering; 3] = [Metering::Off, Metering::Native, Metering::Portable];
@@ -152,6 +155,7 @@ pub fn run(
         repetitions,
         measurements,
         fits,
+        cost_table: wasmhost::CostTable::default().id(),
     })
 }
 
@@ -209,8 +213,9 @@ pub fn summary(report: &MeterReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Metering: median of {} calls per cell; units per call; ns per unit; slowdown against metering off.\n",
-        report.repetitions
+        "Metering: median of {} calls per cell; units per call; ns per unit; slowdown against metering off; portable units of cost table {}.\n",
+        report.repetitions,
+        report.cost_table
     );
     let _ = writeln!(
         s,
@@ -277,8 +282,10 @@ pub fn render_html(report: &MeterReport) -> String {
     let _ = write!(
         h,
         "<p>Median of {} calls per cell. <b>units</b>: fuel one call consumed; <b>ns/unit</b>: \
-         median time over units; <b>×off</b>: median time over the same workload's with metering off.</p>",
-        report.repetitions
+         median time over units; <b>×off</b>: median time over the same workload's with metering off. \
+         Portable units are those of cost table <code>{}</code>.</p>",
+        report.repetitions,
+        report.cost_table
     );
     h += "<table><tr><th>workload</th><th>rounds</th><th>engine</th><th>off ms</th>\
           <th>native units</th><th>ns/unit</th><th>×off</th>\

@@ -183,6 +183,10 @@ pub struct ProgramsReport {
     pub dir: String,
     /// One row per program.
     pub rows: Vec<ProgramRow>,
+    /// The cost table of the fuel columns ([`wasmhost::CostTable::id`]), so a figure names
+    /// the table it was counted with.
+    #[serde(default)]
+    pub cost_table: String,
 }
 
 impl ProgramsReport {
@@ -369,6 +373,7 @@ pub fn run(
     Ok(ProgramsReport {
         dir: dir.display().to_string(),
         rows,
+        cost_table: wasmhost::CostTable::default().id(),
     })
 }
 
@@ -391,8 +396,9 @@ impl ProgramsReport {
     pub fn summary(&self, engines: &[String]) -> String {
         let mut s = format!(
             "Real programs ({}): each engine's outcome and time between bench.start and \
-             bench.end; deterministic profile with portable fuel\n",
-            self.dir
+             bench.end; deterministic profile with portable fuel (cost table {})\n",
+            self.dir,
+            self.cost_table
         );
         for row in &self.rows {
             for p in &row.profiles {
@@ -452,7 +458,7 @@ impl ProgramsReport {
         for e in engines {
             h += &format!("<th>{}</th>", esc(e));
         }
-        h += "<th>verdict</th><th>fuel</th></tr>";
+        h += &format!("<th>verdict</th><th>fuel ({})</th></tr>", esc(&self.cost_table));
         for row in &self.rows {
             for p in &row.profiles {
                 h += &format!(

@@ -322,7 +322,49 @@ impl Default for CostTable {
     }
 }
 
+/// The version of the charging rules a [`CostTable`]'s weights apply under: which
+/// instruction is which kind of work, and where the charges fall (`wasmhost-instrument`'s
+/// `fuel` module). Raised whenever the rules or the default weights change, so that a
+/// bill names the rules it was computed with. 2: SIMD charged (v128 loads and stores as
+/// memory accesses, vector division and square root as divisions).
+pub const COST_RULES_VERSION: u32 = 2;
+
 impl CostTable {
+    /// The version of the charging rules these weights apply under
+    /// ([`COST_RULES_VERSION`]).
+    pub fn version(&self) -> u32 {
+        COST_RULES_VERSION
+    }
+
+    /// A digest of the rules' version and every weight (FNV-1a, 64 bits): the same table
+    /// gives the same digest on every machine and in every release that keeps the rules.
+    pub fn digest(&self) -> u64 {
+        let fields = [
+            self.version(),
+            self.instruction,
+            self.call,
+            self.memory_access,
+            self.division,
+            self.host_call,
+            self.bulk_bytes_per_unit,
+            self.memory_grow_page,
+            self.payload_bytes_per_unit,
+            self.io_bytes_per_unit,
+        ];
+        fields
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+    }
+
+    /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
+    /// `v2-5f0e…`.
+    pub fn id(&self) -> String {
+        format!("v{}-{:016x}", self.version(), self.digest())
+    }
+
     /// Sets [`CostTable::payload_bytes_per_unit`].
     pub fn payload_bytes_per_unit(mut self, bytes: u32) -> Self {
         self.payload_bytes_per_unit = bytes;
@@ -342,4 +384,32 @@ impl CostTable {
             per => len / per as u64,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cost_table_is_named_by_its_rules_and_every_weight() {
+        let default = CostTable::default();
+        assert_eq!(default.id(), CostTable::default().id());
+        assert!(default.id().starts_with(&format!("v{COST_RULES_VERSION}-")));
+        // Pinned: the digest is the same on every machine and build.
+        assert_eq!(default.digest(), DEFAULT_DIGEST);
+        let tuned = [
+            CostTable::default().bulk_bytes_per_unit(8),
+            CostTable::default().payload_bytes_per_unit(1),
+            CostTable {
+                division: 17,
+                ..CostTable::default()
+            },
+        ];
+        for table in tuned {
+            assert_ne!(table.digest(), default.digest(), "{table:?}");
+        }
+    }
+
+    /// The default table's digest under rules version 2.
+    const DEFAULT_DIGEST: u64 = 18_142_495_755_753_345_924;
 }

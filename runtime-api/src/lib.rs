@@ -27,8 +27,8 @@ mod value;
 
 pub use abi::Borrowable;
 pub use config::{
-    Config, CostTable, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_HOST_NESTING, MemoryReservation,
-    Metering,
+    COST_RULES_VERSION, Config, CostTable, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_HOST_NESTING,
+    MemoryReservation, Metering,
 };
 pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked};
 pub use error::{Trap, WasmError};

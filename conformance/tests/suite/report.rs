@@ -142,6 +142,10 @@ fn reports_merge_across_machines_and_render() {
             );
         }
         assert!(programs.failures().is_empty(), "{text}");
+        // The fuel columns name the table they were counted with.
+        let table = wasmhost::CostTable::default().id();
+        assert_eq!(programs.cost_table, table);
+        assert!(text.contains(&format!("cost table {table}")), "{text}");
         assert!(text.contains("Real programs"), "{text}");
     }
 
