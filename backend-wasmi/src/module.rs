@@ -41,6 +41,15 @@ impl<T> Clone for WasmiLinked<T> {
     }
 }
 
+/// wasmi's frame limit without an instrumented depth limit: deeper than the compiled
+/// engines' native stacks reach with small frames (about 32 000 on wasmer, 16 000 on
+/// wasmtime), so that wasmi does not stop real programs shallower than they do.
+const UNLIMITED_FRAMES: usize = 1 << 16;
+
+/// wasmi's value stack limit without an instrumented depth limit, in bytes (heap, grown on
+/// demand): 64 MiB.
+const UNLIMITED_STACK_BYTES: usize = 64 << 20;
+
 impl Compiler for Wasmi {
     const NAME: &'static str = "wasmi";
     const INTERPRETS: bool = true;
@@ -65,11 +74,19 @@ impl Compiler for Wasmi {
         }
         if let Some(depth) = config.call_depth_limit() {
             // The instrumented limit must be the one that stops a guest: wasmi's own frame
-            // count (default 1000) and value stack sit well above it. Host re-entry adds a
-            // frame per level, so allow two per counted call.
+            // count and value stack sit well above it. Host re-entry adds a frame per
+            // level, so allow two per counted call.
             let frames = (depth as usize).saturating_mul(2).saturating_add(64);
-            c.set_max_recursion_depth(frames.max(1000))
-                .set_max_stack_height(frames.saturating_mul(4096).max(1_000_000));
+            c.set_max_recursion_depth(frames.max(UNLIMITED_FRAMES))
+                .set_max_stack_height(frames.saturating_mul(4096).max(UNLIMITED_STACK_BYTES));
+        } else {
+            // wasmi's defaults (1 000 frames, 1 MB of values) stop real recursion that the
+            // compiled engines run (shootout-ackermann needs about 1 030 frames), where
+            // wasmer's and wasmtime's native stacks hold tens of thousands of small frames.
+            // wasmi's frames live on the heap, not the native stack, so deeper costs only
+            // memory, and only when used.
+            c.set_max_recursion_depth(UNLIMITED_FRAMES)
+                .set_max_stack_height(UNLIMITED_STACK_BYTES);
         }
         WasmiSetup {
             validator: wasmi::Engine::new(&c),

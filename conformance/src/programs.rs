@@ -90,22 +90,13 @@ pub struct KnownFailure {
 }
 
 /// The known failures.
-pub const KNOWN_FAILURES: &[KnownFailure] = &[
-    KnownFailure {
-        program: "shootout-ackermann",
-        engine: None,
-        deterministic: true,
-        reason: "recursion deeper than the deterministic profile's 1 000 frames (the hosting \
+pub const KNOWN_FAILURES: &[KnownFailure] = &[KnownFailure {
+    program: "shootout-ackermann",
+    engine: None,
+    deterministic: true,
+    reason: "recursion deeper than the deterministic profile's 1 000 frames (the hosting \
                  issue: a stack limit real recursion fits in)",
-    },
-    KnownFailure {
-        program: "shootout-ackermann",
-        engine: Some("wasmi"),
-        deterministic: false,
-        reason: "recursion deeper than wasmi's default stack (the hosting issue: wasmi must \
-                 not stop real programs shallower than the compiled engines)",
-    },
-];
+}];
 
 /// The known failure that covers `program` on `engine` in a profile, if any.
 pub fn known_failure(program: &str, engine: &str, deterministic: bool) -> Option<&'static str> {
@@ -397,8 +388,7 @@ impl ProgramsReport {
         let mut s = format!(
             "Real programs ({}): each engine's outcome and time between bench.start and \
              bench.end; deterministic profile with portable fuel (cost table {})\n",
-            self.dir,
-            self.cost_table
+            self.dir, self.cost_table
         );
         for row in &self.rows {
             for p in &row.profiles {
@@ -458,7 +448,10 @@ impl ProgramsReport {
         for e in engines {
             h += &format!("<th>{}</th>", esc(e));
         }
-        h += &format!("<th>verdict</th><th>fuel ({})</th></tr>", esc(&self.cost_table));
+        h += &format!(
+            "<th>verdict</th><th>fuel ({})</th></tr>",
+            esc(&self.cost_table)
+        );
         for row in &self.rows {
             for p in &row.profiles {
                 h += &format!(

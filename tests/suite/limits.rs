@@ -318,8 +318,41 @@ fn the_deterministic_profile_limits_the_call_depth(engine: &AnyEngine) {
     );
 }
 
+/// Without a depth limit each engine's own stack stops unbounded recursion, at depths that
+/// differ; none may stop real programs early. wasmi's defaults (1 000 frames) did, where
+/// the compiled engines reach tens of thousands of small frames.
+fn without_a_depth_limit_recursion_goes_deep_on_every_engine(engine: &AnyEngine) {
+    let wat = r#"(module
+      (global (export "depth") (mut i32) (i32.const 0))
+      (func $down (export "down")
+        (global.set 0 (i32.add (global.get 0) (i32.const 1)))
+        (call $down)))"#;
+    let mut guest = engine
+        .compile(&wasmhost::wat2wasm(wat).unwrap())
+        .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
+        .unwrap();
+    assert_eq!(
+        guest.call_raw("down", &[]),
+        Err(WasmError::Trap(Trap::StackOverflow))
+    );
+    let Ok(Value::I32(depth)) = guest.global("depth") else {
+        panic!("no depth");
+    };
+    assert!(
+        depth >= 10_000,
+        "{}: stopped at {depth} frames",
+        engine.name()
+    );
+    // The host keeps serving: the instance runs again.
+    assert_eq!(
+        guest.call_raw("down", &[]),
+        Err(WasmError::Trap(Trap::StackOverflow))
+    );
+}
+
 wasmhost::on_every_engine!(
     an_endless_loop_runs_out_of_fuel,
+    without_a_depth_limit_recursion_goes_deep_on_every_engine,
     running_out_of_fuel_is_not_a_guest_unreachable,
     a_start_function_that_never_returns_runs_out_of_fuel,
     metering_off_has_no_fuel,
