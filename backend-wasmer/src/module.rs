@@ -68,7 +68,11 @@ impl Compiler for Wasmer {
         if config.call_depth_limit().is_some() {
             // The instrumented depth limit must be the one that stops a guest, not wasmer's
             // native stack (1 MiB by default, process-wide): raise it, never lower it.
-            let wanted = 8 << 20;
+            let counted = match config.stack_limit() {
+                Some(wasmhost_api::StackLimit::Bytes(bytes)) => 4 * bytes as usize,
+                _ => 0,
+            };
+            let wanted = counted.max(8 << 20);
             if wasmer::sys::vm::get_stack_size() < wanted {
                 wasmer::sys::vm::set_stack_size(wanted);
             }

@@ -3,7 +3,9 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use wasmhost_api::{Config, ExternKind, HostFunctions, MemoryReservation, Metering, WasmError};
+use wasmhost_api::{
+    Config, ExternKind, HostFunctions, MemoryReservation, Metering, StackLimit, WasmError,
+};
 use wasmhost_backend::{Compiler, Import, provided_externs};
 use wasmtime::{AsContextMut, InstancePre, Linker, Store};
 
@@ -45,8 +47,17 @@ fn wasmtime_config(config: &Config) -> wasmtime::Config {
     // every float operation; the instrumentation's pass does it only where the bits can be
     // observed, with the same result, and the same way as on every other engine.
     c.consume_fuel(config.metering == Metering::Native);
-    if config.call_depth_limit().is_some() {
-        c.max_wasm_stack(DEPTH_LIMITED_STACK);
+    match config.stack_limit() {
+        // A native frame holds at most about four times what the limit counts for it (the
+        // smallest: a return address, a frame pointer, saved registers against 32 bytes),
+        // so a larger byte limit than the default needs a larger stack, and a thread with it.
+        Some(StackLimit::Bytes(bytes)) => {
+            c.max_wasm_stack(DEPTH_LIMITED_STACK.max(4 * bytes as usize));
+        }
+        Some(StackLimit::Frames(_)) => {
+            c.max_wasm_stack(DEPTH_LIMITED_STACK);
+        }
+        None => {}
     }
     if config.memory_reservation == MemoryReservation::Compact {
         // Explicit bounds checks instead of a 4 GiB reservation with guard pages; a little

@@ -137,7 +137,7 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
                 depth: self.read_global(Global::Depth).map(|d| d as i32),
                 limit: self.read_global(Global::Limit).map(|l| l as i32),
             };
-            error = classify(error, globals, B::data(&self.0).config.call_depth_limit());
+            error = classify(error, globals, B::data(&self.0).config.stack_limit());
         }
         meter::note_failure(self, &error);
         error

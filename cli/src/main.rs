@@ -260,6 +260,9 @@ struct Limits {
     /// Deepest nesting of calls.
     #[arg(long)]
     max_call_depth: Option<u32>,
+    /// Deepest stack, in bytes as wasmhost counts frames (`Config::max_stack_bytes`).
+    #[arg(long)]
+    max_stack_bytes: Option<u32>,
     /// How wasmer and wasmtime lay out memories: `guarded` or `compact` (see
     /// `wasmhost::MemoryReservation`).
     #[arg(long, default_value = "guarded", value_parser = parse_reservation)]
@@ -292,6 +295,9 @@ impl Limits {
         }
         if let Some(depth) = self.max_call_depth {
             config = config.max_call_depth(depth);
+        }
+        if let Some(bytes) = self.max_stack_bytes {
+            config = config.max_stack_bytes(bytes);
         }
         Ok(config)
     }

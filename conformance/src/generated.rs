@@ -1134,7 +1134,8 @@ mod tests {
 
     #[test]
     fn a_divergent_module_shrinks_to_a_smaller_one_that_diverges_alike() {
-        // Endless recursion: wasmi stops at its frame limit, wasmer runs out of fuel.
+        // Endless recursion with fuel enough to reach every engine's own stack limit: each
+        // stops at its own depth, with its own fuel burnt.
         let wasm = wasmhost::wat2wasm(
             br#"(module
               (memory (export "memory") 1)
@@ -1147,7 +1148,10 @@ mod tests {
               (func (export "more") (result i64) (i64.const 42)))"#,
         )
         .unwrap();
-        let options = Options::new(1, 1);
+        let options = Options {
+            fuel: 10_000_000,
+            ..Options::new(1, 1)
+        };
         let engines = engines_with(options.fuel, options.memory_reservation);
         let run = run_wasm(&engines, wasm.clone(), 1, 0, options.fuel);
         let Some((_, class, _)) = &run.profiles[0].difference else {

@@ -214,8 +214,7 @@ pub fn summary(report: &MeterReport) -> String {
     let _ = writeln!(
         s,
         "Metering: median of {} calls per cell; units per call; ns per unit; slowdown against metering off; portable units of cost table {}.\n",
-        report.repetitions,
-        report.cost_table
+        report.repetitions, report.cost_table
     );
     let _ = writeln!(
         s,
@@ -284,8 +283,7 @@ pub fn render_html(report: &MeterReport) -> String {
         "<p>Median of {} calls per cell. <b>units</b>: fuel one call consumed; <b>ns/unit</b>: \
          median time over units; <b>×off</b>: median time over the same workload's with metering off. \
          Portable units are those of cost table <code>{}</code>.</p>",
-        report.repetitions,
-        report.cost_table
+        report.repetitions, report.cost_table
     );
     h += "<table><tr><th>workload</th><th>rounds</th><th>engine</th><th>off ms</th>\
           <th>native units</th><th>ns/unit</th><th>×off</th>\

@@ -1,12 +1,18 @@
-//! The call-depth limit: every `call` and `call_indirect` raises a depth counter before it
-//! and lowers it after it returns; one call past the limit traps instead of calling.
+//! The stack limit: every `call` and `call_indirect` raises a counter by its callee's
+//! frame before it and lowers it after it returns; a call that would pass the limit traps
+//! instead of calling.
 //!
 //! ```text
-//! global.get $depth  i32.const 1  i32.add  local.tee $tmp  global.set $depth
+//! global.get $depth  i32.const frame  i32.add  local.tee $tmp  global.set $depth
 //! local.get $tmp  i32.const limit  i32.gt_u  if  unreachable  end
 //! call f
-//! global.get $depth  i32.const 1  i32.sub  global.set $depth
+//! global.get $depth  i32.const frame  i32.sub  global.set $depth
 //! ```
+//!
+//! A frame is 1 under a frame-count limit ([`StackLimit::Frames`]); under a byte limit
+//! ([`StackLimit::Bytes`]) it is what the callee's frame holds, counted the same way for
+//! every engine ([`FrameCosts`]), so that a frame with many locals and a deep operand stack
+//! counts for as much more as it takes on a native stack.
 //!
 //! The engines' own stack limits differ (wasmi counts frames, wasmer uses a native stack of
 //! a fixed size), so the depth at which unbounded recursion stops differs between engines
@@ -16,11 +22,156 @@
 //! sets it back to 0 after every failed call it made.
 
 use wasm_encoder::{BlockType, Function, Instruction};
+use wasmhost_api::{FRAME_OVERHEAD_BYTES, StackLimit, WasmError};
+use wasmparser::{FuncType, Parser, Payload, TypeRef, ValType, ValidPayload, Validator};
 
-/// Emits the depth check before a call; `tmp` is an `i32` local.
-pub(crate) fn enter(f: &mut Function, depth: u32, limit: u32, tmp: u32) {
+/// Operand stacks deeper than this are counted at 16 bytes a value without reading their
+/// types (reading them is linear in the height, after every instruction).
+const TYPED_HEIGHT: u32 = 64;
+
+/// What each call of a module costs under a stack limit.
+pub(crate) struct FrameCosts {
+    limit: StackLimit,
+    /// The module's function types, by type index.
+    types: Vec<FuncType>,
+    /// Per function index (imports first): its signature and its frame in bytes.
+    functions: Vec<(FuncType, u32)>,
+}
+
+impl FrameCosts {
+    /// The frames of `wasm`'s functions under `limit` (read only for a byte limit).
+    pub(crate) fn of(wasm: &[u8], limit: StackLimit) -> Result<Self, WasmError> {
+        let (types, functions) = match limit {
+            StackLimit::Frames(_) => (Vec::new(), Vec::new()),
+            StackLimit::Bytes(_) => frames_in_bytes(wasm)
+                .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
+        };
+        Ok(FrameCosts {
+            limit,
+            types,
+            functions,
+        })
+    }
+
+    /// What `call function` costs.
+    pub(crate) fn call(&self, function: u32) -> u32 {
+        match self.limit {
+            StackLimit::Frames(_) => 1,
+            StackLimit::Bytes(_) => self
+                .functions
+                .get(function as usize)
+                .map_or(FRAME_OVERHEAD_BYTES, |(_, bytes)| *bytes),
+        }
+    }
+
+    /// What a `call_indirect` of type `index` costs: the largest frame of the module's
+    /// functions of that signature (any of them may be in the table; types are equal by
+    /// signature, not by index).
+    pub(crate) fn call_indirect(&self, index: u32) -> u32 {
+        match self.limit {
+            StackLimit::Frames(_) => 1,
+            StackLimit::Bytes(_) => {
+                let ty = self.types.get(index as usize);
+                self.functions
+                    .iter()
+                    .filter(|(sig, _)| Some(sig) == ty)
+                    .map(|(_, bytes)| *bytes)
+                    .max()
+                    .unwrap_or(FRAME_OVERHEAD_BYTES)
+            }
+        }
+    }
+}
+
+/// A signature for a function whose type index is out of range (validation refuses such a
+/// module before it gets here).
+fn empty() -> FuncType {
+    FuncType::new([], [])
+}
+
+/// Bytes a value of `ty` takes in a frame.
+fn size(ty: ValType) -> u32 {
+    match ty {
+        ValType::V128 => 16,
+        _ => 8,
+    }
+}
+
+/// Every function's signature and frame in bytes: the overhead, its parameters and locals,
+/// and its deepest operand stack, as the validator tracks it.
+type Frames = (Vec<FuncType>, Vec<(FuncType, u32)>);
+
+fn frames_in_bytes(wasm: &[u8]) -> wasmparser::Result<Frames> {
+    let features = wasmparser::WasmFeatures::WASM2 | wasmparser::WasmFeatures::RELAXED_SIMD;
+    let mut validator = Validator::new_with_features(features);
+    let mut types = Vec::new();
+    let mut functions = Vec::new();
+    let mut defined = Vec::new();
+    let mut imports = 0;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        match &payload {
+            Payload::TypeSection(reader) => {
+                for ty in reader.clone().into_iter_err_on_gc_types() {
+                    types.push(ty?);
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.clone().into_imports() {
+                    if let TypeRef::Func(ty) = import?.ty {
+                        let sig = types.get(ty as usize).cloned();
+                        functions.push((sig.unwrap_or_else(empty), FRAME_OVERHEAD_BYTES));
+                        imports += 1;
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader.clone() {
+                    defined.push(types.get(ty? as usize).cloned().unwrap_or_else(empty));
+                }
+            }
+            _ => {}
+        }
+        if let ValidPayload::Func(func, body) = validator.payload(&payload)? {
+            let mut v = func.into_validator(Default::default());
+            let mut reader = body.get_binary_reader();
+            v.read_locals(&mut reader)?;
+            let locals: u32 = (0..v.len_locals())
+                .filter_map(|i| v.get_local_type(i))
+                .map(size)
+                .sum();
+            let mut deepest = 0;
+            let mut ops = wasmparser::OperatorsReader::new(reader);
+            while !ops.eof() {
+                let (op, offset) = ops.read_with_offset()?;
+                v.op(offset, &op)?;
+                let height = v.operand_stack_height();
+                let bytes = if height > TYPED_HEIGHT {
+                    height * 16
+                } else {
+                    (0..height as usize)
+                        .map(|depth| match v.get_operand_type(depth) {
+                            Some(Some(ty)) => size(ty),
+                            _ => 8,
+                        })
+                        .sum()
+                };
+                deepest = deepest.max(bytes);
+            }
+            let sig = defined
+                .get(functions.len() - imports)
+                .cloned()
+                .unwrap_or_else(empty);
+            functions.push((sig, FRAME_OVERHEAD_BYTES + locals + deepest));
+        }
+    }
+    Ok((types, functions))
+}
+
+/// Emits the depth check before a call costing `frame`; `tmp` is an `i32` local.
+pub(crate) fn enter(f: &mut Function, depth: u32, limit: u32, frame: u32, tmp: u32) {
     f.instruction(&Instruction::GlobalGet(depth))
-        .instruction(&Instruction::I32Const(1))
+        .instruction(&Instruction::I32Const(frame as i32))
         .instruction(&Instruction::I32Add)
         .instruction(&Instruction::LocalTee(tmp))
         .instruction(&Instruction::GlobalSet(depth))
@@ -32,10 +183,10 @@ pub(crate) fn enter(f: &mut Function, depth: u32, limit: u32, tmp: u32) {
         .instruction(&Instruction::End);
 }
 
-/// Emits the depth release after a call.
-pub(crate) fn leave(f: &mut Function, depth: u32) {
+/// Emits the depth release after a call costing `frame`.
+pub(crate) fn leave(f: &mut Function, depth: u32, frame: u32) {
     f.instruction(&Instruction::GlobalGet(depth))
-        .instruction(&Instruction::I32Const(1))
+        .instruction(&Instruction::I32Const(frame as i32))
         .instruction(&Instruction::I32Sub)
         .instruction(&Instruction::GlobalSet(depth));
 }

@@ -44,7 +44,7 @@ pub mod meter;
 pub mod relaxed;
 mod rewrite;
 
-use wasmhost_api::{Config, CostTable, Metering, Trap, WasmError};
+use wasmhost_api::{Config, CostTable, Metering, StackLimit, Trap, WasmError};
 
 /// Which rewrites to apply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,8 +56,8 @@ pub struct Passes {
     /// Portable fuel metering with this cost table, the module's fuel starting at
     /// `initial_fuel`.
     pub fuel: Option<(CostTable, u64)>,
-    /// Trap with a stack overflow past this many nested calls.
-    pub max_call_depth: Option<u32>,
+    /// Trap with a stack overflow past this limit of nested calls or of their frames' bytes.
+    pub stack_limit: Option<StackLimit>,
     /// `memory.grow` past this many 64 KiB pages fails (returns `-1`).
     pub memory_limit_pages: Option<u64>,
     /// `table.grow` past this many elements traps.
@@ -76,7 +76,7 @@ impl Passes {
             canonicalize_nans: config.deterministic,
             fuel: (config.metering == Metering::Portable)
                 .then(|| (config.costs.clone(), config.initial_fuel)),
-            max_call_depth: config.call_depth_limit(),
+            stack_limit: config.stack_limit(),
             memory_limit_pages: config.memory_limit_pages(),
             max_table_elements: config.max_table_elements,
             host_start: config.metering != Metering::Off,
@@ -290,7 +290,7 @@ pub struct GlobalsAfterTrap {
 pub fn classify(
     error: WasmError,
     globals: GlobalsAfterTrap,
-    max_call_depth: Option<u32>,
+    stack_limit: Option<StackLimit>,
 ) -> WasmError {
     let WasmError::Trap(trap) = &error else {
         return error;
@@ -299,8 +299,8 @@ pub fn classify(
         if globals.fuel.is_some_and(|fuel| fuel < 0) {
             return WasmError::OutOfFuel;
         }
-        if let (Some(depth), Some(limit)) = (globals.depth, max_call_depth)
-            && depth as u32 > limit
+        if let (Some(depth), Some(limit)) = (globals.depth, stack_limit)
+            && depth as u32 > limit.value()
         {
             return WasmError::Trap(Trap::StackOverflow);
         }

@@ -39,11 +39,16 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
     };
     let globals = AddedGlobals {
         fuel: added(passes.fuel.is_some()),
-        depth: added(passes.max_call_depth.is_some()),
+        depth: added(passes.stack_limit.is_some()),
         limit: added(passes.memory_limit_pages.is_some() || passes.max_table_elements.is_some()),
+    };
+    let frames = match passes.stack_limit {
+        Some(limit) => Some(depth::FrameCosts::of(&wasm, limit)?),
+        None => None,
     };
     let mut rewriter = Rewriter {
         passes,
+        frames,
         globals,
         param_counts: layout.param_counts,
         imported_functions: layout.imported_functions,
@@ -174,6 +179,8 @@ impl AddedGlobals {
 }
 
 struct Rewriter<'p> {
+    /// What each call costs under the stack limit, when there is one.
+    frames: Option<depth::FrameCosts>,
     passes: &'p Passes,
     globals: AddedGlobals,
     param_counts: Vec<u32>,
@@ -295,10 +302,19 @@ impl Rewriter<'_> {
             _ => {}
         }
         // 4.-6. the call depth around the instruction itself
+        let frame = match (&op, &self.frames) {
+            (Operator::Call { function_index }, Some(frames)) => Some(frames.call(*function_index)),
+            (Operator::CallIndirect { type_index, .. }, Some(frames)) => {
+                Some(frames.call_indirect(*type_index))
+            }
+            _ => None,
+        };
         let is_call = matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. });
         let depth_global = g.depth.filter(|_| is_call);
-        if let (Some(depth_global), Some(max)) = (depth_global, passes.max_call_depth) {
-            depth::enter(f, depth_global, max, scratch.i32);
+        if let (Some(depth_global), Some(limit), Some(frame)) =
+            (depth_global, passes.stack_limit, frame)
+        {
+            depth::enter(f, depth_global, limit.value(), frame, scratch.i32);
         }
         // The deterministic profile's relaxed SIMD: the spec's deterministic semantics,
         // canonicalized.
@@ -313,8 +329,8 @@ impl Rewriter<'_> {
             return Ok(());
         }
         f.instruction(&self.instruction_of(op.clone())?);
-        if let Some(depth_global) = depth_global {
-            depth::leave(f, depth_global);
+        if let (Some(depth_global), Some(frame)) = (depth_global, frame) {
+            depth::leave(f, depth_global, frame);
         }
         // 6. the callee spent from the global
         if let (Some(fuel), true) = (fuel, is_call) {
@@ -469,13 +485,13 @@ impl Reencode for Rewriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmhost_api::CostTable;
+    use wasmhost_api::{CostTable, StackLimit};
 
     fn all_passes() -> Passes {
         Passes {
             canonicalize_nans: true,
             fuel: Some((CostTable::default(), 1000)),
-            max_call_depth: Some(10),
+            stack_limit: Some(StackLimit::Frames(10)),
             memory_limit_pages: Some(2),
             max_table_elements: Some(4),
             host_start: true,
@@ -536,7 +552,7 @@ mod tests {
                 ..none.clone()
             },
             Passes {
-                max_call_depth: all.max_call_depth,
+                stack_limit: all.stack_limit,
                 ..none.clone()
             },
             Passes {
@@ -696,7 +712,7 @@ mod tests {
         )
         .unwrap();
         let depth_only = Passes {
-            max_call_depth: Some(5),
+            stack_limit: Some(StackLimit::Frames(5)),
             ..Passes::default()
         };
         let text = print(&rewrite(&wasm, &depth_only).unwrap().0);

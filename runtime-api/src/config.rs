@@ -24,8 +24,8 @@ pub struct Config {
     /// positive canonical NaN (`0x7fc00000` / `0x7ff8000000000000`), so the same guest gives
     /// the same bits on every engine and every processor. Bit operations (neg, abs,
     /// copysign, reinterpret, load, store) keep their NaN bits, as the spec requires.
-    /// It also turns on the call-depth limit ([`Config::max_call_depth`], default
-    /// [`DEFAULT_MAX_CALL_DEPTH`]) so that recursion stops at the same depth everywhere.
+    /// It also turns on the stack limit ([`Config::max_stack_bytes`], default
+    /// [`DEFAULT_MAX_STACK_BYTES`]) so that recursion stops at the same depth everywhere.
     /// Default: off (NaN bits follow the engine and the hardware).
     pub deterministic: bool,
     /// Fuel metering: off, the engine's own, or wasmhost's portable pass. See [`Metering`].
@@ -52,8 +52,19 @@ pub struct Config {
     /// host imports included) below an export called by the host. One more traps with
     /// [`crate::Trap::StackOverflow`], at exactly that depth on every engine. `None` leaves
     /// only the engines' own stack limits, which differ (wasmi counts frames, wasmer uses a
-    /// native stack), unless [`Config::deterministic`] is on.
+    /// native stack), unless [`Config::deterministic`] is on. Set, it takes the place of
+    /// [`Config::max_stack_bytes`].
     pub max_call_depth: Option<u32>,
+    /// Deepest stack, in bytes as wasmhost counts them for every engine and processor alike:
+    /// each call executed and not yet returned (host imports included) costs its callee's
+    /// frame, [`FRAME_OVERHEAD_BYTES`] plus 8 bytes per parameter and local (16 per `v128`)
+    /// plus 8 per value of the callee's deepest operand stack (16 per `v128`); a
+    /// `call_indirect` costs the largest frame among the module's functions of its
+    /// type. The call that would pass the limit traps with [`crate::Trap::StackOverflow`],
+    /// at the same call on every engine, so a frame that holds much counts for much, as it
+    /// does on a native stack. `None`: no such limit, unless [`Config::deterministic`] is on
+    /// (then [`DEFAULT_MAX_STACK_BYTES`]).
+    pub max_stack_bytes: Option<u32>,
     /// Deepest nesting of host functions on one thread: a host function that calls into a
     /// guest, which calls a host function, and so on. Each level costs native stack that no
     /// engine counts, so a guest and a host that call each other without end would crash the
@@ -71,8 +82,47 @@ pub struct Config {
     pub memory_reservation: MemoryReservation,
 }
 
-/// The call-depth limit of the deterministic profile when [`Config::max_call_depth`] is unset.
+/// A frame count for [`Config::max_call_depth`]: the deterministic profile's limit before it
+/// counted bytes ([`DEFAULT_MAX_STACK_BYTES`]).
 pub const DEFAULT_MAX_CALL_DEPTH: u32 = 1_000;
+
+/// The stack limit of the deterministic profile when neither [`Config::max_call_depth`] nor
+/// [`Config::max_stack_bytes`] is set: 256 KiB counted, which every one of the suite's 36
+/// real programs fits in (shootout-ackermann recurses about 1 030 frames deep, past the
+/// 1 000 frames the profile allowed before), and which the engines' own stacks always hold
+/// more than, on a thread of 1 MiB (tested on every engine).
+pub const DEFAULT_MAX_STACK_BYTES: u32 = 256 << 10;
+
+/// What every frame costs in [`Config::max_stack_bytes`] before its values: a return address,
+/// a frame pointer and the bookkeeping an engine keeps per call.
+pub const FRAME_OVERHEAD_BYTES: u32 = 32;
+
+/// The stack limit in force ([`Config::stack_limit`]), in the unit it counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StackLimit {
+    /// At most this many nested calls ([`Config::max_call_depth`]).
+    Frames(u32),
+    /// At most this many bytes of frames ([`Config::max_stack_bytes`]).
+    Bytes(u32),
+}
+
+impl StackLimit {
+    /// The limit in its unit.
+    pub fn value(self) -> u32 {
+        match self {
+            StackLimit::Frames(n) | StackLimit::Bytes(n) => n,
+        }
+    }
+
+    /// The deepest nesting of calls it allows: for a byte limit, of the smallest frames.
+    /// What an engine's own stack must hold for the limit to stop a guest first.
+    pub fn max_frames(self) -> u32 {
+        match self {
+            StackLimit::Frames(n) => n,
+            StackLimit::Bytes(bytes) => bytes / FRAME_OVERHEAD_BYTES,
+        }
+    }
+}
 
 /// The default of [`Config::max_host_nesting`]: deep enough for any host that calls back on
 /// purpose, shallow enough that the levels fit a 2 MiB thread stack on every engine.
@@ -89,6 +139,7 @@ impl Default for Config {
             max_memory_bytes: None,
             max_table_elements: None,
             max_call_depth: None,
+            max_stack_bytes: None,
             max_host_nesting: DEFAULT_MAX_HOST_NESTING,
             max_module_bytes: None,
             memory_reservation: MemoryReservation::Guarded,
@@ -178,11 +229,28 @@ impl Config {
         self
     }
 
-    /// The call-depth limit in force: [`Config::max_call_depth`], else
-    /// [`DEFAULT_MAX_CALL_DEPTH`] in the deterministic profile, else none.
-    pub fn call_depth_limit(&self) -> Option<u32> {
+    /// Sets [`Config::max_stack_bytes`].
+    pub fn max_stack_bytes(mut self, bytes: u32) -> Self {
+        self.max_stack_bytes = Some(bytes);
+        self
+    }
+
+    /// The stack limit in force: [`Config::max_call_depth`] in frames, else
+    /// [`Config::max_stack_bytes`], else [`DEFAULT_MAX_STACK_BYTES`] in the deterministic
+    /// profile, else none.
+    pub fn stack_limit(&self) -> Option<StackLimit> {
+        let bytes = self
+            .max_stack_bytes
+            .or(self.deterministic.then_some(DEFAULT_MAX_STACK_BYTES));
         self.max_call_depth
-            .or(self.deterministic.then_some(DEFAULT_MAX_CALL_DEPTH))
+            .map(StackLimit::Frames)
+            .or(bytes.map(StackLimit::Bytes))
+    }
+
+    /// The deepest nesting of calls the stack limit in force allows
+    /// ([`StackLimit::max_frames`]), if there is one.
+    pub fn call_depth_limit(&self) -> Option<u32> {
+        self.stack_limit().map(StackLimit::max_frames)
     }
 
     /// The memory limit in whole 64 KiB pages, if there is one.

@@ -28,7 +28,7 @@ mod value;
 pub use abi::Borrowable;
 pub use config::{
     COST_RULES_VERSION, Config, CostTable, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_HOST_NESTING,
-    MemoryReservation, Metering,
+    DEFAULT_MAX_STACK_BYTES, FRAME_OVERHEAD_BYTES, MemoryReservation, Metering, StackLimit,
 };
 pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked};
 pub use error::{Trap, WasmError};

@@ -304,18 +304,82 @@ fn recursion_stops_at_the_configured_depth(engine: &AnyEngine) {
     );
 }
 
-fn the_deterministic_profile_limits_the_call_depth(engine: &AnyEngine) {
-    let engine = with(engine, Config::default().deterministic(true));
-    let depth = wasmhost::DEFAULT_MAX_CALL_DEPTH as i32;
-    let mut guest = limits_guest(&engine, 0);
+/// Recursion with frames of known sizes under a byte limit. `nest`: 1 parameter and at most
+/// 2 values on its operand stack: 32 + 8 + 16 = 56 bytes. `wide`: 1 parameter, 20 `i64`
+/// locals, 2 values: 32 + 168 + 16 = 216 bytes. `via_table` calls `nest` through the table,
+/// which costs the largest frame of that signature (216).
+const FRAMES: &str = r#"(module
+  (type $t (func (param i32) (result i32)))
+  (table 1 funcref)
+  (elem (i32.const 0) $nest)
+  (func $nest (export "nest") (type $t)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (call $nest (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
+  (func $wide (export "wide") (type $t)
+    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (call $wide (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
+  (func (export "via_table") (type $t)
+    (call_indirect (type $t) (local.get 0) (i32.const 0)))
+  (func $down (export "down") (call $down)))"#;
+
+fn frames_guest(engine: &AnyEngine, config: Config) -> AnyInstance<()> {
+    with(engine, config)
+        .compile(&wasmhost::wat2wasm(FRAMES).unwrap())
+        .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
+        .unwrap()
+}
+
+/// The deepest `export(n)` that runs, and that `n + 1` stops with a stack overflow.
+fn assert_deepest(guest: &mut AnyInstance<()>, export: &str, deepest: i32) {
     assert_eq!(
-        guest.call_raw("nest", &[Value::I32(depth)]),
-        Ok(vec![Value::I32(depth)])
+        guest.call_raw(export, &[Value::I32(deepest)]),
+        Ok(vec![Value::I32(deepest)]),
+        "{export}({deepest})"
     );
     assert_eq!(
-        guest.call_raw("nest", &[Value::I32(depth + 1)]),
-        Err(WasmError::Trap(Trap::StackOverflow))
+        guest.call_raw(export, &[Value::I32(deepest + 1)]),
+        Err(WasmError::Trap(Trap::StackOverflow)),
+        "{export}({})",
+        deepest + 1
     );
+}
+
+fn the_stack_limit_counts_each_frame_s_bytes(engine: &AnyEngine) {
+    let mut guest = frames_guest(engine, Config::default().max_stack_bytes(56 * 100));
+    assert_deepest(&mut guest, "nest", 100);
+    // 5 600 / 216: a frame holding more counts for more.
+    assert_deepest(&mut guest, "wide", 25);
+    // The indirect call counts the largest frame of its signature, then 56 a level.
+    assert_deepest(&mut guest, "via_table", (5_600 - 216) / 56);
+}
+
+/// The deterministic profile's default: 256 KiB counted, the same call on every engine.
+fn the_deterministic_profile_limits_the_stack(engine: &AnyEngine) {
+    let mut guest = frames_guest(engine, Config::default().deterministic(true));
+    let bytes = wasmhost::DEFAULT_MAX_STACK_BYTES as i32;
+    assert_deepest(&mut guest, "nest", bytes / 56);
+    assert_deepest(&mut guest, "wide", bytes / 216);
+}
+
+/// The smallest frames (32 bytes counted) are where an engine's own stack holds the fewest
+/// counted bytes: still, on a thread of 1 MiB, the deterministic profile's limit stops
+/// unbounded recursion first, with the typed error, on every engine.
+fn the_default_stack_limit_fits_a_thread_of_one_mib(engine: &AnyEngine) {
+    let name = engine.name();
+    let result = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let engine = AnyEngine::from_name(name, Config::default()).unwrap();
+            let mut guest = frames_guest(&engine, Config::default().deterministic(true));
+            guest.call_raw("down", &[])
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(result, Err(WasmError::Trap(Trap::StackOverflow)));
 }
 
 /// Without a depth limit each engine's own stack stops unbounded recursion, at depths that
@@ -364,7 +428,9 @@ wasmhost::on_every_engine!(
     tables_grow_up_to_the_limit_then_trap,
     instances_that_start_over_the_limits_are_refused,
     recursion_stops_at_the_configured_depth,
-    the_deterministic_profile_limits_the_call_depth,
+    the_stack_limit_counts_each_frame_s_bytes,
+    the_deterministic_profile_limits_the_stack,
+    the_default_stack_limit_fits_a_thread_of_one_mib,
 );
 
 /// Portable metering: what each engine reports for the same calls, in both profiles.
