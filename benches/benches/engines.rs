@@ -626,6 +626,52 @@ fn memory_reservation_cost(c: &mut Criterion) {
     }
 }
 
+/// Float kernels shaped like real programs (n-body, spectral norm, Mandelbrot) on every
+/// engine in the default profile, the deterministic one, and the hosted one (deterministic
+/// with portable fuel), and natively: what the hosted configuration costs on float code.
+fn float_kernels_by_profile(c: &mut Criterion) {
+    type Native = fn(u32) -> f64;
+    let kernels_: [(&str, i32, Native); 3] = [
+        ("nbody", 20_000, kernels::nbody),
+        ("spectral_norm", 60, kernels::spectral_norm),
+        ("mandelbrot", 120, kernels::mandelbrot),
+    ];
+    let profiles = [
+        ("default", Config::default()),
+        ("deterministic", Config::default().deterministic(true)),
+        (
+            "hosted",
+            Config::default()
+                .deterministic(true)
+                .metering(Metering::Portable),
+        ),
+    ];
+    for (kernel, size, native) in kernels_ {
+        let mut g = c.benchmark_group(format!("float_{kernel}"));
+        for (profile, config) in &profiles {
+            for engine in engines(config) {
+                let mut instance = engine
+                    .compile(wasmhost_test_wasms::guest("kernels"))
+                    .unwrap()
+                    .instantiate(&HostFunctions::new(), ())
+                    .unwrap();
+                g.bench_function(BenchmarkId::new(engine.name(), profile), |b| {
+                    b.iter(|| {
+                        if config.metering == Metering::Portable {
+                            instance.set_fuel(u64::MAX / 2).unwrap();
+                        }
+                        instance
+                            .call_raw(kernel, &[Value::I32(black_box(size))])
+                            .unwrap()
+                    })
+                });
+            }
+        }
+        g.bench_function("native", |b| b.iter(|| native(black_box(size as u32))));
+        g.finish();
+    }
+}
+
 /// The float kernel on every engine in both profiles, and natively.
 fn deterministic_profile_cost(c: &mut Criterion) {
     const ROUNDS: i32 = 100_000;
@@ -798,7 +844,7 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500));
     targets = compile, instantiate, noop_call, serialized_call, host_call, threads, payload,
         compute_kernels, deterministic_profile_cost, deterministic_profile_simd_cost, metering_cost,
-        memory_reservation_cost, wasi_call, programs
+        memory_reservation_cost, float_kernels_by_profile, wasi_call, programs
 }
 
 /// Runs the benchmarks (unless `WASMHOST_BENCH_SUMMARY_ONLY` is set), then prints the

@@ -148,6 +148,19 @@ mod tests {
             Ok(vec![Value::I64(kernels::sort(500) as i64)])
         );
         assert_eq!(call("fib", 20), Ok(vec![Value::I64(6765)]));
+        type Native = fn(u32) -> f64;
+        let floats: [(&str, Native); 3] = [
+            ("nbody", kernels::nbody),
+            ("spectral_norm", kernels::spectral_norm),
+            ("mandelbrot", kernels::mandelbrot),
+        ];
+        for (name, native) in floats {
+            assert_eq!(
+                call(name, 20),
+                Ok(vec![Value::F64(native(20).to_bits())]),
+                "{name}"
+            );
+        }
         assert_eq!(kernels::fib(20), 6765);
     }
 

@@ -197,6 +197,21 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             Some(format!("simd_matmul_40/{e}/default")),
             Target::AtMost(1.25),
         );
+        for kernel in ["nbody", "spectral_norm", "mandelbrot"] {
+            ratio(
+                format!("{e}: {kernel}, deterministic / default profile"),
+                format!("float_{kernel}/{e}/deterministic"),
+                Some(format!("float_{kernel}/{e}/default")),
+                Target::AtMost(1.25),
+            );
+            ratio(
+                format!("{e}: {kernel}, hosted (deterministic + portable fuel) / default"),
+                format!("float_{kernel}/{e}/hosted"),
+                Some(format!("float_{kernel}/{e}/default")),
+                // The hosted profile's targets on real programs (the hosting issue).
+                Target::AtMost(if e == "wasmi" { 1.3 } else { 1.15 }),
+            );
+        }
         for kernel in ["sort", "matmul", "hash"] {
             ratio(
                 format!("{e}: {kernel}, compact memory / guarded"),

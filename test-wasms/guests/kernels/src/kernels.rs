@@ -53,6 +53,107 @@ fn matmul_body(n: u32) -> f64 {
     c.iter().sum()
 }
 
+/// Float work as real programs do it (the Computer Language Benchmarks Game's n-body):
+/// five bodies under gravity for `n` steps, every interaction a `sqrt` and a division,
+/// state kept in locals and memory. The system's energy at the end.
+pub fn nbody(n: u32) -> f64 {
+    const DT: f64 = 0.01;
+    let mut pos = [[0.0f64; 3]; 5];
+    let mut vel = [[0.0f64; 3]; 5];
+    let mut mass = [0.0f64; 5];
+    for b in 0..5 {
+        let x = b as f64;
+        pos[b] = [x * 1.5 - 3.0, x * x * 0.2 - 1.0, 0.5 - x * 0.1];
+        vel[b] = [0.01 * x, -0.02 * x, 0.005];
+        mass[b] = 1.0 + x * 0.25;
+    }
+    for _ in 0..n {
+        for i in 0..5 {
+            for j in i + 1..5 {
+                let d = [
+                    pos[i][0] - pos[j][0],
+                    pos[i][1] - pos[j][1],
+                    pos[i][2] - pos[j][2],
+                ];
+                let dist2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                let mag = DT / (dist2 * dist2.sqrt());
+                for k in 0..3 {
+                    vel[i][k] -= d[k] * mass[j] * mag;
+                    vel[j][k] += d[k] * mass[i] * mag;
+                }
+            }
+        }
+        for b in 0..5 {
+            for k in 0..3 {
+                pos[b][k] += DT * vel[b][k];
+            }
+        }
+    }
+    let mut energy = 0.0;
+    for i in 0..5 {
+        let v = &vel[i];
+        energy += 0.5 * mass[i] * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+        for j in i + 1..5 {
+            let d: Vec<f64> = (0..3).map(|k| pos[i][k] - pos[j][k]).collect();
+            energy -= mass[i] * mass[j] / (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+        }
+    }
+    energy
+}
+
+/// The spectral norm of the `n`×`n` matrix `1 / ((i + j)(i + j + 1) / 2 + i + 1)`, by ten
+/// rounds of the power method: divisions in the inner loop, vectors in memory.
+pub fn spectral_norm(n: u32) -> f64 {
+    let n = n as usize;
+    let a = |i: usize, j: usize| 1.0 / (((i + j) * (i + j + 1) / 2 + i + 1) as f64);
+    let times = |v: &[f64], out: &mut [f64], transpose: bool| {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = v
+                .iter()
+                .enumerate()
+                .map(|(j, x)| if transpose { a(j, i) } else { a(i, j) } * x)
+                .sum();
+        }
+    };
+    let (mut u, mut v, mut t) = (vec![1.0; n], vec![0.0; n], vec![0.0; n]);
+    for _ in 0..10 {
+        times(&u, &mut t, false);
+        times(&t, &mut v, true);
+        times(&v, &mut t, false);
+        times(&t, &mut u, true);
+    }
+    let vbv: f64 = u.iter().zip(&v).map(|(a, b)| a * b).sum();
+    let vv: f64 = v.iter().map(|x| x * x).sum();
+    (vbv / vv).sqrt()
+}
+
+/// The Mandelbrot set on an `n`×`n` grid, at most 50 iterations a point: the points inside,
+/// and the sum of where the others escaped. Float compares and multiplies in a tight loop.
+pub fn mandelbrot(n: u32) -> f64 {
+    let mut inside = 0u32;
+    let mut escaped = 0.0;
+    for y in 0..n {
+        for x in 0..n {
+            let cr = 2.0 * x as f64 / n as f64 - 1.5;
+            let ci = 2.0 * y as f64 / n as f64 - 1.0;
+            let (mut zr, mut zi) = (0.0f64, 0.0f64);
+            let mut i = 0;
+            while i < 50 && zr * zr + zi * zi <= 4.0 {
+                let t = zr * zr - zi * zi + cr;
+                zi = 2.0 * zr * zi + ci;
+                zr = t;
+                i += 1;
+            }
+            if i == 50 {
+                inside += 1;
+            } else {
+                escaped += zr + zi;
+            }
+        }
+    }
+    inside as f64 + escaped
+}
+
 /// Memory work: sorts `n` generated numbers; a checksum of the order.
 pub fn sort(n: u32) -> u64 {
     let mut state = 7;

@@ -22,3 +22,18 @@ pub extern "C" fn sort(n: i32) -> i64 {
 pub extern "C" fn fib(n: i32) -> i64 {
     kernels::fib(n as u32) as i64
 }
+
+#[unsafe(no_mangle)]
+pub extern "C" fn nbody(n: i32) -> f64 {
+    kernels::nbody(n as u32)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn spectral_norm(n: i32) -> f64 {
+    kernels::spectral_norm(n as u32)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn mandelbrot(n: i32) -> f64 {
+    kernels::mandelbrot(n as u32)
+}
