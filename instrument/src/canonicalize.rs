@@ -102,25 +102,125 @@ fn scalar_nan_producing(op: &Operator<'_>) -> bool {
 ///
 /// A vector result is consumed blindly only by an operator of its own shape (arithmetic,
 /// or a comparison): read in another shape, a NaN lane's payload bits are numbers.
-pub fn needed(op: &Operator<'_>, following: &[Operator<'_>]) -> bool {
+///
+/// A local is a blind consumer too when every read of it in the function is consumed
+/// blindly in turn ([`BlindLocals`]): an accumulator that only arithmetic reads (`acc =
+/// acc + x * y` in a loop) is left alone, and its NaN is canonicalized where a result
+/// computed from it is observed.
+pub fn needed(op: &Operator<'_>, following: &[Operator<'_>], blind: &BlindLocals) -> bool {
     match nan_producing(op) {
-        Some(shape) if shape.is_vector() => !vector_consumed_blindly(shape, following),
-        Some(_) => !consumed_blindly(following),
+        Some(shape) if shape.is_vector() => !vector_consumed_blindly(shape, following, blind),
+        Some(_) => !consumed_blindly(following, blind),
         None => false,
     }
 }
 
+/// The locals of one function whose every read is consumed blindly: a NaN stored in one can
+/// never be observed with its bits, so storing one needs no check. Per lane shape, since a
+/// vector's lanes are blind only to readers of their own shape.
+#[derive(Debug, Default)]
+pub struct BlindLocals {
+    scalar: std::collections::HashSet<u32>,
+    f32x4: std::collections::HashSet<u32>,
+    f64x2: std::collections::HashSet<u32>,
+}
+
+impl BlindLocals {
+    /// The blind locals of the function body `ops`: the largest set such that every
+    /// `local.get` (and `local.tee`) of a member is consumed blindly, counting the members
+    /// themselves as blind consumers. Found by starting from every local read or written and
+    /// dropping those with a read that is not, until none is dropped.
+    pub fn of(ops: &[Operator<'_>]) -> Self {
+        let touched: std::collections::HashSet<u32> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Operator::LocalGet { local_index }
+                | Operator::LocalSet { local_index }
+                | Operator::LocalTee { local_index } => Some(*local_index),
+                _ => None,
+            })
+            .collect();
+        let mut blind = BlindLocals {
+            scalar: touched.clone(),
+            f32x4: touched.clone(),
+            f64x2: touched,
+        };
+        loop {
+            let mut dropped = Vec::new();
+            for (i, op) in ops.iter().enumerate() {
+                let (Operator::LocalGet { local_index } | Operator::LocalTee { local_index }) = op
+                else {
+                    continue;
+                };
+                let rest = &ops[i + 1..];
+                for shape in [Shape::F32, Shape::F32x4, Shape::F64x2] {
+                    let member = blind.set(shape).contains(local_index);
+                    let read_blindly = if shape.is_vector() {
+                        vector_consumed_blindly(shape, rest, &blind)
+                    } else {
+                        consumed_blindly(rest, &blind)
+                    };
+                    if member && !read_blindly {
+                        dropped.push((shape, *local_index));
+                    }
+                }
+            }
+            if dropped.is_empty() {
+                return blind;
+            }
+            for (shape, local) in dropped {
+                blind.set_mut(shape).remove(&local);
+            }
+        }
+    }
+
+    fn set(&self, shape: Shape) -> &std::collections::HashSet<u32> {
+        match shape {
+            Shape::F32 | Shape::F64 => &self.scalar,
+            Shape::F32x4 => &self.f32x4,
+            Shape::F64x2 => &self.f64x2,
+        }
+    }
+
+    fn set_mut(&mut self, shape: Shape) -> &mut std::collections::HashSet<u32> {
+        match shape {
+            Shape::F32 | Shape::F64 => &mut self.scalar,
+            Shape::F32x4 => &mut self.f32x4,
+            Shape::F64x2 => &mut self.f64x2,
+        }
+    }
+
+    /// Whether the value on top of the stack before `op`, `local.set` or `local.tee` of a
+    /// local, reaches only blind readers through it: `rest` follows `op`.
+    fn consume(&self, shape: Shape, op: &Operator<'_>, rest: &[Operator<'_>]) -> bool {
+        match op {
+            Operator::LocalSet { local_index } => self.set(shape).contains(local_index),
+            Operator::LocalTee { local_index } => {
+                // The value stays on the stack too: its next consumer must be blind as well.
+                self.set(shape).contains(local_index)
+                    && if shape.is_vector() {
+                        vector_consumed_blindly(shape, rest, self)
+                    } else {
+                        consumed_blindly(rest, self)
+                    }
+            }
+            _ => false,
+        }
+    }
+}
+
 /// [`consumed_blindly`] for a vector result of `shape`.
-fn vector_consumed_blindly(shape: Shape, following: &[Operator<'_>]) -> bool {
+fn vector_consumed_blindly(shape: Shape, following: &[Operator<'_>], blind: &BlindLocals) -> bool {
     let mut above = 0;
-    for op in following.iter().take(WINDOW) {
+    for (i, op) in following.iter().take(WINDOW).enumerate() {
         let Some((pops, pushes)) = vector_stack_effect(shape, op) else {
             return false;
         };
         if pops > above {
             return vector_input_shape(op) == Some(shape)
                 || same_shape_comparison(shape, op)
-                || matches!(op, Operator::Drop);
+                || matches!(op, Operator::Drop)
+                || (above == 0 && blind.consume(shape, op, &following[i + 1..]));
         }
         above = above - pops + pushes;
     }
@@ -192,16 +292,17 @@ fn vector_stack_effect(shape: Shape, op: &Operator<'_>) -> Option<(usize, usize)
 const WINDOW: usize = 16;
 
 /// Whether the value on top of the stack before `following` is consumed blindly.
-fn consumed_blindly(following: &[Operator<'_>]) -> bool {
+fn consumed_blindly(following: &[Operator<'_>], blind: &BlindLocals) -> bool {
     // Values pushed above the result and not yet consumed.
     let mut above = 0;
-    for op in following.iter().take(WINDOW) {
+    for (i, op) in following.iter().take(WINDOW).enumerate() {
         let Some((pops, pushes)) = stack_effect(op) else {
             return false;
         };
         if pops > above {
             // This operator takes the result as one of its operands.
-            return blind_to_payload(op);
+            return blind_to_payload(op)
+                || (above == 0 && blind.consume(Shape::F32, op, &following[i + 1..]));
         }
         above = above - pops + pushes;
     }
@@ -383,6 +484,11 @@ pub(crate) fn check(shape: Shape, f: &mut Function, scratch: Scratch) {
 mod tests {
     use super::*;
     use wasmparser::Operator::*;
+
+    /// [`super::needed`] in a function without blind locals.
+    fn needed(op: &Operator<'_>, following: &[Operator<'_>]) -> bool {
+        super::needed(op, following, &BlindLocals::default())
+    }
 
     #[test]
     fn a_result_is_canonicalized_unless_its_consumer_is_blind_to_nan_bits() {

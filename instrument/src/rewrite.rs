@@ -471,8 +471,16 @@ impl Reencode for Rewriter<'_> {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
+        let blind = if self.passes.canonicalize_nans {
+            canonicalize::BlindLocals::of(&ops)
+        } else {
+            canonicalize::BlindLocals::default()
+        };
         let canonical: Vec<bool> = (0..ops.len())
-            .map(|i| self.passes.canonicalize_nans && canonicalize::needed(&ops[i], &ops[i + 1..]))
+            .map(|i| {
+                self.passes.canonicalize_nans
+                    && canonicalize::needed(&ops[i], &ops[i + 1..], &blind)
+            })
             .collect();
         for ((op, charge), canonical) in ops.into_iter().zip(charges).zip(canonical) {
             self.instruction(&mut f, op, charge, canonical, scratch)?;
@@ -534,6 +542,37 @@ mod tests {
         assert_eq!(canonicalizations(&format!("{ab} f32.add f32.neg")), 1);
         assert_eq!(
             canonicalizations(&format!("local.get 0 {ab} f32.add f32.copysign")),
+            1
+        );
+        // A local only arithmetic reads is blind: an accumulator is stored unchecked, and
+        // the result computed from it is checked where it is observed (returned).
+        assert_eq!(
+            canonicalizations(&format!(
+                "(local f32) local.get 2 {ab} f32.mul f32.add local.set 2 \
+                 local.get 2 f32.const 1 f32.add"
+            )),
+            1
+        );
+        // Through another blind local too.
+        assert_eq!(
+            canonicalizations(&format!(
+                "(local f32 f32) {ab} f32.add local.set 2 local.get 2 local.set 3 \
+                 local.get 3 local.get 0 f32.mul"
+            )),
+            1
+        );
+        // A local read by a bit operation, or returned, is not: what is stored in it is
+        // checked first.
+        assert_eq!(
+            canonicalizations(&format!(
+                "(local f32) {ab} f32.add local.set 2 local.get 2 f32.neg"
+            )),
+            1
+        );
+        assert_eq!(
+            canonicalizations(&format!(
+                "(local f32) {ab} f32.add local.tee 2 local.get 2 f32.add"
+            )),
             1
         );
     }
