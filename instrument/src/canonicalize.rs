@@ -7,12 +7,18 @@
 //!
 //! ```text
 //! local.tee $tmp        ;; r
-//! f32.const nan         ;; r, canonical
 //! local.get $tmp
+//! f32.ne                ;; r != r: true only for NaN
+//! if
+//!   f32.const nan
+//!   local.set $tmp      ;; the canonical NaN in its place
+//! end
 //! local.get $tmp
-//! f32.eq                ;; r, canonical, r == r (false only for NaN)
-//! select                ;; r if r == r, else canonical
 //! ```
+//!
+//! A branch, not a `select`: a NaN is rare, so the branch is predicted and nearly free,
+//! where a select waits on the comparison every time (the n-body kernel: deterministic /
+//! default 2.4 with a select).
 //!
 //! with one scratch local per float type. Bit operations (neg, abs, copysign, reinterpret,
 //! load, store) are left alone, as the spec requires. A result consumed straight away by an
@@ -34,7 +40,7 @@
 //! consumes it (see [`needed`]). The relaxed SIMD operations are rewritten first
 //! ([`crate::relaxed`]).
 
-use wasm_encoder::{Function, Instruction};
+use wasm_encoder::{BlockType, Function, Instruction};
 use wasmparser::Operator;
 
 /// The shape of the floats an instruction may produce a NaN in.
@@ -459,23 +465,29 @@ pub(crate) fn check(shape: Shape, f: &mut Function, scratch: Scratch) {
                 .instruction(&eq)
                 .instruction(&Instruction::V128Bitselect);
         }
+        // A branch rather than a `select`: a NaN is rare, so the branch is predicted and
+        // costs next to nothing, where a select waits on the comparison every time.
         Shape::F32 => {
             f.instruction(&Instruction::LocalTee(f32_tmp))
+                .instruction(&Instruction::LocalGet(f32_tmp))
+                .instruction(&Instruction::F32Ne)
+                .instruction(&Instruction::If(BlockType::Empty))
                 .instruction(&Instruction::F32Const(f32::from_bits(0x7fc0_0000).into()))
-                .instruction(&Instruction::LocalGet(f32_tmp))
-                .instruction(&Instruction::LocalGet(f32_tmp))
-                .instruction(&Instruction::F32Eq)
-                .instruction(&Instruction::Select);
+                .instruction(&Instruction::LocalSet(f32_tmp))
+                .instruction(&Instruction::End)
+                .instruction(&Instruction::LocalGet(f32_tmp));
         }
         Shape::F64 => {
             f.instruction(&Instruction::LocalTee(f64_tmp))
+                .instruction(&Instruction::LocalGet(f64_tmp))
+                .instruction(&Instruction::F64Ne)
+                .instruction(&Instruction::If(BlockType::Empty))
                 .instruction(&Instruction::F64Const(
                     f64::from_bits(0x7ff8_0000_0000_0000).into(),
                 ))
-                .instruction(&Instruction::LocalGet(f64_tmp))
-                .instruction(&Instruction::LocalGet(f64_tmp))
-                .instruction(&Instruction::F64Eq)
-                .instruction(&Instruction::Select);
+                .instruction(&Instruction::LocalSet(f64_tmp))
+                .instruction(&Instruction::End)
+                .instruction(&Instruction::LocalGet(f64_tmp));
         }
     }
 }
