@@ -196,19 +196,13 @@ impl BlindLocals {
         }
     }
 
-    /// Whether the value on top of the stack before `op`, `local.set` or `local.tee` of a
-    /// local, reaches only blind readers through it: `rest` follows `op`.
-    fn consume(&self, shape: Shape, op: &Operator<'_>, rest: &[Operator<'_>]) -> bool {
+    /// Whether `op` stores the value on top of the stack in a blind local of `shape`. A
+    /// `local.tee` stores it and leaves it on the stack: the search for its next consumer
+    /// goes on past it (in the same window, so a chain of them stays bounded).
+    fn stores(&self, shape: Shape, op: &Operator<'_>) -> bool {
         match op {
-            Operator::LocalSet { local_index } => self.set(shape).contains(local_index),
-            Operator::LocalTee { local_index } => {
-                // The value stays on the stack too: its next consumer must be blind as well.
+            Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
                 self.set(shape).contains(local_index)
-                    && if shape.is_vector() {
-                        vector_consumed_blindly(shape, rest, self)
-                    } else {
-                        consumed_blindly(rest, self)
-                    }
             }
             _ => false,
         }
@@ -218,15 +212,21 @@ impl BlindLocals {
 /// [`consumed_blindly`] for a vector result of `shape`.
 fn vector_consumed_blindly(shape: Shape, following: &[Operator<'_>], blind: &BlindLocals) -> bool {
     let mut above = 0;
-    for (i, op) in following.iter().take(WINDOW).enumerate() {
+    for op in following.iter().take(WINDOW) {
         let Some((pops, pushes)) = vector_stack_effect(shape, op) else {
             return false;
         };
         if pops > above {
+            if above == 0 && matches!(op, Operator::LocalTee { .. }) {
+                if blind.stores(shape, op) {
+                    continue;
+                }
+                return false;
+            }
             return vector_input_shape(op) == Some(shape)
                 || same_shape_comparison(shape, op)
                 || matches!(op, Operator::Drop)
-                || (above == 0 && blind.consume(shape, op, &following[i + 1..]));
+                || (above == 0 && blind.stores(shape, op));
         }
         above = above - pops + pushes;
     }
@@ -301,14 +301,19 @@ const WINDOW: usize = 16;
 fn consumed_blindly(following: &[Operator<'_>], blind: &BlindLocals) -> bool {
     // Values pushed above the result and not yet consumed.
     let mut above = 0;
-    for (i, op) in following.iter().take(WINDOW).enumerate() {
+    for op in following.iter().take(WINDOW) {
         let Some((pops, pushes)) = stack_effect(op) else {
             return false;
         };
         if pops > above {
             // This operator takes the result as one of its operands.
-            return blind_to_payload(op)
-                || (above == 0 && blind.consume(Shape::F32, op, &following[i + 1..]));
+            if above == 0 && matches!(op, Operator::LocalTee { .. }) {
+                if blind.stores(Shape::F32, op) {
+                    continue;
+                }
+                return false;
+            }
+            return blind_to_payload(op) || (above == 0 && blind.stores(Shape::F32, op));
         }
         above = above - pops + pushes;
     }
@@ -500,6 +505,27 @@ mod tests {
     /// [`super::needed`] in a function without blind locals.
     fn needed(op: &Operator<'_>, following: &[Operator<'_>]) -> bool {
         super::needed(op, following, &BlindLocals::default())
+    }
+
+    #[test]
+    fn a_chain_of_tees_into_blind_locals_is_searched_within_the_window() {
+        // A hostile body: a result teed into a blind local a hundred thousand times. The
+        // search goes on past each tee iteratively, so it ends at the window, not in a
+        // native stack overflow; unresolved there, the result is checked.
+        let mut ops = vec![LocalGet { local_index: 0 }; 2];
+        ops.push(F32Add);
+        ops.extend(std::iter::repeat_n(LocalTee { local_index: 1 }, 100_000));
+        ops.extend([LocalGet { local_index: 1 }, F32Sqrt, Drop, Drop]);
+        let blind = BlindLocals::of(&ops);
+        assert!(super::needed(&F32Add, &ops[3..], &blind));
+        // A short chain ending in a blind consumer needs no check.
+        let short = [
+            LocalTee { local_index: 1 },
+            LocalTee { local_index: 1 },
+            F32Sqrt,
+        ];
+        let blind = BlindLocals::of(&short);
+        assert!(!super::needed(&F32Add, &short, &blind));
     }
 
     #[test]
