@@ -11,7 +11,7 @@
 //!
 //! A frame is 1 under a frame-count limit ([`StackLimit::Frames`]); under a byte limit
 //! ([`StackLimit::Bytes`]) it is what the callee's frame holds, counted the same way for
-//! every engine ([`FrameCosts`]), so that a frame with many locals and a deep operand stack
+//! every engine (`FrameCosts`), so that a frame with many locals and a deep operand stack
 //! counts for as much more as it takes on a native stack.
 //!
 //! The engines' own stack limits differ (wasmi counts frames, wasmer uses a native stack of
