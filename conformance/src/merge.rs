@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use wasmhost::Value;
 
-use crate::probes::{self, Case, Matrix, Outcome, Verdict};
+use crate::probes::{self, Case, Matrix, Outcome, Row, Verdict};
 use crate::report::{ProfileReport, Report};
 
 /// Where a profile keeps one of its matrices.
@@ -83,12 +83,10 @@ pub fn compare(reports: &[Report]) -> Vec<Comparison> {
     let probe_ops = probes::operators();
     let lane_ops = crate::lanes::operators();
     let by_probe = |case: &Case, outcomes: &[&Outcome], d: bool| {
-        let op = probe_ops.iter().find(|o| o.name == case.op)?;
-        Some(probes::classify(op, case, outcomes, d))
+        probes::classify_listed(&probe_ops, case, outcomes, d)
     };
     let by_lanes = |case: &Case, outcomes: &[&Outcome], d: bool| {
-        let op = lane_ops.iter().find(|o| o.name == case.op)?;
-        Some(crate::lanes::classify(op, case, outcomes, d))
+        crate::lanes::classify_listed(&lane_ops, case, outcomes, d)
     };
     let mut out = Vec::new();
     for deterministic in [false, true] {
@@ -161,22 +159,15 @@ fn classified(
             .flatten()
             .unwrap_or(Verdict::Divergence);
         c.add(verdict, || {
-            describe(&first.case.op, &first.case.args, &outcomes)
+            let merged = Row {
+                case: first.case.clone(),
+                outcomes: outcomes.iter().map(|o| (*o).clone()).collect(),
+                verdict,
+            };
+            merged.describe()
         });
     }
     c
-}
-
-fn describe(op: &str, args: &[Value], outcomes: &[&Outcome]) -> String {
-    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
-    let outcomes: Vec<String> = outcomes
-        .iter()
-        .map(|o| match o {
-            Ok(v) => v.to_string(),
-            Err(e) => e.to_string(),
-        })
-        .collect();
-    format!("{op} ({}): {}", args.join(", "), outcomes.join(" / "))
 }
 
 /// Compares one engine with itself across machines: what it answered on each (`None` where

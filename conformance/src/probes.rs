@@ -588,6 +588,18 @@ pub(crate) fn all_spec_allowed_nans(args: &[Value], outcomes: &[&Outcome]) -> bo
     })
 }
 
+/// [`classify`] for a case of one of `ops`, found by name; `None` when none is its operator
+/// (a report of another version).
+pub fn classify_listed(
+    ops: &[Operator],
+    case: &Case,
+    outcomes: &[&Outcome],
+    deterministic: bool,
+) -> Option<Verdict> {
+    let op = ops.iter().find(|o| o.name == case.op)?;
+    Some(classify(op, case, outcomes, deterministic))
+}
+
 /// Classifies one case's results across engines. In the deterministic profile every NaN
 /// an arithmetic operator returns must also be the positive canonical NaN.
 pub fn classify(op: &Operator, case: &Case, outcomes: &[&Outcome], deterministic: bool) -> Verdict {
@@ -773,11 +785,7 @@ impl Matrix {
             cases,
             &per_engine,
             |case, outcomes| {
-                let op = ops
-                    .iter()
-                    .find(|o| o.name == case.op)
-                    .expect("case of a listed op");
-                classify(op, case, outcomes, deterministic)
+                classify_listed(&ops, case, outcomes, deterministic).expect("case of a listed op")
             },
         ))
     }

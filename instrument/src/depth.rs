@@ -32,24 +32,38 @@ const TYPED_HEIGHT: u32 = 64;
 /// What each call of a module costs under a stack limit.
 pub(crate) struct FrameCosts {
     limit: StackLimit,
-    /// The module's function types, by type index.
-    types: Vec<FuncType>,
-    /// Per function index (imports first): its signature and its frame in bytes.
-    functions: Vec<(FuncType, u32)>,
+    /// Per function index (imports first): its frame in bytes.
+    functions: Vec<u32>,
+    /// Per type index: the largest frame of the functions of that signature.
+    indirect: Vec<u32>,
 }
 
 impl FrameCosts {
     /// The frames of `wasm`'s functions under `limit` (read only for a byte limit).
     pub(crate) fn of(wasm: &[u8], limit: StackLimit) -> Result<Self, WasmError> {
-        let (types, functions) = match limit {
+        let (types, frames) = match limit {
             StackLimit::Frames(_) => (Vec::new(), Vec::new()),
             StackLimit::Bytes(_) => frames_in_bytes(wasm)
                 .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
         };
+        // Types are equal by signature, not by index: a `call_indirect` of one may reach a
+        // function declared with another of the same signature. Computed once per type, not
+        // at every call site.
+        let indirect = types
+            .iter()
+            .map(|ty| {
+                frames
+                    .iter()
+                    .filter(|(sig, _)| sig == ty)
+                    .map(|(_, bytes)| *bytes)
+                    .max()
+                    .unwrap_or(FRAME_OVERHEAD_BYTES)
+            })
+            .collect();
         Ok(FrameCosts {
             limit,
-            types,
-            functions,
+            functions: frames.into_iter().map(|(_, bytes)| bytes).collect(),
+            indirect,
         })
     }
 
@@ -60,25 +74,21 @@ impl FrameCosts {
             StackLimit::Bytes(_) => self
                 .functions
                 .get(function as usize)
-                .map_or(FRAME_OVERHEAD_BYTES, |(_, bytes)| *bytes),
+                .copied()
+                .unwrap_or(FRAME_OVERHEAD_BYTES),
         }
     }
 
     /// What a `call_indirect` of type `index` costs: the largest frame of the module's
-    /// functions of that signature (any of them may be in the table; types are equal by
-    /// signature, not by index).
+    /// functions of that signature (any of them may be in the table).
     pub(crate) fn call_indirect(&self, index: u32) -> u32 {
         match self.limit {
             StackLimit::Frames(_) => 1,
-            StackLimit::Bytes(_) => {
-                let ty = self.types.get(index as usize);
-                self.functions
-                    .iter()
-                    .filter(|(sig, _)| Some(sig) == ty)
-                    .map(|(_, bytes)| *bytes)
-                    .max()
-                    .unwrap_or(FRAME_OVERHEAD_BYTES)
-            }
+            StackLimit::Bytes(_) => self
+                .indirect
+                .get(index as usize)
+                .copied()
+                .unwrap_or(FRAME_OVERHEAD_BYTES),
         }
     }
 }
