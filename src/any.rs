@@ -162,6 +162,14 @@ impl<T: Send + 'static> Instance<T> for AnyInstance<T> {
         dispatch!(AnyInstance, self, i => i.state_mut())
     }
 
+    fn interrupt_handle(&self) -> Option<wasmhost_api::InterruptHandle> {
+        dispatch!(AnyInstance, self, i => i.interrupt_handle())
+    }
+
+    fn set_call_timeout(&mut self, timeout: Option<std::time::Duration>) -> Result<(), WasmError> {
+        dispatch!(AnyInstance, self, i => i.set_call_timeout(timeout))
+    }
+
     // Dispatch once per call rather than once per ABI step.
     fn call<I, O>(&mut self, export: &str, input: &I) -> Result<O, WasmError>
     where

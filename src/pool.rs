@@ -47,20 +47,23 @@
 //! concurrent calls, each awaiting a host function twice, took 105 ms with 16 at a time and
 //! 2.3 s with tokio's default of up to 512 blocking threads (wasmer: 91 ms and 37 ms).
 //!
-//! # Cancellation
-//! Dropping the future of a call does not stop the guest: code on a blocking thread cannot
-//! be interrupted. The call runs on until it returns, traps or runs out of fuel; its
-//! instance is then dropped, not given back. To bound a call in time, bound it in work:
-//! with fuel metering on ([`crate::Config::metering`]), [`GuestPool::fuel_per_call`] gives
-//! each call a budget, so a deadline becomes a number of units that the slowest engine
-//! spends within it.
+//! # Cancellation and deadlines
+//! On an engine with [`crate::Config::interruptible`] on, dropping the future of a call
+//! stops its guest: the guest fails with [`WasmError::Interrupted`] at its next loop head,
+//! call or host function, its blocking thread and its turn are freed, and its instance is
+//! dropped, not given back. [`GuestPool::timeout`] gives every call a wall-clock deadline
+//! (or [`crate::Config::call_timeout`] every call of the engine). Without interruption,
+//! a dropped call runs on until it returns, traps or runs out of fuel; to bound it, bound it
+//! in work with [`GuestPool::fuel_per_call`].
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wasmhost_api::{Guest, HostFunctions, Instance, Module, Prelinked, WasmError};
+use std::time::Duration;
+
+use wasmhost_api::{Guest, HostFunctions, Instance, InterruptHandle, Module, Prelinked, WasmError};
 
 use crate::{AnyInstance, AnyModule, AnyPrelinked};
 
@@ -85,6 +88,7 @@ pub struct GuestPool<T: Send + 'static> {
     state: Arc<dyn Fn() -> T + Send + Sync>,
     reuse: Reuse,
     fuel_per_call: Option<u64>,
+    timeout: Option<Duration>,
     max_idle: usize,
     idle: Arc<Mutex<Vec<Idle<T>>>>,
     turns: Arc<tokio::sync::Semaphore>,
@@ -98,6 +102,7 @@ impl<T: Send + 'static> Clone for GuestPool<T> {
             state: Arc::clone(&self.state),
             reuse: self.reuse,
             fuel_per_call: self.fuel_per_call,
+            timeout: self.timeout,
             max_idle: self.max_idle,
             idle: Arc::clone(&self.idle),
             turns: Arc::clone(&self.turns),
@@ -122,6 +127,7 @@ impl<T: Send + 'static> GuestPool<T> {
             state: Arc::new(state),
             reuse: Reuse::Fresh,
             fuel_per_call: None,
+            timeout: None,
             max_idle: 16,
             idle: Arc::new(Mutex::new(Vec::new())),
             turns: Arc::new(tokio::sync::Semaphore::new(16)),
@@ -139,6 +145,15 @@ impl<T: Send + 'static> GuestPool<T> {
     /// [`WasmError::OutOfFuel`].
     pub fn fuel_per_call(mut self, budget: u64) -> Self {
         self.fuel_per_call = Some(budget);
+        self
+    }
+
+    /// Gives every call a deadline `timeout` after it starts on its instance; a call still
+    /// running then fails with [`WasmError::Interrupted`]. The engine must be
+    /// interruptible ([`crate::Config::interruptible`]): on another, every call fails with
+    /// [`WasmError::Engine`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -162,6 +177,9 @@ impl<T: Send + 'static> GuestPool<T> {
     /// Calls serialized export `export` with `input` on an instance of the pool, on tokio's
     /// blocking pool. Must be awaited inside a tokio runtime.
     ///
+    /// Dropping the returned future stops the guest on an interruptible engine: see the
+    /// module docs.
+    ///
     /// # Errors
     /// As [`Instance::call`], and [`WasmError::Engine`] when the blocking task could not
     /// run or panicked.
@@ -176,7 +194,9 @@ impl<T: Send + 'static> GuestPool<T> {
             .map_err(|_| WasmError::Engine("the pool's turns were closed".into()))?;
         let waiting = self.take();
         let (prelinked, state) = (self.prelinked.clone(), Arc::clone(&self.state));
-        let (export, fuel) = (export.to_string(), self.fuel_per_call);
+        let (export, fuel, timeout) = (export.to_string(), self.fuel_per_call, self.timeout);
+        let running = CancelOnDrop::default();
+        let slot = Arc::clone(&running.0);
         let task = tokio::task::spawn_blocking(move || {
             let mut idle = match waiting {
                 Some(idle) => idle,
@@ -188,14 +208,21 @@ impl<T: Send + 'static> GuestPool<T> {
             if let Some(budget) = fuel {
                 idle.instance.set_fuel(budget)?;
             }
+            if timeout.is_some() {
+                idle.instance.set_call_timeout(timeout)?;
+            }
+            if let Some(handle) = idle.instance.interrupt_handle() {
+                CancelOnDrop::running(&slot, handle);
+            }
             let result = idle.instance.call::<I, O>(&export, &input);
             idle.calls += 1;
             // The turn ends with the call, even when nobody awaits it any more.
             drop(turn);
             Ok::<_, WasmError>((result, idle))
         });
-        let (result, idle) = task
-            .await
+        let outcome = task.await;
+        running.finished();
+        let (result, idle) = outcome
             .map_err(|e| WasmError::Engine(format!("the guest call's blocking task: {e}")))??;
         self.give_back(idle, &result);
         result
@@ -219,6 +246,60 @@ impl<T: Send + 'static> GuestPool<T> {
             && waiting.len() < self.max_idle
         {
             waiting.push(idle);
+        }
+    }
+}
+
+/// Where a call's future and its blocking task meet: the task puts its instance's interrupt
+/// handle here once it has the instance; a future dropped before the call finished fires
+/// it (or, when the task has no instance yet, leaves word to fire it at once).
+#[derive(Default)]
+struct CancelOnDrop(Arc<Mutex<Running>>);
+
+#[derive(Default)]
+enum Running {
+    /// No instance yet.
+    #[default]
+    Starting,
+    /// The guest runs; this stops it.
+    Guest(InterruptHandle),
+    /// The future was dropped: the call is to be stopped.
+    Abandoned,
+    /// The future saw the call end.
+    Finished,
+}
+
+impl CancelOnDrop {
+    /// From the blocking task: the guest is about to run.
+    fn running(slot: &Mutex<Running>, handle: InterruptHandle) {
+        let mut running = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *running {
+            Running::Abandoned => handle.cancel(),
+            _ => *running = Running::Guest(handle),
+        }
+    }
+
+    /// The future saw the call end: dropping it now stops nothing.
+    fn finished(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Running::Finished;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let mut running = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match std::mem::replace(&mut *running, Running::Abandoned) {
+            Running::Guest(handle) => handle.cancel(),
+            Running::Finished => *running = Running::Finished,
+            Running::Starting | Running::Abandoned => {}
         }
     }
 }

@@ -77,7 +77,7 @@ impl Compiler for Wasmer {
                 wasmer::sys::vm::set_stack_size(wanted);
             }
         }
-        build_engine(config.memory_reservation, None)
+        build_engine(config.memory_reservation, None, false)
     }
 
     fn validate(engine: &wasmer::Engine, wasm: &[u8]) -> Result<(), WasmError> {
@@ -99,7 +99,9 @@ impl Compiler for Wasmer {
             let cost: CostFn = |_| 1;
             Arc::new(MeteringMiddleware::new(config.initial_fuel, cost))
         });
-        let engine = build_engine(config.memory_reservation, metering);
+        // The interruption checks read a memory of their own, added after the module's: the
+        // module itself was validated without multi-memory, which the contract leaves off.
+        let engine = build_engine(config.memory_reservation, metering, config.interruptible);
         let module =
             wasmer::Module::new(&engine, wasm).map_err(|e| WasmError::Compile(e.to_string()))?;
         Ok(WasmerCompiled { module, engine })
@@ -208,7 +210,8 @@ impl Compiler for Wasmer {
         config_engine: &wasmer::Engine,
         artifact: &[u8],
     ) -> Result<WasmerCompiled, WasmError> {
-        let engine = build_engine(reservation_of(config_engine), None);
+        // Multi-memory on: the artifact may hold the interruption checks' memory.
+        let engine = build_engine(reservation_of(config_engine), None, true);
         // SAFETY: the caller guarantees these are bytes `serialize` produced under this
         // fingerprint. (wasmer copies them.)
         let module = unsafe { wasmer::Module::deserialize(&engine, artifact) };
@@ -221,7 +224,7 @@ impl Compiler for Wasmer {
         buffer: Vec<u8>,
         at: usize,
     ) -> Result<WasmerCompiled, WasmError> {
-        let engine = build_engine(reservation_of(config_engine), None);
+        let engine = build_engine(reservation_of(config_engine), None, true);
         let archive = bytes::Bytes::from(buffer).slice(at..);
         // SAFETY: as in `deserialize`; wasmer reads the archive in place, aligned.
         let module = unsafe { wasmer::Module::deserialize(&engine, archive) };
@@ -233,11 +236,13 @@ impl Compiler for Wasmer {
 /// The native meter's cost function.
 type CostFn = fn(&Operator<'_>) -> u64;
 
-/// A cranelift engine with the contract's feature set, memories laid out as `reservation`
-/// says, and a metering middleware if given.
+/// A cranelift engine with the contract's feature set (and multi-memory when
+/// `multi_memory`), memories laid out as `reservation` says, and a metering middleware if
+/// given.
 fn build_engine(
     reservation: MemoryReservation,
     metering: Option<Arc<MeteringMiddleware<CostFn>>>,
+    multi_memory: bool,
 ) -> wasmer::Engine {
     let mut features = Features::new();
     // Align with the feature set `Config` documents (wasmer's defaults turn more on).
@@ -245,7 +250,7 @@ fn build_engine(
         .threads(false)
         .simd(true)
         .relaxed_simd(true)
-        .multi_memory(false)
+        .multi_memory(multi_memory)
         .extended_const(false)
         .tail_call(false)
         .memory64(false)

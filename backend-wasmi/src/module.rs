@@ -88,8 +88,12 @@ impl Compiler for Wasmi {
             c.set_max_recursion_depth(UNLIMITED_FRAMES)
                 .set_max_stack_height(UNLIMITED_STACK_BYTES);
         }
+        // The host's module is validated without multi-memory, which the contract leaves
+        // off; the interruption checks read a memory of their own, added after it.
+        let validator = wasmi::Engine::new(&c);
+        c.wasm_multi_memory(config.interruptible);
         WasmiSetup {
-            validator: wasmi::Engine::new(&c),
+            validator,
             config: Arc::new(c),
         }
     }

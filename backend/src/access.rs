@@ -107,7 +107,14 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         if B::data(&self.0).globals[Global::Limit as usize].is_some() {
             self.write_global(Global::Limit, 0);
         }
+        let data = B::data(&self.0);
+        if let (Some(interrupt), Some(timeout)) = (&data.interrupt, data.timeout) {
+            interrupt.arm(timeout);
+        }
         let result = call(self);
+        if let Some(interrupt) = &B::data(&self.0).interrupt {
+            interrupt.disarm();
+        }
         if result.is_err() && B::data(&self.0).globals[Global::Depth as usize].is_some() {
             self.write_global(Global::Depth, 0);
         }
@@ -123,14 +130,30 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
     where
         B: TypedCall<P, R>,
     {
-        meter::check_live(self)?;
+        self.check_live()?;
         B::call_typed(&mut self.0, func, args).map_err(|e| self.fail(e))
     }
 
+    /// Fails on a spent instance: one that ran out of fuel, exited or was interrupted.
+    fn check_live(&mut self) -> Result<(), WasmError> {
+        if let Some(why) = B::data(&self.0).interrupted() {
+            return Err(WasmError::Interrupted(why));
+        }
+        meter::check_live(self)
+    }
+
     /// The contract's error for a failed guest call, with the meters' and the passes' traps
-    /// told apart; running out of fuel spends the instance.
+    /// told apart; running out of fuel spends the instance. Once the instance's interrupt
+    /// fired, whatever stopped the guest is reported as the interruption: the interruption
+    /// checks stop it with `unreachable`, wasmtime's epoch check with a trap of its own, a
+    /// host function with an error.
     pub fn fail(&mut self, e: B::Error) -> WasmError {
         let mut error = B::map_error(&mut self.0, e);
+        if let Some(why) = B::data(&self.0).interrupted()
+            && !matches!(error, WasmError::Exit(_))
+        {
+            return WasmError::Interrupted(why);
+        }
         if let WasmError::Trap(_) = error {
             let globals = GlobalsAfterTrap {
                 fuel: self.read_global(Global::Fuel),
@@ -179,7 +202,7 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
     where
         B: TypedCall<P, R>,
     {
-        meter::check_live(self)?;
+        self.check_live()?;
         let f = match slot(B::data_mut(&mut self.0)).take() {
             Some(f) => f,
             None => self.typed::<P, R>(name)?,
@@ -204,6 +227,9 @@ impl<'a, B: AbiCalls, T: Send + 'static> Access<'a, B, T> {
         mut put: impl FnMut(&mut B::Cx<'a, T>, Value) -> Result<(), WasmError>,
     ) -> Result<(), WasmError> {
         let mut access = Access::<B, T>(cx);
+        if let Some(why) = B::data(&access.0).interrupted() {
+            return Err(WasmError::Interrupted(why));
+        }
         let out = func.invoke(&mut HostContext::new(&mut access), args)?;
         out.into_iter().try_for_each(|v| put(&mut access.0, v))
     }
@@ -235,7 +261,7 @@ impl<B: Backend, T: Send + 'static> FuelCell for Access<'_, B, T> {
 
 impl<B: AbiCalls, T: Send + 'static> Guest for Access<'_, B, T> {
     fn call_raw(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>, WasmError> {
-        meter::check_live(self)?;
+        self.check_live()?;
         // Taken out for the call and put back after, as the ABI's handles are.
         let (last, func, ty) = match B::data_mut(&mut self.0).handles.raw.take() {
             Some(entry) if *entry.0 == *name => entry,
@@ -251,7 +277,7 @@ impl<B: AbiCalls, T: Send + 'static> Guest for Access<'_, B, T> {
     }
 
     fn call_packed(&mut self, name: &str, ptr: u32, len: u32) -> Result<u64, WasmError> {
-        meter::check_live(self)?;
+        self.check_live()?;
         let (last, f) = match B::data_mut(&mut self.0).handles.packed.take() {
             Some(entry) if *entry.0 == *name => entry,
             _ => (name.into(), self.typed::<(i32, i32), i64>(name)?),

@@ -1,8 +1,9 @@
 //! A live instance in its own store: where the host's calls enter.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use wasmhost_api::{Config, Guest, Value, WasmError, abi};
+use wasmhost_api::{Config, Guest, InterruptHandle, Value, WasmError, abi};
 use wasmhost_instrument::START_EXPORT;
 
 use crate::access::memory_slice;
@@ -113,6 +114,31 @@ impl<B: AbiCalls, T: Send + 'static> wasmhost_api::Instance<T> for Instance<B, T
 
     fn state_mut(&mut self) -> &mut T {
         &mut B::store_data_mut(&mut self.store).state
+    }
+
+    fn interrupt_handle(&self) -> Option<InterruptHandle> {
+        let interrupt = B::store_data(&self.store).interrupt.as_ref()?;
+        Some(InterruptHandle::new(Arc::clone(interrupt)))
+    }
+
+    fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), WasmError> {
+        let data = B::store_data_mut(&mut self.store);
+        if data.interrupt.is_none() {
+            return Err(WasmError::Engine(
+                "a call timeout needs Config::interruptible".into(),
+            ));
+        }
+        data.timeout = timeout;
+        Ok(())
+    }
+}
+
+impl<B: Backend, T: Send + 'static> Drop for Instance<B, T> {
+    /// Handles may outlive the instance: they must not reach its memory once it is gone.
+    fn drop(&mut self) {
+        if let Some(interrupt) = &B::store_data(&self.store).interrupt {
+            interrupt.detach();
+        }
     }
 }
 

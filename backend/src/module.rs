@@ -22,6 +22,9 @@ pub trait Compiler: AbiCalls {
     const NAME: &'static str;
     /// Whether the engine interprets rather than compiles to native code.
     const INTERPRETS: bool = false;
+    /// Whether the engine interrupts a running guest by means of its own, poked by
+    /// [`crate::Backend::interrupt_signal`]; without, the instrumentation adds its checks.
+    const NATIVE_INTERRUPTION: bool = false;
     /// Whether compiled modules can be serialized ([`Compiler::serialize`]).
     const SERIALIZES: bool = false;
     /// The alignment the artifact needs where it is loaded in place; the header then pads
@@ -164,16 +167,20 @@ impl<B: Compiler> Clone for Engine<B> {
 impl<B: Compiler> Engine<B> {
     /// An engine for `config`, with the contract's wasm feature set.
     pub fn new(config: Config) -> Self {
+        let mut passes = Passes::for_config(&config);
+        passes.interrupt &= !B::NATIVE_INTERRUPTION;
         Engine {
             engine: B::engine(&config),
-            passes: Arc::new(Passes::for_config(&config)),
+            passes: Arc::new(passes),
             config: Arc::new(config),
         }
     }
 
     /// Whether calls need the meters' and the passes' bookkeeping.
     fn guarded(&self) -> bool {
-        self.passes.any() || self.config.metering != wasmhost_api::Metering::Off
+        self.passes.any()
+            || self.config.metering != wasmhost_api::Metering::Off
+            || self.config.interruptible
     }
 
     /// A module of this engine, with what the instrumentation learned of it.
@@ -212,6 +219,11 @@ impl<B: Compiler> wasmhost_api::Engine for Engine<B> {
         }
         // The original is validated first: the rewrite assumes a valid module.
         B::validate(&self.engine, wasm)?;
+        if self.passes.interrupt {
+            // The engine has multi-memory on for the checks' own memory; the contract's
+            // feature set leaves it off for the module.
+            wasmhost_instrument::validate(wasm)?;
+        }
         let out = instrument(wasm, &self.passes)?;
         let module = B::build(&self.engine, &self.config, &out.wasm, true)?;
         Ok(self.module(module, out.facts, out.start))

@@ -1,8 +1,10 @@
 //! What a wasmhost instance keeps in its engine's store.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
-use wasmhost_api::Config;
+use wasmhost_api::{Config, Interrupt, Interruption, Signal};
 use wasmhost_instrument::Global;
 use wasmhost_instrument::meter::Ledger;
 
@@ -29,6 +31,10 @@ pub struct StoreData<B: Backend, T> {
     pub(crate) globals: [Option<B::Global>; 3],
     /// The handles host functions' calls back into the guest use.
     pub(crate) handles: Handles<B>,
+    /// What stops a running guest from outside, with [`Config::interruptible`].
+    pub(crate) interrupt: Option<Arc<Interrupt>>,
+    /// The deadline each call gets, counted from its start.
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// The guest's memory and exports a caller uses, each looked up on first use, so that
@@ -65,12 +71,20 @@ impl<B: Backend, T: Send + 'static> StoreData<B, T> {
                 budget: config.initial_fuel,
                 ..Ledger::default()
             },
-            config,
             native: B::Native::default(),
             exports: None,
             globals: [None, None, None],
             handles: Handles::new(),
+            interrupt: config.interruptible.then(Interrupt::new),
+            timeout: config.call_timeout,
+            config,
         }
+    }
+
+    /// Why the guest was interrupted, if it was ([`Config::interruptible`]).
+    #[inline]
+    pub fn interrupted(&self) -> Option<Interruption> {
+        self.interrupt.as_ref().and_then(|i| i.reason())
     }
 
     /// The exports, once the instance exists.
@@ -86,5 +100,34 @@ impl<B: Backend, T: Send + 'static> StoreData<B, T> {
         let globals = PASS_GLOBALS.map(|g| B::global(cx, g.export_name()));
         B::data_mut(cx).globals = globals;
         B::attach_native(cx);
+        if B::data(cx).interrupt.is_some()
+            && let Some(signal) = B::interrupt_signal(cx)
+            && let Some(interrupt) = &B::data(cx).interrupt
+        {
+            interrupt.attach(signal);
+        }
     }
+}
+
+/// The flag byte of the instrumentation's interruption checks, set from another thread.
+struct Flag(*mut u8);
+
+// SAFETY: the pointer is only written through by `Flag::raise`, atomically, while the
+// instance that owns the memory lives: `Instance`'s drop detaches the signal first.
+unsafe impl Send for Flag {}
+
+impl Flag {
+    fn raise(&self) {
+        // SAFETY: the first byte of the checks' memory of one page, which never grows or
+        // moves while the instance lives (no instruction of the module can name it).
+        // Compiled code reads the byte with a plain load; a read that misses the store sees
+        // it at the next check.
+        unsafe { AtomicU8::from_ptr(self.0) }.store(1, Ordering::SeqCst);
+    }
+}
+
+/// The signal that sets the interruption checks' flag at `flag`.
+pub(crate) fn flag_signal(flag: *mut u8) -> Signal {
+    let flag = Flag(flag);
+    Box::new(move || flag.raise())
 }

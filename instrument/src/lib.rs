@@ -17,7 +17,9 @@
 //! 5. the instruction itself;
 //! 6. [`depth`]: after the call, the depth is lowered, and [`fuel`]: the function's copy of
 //!    the fuel is reloaded from the global the callee spent from;
-//! 7. [`canonicalize`]: after a NaN-producing float instruction, a NaN result is replaced by
+//! 7. [`interrupt`]: after a `loop`, and at the entry of a function that calls, the
+//!    interruption check;
+//! 8. [`canonicalize`]: after a NaN-producing float instruction, a NaN result is replaced by
 //!    the canonical NaN (in each lane of a vector), unless the next instruction is blind to
 //!    NaN bits. A relaxed SIMD instruction is replaced in step 5 by its deterministic
 //!    semantics ([`relaxed`]), then canonicalized.
@@ -39,6 +41,7 @@ pub mod canonicalize;
 pub mod depth;
 pub mod fuel;
 pub mod grow;
+pub mod interrupt;
 pub mod limits;
 pub mod meter;
 pub mod relaxed;
@@ -67,6 +70,10 @@ pub struct Passes {
     /// call (the engines run a start section inside instantiation, where no meter or global
     /// can be read yet). Implied by every other pass; needed alone for native metering.
     pub host_start: bool,
+    /// Check a flag the host may set from another thread at every loop head and call
+    /// entry, and stop the guest when it is set ([`interrupt`]): for an engine without an
+    /// interruption of its own.
+    pub interrupt: bool,
 }
 
 impl Passes {
@@ -80,6 +87,7 @@ impl Passes {
             memory_limit_pages: config.memory_limit_pages(),
             max_table_elements: config.max_table_elements,
             host_start: config.metering != Metering::Off,
+            interrupt: config.interruptible,
         }
     }
 

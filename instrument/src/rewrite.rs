@@ -7,20 +7,23 @@ use std::convert::Infallible;
 use wasm_encoder::reencode::{Error, Reencode, utils};
 use wasm_encoder::{
     ConstExpr, ExportKind, ExportSection, Function, GlobalSection, GlobalType, Instruction,
-    SectionId, ValType,
+    MemorySection, MemoryType, SectionId, ValType,
 };
 use wasmhost_api::WasmError;
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
 use crate::fuel::{Fuel, Rate};
-use crate::{Global, Passes, START_EXPORT, canonicalize, depth, fuel, limits, relaxed};
+use crate::{Global, Passes, START_EXPORT, canonicalize, depth, fuel, interrupt, limits, relaxed};
 
 /// Rewrites the valid module `wasm` with `passes`. Returns the new module and whether its
 /// start function was moved to the export [`START_EXPORT`].
 pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), WasmError> {
     let layout = Layout::of(wasm)?;
     let reserved = [Global::Fuel, Global::Depth, Global::Limit].map(Global::export_name);
-    for name in reserved.into_iter().chain([START_EXPORT]) {
+    for name in reserved
+        .into_iter()
+        .chain([START_EXPORT, interrupt::EXPORT])
+    {
         if layout.export_names.iter().any(|n| n == name) {
             return Err(WasmError::Compile(format!(
                 "the module exports `{name}`, a name wasmhost reserves for its own instrumentation"
@@ -53,6 +56,10 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         param_counts: layout.param_counts,
         imported_functions: layout.imported_functions,
         next_function: 0,
+        interrupt_memory: passes
+            .interrupt
+            .then_some(layout.imported_memories + layout.defined_memories),
+        memories_written: false,
         globals_written: false,
         exports_written: false,
         start,
@@ -62,6 +69,9 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         .parse_core_module(&mut module, Parser::new(0), &wasm)
         .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?;
     // A module without any section: the hook never ran.
+    if !rewriter.memories_written {
+        rewriter.write_memories(&mut module);
+    }
     if !rewriter.globals_written {
         rewriter.write_globals(&mut module);
     }
@@ -103,6 +113,8 @@ struct Layout {
     imported_functions: u32,
     imported_globals: u32,
     defined_globals: u32,
+    imported_memories: u32,
+    defined_memories: u32,
     /// The parameter count of each function defined (not imported), in order.
     param_counts: Vec<u32>,
     export_names: Vec<String>,
@@ -116,6 +128,8 @@ impl Layout {
             imported_functions: 0,
             imported_globals: 0,
             defined_globals: 0,
+            imported_memories: 0,
+            defined_memories: 0,
             param_counts: Vec::new(),
             export_names: Vec::new(),
         };
@@ -130,6 +144,7 @@ impl Layout {
                     for import in reader.into_imports() {
                         match import.map_err(err)?.ty {
                             TypeRef::Global(_) => layout.imported_globals += 1,
+                            TypeRef::Memory(_) => layout.imported_memories += 1,
                             TypeRef::Func(_) | TypeRef::FuncExact(_) => {
                                 layout.imported_functions += 1
                             }
@@ -144,6 +159,7 @@ impl Layout {
                     }
                 }
                 Payload::GlobalSection(reader) => layout.defined_globals = reader.count(),
+                Payload::MemorySection(reader) => layout.defined_memories = reader.count(),
                 Payload::ExportSection(reader) => {
                     for export in reader {
                         layout
@@ -186,6 +202,9 @@ struct Rewriter<'p> {
     param_counts: Vec<u32>,
     imported_functions: u32,
     next_function: usize,
+    /// The index of the memory the interruption checks read, when they are on.
+    interrupt_memory: Option<u32>,
+    memories_written: bool,
     globals_written: bool,
     exports_written: bool,
     /// The start function, exported as [`START_EXPORT`].
@@ -213,6 +232,27 @@ pub(crate) fn position(id: SectionId) -> u8 {
 }
 
 impl Rewriter<'_> {
+    fn append_memories(&self, section: &mut MemorySection) {
+        if self.interrupt_memory.is_some() {
+            section.memory(MemoryType {
+                minimum: 1,
+                maximum: Some(1),
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+        }
+    }
+
+    fn write_memories(&mut self, module: &mut wasm_encoder::Module) {
+        let mut section = MemorySection::new();
+        self.append_memories(&mut section);
+        if !section.is_empty() {
+            module.section(&section);
+        }
+        self.memories_written = true;
+    }
+
     fn append_globals(&self, section: &mut GlobalSection) {
         for (global, _) in self.globals.each() {
             let (val_type, init) = match global {
@@ -253,6 +293,9 @@ impl Rewriter<'_> {
         }
         if let Some(start) = self.start {
             section.export(START_EXPORT, ExportKind::Func, start);
+        }
+        if let Some(memory) = self.interrupt_memory {
+            section.export(interrupt::EXPORT, ExportKind::Memory, memory);
         }
     }
 
@@ -336,7 +379,11 @@ impl Rewriter<'_> {
         if let (Some(fuel), true) = (fuel, is_call) {
             fuel::reload(f, fuel);
         }
-        // 7. canonical NaNs
+        // 7. the interruption check at a loop head
+        if let (Some(memory), Operator::Loop { .. }) = (self.interrupt_memory, &op) {
+            interrupt::check(f, memory);
+        }
+        // 8. canonical NaNs
         if canonical {
             canonicalize::after(&op, f, scratch.checks());
         }
@@ -376,6 +423,17 @@ impl Scratch {
 impl Reencode for Rewriter<'_> {
     type Error = Infallible;
 
+    fn parse_memory_section(
+        &mut self,
+        memories: &mut MemorySection,
+        section: wasmparser::MemorySectionReader<'_>,
+    ) -> Result<(), Error<Infallible>> {
+        utils::parse_memory_section(self, memories, section)?;
+        self.append_memories(memories);
+        self.memories_written = true;
+        Ok(())
+    }
+
     fn parse_global_section(
         &mut self,
         globals: &mut GlobalSection,
@@ -406,6 +464,9 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<(), Error<Infallible>> {
         // Insert the sections the module lacks where they belong.
         let past = |id: SectionId| before.is_none_or(|b| position(b) > position(id));
+        if !self.memories_written && past(SectionId::Memory) {
+            self.write_memories(module);
+        }
         if !self.globals_written && past(SectionId::Global) {
             self.write_globals(module);
         }
@@ -471,6 +532,9 @@ impl Reencode for Rewriter<'_> {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
+        if let (Some(memory), true) = (self.interrupt_memory, interrupt::at_entry(&ops)) {
+            interrupt::check(&mut f, memory);
+        }
         let blind = if self.passes.canonicalize_nans {
             canonicalize::BlindLocals::of(&ops)
         } else {
@@ -503,6 +567,7 @@ mod tests {
             memory_limit_pages: Some(2),
             max_table_elements: Some(4),
             host_start: true,
+            interrupt: true,
         }
     }
 
@@ -601,6 +666,10 @@ mod tests {
             },
             Passes {
                 host_start: true,
+                ..none.clone()
+            },
+            Passes {
+                interrupt: true,
                 ..none
             },
             all,
@@ -626,6 +695,43 @@ mod tests {
             let (out, _) = rewrite(&wasm, &passes).unwrap();
             wasmparser::validate(&out).unwrap_or_else(|e| panic!("{passes:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn interruption_checks_read_a_memory_of_their_own_at_loop_heads_and_callers_entries() {
+        let passes = Passes {
+            interrupt: true,
+            ..Passes::default()
+        };
+        let check = "i32.load8_u 1\n";
+        // The module's own memory is imported: the added one comes after it.
+        let wasm = wat::parse_str(
+            r#"(module
+                 (import "env" "m" (memory 1))
+                 (func $leaf (result i32) i32.const 1)
+                 (func $caller (export "c") (result i32) call $leaf)
+                 (func $looping (export "l") loop $l br $l end))"#,
+        )
+        .unwrap();
+        let (out, _) = rewrite(&wasm, &passes).unwrap();
+        wasmparser::validate(&out).unwrap();
+        let text = print(&out);
+        assert!(
+            text.contains("(memory (;1;) 1 1)")
+                && text.contains("(export \"wasmhost_interrupt\" (memory 1))"),
+            "{text}"
+        );
+        assert_eq!(text.matches(check).count(), 2, "{text}");
+        let leaf =
+            &text[text.find("(func $leaf (").unwrap()..text.find("(func $caller (").unwrap()];
+        assert!(!leaf.contains("i32.load8_u"), "{leaf}");
+        // A module with no memory section gets one.
+        let wasm = wat::parse_str("(module (func (export \"f\") loop end))").unwrap();
+        let (out, _) = rewrite(&wasm, &passes).unwrap();
+        wasmparser::validate(&out).unwrap();
+        let text = print(&out);
+        assert!(text.contains("(memory (;0;) 1 1)"), "{text}");
+        assert_eq!(text.matches("i32.load8_u\n").count(), 1, "{text}");
     }
 
     #[test]

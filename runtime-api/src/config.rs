@@ -1,5 +1,7 @@
 //! The one place for knobs.
 
+use std::time::Duration;
+
 /// How an engine is set up. Every backend honours every field.
 ///
 /// The wasm feature set is fixed, the same on every backend, so that one module is valid or
@@ -8,7 +10,8 @@
 /// SIMD. SIMD on wasmi needs this crate's `simd` cargo feature (on by default). Off:
 /// threads, tail calls, memory64, multi-memory, extended constants, exceptions.
 ///
-/// Every field but the payload, module size and host nesting limits changes how a module is
+/// Every field but the payload, module size and host nesting limits and the call timeout
+/// changes how a module is
 /// compiled (the rewriting passes of `wasmhost-instrument`, or the engine's own settings),
 /// so a module compiled under one `Config` belongs to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -80,6 +83,22 @@ pub struct Config {
     /// How the compiling engines lay out a linear memory in the host's address space. See
     /// [`MemoryReservation`]. Default: [`MemoryReservation::Guarded`].
     pub memory_reservation: MemoryReservation,
+    /// Whether a running guest can be stopped from outside it: by an
+    /// [`crate::InterruptHandle`] fired from any thread, or by a call's deadline
+    /// ([`Config::call_timeout`]). The compiled code then checks for an interruption at every
+    /// loop head and at the entry of every function that calls (wasmtime: its epoch check;
+    /// wasmer and wasmi: a one-byte flag in a memory of its own that the instrumentation
+    /// adds), and host functions check before they run. The interrupted call fails with
+    /// [`crate::WasmError::Interrupted`] and the instance is spent. A host function that
+    /// blocks is not interrupted until it returns. Default: off (no checks compiled in).
+    pub interruptible: bool,
+    /// The longest any one call into a guest may run, by the wall clock, before it is
+    /// interrupted with [`crate::Interruption::Deadline`]; per instance, replaced by
+    /// [`crate::Instance::set_call_timeout`]. Counted from the host's call to the end of
+    /// the guest's, host functions' time included; a call the host function makes back
+    /// into the guest runs within its caller's deadline. Needs [`Config::interruptible`],
+    /// which [`Config::call_timeout`] the builder turns on. Default: none.
+    pub call_timeout: Option<Duration>,
 }
 
 /// A frame count for [`Config::max_call_depth`]: the deterministic profile's limit before it
@@ -143,6 +162,8 @@ impl Default for Config {
             max_host_nesting: DEFAULT_MAX_HOST_NESTING,
             max_module_bytes: None,
             memory_reservation: MemoryReservation::Guarded,
+            interruptible: false,
+            call_timeout: None,
         }
     }
 }
@@ -220,6 +241,19 @@ impl Config {
     /// Sets [`Config::memory_reservation`].
     pub fn memory_reservation(mut self, reservation: MemoryReservation) -> Self {
         self.memory_reservation = reservation;
+        self
+    }
+
+    /// Sets [`Config::interruptible`].
+    pub fn interruptible(mut self, on: bool) -> Self {
+        self.interruptible = on;
+        self
+    }
+
+    /// Sets [`Config::call_timeout`], and turns [`Config::interruptible`] on.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self.interruptible = true;
         self
     }
 

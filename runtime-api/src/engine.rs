@@ -1,10 +1,11 @@
 //! The engine, module and instance traits every backend implements.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Config, HostFunctions, ValType, Value, WasmError, abi};
+use crate::{Config, HostFunctions, InterruptHandle, ValType, Value, WasmError, abi};
 
 /// A wasm engine with its configuration: compiles modules.
 ///
@@ -272,6 +273,18 @@ pub trait Instance<T>: Guest + Send {
 
     /// The host state, mutably.
     fn state_mut(&mut self) -> &mut T;
+
+    /// A handle that stops this instance's guest from any thread
+    /// ([`InterruptHandle::cancel`]); `None` unless the engine's
+    /// [`crate::Config::interruptible`] is on.
+    fn interrupt_handle(&self) -> Option<InterruptHandle>;
+
+    /// Gives every later call on this instance its own deadline, `timeout` after the call
+    /// starts, in place of [`crate::Config::call_timeout`]; `None` for none.
+    ///
+    /// # Errors
+    /// [`WasmError::Engine`] unless the engine's [`crate::Config::interruptible`] is on.
+    fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), WasmError>;
 
     /// Calls a serialized export: `input` goes in as MessagePack, the guest's
     /// `Result<O, WasmError>` comes back. See [`abi`] for the convention.

@@ -44,6 +44,12 @@ pub enum WasmError {
     /// in the instance's budget. The instance is spent: later calls on it fail the same way.
     #[error("out of fuel")]
     OutOfFuel,
+    /// The call was stopped from outside the guest: an [`crate::InterruptHandle`] was
+    /// fired, or the call ran past its deadline ([`crate::Config::call_timeout`]). Like
+    /// running out of fuel, it can stop the guest anywhere, so the instance is spent: later
+    /// calls on it fail the same way.
+    #[error("guest interrupted: {0}")]
+    Interrupted(crate::Interruption),
     /// The guest ended itself with an exit code (WASI's `proc_exit`): a command's normal
     /// end, a success when the code is 0. Like running out of fuel, it can stop the guest
     /// anywhere, so the instance is spent: later calls on it fail the same way.

@@ -12,6 +12,7 @@
 //!   memories and tables a host provides ([`ExternKind`]).
 //! - [`typed`]: call handles that skip the lookup: raw ([`WasmTypes`]) and serialized
 //!   ([`SerializedFunc`]).
+//! - [`InterruptHandle`]: stopping a running guest from another thread; deadlines.
 //! - [`Config`]: the one place for knobs.
 
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ mod engine;
 mod error;
 mod externs;
 mod host;
+mod interrupt;
 pub mod typed;
 mod value;
 
@@ -34,6 +36,7 @@ pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked
 pub use error::{Trap, WasmError};
 pub use externs::{ExternKind, HostExtern, ImportType, Limits};
 pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions, HostImport};
+pub use interrupt::{Interrupt, InterruptHandle, Interruption, Signal};
 pub use typed::{PackedFunc, SerializedFunc, WasmType, WasmTypes};
 pub use value::{FuncRef, ValType, Value};
 

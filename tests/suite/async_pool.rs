@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wasmhost::pool::{AsyncHostFunctions, GuestPool, Reuse};
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, AnyModule, HostFunctions, WasmError};
+use wasmhost::{AnyEngine, AnyModule, Config, HostFunctions, Interruption, WasmError};
 use wasmhost_test_wasms::host::host_functions;
 
 wasmhost::on_every_engine!(
@@ -21,6 +21,8 @@ wasmhost::on_every_engine!(
     an_instance_whose_call_failed_is_not_reused,
     an_async_host_function_outside_the_pool_is_a_typed_error,
     no_more_calls_run_at_once_than_the_pool_allows,
+    a_dropped_call_stops_its_guest_and_frees_its_turn,
+    a_pool_timeout_interrupts_long_calls_and_drops_their_instances,
 );
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -225,5 +227,58 @@ fn no_more_calls_run_at_once_than_the_pool_allows(engine: &AnyEngine) {
             assert_eq!(call.await.unwrap(), Ok(i as i64));
         }
         assert_eq!(most.load(Ordering::SeqCst), 3, "calls at once");
+    });
+}
+
+/// `host-calls` on an interruptible engine of `engine`'s kind.
+fn interruptible_host_calls(engine: &AnyEngine) -> AnyModule {
+    let config = Config::default().interruptible(true);
+    host_calls(&AnyEngine::from_name(engine.name(), config).unwrap())
+}
+
+/// `count(u32::MAX)` calls the host four billion times: tens of minutes, unless stopped.
+const ENDLESS: u32 = u32::MAX;
+
+fn a_dropped_call_stops_its_guest_and_frees_its_turn(engine: &AnyEngine) {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let pool = GuestPool::new(&interruptible_host_calls(engine), &host_functions(), || 0)
+            .unwrap()
+            .max_concurrent(1);
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(50),
+            pool.call::<_, u64>("count", ENDLESS),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the endless call timed out");
+        // One call at a time: this one gets its turn only once the abandoned guest stopped.
+        let next = tokio::time::timeout(
+            Duration::from_secs(30),
+            pool.call::<_, i64>("sum3", (1i64, 2i64, 3i64)),
+        )
+        .await;
+        assert_eq!(next, Ok(Ok(6)), "the abandoned guest was stopped");
+    });
+}
+
+fn a_pool_timeout_interrupts_long_calls_and_drops_their_instances(engine: &AnyEngine) {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let pool = GuestPool::new(&interruptible_host_calls(engine), &host_functions(), || 0)
+            .unwrap()
+            .reuse(Reuse::UpTo(100))
+            .timeout(Duration::from_millis(50));
+        assert_eq!(pool.call::<_, u64>("count", 3u32).await, Ok(3));
+        assert_eq!(pool.idle(), 1);
+        let late = pool.call::<_, u64>("count", ENDLESS).await;
+        assert_eq!(late, Err(WasmError::Interrupted(Interruption::Deadline)));
+        assert_eq!(pool.idle(), 0);
+        assert_eq!(pool.call::<_, u64>("count", 3u32).await, Ok(3));
+        // Without interruption, a timeout cannot be kept: every call says so.
+        let plain = GuestPool::new(&host_calls(engine), &host_functions(), || 0)
+            .unwrap()
+            .timeout(Duration::from_millis(50));
+        let refused = plain.call::<_, u64>("count", 3u32).await;
+        assert!(matches!(refused, Err(WasmError::Engine(_))), "{refused:?}");
     });
 }

@@ -13,6 +13,7 @@ mod fast_paths;
 mod globals;
 mod guests;
 mod imports;
+mod interrupt;
 mod limits;
 mod memory_reservation;
 mod payloads;

@@ -1,0 +1,381 @@
+//! Stopping a running guest from outside it: a cancel handle any thread may fire, and
+//! per-call deadlines, which one timer thread fires the same way.
+//!
+//! An instance of an engine built with [`crate::Config::interruptible`] shares one
+//! [`Interrupt`] with the handles given out for it. Firing it records why, once, and pokes
+//! the guest: the compiled code checks for it at every loop head and at the entry of every
+//! function that calls (wasmtime: its epoch check; wasmer and wasmi: a one-byte flag the
+//! instrumentation reads), and host functions check it before they run. The guest then
+//! stops with [`crate::WasmError::Interrupted`], and the instance is spent, as after running
+//! out of fuel: whatever it was doing was cut short anywhere, so it is never run again.
+
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a guest was interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Interruption {
+    /// An [`InterruptHandle`] was fired.
+    Cancelled,
+    /// The call ran past its deadline ([`crate::Config::call_timeout`]).
+    Deadline,
+}
+
+impl Interruption {
+    const fn code(self) -> u8 {
+        match self {
+            Interruption::Cancelled => 1,
+            Interruption::Deadline => 2,
+        }
+    }
+
+    const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Interruption::Cancelled),
+            2 => Some(Interruption::Deadline),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interruption::Cancelled => "cancelled",
+            Interruption::Deadline => "deadline passed",
+        })
+    }
+}
+
+/// A handle that stops one instance's guest from any thread: see
+/// [`crate::Instance::interrupt_handle`].
+///
+/// [`InterruptHandle::cancel`] stops the call running on the instance, or, when none is,
+/// the next one, within microseconds: at the guest's next loop head, call or host function.
+/// The call fails with [`crate::WasmError::Interrupted`] and the instance is spent. A handle
+/// that outlives its instance does nothing.
+#[derive(Clone, Debug)]
+pub struct InterruptHandle(Arc<Interrupt>);
+
+impl InterruptHandle {
+    /// The handle of `interrupt`.
+    pub fn new(interrupt: Arc<Interrupt>) -> Self {
+        InterruptHandle(interrupt)
+    }
+
+    /// Stops the instance's guest: see the type's docs. Firing it again, or after a
+    /// deadline, changes nothing.
+    pub fn cancel(&self) {
+        self.0.fire(Interruption::Cancelled);
+    }
+
+    /// Why the instance was interrupted, if it was.
+    pub fn interrupted(&self) -> Option<Interruption> {
+        self.0.reason()
+    }
+}
+
+/// What pokes a running guest so that it looks at its [`Interrupt`].
+pub type Signal = Box<dyn Fn() + Send>;
+
+/// The state one instance shares with its [`InterruptHandle`]s and with the deadline timer.
+/// Backends make one per instance and attach the [`Signal`] that reaches their guest.
+pub struct Interrupt {
+    /// [`Interruption::code`], 0 while the guest may run.
+    reason: AtomicU8,
+    /// The running call's deadline, in [`now`]'s nanoseconds; 0 for none.
+    deadline: AtomicU64,
+    /// The deadline of this interrupt's live entry in the timer's queue; 0 for none.
+    scheduled: AtomicU64,
+    /// What pokes the guest; `None` before the instance exists and after it is dropped, so
+    /// that no handle reaches a guest that is gone.
+    signal: Mutex<Option<Signal>>,
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interrupt")
+            .field("reason", &self.reason())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Interrupt {
+    /// A new interrupt, not fired, with no deadline and no signal yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Interrupt {
+            reason: AtomicU8::new(0),
+            deadline: AtomicU64::new(0),
+            scheduled: AtomicU64::new(0),
+            signal: Mutex::new(None),
+        })
+    }
+
+    /// Why the guest was interrupted, if it was.
+    #[inline]
+    pub fn reason(&self) -> Option<Interruption> {
+        Interruption::from_code(self.reason.load(SeqCst))
+    }
+
+    /// Records `why`, unless a reason is recorded already, and pokes the guest.
+    pub fn fire(&self, why: Interruption) {
+        if self
+            .reason
+            .compare_exchange(0, why.code(), SeqCst, SeqCst)
+            .is_ok()
+        {
+            self.poke();
+        }
+    }
+
+    fn poke(&self) {
+        let signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(signal) = &*signal {
+            signal();
+        }
+    }
+
+    /// Attaches the signal that reaches the guest, once the instance exists; pokes at once
+    /// when the interrupt fired before.
+    pub fn attach(&self, signal: Signal) {
+        *self.signal.lock().unwrap_or_else(PoisonError::into_inner) = Some(signal);
+        if self.reason().is_some() {
+            self.poke();
+        }
+    }
+
+    /// Detaches the signal: the instance is being dropped. Returns once no signal runs.
+    pub fn detach(&self) {
+        *self.signal.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Gives the call about to run a deadline `timeout` from now. Two atomic operations
+    /// when the timer already holds an entry for this interrupt that is due no later.
+    pub fn arm(self: &Arc<Self>, timeout: Duration) {
+        let at = now().saturating_add(timeout.as_nanos().min(u64::MAX as u128) as u64);
+        self.deadline.store(at, SeqCst);
+        // Read after the store: the timer, which clears `scheduled` before it reads the
+        // deadline, then either sees this deadline or leaves `scheduled` cleared for us.
+        let scheduled = self.scheduled.load(SeqCst);
+        if scheduled != 0 && scheduled <= at {
+            return;
+        }
+        timer().schedule(self, at);
+    }
+
+    /// The call ended: its deadline no longer applies.
+    #[inline]
+    pub fn disarm(&self) {
+        self.deadline.store(0, SeqCst);
+    }
+
+    /// The timer reached this interrupt's entry for `at`: fires when the running call's
+    /// deadline passed, queues the entry again for a later deadline. Under the queue's lock.
+    fn expire(self: &Arc<Self>, at: u64, queue: &mut BinaryHeap<Entry>) {
+        if self.scheduled.load(SeqCst) != at {
+            return; // an entry superseded by an earlier one
+        }
+        self.scheduled.store(0, SeqCst);
+        let deadline = self.deadline.load(SeqCst);
+        if deadline == 0 {
+            return;
+        }
+        if deadline <= now() {
+            self.fire(Interruption::Deadline);
+        } else {
+            self.scheduled.store(deadline, SeqCst);
+            queue.push(Entry {
+                at: deadline,
+                target: Arc::downgrade(self),
+            });
+        }
+    }
+}
+
+/// Nanoseconds since the first call, never 0 (which means "none" above).
+fn now() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    start.elapsed().as_nanos() as u64 + 1
+}
+
+/// One deadline in the timer's queue, earliest first.
+struct Entry {
+    at: u64,
+    target: Weak<Interrupt>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.at.cmp(&self.at) // reversed: `BinaryHeap` is a max-heap
+    }
+}
+
+/// The one thread that fires deadlines, started on the first deadline. It sleeps until the
+/// earliest one; an interrupt has at most one live entry, moved on when its call is
+/// followed by another with a later deadline, so calls in a loop do not fill the queue.
+struct Timer {
+    queue: Mutex<BinaryHeap<Entry>>,
+    wake: Condvar,
+}
+
+fn timer() -> &'static Timer {
+    static TIMER: OnceLock<&'static Timer> = OnceLock::new();
+    TIMER.get_or_init(|| {
+        let timer: &'static Timer = Box::leak(Box::new(Timer {
+            queue: Mutex::new(BinaryHeap::new()),
+            wake: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("wasmhost-deadlines".into())
+            .spawn(move || timer.run())
+            .expect("spawning the deadline timer thread");
+        timer
+    })
+}
+
+impl Timer {
+    fn schedule(&self, interrupt: &Arc<Interrupt>, at: u64) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let scheduled = interrupt.scheduled.load(SeqCst);
+        if scheduled != 0 && scheduled <= at {
+            return; // queued meanwhile
+        }
+        interrupt.scheduled.store(at, SeqCst);
+        let first = queue.peek().is_none_or(|e| at < e.at);
+        queue.push(Entry {
+            at,
+            target: Arc::downgrade(interrupt),
+        });
+        if first {
+            self.wake.notify_one();
+        }
+    }
+
+    fn run(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let now = now();
+            match queue.peek().map(|e| e.at) {
+                None => {
+                    queue = self
+                        .wake
+                        .wait(queue)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+                Some(at) if at > now => {
+                    let wait = Duration::from_nanos(at - now);
+                    queue = self
+                        .wake
+                        .wait_timeout(queue, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                Some(_) => {
+                    if let Some(entry) = queue.pop()
+                        && let Some(target) = entry.target.upgrade()
+                    {
+                        target.expire(entry.at, &mut queue);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn counted() -> (Arc<Interrupt>, Arc<AtomicUsize>) {
+        let interrupt = Interrupt::new();
+        let pokes = Arc::new(AtomicUsize::new(0));
+        let p = Arc::clone(&pokes);
+        interrupt.attach(Box::new(move || {
+            p.fetch_add(1, SeqCst);
+        }));
+        (interrupt, pokes)
+    }
+
+    fn wait_for(interrupt: &Interrupt) -> Option<Interruption> {
+        for _ in 0..2000 {
+            if let Some(why) = interrupt.reason() {
+                return Some(why);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
+    #[test]
+    fn a_passed_deadline_fires_once_and_a_disarmed_one_never() {
+        let (interrupt, pokes) = counted();
+        interrupt.arm(Duration::from_secs(3600));
+        interrupt.disarm();
+        let (quiet, quiet_pokes) = counted();
+        quiet.arm(Duration::from_millis(1));
+        quiet.disarm();
+        interrupt.arm(Duration::from_millis(2));
+        assert_eq!(wait_for(&interrupt), Some(Interruption::Deadline));
+        interrupt.fire(Interruption::Cancelled);
+        assert_eq!(interrupt.reason(), Some(Interruption::Deadline));
+        assert_eq!(pokes.load(SeqCst), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!((quiet.reason(), quiet_pokes.load(SeqCst)), (None, 0));
+    }
+
+    #[test]
+    fn calls_in_a_loop_keep_one_entry_and_a_later_shorter_deadline_still_fires() {
+        let (interrupt, _) = counted();
+        for _ in 0..10_000 {
+            interrupt.arm(Duration::from_secs(60));
+            interrupt.disarm();
+        }
+        let queued = timer()
+            .queue
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.target.ptr_eq(&Arc::downgrade(&interrupt)))
+            .count();
+        assert_eq!(queued, 1);
+        interrupt.arm(Duration::from_millis(1));
+        assert_eq!(wait_for(&interrupt), Some(Interruption::Deadline));
+    }
+
+    #[test]
+    fn a_signal_attached_after_firing_is_poked_and_a_detached_one_is_not() {
+        let interrupt = Interrupt::new();
+        interrupt.fire(Interruption::Cancelled);
+        let pokes = Arc::new(AtomicUsize::new(0));
+        let p = Arc::clone(&pokes);
+        interrupt.attach(Box::new(move || {
+            p.fetch_add(1, SeqCst);
+        }));
+        assert_eq!(pokes.load(SeqCst), 1);
+        let (other, other_pokes) = counted();
+        other.detach();
+        InterruptHandle::new(Arc::clone(&other)).cancel();
+        assert_eq!(other.reason(), Some(Interruption::Cancelled));
+        assert_eq!(other_pokes.load(SeqCst), 0);
+    }
+}

@@ -1,0 +1,194 @@
+//! Deadlines and cancellation on every engine: a guest stops with
+//! `WasmError::Interrupted` in loops without calls, in recursion without loops and in
+//! host-call-heavy code, the instance is spent after, and calls within their deadline keep
+//! the instance serving. (How soon a guest stops is measured by the `interrupt_latency`
+//! benchmark; the bounds here only catch a guest that was not stopped at all.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmhost::prelude::*;
+use wasmhost::{
+    AnyEngine, AnyInstance, Config, HostFunctions, Interruption, Metering, Value, WasmError,
+};
+
+const MODULE: &str = r#"(module
+  (import "env" "tick" (func $tick))
+  (memory (export "memory") 1)
+  (func (export "spin") (loop $l (br $l)))
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  (func (export "ticks") (loop $l (call $tick) (br $l)))
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+)"#;
+
+/// Far past any deadline here: a guest still running then was not stopped.
+const STOPPED_WITHIN: Duration = Duration::from_secs(5);
+
+fn instance(engine: &AnyEngine, config: Config) -> (AnyInstance<()>, Arc<AtomicU64>) {
+    let ticks = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&ticks);
+    let mut host = HostFunctions::<()>::new();
+    host.raw("env", "tick", &[], &[], move |_, _| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        Ok(vec![])
+    });
+    let instance = AnyEngine::from_name(engine.name(), config)
+        .unwrap()
+        .compile(&wasmhost::wat2wasm(MODULE).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", engine.name()))
+        .instantiate(&host, ())
+        .unwrap();
+    (instance, ticks)
+}
+
+fn deadline(ms: u64) -> Config {
+    Config::default().call_timeout(Duration::from_millis(ms))
+}
+
+/// `call` on `guest` fails with `why`, well before [`STOPPED_WITHIN`].
+fn stops(guest: &mut AnyInstance<()>, export: &str, args: &[Value], why: Interruption) {
+    let started = Instant::now();
+    assert_eq!(
+        guest.call_raw(export, args),
+        Err(WasmError::Interrupted(why)),
+        "{export}"
+    );
+    assert!(started.elapsed() < STOPPED_WITHIN, "{export}");
+}
+
+fn a_deadline_stops_a_loop_without_calls_and_spends_the_instance(engine: &AnyEngine) {
+    let (mut guest, _) = instance(engine, deadline(20));
+    stops(&mut guest, "spin", &[], Interruption::Deadline);
+    let add = guest.call_raw("add", &[Value::I32(1), Value::I32(2)]);
+    assert_eq!(add, Err(WasmError::Interrupted(Interruption::Deadline)));
+}
+
+fn a_deadline_stops_recursion_without_loops(engine: &AnyEngine) {
+    let (mut guest, _) = instance(engine, deadline(20));
+    // fib(60) makes about 10^12 calls: hours, unless stopped.
+    stops(&mut guest, "fib", &[Value::I32(60)], Interruption::Deadline);
+}
+
+fn a_deadline_stops_host_call_heavy_code(engine: &AnyEngine) {
+    let (mut guest, ticks) = instance(engine, deadline(20));
+    stops(&mut guest, "ticks", &[], Interruption::Deadline);
+    assert!(ticks.load(Ordering::Relaxed) > 0);
+}
+
+fn a_cancel_from_another_thread_stops_the_guest(engine: &AnyEngine) {
+    let (mut guest, _) = instance(engine, Config::default().interruptible(true));
+    let handle = guest.interrupt_handle().expect("interruptible");
+    for export in ["spin", "ticks"] {
+        let (mut other, _) = instance(engine, Config::default().interruptible(true));
+        let handle = other.interrupt_handle().unwrap();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            handle.cancel();
+        });
+        stops(&mut other, export, &[], Interruption::Cancelled);
+        canceller.join().unwrap();
+    }
+    // An instance on the same engine whose handle was not fired is untouched by the
+    // others' cancels (on wasmtime every cancel ticks the engine's epoch).
+    assert_eq!(handle.interrupted(), None);
+    assert_eq!(
+        guest.call_raw("fib", &[Value::I32(20)]),
+        Ok(vec![Value::I32(6765)])
+    );
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        handle.cancel();
+        handle
+    });
+    stops(
+        &mut guest,
+        "fib",
+        &[Value::I32(60)],
+        Interruption::Cancelled,
+    );
+    let handle = canceller.join().unwrap();
+    assert_eq!(handle.interrupted(), Some(Interruption::Cancelled));
+}
+
+fn a_cancel_before_a_call_stops_it_and_a_handle_outliving_its_instance_does_nothing(
+    engine: &AnyEngine,
+) {
+    let (mut guest, _) = instance(engine, Config::default().interruptible(true));
+    let handle = guest.interrupt_handle().unwrap();
+    handle.cancel();
+    let add = guest.call_raw("add", &[Value::I32(1), Value::I32(2)]);
+    assert_eq!(add, Err(WasmError::Interrupted(Interruption::Cancelled)));
+    let (guest, _) = instance(engine, Config::default().interruptible(true));
+    let handle = guest.interrupt_handle().unwrap();
+    drop(guest);
+    handle.cancel();
+    assert_eq!(handle.interrupted(), Some(Interruption::Cancelled));
+}
+
+fn calls_within_their_deadline_keep_the_instance_serving(engine: &AnyEngine) {
+    let (mut guest, _) = instance(engine, deadline(10_000));
+    for i in 0..2_000 {
+        let sum = guest.call_raw("add", &[Value::I32(i), Value::I32(1)]);
+        assert_eq!(sum, Ok(vec![Value::I32(i + 1)]));
+    }
+    assert_eq!(
+        guest.call_raw("fib", &[Value::I32(20)]),
+        Ok(vec![Value::I32(6765)])
+    );
+    // A shorter deadline for this instance's next calls.
+    guest
+        .set_call_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    stops(&mut guest, "spin", &[], Interruption::Deadline);
+}
+
+fn interruption_composes_with_the_hosted_profile(engine: &AnyEngine) {
+    let hosted = Config::default()
+        .deterministic(true)
+        .metering(Metering::Portable)
+        .call_timeout(Duration::from_millis(20));
+    let (mut guest, _) = instance(engine, hosted.clone());
+    assert_eq!(
+        guest.call_raw("fib", &[Value::I32(20)]),
+        Ok(vec![Value::I32(6765)])
+    );
+    // The checks are not charged: the same fuel as without them.
+    let (mut plain, _) = instance(engine, hosted.clone().interruptible(false));
+    plain.call_raw("fib", &[Value::I32(20)]).unwrap();
+    assert_eq!(guest.fuel_consumed(), plain.fuel_consumed());
+    stops(&mut guest, "spin", &[], Interruption::Deadline);
+    let (mut guest, _) = instance(engine, hosted);
+    stops(&mut guest, "ticks", &[], Interruption::Deadline);
+}
+
+fn without_interruptible_there_is_no_handle_and_no_timeout(engine: &AnyEngine) {
+    let (mut guest, _) = instance(engine, Config::default());
+    assert!(guest.interrupt_handle().is_none());
+    assert!(matches!(
+        guest.set_call_timeout(Some(Duration::from_millis(1))),
+        Err(WasmError::Engine(_))
+    ));
+}
+
+fn an_interruptible_engine_still_refuses_several_memories(engine: &AnyEngine) {
+    let two = wasmhost::wat2wasm("(module (memory 1) (memory 1))").unwrap();
+    let engine = AnyEngine::from_name(engine.name(), deadline(10)).unwrap();
+    assert!(matches!(engine.compile(&two), Err(WasmError::Compile(_))));
+}
+
+wasmhost::on_every_engine!(
+    a_deadline_stops_a_loop_without_calls_and_spends_the_instance,
+    a_deadline_stops_recursion_without_loops,
+    a_deadline_stops_host_call_heavy_code,
+    a_cancel_from_another_thread_stops_the_guest,
+    a_cancel_before_a_call_stops_it_and_a_handle_outliving_its_instance_does_nothing,
+    calls_within_their_deadline_keep_the_instance_serving,
+    interruption_composes_with_the_hosted_profile,
+    without_interruptible_there_is_no_handle_and_no_timeout,
+    an_interruptible_engine_still_refuses_several_memories,
+);
