@@ -1,7 +1,7 @@
 //! The generic half's primitives on wasmtime ([`wasmhost_backend::Backend`]), and its typed
 //! calls.
 
-use wasmhost_api::{FuncSig, Signal, Value};
+use wasmhost_api::{FuncSig, Value};
 use wasmhost_backend::{Backend, CallError};
 use wasmtime::{AsContext, AsContextMut, RootScope, Val};
 
@@ -26,11 +26,6 @@ impl Backend for Wasmtime {
     fn global<T: Send + 'static>(cx: &mut Self::Cx<'_, T>, name: &str) -> Option<Self::Global> {
         let instance = *cx.data().exports()?;
         instance.get_global(&mut *cx, name)
-    }
-
-    fn interrupt_signal<T: Send + 'static>(cx: &mut Self::Cx<'_, T>) -> Option<Signal> {
-        let engine = cx.engine().clone();
-        Some(Box::new(move || engine.increment_epoch()))
     }
 
     fn params_match(ty: &Self::FuncType, args: &[Value]) -> bool {

@@ -145,8 +145,7 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
     /// The contract's error for a failed guest call, with the meters' and the passes' traps
     /// told apart; running out of fuel spends the instance. Once the instance's interrupt
     /// fired, whatever stopped the guest is reported as the interruption: the interruption
-    /// checks stop it with `unreachable`, wasmtime's epoch check with a trap of its own, a
-    /// host function with an error.
+    /// checks stop it with `unreachable`, a host function with an error.
     pub fn fail(&mut self, e: B::Error) -> WasmError {
         let mut error = B::map_error(&mut self.0, e);
         if let Some(why) = B::data(&self.0).interrupted()

@@ -40,7 +40,7 @@ pub use module::{Compiler, Engine, Import, Module, Prelinked};
 pub use store::StoreData;
 pub use typed::{Serialized, Typed};
 
-use wasmhost_api::{FuncSig, Signal, Value, WasmError};
+use wasmhost_api::{FuncSig, Value, WasmError};
 
 /// One engine, as the generic half sees it: its handle types and its primitives.
 ///
@@ -132,16 +132,6 @@ pub trait Backend: Sized + 'static {
     /// Finds what the engine keeps in [`Backend::Native`] among a new instance's exports.
     fn attach_native<T: Send + 'static>(cx: &mut Self::Cx<'_, T>) {
         let _ = cx;
-    }
-
-    /// What pokes a running guest of this store when its [`wasmhost_api::Interrupt`] fires,
-    /// once the instance exists. By default, the one-byte flag the instrumentation's
-    /// interruption checks read ([`wasmhost_instrument::interrupt`]) is set; an engine with
-    /// an interruption of its own ([`Compiler::NATIVE_INTERRUPTION`]) pokes that instead.
-    fn interrupt_signal<T: Send + 'static>(cx: &mut Self::Cx<'_, T>) -> Option<Signal> {
-        let memory = Self::memory(cx, wasmhost_instrument::interrupt::EXPORT)?;
-        let flag = Self::memory_data(Self::reborrow(cx), &memory).as_mut_ptr();
-        Some(store::flag_signal(flag))
     }
 
     /// The contract's error for a failed call, before the passes' traps are told apart.

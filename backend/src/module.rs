@@ -22,9 +22,6 @@ pub trait Compiler: AbiCalls {
     const NAME: &'static str;
     /// Whether the engine interprets rather than compiles to native code.
     const INTERPRETS: bool = false;
-    /// Whether the engine interrupts a running guest by means of its own, poked by
-    /// [`crate::Backend::interrupt_signal`]; without, the instrumentation adds its checks.
-    const NATIVE_INTERRUPTION: bool = false;
     /// Whether compiled modules can be serialized ([`Compiler::serialize`]).
     const SERIALIZES: bool = false;
     /// The alignment the artifact needs where it is loaded in place; the header then pads
@@ -41,7 +38,8 @@ pub trait Compiler: AbiCalls {
     /// The engine for `config`, with the contract's wasm feature set.
     fn engine(config: &Config) -> Self::Engine;
 
-    /// Validates `wasm` as the engine would compile it.
+    /// Validates `wasm` as the engine would compile it, with the contract's feature set
+    /// (multi-memory off, even where the engine turns it on for the interruption checks).
     ///
     /// # Errors
     /// [`WasmError::Compile`] for an invalid module.
@@ -167,11 +165,9 @@ impl<B: Compiler> Clone for Engine<B> {
 impl<B: Compiler> Engine<B> {
     /// An engine for `config`, with the contract's wasm feature set.
     pub fn new(config: Config) -> Self {
-        let mut passes = Passes::for_config(&config);
-        passes.interrupt &= !B::NATIVE_INTERRUPTION;
         Engine {
             engine: B::engine(&config),
-            passes: Arc::new(passes),
+            passes: Arc::new(Passes::for_config(&config)),
             config: Arc::new(config),
         }
     }
@@ -217,13 +213,10 @@ impl<B: Compiler> wasmhost_api::Engine for Engine<B> {
             let module = B::build(&self.engine, &self.config, wasm, false)?;
             return Ok(self.module(module, ModuleFacts::default(), false));
         }
-        // The original is validated first: the rewrite assumes a valid module.
+        // The original is validated first: the rewrite assumes a valid module. (Without
+        // multi-memory, which the engine compiling it has on when the interruption checks
+        // add a memory of their own.)
         B::validate(&self.engine, wasm)?;
-        if self.passes.interrupt {
-            // The engine has multi-memory on for the checks' own memory; the contract's
-            // feature set leaves it off for the module.
-            wasmhost_instrument::validate(wasm)?;
-        }
         let out = instrument(wasm, &self.passes)?;
         let module = B::build(&self.engine, &self.config, &out.wasm, true)?;
         Ok(self.module(module, out.facts, out.start))

@@ -100,11 +100,15 @@ impl<B: Backend, T: Send + 'static> StoreData<B, T> {
         let globals = PASS_GLOBALS.map(|g| B::global(cx, g.export_name()));
         B::data_mut(cx).globals = globals;
         B::attach_native(cx);
+        // The signal that stops the guest sets the flag the instrumentation's interruption
+        // checks read ([`wasmhost_instrument::interrupt`]).
         if B::data(cx).interrupt.is_some()
-            && let Some(signal) = B::interrupt_signal(cx)
-            && let Some(interrupt) = &B::data(cx).interrupt
+            && let Some(memory) = B::memory(cx, wasmhost_instrument::interrupt::EXPORT)
         {
-            interrupt.attach(signal);
+            let flag = B::memory_data(B::reborrow(cx), &memory).as_mut_ptr();
+            if let Some(interrupt) = &B::data(cx).interrupt {
+                interrupt.attach(flag_signal(flag));
+            }
         }
     }
 }
@@ -127,7 +131,7 @@ impl Flag {
 }
 
 /// The signal that sets the interruption checks' flag at `flag`.
-pub(crate) fn flag_signal(flag: *mut u8) -> Signal {
+fn flag_signal(flag: *mut u8) -> Signal {
     let flag = Flag(flag);
     Box::new(move || flag.raise())
 }

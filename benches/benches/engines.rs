@@ -626,6 +626,72 @@ fn memory_reservation_cost(c: &mut Criterion) {
     }
 }
 
+/// The kernels with interruption compiled in ([`Config::interruptible`]: wasmtime's epoch
+/// check, the instrumentation's flag check on wasmer and wasmi), without a deadline and with
+/// one armed on every call, against without: what being able to stop a guest costs.
+fn interruption_cost(c: &mut Criterion) {
+    let modes = [
+        ("off", Config::default()),
+        ("on", Config::default().interruptible(true)),
+        (
+            "armed",
+            Config::default().call_timeout(Duration::from_secs(3600)),
+        ),
+    ];
+    for (kernel, size) in [
+        ("sort", 20_000),
+        ("matmul", 40),
+        ("hash", 200_000),
+        ("fib", 22),
+    ] {
+        let mut g = c.benchmark_group(format!("interruption_{kernel}"));
+        for (mode, config) in &modes {
+            for engine in engines(config) {
+                let mut instance = engine
+                    .compile(wasmhost_test_wasms::guest("kernels"))
+                    .unwrap()
+                    .instantiate(&HostFunctions::new(), ())
+                    .unwrap();
+                g.bench_function(BenchmarkId::new(engine.name(), mode), |b| {
+                    b.iter(|| {
+                        instance
+                            .call_raw(kernel, &[Value::I32(black_box(size))])
+                            .unwrap()
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+/// How long a call with a 1 ms deadline takes to come back from a guest that would never
+/// end: in a loop without calls, and in a loop of host calls. Less 1 ms, the latency.
+fn interrupt_latency(c: &mut Criterion) {
+    const ENDLESS: &str = r#"(module
+      (import "env" "tick" (func $tick))
+      (func (export "spin") (loop $l (br $l)))
+      (func (export "ticks") (loop $l (call $tick) (br $l))))"#;
+    let wasm = wasmhost::wat2wasm(ENDLESS).unwrap();
+    let mut host = HostFunctions::<()>::new();
+    host.raw("env", "tick", &[], &[], |_, _| Ok(vec![]));
+    let mut g = c.benchmark_group("interrupt_latency");
+    g.sample_size(20);
+    for engine in engines(&Config::default().call_timeout(Duration::from_millis(1))) {
+        let prelinked = engine.compile(&wasm).unwrap().prelink(&host).unwrap();
+        for export in ["spin", "ticks"] {
+            g.bench_function(BenchmarkId::new(engine.name(), export), |b| {
+                b.iter_batched(
+                    || prelinked.instantiate(()).unwrap(),
+                    |mut guest| guest.call_raw(export, &[]).unwrap_err(),
+                    criterion::BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
 /// Float kernels shaped like real programs (n-body, spectral norm, Mandelbrot) on every
 /// engine in the default profile, the deterministic one, and the hosted one (deterministic
 /// with portable fuel), and natively: what the hosted configuration costs on float code.
@@ -844,7 +910,8 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500));
     targets = compile, instantiate, noop_call, serialized_call, host_call, threads, payload,
         compute_kernels, deterministic_profile_cost, deterministic_profile_simd_cost, metering_cost,
-        memory_reservation_cost, float_kernels_by_profile, wasi_call, programs
+        memory_reservation_cost, float_kernels_by_profile, interruption_cost, interrupt_latency,
+        wasi_call, programs
 }
 
 /// Runs the benchmarks (unless `WASMHOST_BENCH_SUMMARY_ONLY` is set), then prints the

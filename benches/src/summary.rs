@@ -212,6 +212,25 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
                 Target::AtMost(if e == "wasmi" { 1.3 } else { 1.15 }),
             );
         }
+        for kernel in ["sort", "matmul", "hash", "fib"] {
+            for (mode, what) in [("on", "interruptible"), ("armed", "a deadline armed")] {
+                ratio(
+                    format!("{e}: {kernel}, {what} / not interruptible"),
+                    format!("interruption_{kernel}/{e}/{mode}"),
+                    Some(format!("interruption_{kernel}/{e}/off")),
+                    Target::AtMost(1.05),
+                );
+            }
+        }
+        for export in ["spin", "ticks"] {
+            ratio(
+                format!("{e}: endless {export} with a 1 ms deadline, ns until the call returns"),
+                format!("interrupt_latency/{e}/{export}"),
+                None,
+                // The deadline plus the hosting issue's 10 ms.
+                Target::AtMost(11e6),
+            );
+        }
         for kernel in ["sort", "matmul", "hash"] {
             ratio(
                 format!("{e}: {kernel}, compact memory / guarded"),

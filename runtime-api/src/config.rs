@@ -85,10 +85,12 @@ pub struct Config {
     pub memory_reservation: MemoryReservation,
     /// Whether a running guest can be stopped from outside it: by an
     /// [`crate::InterruptHandle`] fired from any thread, or by a call's deadline
-    /// ([`Config::call_timeout`]). The compiled code then checks for an interruption at every
-    /// loop head and at the entry of every function that calls (wasmtime: its epoch check;
-    /// wasmer and wasmi: a one-byte flag in a memory of its own that the instrumentation
-    /// adds), and host functions check before they run. The interrupted call fails with
+    /// ([`Config::call_timeout`]). The instrumentation adds a memory of one page to the
+    /// module, which no instruction of the module can name, and reads a flag byte in it at
+    /// every loop head and at the entry of every function that calls; host functions check
+    /// the flag before they run. (On the compiling engines with
+    /// [`MemoryReservation::Guarded`] that memory reserves address space like any other.)
+    /// The interrupted call fails with
     /// [`crate::WasmError::Interrupted`] and the instance is spent. A host function that
     /// blocks is not interrupted until it returns. Default: off (no checks compiled in).
     pub interruptible: bool,

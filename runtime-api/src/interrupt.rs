@@ -3,9 +3,9 @@
 //!
 //! An instance of an engine built with [`crate::Config::interruptible`] shares one
 //! [`Interrupt`] with the handles given out for it. Firing it records why, once, and pokes
-//! the guest: the compiled code checks for it at every loop head and at the entry of every
-//! function that calls (wasmtime: its epoch check; wasmer and wasmi: a one-byte flag the
-//! instrumentation reads), and host functions check it before they run. The guest then
+//! the guest: its code checks a one-byte flag at every loop head and at the entry of every
+//! function that calls (the instrumentation adds the checks, on every engine), and host
+//! functions check before they run. The guest then
 //! stops with [`crate::WasmError::Interrupted`], and the instance is spent, as after running
 //! out of fuel: whatever it was doing was cut short anywhere, so it is never run again.
 

@@ -94,7 +94,7 @@ fn a_cancel_from_another_thread_stops_the_guest(engine: &AnyEngine) {
         canceller.join().unwrap();
     }
     // An instance on the same engine whose handle was not fired is untouched by the
-    // others' cancels (on wasmtime every cancel ticks the engine's epoch).
+    // others' cancels.
     assert_eq!(handle.interrupted(), None);
     assert_eq!(
         guest.call_raw("fib", &[Value::I32(20)]),
@@ -166,6 +166,23 @@ fn interruption_composes_with_the_hosted_profile(engine: &AnyEngine) {
     stops(&mut guest, "ticks", &[], Interruption::Deadline);
 }
 
+fn a_module_loaded_from_its_serialized_form_still_stops(engine: &AnyEngine) {
+    let engine = AnyEngine::from_name(engine.name(), deadline(20)).unwrap();
+    let module = engine
+        .compile(&wasmhost::wat2wasm(MODULE).unwrap())
+        .unwrap();
+    let Some(bytes) = engine.serialize(&module) else {
+        assert!(!engine.can_serialize());
+        return; // reason: wasmi keeps no compiled form to load (modules cache in memory only)
+    };
+    // SAFETY: bytes this engine serialized just now.
+    let loaded = unsafe { engine.deserialize(&bytes.unwrap()) }.unwrap();
+    let mut host = HostFunctions::<()>::new();
+    host.raw("env", "tick", &[], &[], |_, _| Ok(vec![]));
+    let mut guest = loaded.instantiate(&host, ()).unwrap();
+    stops(&mut guest, "spin", &[], Interruption::Deadline);
+}
+
 fn without_interruptible_there_is_no_handle_and_no_timeout(engine: &AnyEngine) {
     let (mut guest, _) = instance(engine, Config::default());
     assert!(guest.interrupt_handle().is_none());
@@ -189,6 +206,7 @@ wasmhost::on_every_engine!(
     a_cancel_before_a_call_stops_it_and_a_handle_outliving_its_instance_does_nothing,
     calls_within_their_deadline_keep_the_instance_serving,
     interruption_composes_with_the_hosted_profile,
+    a_module_loaded_from_its_serialized_form_still_stops,
     without_interruptible_there_is_no_handle_and_no_timeout,
     an_interruptible_engine_still_refuses_several_memories,
 );
