@@ -375,7 +375,72 @@ impl ProgramRow {
     }
 }
 
+/// What the hosted configuration (deterministic profile with portable fuel) costs one
+/// engine on the programs, against the default profile, one run each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostedCost {
+    /// The engine, as the report names it.
+    pub engine: String,
+    /// How many programs ran to exit 0 in both profiles, the ones compared.
+    pub programs: usize,
+    /// The median of hosted / default time over them.
+    pub median: f64,
+    /// The largest, and its program.
+    pub worst: (f64, String),
+}
+
 impl ProgramsReport {
+    /// Per engine, hosted / default time over the programs that ran to exit 0 in both
+    /// profiles (runs under a millisecond left out: their ratio is noise).
+    pub fn hosted_cost(&self, engines: &[String]) -> Vec<HostedCost> {
+        let mut costs = Vec::new();
+        for (i, engine) in engines.iter().enumerate() {
+            let mut ratios: Vec<(f64, String)> = Vec::new();
+            for row in &self.rows {
+                let run = |deterministic: bool| {
+                    let p = row
+                        .profiles
+                        .iter()
+                        .find(|p| p.deterministic == deterministic)?;
+                    p.runs.get(i).filter(|r| r.exit == Ok(0) && r.millis >= 1.0)
+                };
+                if let (Some(default), Some(hosted)) = (run(false), run(true)) {
+                    ratios.push((hosted.millis / default.millis, row.program.clone()));
+                }
+            }
+            if ratios.is_empty() {
+                continue;
+            }
+            ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let n = ratios.len();
+            let median = if n % 2 == 1 {
+                ratios[n / 2].0
+            } else {
+                (ratios[n / 2 - 1].0 + ratios[n / 2].0) / 2.0
+            };
+            costs.push(HostedCost {
+                engine: engine.clone(),
+                programs: n,
+                median,
+                worst: ratios[n - 1].clone(),
+            });
+        }
+        costs
+    }
+
+    /// One line per engine: [`ProgramsReport::hosted_cost`].
+    fn hosted_cost_text(&self, engines: &[String]) -> String {
+        let mut s = String::new();
+        for c in self.hosted_cost(engines) {
+            s += &format!(
+                "  {}: hosted (deterministic + portable fuel) / default time over {} programs: \
+                 median {:.2}, worst {:.2} ({})\n",
+                c.engine, c.programs, c.median, c.worst.0, c.worst.1
+            );
+        }
+        s
+    }
+
     /// The terminal table: per program and profile, each engine's outcome and time, the
     /// verdict, fuel in the deterministic profile.
     pub fn summary(&self, engines: &[String]) -> String {
@@ -426,6 +491,7 @@ impl ProgramsReport {
                 format!(": {}", failures.join(", "))
             }
         );
+        s += &self.hosted_cost_text(engines);
         s
     }
 
@@ -474,6 +540,67 @@ impl ProgramsReport {
             }
         }
         h += "</table>";
+        for c in self.hosted_cost(engines) {
+            h += &format!(
+                "<p>{}: hosted (deterministic + portable fuel) / default time over {} \
+                 programs: median {:.2}, worst {:.2} ({}).</p>",
+                esc(&c.engine),
+                c.programs,
+                c.median,
+                c.worst.0,
+                esc(&c.worst.1)
+            );
+        }
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(millis: f64, exit: i32) -> Run {
+        Run {
+            exit: Ok(exit),
+            expected: Some(true),
+            output: String::new(),
+            fuel: None,
+            millis,
+        }
+    }
+
+    #[test]
+    fn hosted_cost_is_the_median_and_worst_ratio_over_programs_both_profiles_ran() {
+        let row = |name: &str, default: [f64; 2], hosted: [f64; 2], exit: i32| ProgramRow {
+            program: name.into(),
+            profiles: [(false, default), (true, hosted)]
+                .into_iter()
+                .map(|(deterministic, ms)| ProfileRuns {
+                    deterministic,
+                    runs: vec![run(ms[0], exit), run(ms[1], 0)],
+                    known: None,
+                })
+                .collect(),
+        };
+        let report = ProgramsReport {
+            dir: String::new(),
+            cost_table: String::new(),
+            rows: vec![
+                row("a", [10.0, 10.0], [11.0, 20.0], 0),
+                row("b", [10.0, 10.0], [13.0, 10.0], 0),
+                row("c", [10.0, 10.0], [12.0, 15.0], 0),
+                // Failed on the first engine: left out there.
+                row("d", [10.0, 10.0], [99.0, 10.0], 1),
+                // Under a millisecond: left out.
+                row("e", [0.5, 0.5], [5.0, 5.0], 0),
+            ],
+        };
+        let costs = report.hosted_cost(&["x".into(), "y".into()]);
+        assert_eq!(costs[0].programs, 3);
+        assert!((costs[0].median - 1.2).abs() < 1e-9);
+        assert_eq!(costs[0].worst, (1.3, "b".to_string()));
+        assert_eq!(costs[1].programs, 4);
+        assert!((costs[1].median - 1.25).abs() < 1e-9);
+        assert_eq!(costs[1].worst, (2.0, "a".to_string()));
     }
 }
