@@ -267,6 +267,10 @@ struct Limits {
     /// `wasmhost::MemoryReservation`).
     #[arg(long, default_value = "guarded", value_parser = parse_reservation)]
     memory_reservation: wasmhost::MemoryReservation,
+    /// A wall-clock deadline for the call, in milliseconds (`Config::call_timeout`): past
+    /// it the guest is interrupted.
+    #[arg(long, value_name = "MS")]
+    timeout: Option<u64>,
 }
 
 /// A memory reservation by name, for clap.
@@ -298,6 +302,9 @@ impl Limits {
         }
         if let Some(bytes) = self.max_stack_bytes {
             config = config.max_stack_bytes(bytes);
+        }
+        if let Some(ms) = self.timeout {
+            config = config.call_timeout(std::time::Duration::from_millis(ms));
         }
         Ok(config)
     }

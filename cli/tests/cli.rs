@@ -107,6 +107,19 @@ fn run_takes_a_fuel_budget_and_reports_what_was_used() {
 }
 
 #[test]
+fn run_takes_a_deadline_that_interrupts_an_endless_call() {
+    let wat = std::env::temp_dir().join(format!("wasmhost-spin-{}.wat", std::process::id()));
+    std::fs::write(&wat, r#"(module (func (export "spin") (loop $l (br $l))))"#).unwrap();
+    let (code, out) = wasmhost(&["run", wat.to_str().unwrap(), "spin", "--timeout", "20"]);
+    std::fs::remove_file(&wat).unwrap();
+    assert_eq!(code, 0, "{out}");
+    let interrupted = out
+        .matches("error: guest interrupted: deadline passed")
+        .count();
+    assert_eq!(interrupted, wasmhost::ENGINES.len(), "{out}");
+}
+
+#[test]
 fn meter_reports_every_engine_and_mode_and_writes_json_and_html() {
     let dir = std::env::temp_dir().join(format!("wasmhost-meter-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
