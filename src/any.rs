@@ -170,6 +170,10 @@ impl<T: Send + 'static> Instance<T> for AnyInstance<T> {
         dispatch!(AnyInstance, self, i => i.set_call_timeout(timeout))
     }
 
+    fn reset(&mut self) -> Result<(), WasmError> {
+        dispatch!(AnyInstance, self, i => i.reset())
+    }
+
     // Dispatch once per call rather than once per ABI step.
     fn call<I, O>(&mut self, export: &str, input: &I) -> Result<O, WasmError>
     where

@@ -37,8 +37,11 @@
 //! to the pool after a call that returned `Ok` or the guest's own error, for at most `n`
 //! calls: instantiating is skipped, but guest memory and host state carry over, and wasm
 //! memory never shrinks, so `n` bounds how long one instance's growth lives. An instance
-//! whose call trapped, ran out of fuel or failed otherwise is dropped, never reused. At most
-//! [`GuestPool::max_idle`] instances wait in the pool.
+//! whose call trapped, ran out of fuel or failed otherwise is dropped, never reused.
+//! [`Reuse::Reset`] resets an instance after every call, whatever its outcome, and gives it
+//! back with fresh host state: nothing carries over, as with fresh instances, at a fraction of
+//! the cost; one that cannot be reset is dropped. At most [`GuestPool::max_idle`] instances
+//! wait in the pool.
 //!
 //! # Concurrency
 //! At most [`GuestPool::max_concurrent`] calls of a pool run at once (16 unless set); the
@@ -74,6 +77,12 @@ pub enum Reuse {
     Fresh,
     /// The same instance for up to this many calls.
     UpTo(u32),
+    /// The same instance for every call, reset between calls to its state right after
+    /// instantiation ([`Instance::reset`]), with fresh host state: what a fresh instance
+    /// gives, for a fraction of its cost. The engine must have
+    /// [`crate::Config::resettable`] on; an instance that cannot be reset (its memory grew,
+    /// or its module does not qualify) is dropped instead.
+    Reset,
 }
 
 /// An instance waiting in the pool, and the calls it has served.
@@ -195,6 +204,7 @@ impl<T: Send + 'static> GuestPool<T> {
         let waiting = self.take();
         let (prelinked, state) = (self.prelinked.clone(), Arc::clone(&self.state));
         let (export, fuel, timeout) = (export.to_string(), self.fuel_per_call, self.timeout);
+        let resets = self.reuse == Reuse::Reset;
         let running = CancelOnDrop::default();
         let slot = Arc::clone(&running.0);
         let task = tokio::task::spawn_blocking(move || {
@@ -215,16 +225,23 @@ impl<T: Send + 'static> GuestPool<T> {
                 CancelOnDrop::running(&slot, handle);
             }
             let result = idle.instance.call::<I, O>(&export, &input);
+            // From here a dropped future stops nothing: the guest is done.
+            CancelOnDrop::done(&slot);
             idle.calls += 1;
+            // Reset here, on the blocking thread, and with fresh host state.
+            let reset = resets && idle.instance.reset().is_ok();
+            if reset {
+                *idle.instance.state_mut() = state();
+            }
             // The turn ends with the call, even when nobody awaits it any more.
             drop(turn);
-            Ok::<_, WasmError>((result, idle))
+            Ok::<_, WasmError>((result, idle, reset))
         });
         let outcome = task.await;
-        running.finished();
-        let (result, idle) = outcome
+        drop(running);
+        let (result, idle, reset) = outcome
             .map_err(|e| WasmError::Engine(format!("the guest call's blocking task: {e}")))??;
-        self.give_back(idle, &result);
+        self.give_back(idle, &result, reset);
         result
     }
 
@@ -232,14 +249,21 @@ impl<T: Send + 'static> GuestPool<T> {
     fn take(&self) -> Option<Idle<T>> {
         match self.reuse {
             Reuse::Fresh => None,
-            Reuse::UpTo(_) => self.idle.lock().ok()?.pop(),
+            Reuse::UpTo(_) | Reuse::Reset => self.idle.lock().ok()?.pop(),
         }
     }
 
-    /// Puts `idle` back after a call that left it sound, while the policy allows.
-    fn give_back<O>(&self, idle: Idle<T>, result: &Result<O, WasmError>) {
-        let sound = matches!(result, Ok(_) | Err(WasmError::Guest(_)));
-        let again = matches!(self.reuse, Reuse::UpTo(n) if idle.calls < n);
+    /// Puts `idle` back after a call that left it sound (`reset`: after a reset that
+    /// worked), while the policy allows.
+    fn give_back<O>(&self, idle: Idle<T>, result: &Result<O, WasmError>, reset: bool) {
+        let (sound, again) = match self.reuse {
+            Reuse::Fresh => (false, false),
+            Reuse::UpTo(n) => (
+                matches!(result, Ok(_) | Err(WasmError::Guest(_))),
+                idle.calls < n,
+            ),
+            Reuse::Reset => (reset, true),
+        };
         if sound
             && again
             && let Ok(mut waiting) = self.idle.lock()
@@ -265,7 +289,7 @@ enum Running {
     Guest(InterruptHandle),
     /// The future was dropped: the call is to be stopped.
     Abandoned,
-    /// The future saw the call end.
+    /// The guest's call returned.
     Finished,
 }
 
@@ -281,10 +305,10 @@ impl CancelOnDrop {
         }
     }
 
-    /// The future saw the call end: dropping it now stops nothing.
-    fn finished(&self) {
-        *self
-            .0
+    /// From the blocking task: the guest's call returned; dropping the future now stops
+    /// nothing (the instance may go back to the pool).
+    fn done(slot: &Mutex<Running>) {
+        *slot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Running::Finished;
     }

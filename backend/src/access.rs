@@ -98,6 +98,30 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         }
     }
 
+    /// Puts fuel, the limits' and the interruption's state back as a new instance has them:
+    /// the last step of a reset.
+    pub(crate) fn reset_accounts(&mut self) {
+        let config = std::sync::Arc::clone(&B::data(&self.0).config);
+        let fuel = config.initial_fuel.min(i64::MAX as u64) as i64;
+        *self.ledger() = Ledger {
+            budget: config.initial_fuel,
+            ..Ledger::default()
+        };
+        match config.metering {
+            Metering::Portable => self.write_global(Global::Fuel, fuel),
+            Metering::Native => B::set_native_fuel(&mut self.0, fuel),
+            Metering::Off => {}
+        }
+        self.write_global(Global::Depth, 0);
+        self.write_global(Global::Limit, 0);
+        if let Some(interrupt) = &B::data(&self.0).interrupt {
+            interrupt.reset();
+            if let Some(memory) = B::memory(&mut self.0, wasmhost_instrument::interrupt::EXPORT) {
+                B::memory_data(B::reborrow(&mut self.0), &memory)[0] = 0;
+            }
+        }
+    }
+
     /// Runs one call the host makes into the guest: the limit flag starts down, and after a
     /// failure the call depth goes back to 0 (a trap leaves it raised).
     pub fn entry<R>(

@@ -7,6 +7,7 @@ use wasmhost_api::{Config, Guest, InterruptHandle, Value, WasmError, abi};
 use wasmhost_instrument::START_EXPORT;
 
 use crate::access::memory_slice;
+use crate::reset::{Pristine, not_resettable};
 use crate::store::Handles;
 use crate::{AbiCalls, Access, Backend, TypedCall};
 
@@ -25,6 +26,8 @@ pub struct Instance<B: Backend, T: Send + 'static> {
     /// an unguarded instance those calls go straight to the engine, with no lookup in the
     /// store's data. Host functions calling back use the store data's own caches.
     handles: Handles<B>,
+    /// What a reset writes back, for a resettable module.
+    pub(crate) pristine: Option<Arc<Pristine>>,
 }
 
 impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
@@ -42,6 +45,7 @@ impl<B: AbiCalls, T: Send + 'static> Instance<B, T> {
             id: crate::next_instance_id(),
             guarded,
             handles: Handles::new(),
+            pristine: None,
         };
         if start {
             instance.call_raw(START_EXPORT, &[])?;
@@ -129,6 +133,13 @@ impl<B: AbiCalls, T: Send + 'static> wasmhost_api::Instance<T> for Instance<B, T
             ));
         }
         data.timeout = timeout;
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<(), WasmError> {
+        let pristine = self.pristine.clone().ok_or_else(not_resettable)?;
+        pristine.restore::<B, T>(&mut B::cx(&mut self.store))?;
+        self.access().reset_accounts();
         Ok(())
     }
 }

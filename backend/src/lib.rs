@@ -29,6 +29,7 @@ mod access;
 mod imports;
 mod instance;
 mod module;
+mod reset;
 mod shaped;
 mod store;
 mod typed;

@@ -6,11 +6,12 @@
 //! imports and exports, how it links host functions and makes a store, and its artifact.
 //! [`Engine`], [`Module`] and [`Prelinked`] do the rest, the same way on every engine.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmhost_api::{Config, ExportInfo, HostFunctions, ImportType, WasmError};
 use wasmhost_instrument::{ModuleFacts, Passes, instrument};
 
+use crate::reset::Pristine;
 use crate::{AbiCalls, Instance, StoreData};
 
 /// One import of a module: module name, field name, and what it is.
@@ -186,6 +187,7 @@ impl<B: Compiler> Engine<B> {
             engine: self.clone(),
             facts: Arc::new(facts),
             start,
+            pristine: Arc::new(OnceLock::new()),
         }
     }
 }
@@ -308,6 +310,9 @@ pub struct Module<B: Compiler> {
     facts: Arc<ModuleFacts>,
     /// Whether the start function was moved to an export, to be called after instantiation.
     start: bool,
+    /// The snapshot of its first instance, which resets write back ([`Config::resettable`]);
+    /// `None` inside when the module is not resettable.
+    pristine: Arc<OnceLock<Option<Arc<Pristine>>>>,
 }
 
 impl<B: Compiler> Clone for Module<B> {
@@ -317,6 +322,7 @@ impl<B: Compiler> Clone for Module<B> {
             engine: self.engine.clone(),
             facts: Arc::clone(&self.facts),
             start: self.start,
+            pristine: Arc::clone(&self.pristine),
         }
     }
 }
@@ -382,6 +388,15 @@ impl<B: Compiler, T: Send + 'static> wasmhost_api::Prelinked<T> for Prelinked<B,
         }
         let exports = B::instantiate(&module.module, &self.linked, &mut store)?;
         StoreData::<B, T>::attach(&mut B::cx(&mut store), exports);
-        Instance::new(store, engine.guarded(), module.start)
+        let mut instance = Instance::new(store, engine.guarded(), module.start)?;
+        if config.resettable {
+            // Every instance comes out of instantiation the same (a resettable module has
+            // no start function and imports only functions): the first one is the snapshot.
+            let pristine = module.pristine.get_or_init(|| {
+                Pristine::of::<B, T>(&mut B::cx(&mut instance.store)).map(Arc::new)
+            });
+            instance.pristine = pristine.clone();
+        }
+        Ok(instance)
     }
 }

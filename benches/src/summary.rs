@@ -222,6 +222,12 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
                 );
             }
         }
+        ratio(
+            format!("{e}: reset + call / fresh instance + call (4 MiB memory)"),
+            format!("reset/{e}/reset"),
+            Some(format!("reset/{e}/fresh")),
+            Target::AtMost(0.3),
+        );
         for export in ["spin", "ticks"] {
             ratio(
                 format!("{e}: endless {export} with a 1 ms deadline, ns until the call returns"),

@@ -45,6 +45,7 @@ pub mod interrupt;
 pub mod limits;
 pub mod meter;
 pub mod relaxed;
+pub mod reset;
 mod rewrite;
 
 use wasmhost_api::{Config, CostTable, Metering, StackLimit, Trap, WasmError};
@@ -74,6 +75,9 @@ pub struct Passes {
     /// entry, and stop the guest when it is set ([`interrupt`]): for an engine without an
     /// interruption of its own.
     pub interrupt: bool,
+    /// Export what a reset writes (the mutable globals, the memory) and mark the module
+    /// resettable, when it is ([`reset`]).
+    pub resettable: bool,
 }
 
 impl Passes {
@@ -88,6 +92,7 @@ impl Passes {
             max_table_elements: config.max_table_elements,
             host_start: config.metering != Metering::Off,
             interrupt: config.interruptible,
+            resettable: config.resettable,
         }
     }
 

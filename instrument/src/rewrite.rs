@@ -13,23 +13,37 @@ use wasmhost_api::WasmError;
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
 use crate::fuel::{Fuel, Rate};
-use crate::{Global, Passes, START_EXPORT, canonicalize, depth, fuel, interrupt, limits, relaxed};
+use crate::{
+    Global, Passes, START_EXPORT, canonicalize, depth, fuel, interrupt, limits, relaxed, reset,
+};
 
 /// Rewrites the valid module `wasm` with `passes`. Returns the new module and whether its
 /// start function was moved to the export [`START_EXPORT`].
 pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), WasmError> {
     let layout = Layout::of(wasm)?;
     let reserved = [Global::Fuel, Global::Depth, Global::Limit].map(Global::export_name);
-    for name in reserved
-        .into_iter()
-        .chain([START_EXPORT, interrupt::EXPORT])
-    {
+    for name in reserved.into_iter().chain([
+        START_EXPORT,
+        interrupt::EXPORT,
+        reset::MARKER_EXPORT,
+        reset::MEMORY_EXPORT,
+    ]) {
         if layout.export_names.iter().any(|n| n == name) {
             return Err(WasmError::Compile(format!(
                 "the module exports `{name}`, a name wasmhost reserves for its own instrumentation"
             )));
         }
     }
+    if let Some(name) = layout
+        .export_names
+        .iter()
+        .find(|n| n.starts_with(reset::GLOBAL_EXPORT_PREFIX))
+    {
+        return Err(WasmError::Compile(format!(
+            "the module exports `{name}`, a name wasmhost reserves for its own instrumentation"
+        )));
+    }
+    let resettable = passes.resettable && reset::resettable(wasm);
     // Every pass reads or writes its globals from the host, which needs the instance: a
     // start function runs before there is one.
     let (wasm, start) = without_start(wasm)?;
@@ -45,6 +59,11 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         depth: added(passes.stack_limit.is_some()),
         limit: added(passes.memory_limit_pages.is_some() || passes.max_table_elements.is_some()),
     };
+    let reset = resettable.then(|| Reset {
+        marker: next,
+        mutable_globals: layout.mutable_globals.clone(),
+        memory: layout.defined_memories > 0,
+    });
     let frames = match passes.stack_limit {
         Some(limit) => Some(depth::FrameCosts::of(&wasm, limit)?),
         None => None,
@@ -56,6 +75,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         param_counts: layout.param_counts,
         imported_functions: layout.imported_functions,
         next_function: 0,
+        reset,
         interrupt_memory: passes
             .interrupt
             .then_some(layout.imported_memories + layout.defined_memories),
@@ -115,6 +135,8 @@ struct Layout {
     defined_globals: u32,
     imported_memories: u32,
     defined_memories: u32,
+    /// The indices of the mutable globals the module defines.
+    mutable_globals: Vec<u32>,
     /// The parameter count of each function defined (not imported), in order.
     param_counts: Vec<u32>,
     export_names: Vec<String>,
@@ -130,6 +152,7 @@ impl Layout {
             defined_globals: 0,
             imported_memories: 0,
             defined_memories: 0,
+            mutable_globals: Vec::new(),
             param_counts: Vec::new(),
             export_names: Vec::new(),
         };
@@ -158,7 +181,15 @@ impl Layout {
                         layout.param_counts.push(params.unwrap_or(0));
                     }
                 }
-                Payload::GlobalSection(reader) => layout.defined_globals = reader.count(),
+                Payload::GlobalSection(reader) => {
+                    layout.defined_globals = reader.count();
+                    for (i, global) in reader.into_iter().enumerate() {
+                        if global.map_err(err)?.ty.mutable {
+                            let index = layout.imported_globals + i as u32;
+                            layout.mutable_globals.push(index);
+                        }
+                    }
+                }
                 Payload::MemorySection(reader) => layout.defined_memories = reader.count(),
                 Payload::ExportSection(reader) => {
                     for export in reader {
@@ -172,6 +203,15 @@ impl Layout {
         }
         Ok(layout)
     }
+}
+
+/// What the rewrite of a resettable module exports ([`reset`]).
+struct Reset {
+    /// The index of the marker global, added after the passes' globals.
+    marker: u32,
+    mutable_globals: Vec<u32>,
+    /// Whether the module defines a memory (index 0: a resettable module imports none).
+    memory: bool,
 }
 
 /// The indices of the globals the passes add.
@@ -204,6 +244,8 @@ struct Rewriter<'p> {
     next_function: usize,
     /// The index of the memory the interruption checks read, when they are on.
     interrupt_memory: Option<u32>,
+    /// What a reset needs exported, for a resettable module.
+    reset: Option<Reset>,
     memories_written: bool,
     globals_written: bool,
     exports_written: bool,
@@ -272,6 +314,15 @@ impl Rewriter<'_> {
             };
             section.global(ty, &init);
         }
+        if let Some(reset) = &self.reset {
+            let ty = GlobalType {
+                val_type: ValType::I32,
+                mutable: false,
+                shared: false,
+            };
+            let count = reset.mutable_globals.len() as i32;
+            section.global(ty, &ConstExpr::i32_const(count));
+        }
     }
 
     fn write_globals(&mut self, module: &mut wasm_encoder::Module) {
@@ -296,6 +347,15 @@ impl Rewriter<'_> {
         }
         if let Some(memory) = self.interrupt_memory {
             section.export(interrupt::EXPORT, ExportKind::Memory, memory);
+        }
+        if let Some(reset) = &self.reset {
+            for (k, &global) in reset.mutable_globals.iter().enumerate() {
+                section.export(&reset::global_export(k as u32), ExportKind::Global, global);
+            }
+            if reset.memory {
+                section.export(reset::MEMORY_EXPORT, ExportKind::Memory, 0);
+            }
+            section.export(reset::MARKER_EXPORT, ExportKind::Global, reset.marker);
         }
     }
 
@@ -568,6 +628,7 @@ mod tests {
             max_table_elements: Some(4),
             host_start: true,
             interrupt: true,
+            resettable: true,
         }
     }
 

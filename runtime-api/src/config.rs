@@ -101,6 +101,12 @@ pub struct Config {
     /// into the guest runs within its caller's deadline. Needs [`Config::interruptible`],
     /// which [`Config::call_timeout`] the builder turns on. Default: none.
     pub call_timeout: Option<Duration>,
+    /// Whether instances can be reset to their state right after instantiation
+    /// ([`crate::Instance::reset`]): the instrumentation exports what a reset writes, the
+    /// memory and the mutable globals, of a module that qualifies (no start function, no
+    /// imports but functions, no instruction that writes a table or uses a passive segment).
+    /// Default: off.
+    pub resettable: bool,
 }
 
 /// A frame count for [`Config::max_call_depth`]: the deterministic profile's limit before it
@@ -166,6 +172,7 @@ impl Default for Config {
             memory_reservation: MemoryReservation::Guarded,
             interruptible: false,
             call_timeout: None,
+            resettable: false,
         }
     }
 }
@@ -256,6 +263,12 @@ impl Config {
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(timeout);
         self.interruptible = true;
+        self
+    }
+
+    /// Sets [`Config::resettable`].
+    pub fn resettable(mut self, on: bool) -> Self {
+        self.resettable = on;
         self
     }
 

@@ -286,6 +286,18 @@ pub trait Instance<T>: Guest + Send {
     /// [`WasmError::Engine`] unless the engine's [`crate::Config::interruptible`] is on.
     fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), WasmError>;
 
+    /// Returns the instance to its state right after instantiation: memory contents and
+    /// size, globals, fuel (the configured initial fuel) and the limits' and interruption's
+    /// state; a spent instance (out of fuel, exited, interrupted) runs again. The host state
+    /// `T` is the host's to reset. Much cheaper than a new instance: memory pages go back
+    /// to the kernel (zero on next touch) but for those a pristine instance had written.
+    ///
+    /// # Errors
+    /// [`WasmError::Engine`], the instance unchanged, unless the engine's
+    /// [`crate::Config::resettable`] is on and the module qualifies, or when the memory
+    /// grew (wasm memory cannot shrink): instantiate anew then.
+    fn reset(&mut self) -> Result<(), WasmError>;
+
     /// Calls a serialized export: `input` goes in as MessagePack, the guest's
     /// `Result<O, WasmError>` comes back. See [`abi`] for the convention.
     ///

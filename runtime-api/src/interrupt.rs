@@ -153,6 +153,12 @@ impl Interrupt {
         *self.signal.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
+    /// Forgets that the interrupt fired, and any deadline: the instance was reset.
+    pub fn reset(&self) {
+        self.reason.store(0, SeqCst);
+        self.deadline.store(0, SeqCst);
+    }
+
     /// Gives the call about to run a deadline `timeout` from now. Two atomic operations
     /// when the timer already holds an entry for this interrupt that is due no later.
     pub fn arm(self: &Arc<Self>, timeout: Duration) {

@@ -23,6 +23,7 @@ wasmhost::on_every_engine!(
     no_more_calls_run_at_once_than_the_pool_allows,
     a_dropped_call_stops_its_guest_and_frees_its_turn,
     a_pool_timeout_interrupts_long_calls_and_drops_their_instances,
+    a_resetting_pool_gives_every_call_a_pristine_instance,
 );
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -280,5 +281,34 @@ fn a_pool_timeout_interrupts_long_calls_and_drops_their_instances(engine: &AnyEn
             .timeout(Duration::from_millis(50));
         let refused = plain.call::<_, u64>("count", 3u32).await;
         assert!(matches!(refused, Err(WasmError::Engine(_))), "{refused:?}");
+    });
+}
+
+fn a_resetting_pool_gives_every_call_a_pristine_instance(engine: &AnyEngine) {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let engine =
+            AnyEngine::from_name(engine.name(), Config::default().resettable(true)).unwrap();
+        let counter = engine
+            .compile(wasmhost_test_wasms::guest("counter_service"))
+            .unwrap();
+        let pool = GuestPool::new(&counter, &HostFunctions::new(), || ())
+            .unwrap()
+            .reuse(Reuse::Reset);
+        // The same instance every time, each call on it the first since instantiation.
+        for _ in 0..3 {
+            assert_eq!(pool.call::<_, u64>("next", ()).await, Ok(1));
+            assert_eq!(pool.idle(), 1);
+        }
+        // A Rust guest's allocator grows its memory at once: such an instance cannot be
+        // reset, so it is dropped and the next call gets a fresh one.
+        let rust = host_calls(&engine);
+        let pool = GuestPool::new(&rust, &host_functions(), || 0)
+            .unwrap()
+            .reuse(Reuse::Reset);
+        for _ in 0..2 {
+            assert_eq!(pool.call::<_, u64>("count", 2u32).await, Ok(2));
+            assert_eq!(pool.idle(), 0);
+        }
     });
 }

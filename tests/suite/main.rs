@@ -18,6 +18,7 @@ mod limits;
 mod memory_reservation;
 mod payloads;
 mod readme;
+mod reset;
 mod simd;
 mod traps;
 #[cfg(feature = "wasi")]

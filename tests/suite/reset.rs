@@ -1,0 +1,172 @@
+//! Instance reset on every engine: after any spread of calls, a reset instance has the
+//! memory, globals and fuel of a fresh one and answers the next call as a fresh one does;
+//! a spent instance runs again; what cannot be reset is refused with the instance intact.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use wasmhost::prelude::*;
+use wasmhost::{
+    AnyEngine, AnyInstance, AnyModule, Bytes, Config, HostFunctions, Metering, Value, WasmError,
+};
+
+fn resettable(engine: &AnyEngine, config: Config) -> AnyEngine {
+    AnyEngine::from_name(engine.name(), config.resettable(true)).unwrap()
+}
+
+fn echo(engine: &AnyEngine) -> AnyModule {
+    resettable(engine, Config::default())
+        .compile(wasmhost_test_wasms::guest("echo"))
+        .unwrap()
+}
+
+const MEMORY: u64 = 64 << 16;
+
+fn scribbler(engine: &AnyEngine, config: Config) -> AnyModule {
+    resettable(engine, config.metering(Metering::Portable))
+        .compile(wasmhost_test_wasms::guest("scribbler"))
+        .unwrap()
+}
+
+/// Everything a guest could observe of its own state: memory size and bytes, every global
+/// the reset writes, and the fuel left.
+fn state(guest: &mut AnyInstance<()>) -> (u64, u64, Vec<Value>, Option<u64>) {
+    let size = guest.memory_size().unwrap();
+    let mut hasher = DefaultHasher::new();
+    guest.read(0, size as u32).unwrap().hash(&mut hasher);
+    let globals = (0..)
+        .map_while(|k| guest.global(&format!("wasmhost_global{k}")).ok())
+        .collect();
+    (size, hasher.finish(), globals, guest.fuel_remaining())
+}
+
+/// A small seeded generator, so a failure names the round that found it.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// One call chosen by `rng`: a write anywhere, a fill of up to 300 KB, a read, a budget.
+fn some_call(guest: &mut AnyInstance<()>, rng: &mut Rng) -> Result<Vec<Value>, WasmError> {
+    let at = rng.below(MEMORY - 8) as i32;
+    match rng.below(4) {
+        0 => guest.call_raw("scribble", &[Value::I32(at), Value::I64(rng.0 as i64)]),
+        1 => {
+            let len = rng.below(300_000).min(MEMORY - at as u64) as i32;
+            let byte = Value::I32(rng.below(256) as i32);
+            guest.call_raw("fill", &[Value::I32(at), Value::I32(len), byte])
+        }
+        2 => guest.call_raw("look", &[Value::I32(at)]),
+        _ => guest.set_fuel(1 << 40).map(|()| vec![]),
+    }
+}
+
+fn a_reset_instance_is_a_fresh_one(engine: &AnyEngine) {
+    let module = scribbler(engine, Config::default());
+    let mut used = module.instantiate(&HostFunctions::new(), ()).unwrap();
+    let pristine = state(&mut module.instantiate(&HostFunctions::new(), ()).unwrap());
+    for round in 1..=32 {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ round);
+        for _ in 0..=rng.below(12) {
+            some_call(&mut used, &mut rng).unwrap();
+        }
+        used.reset()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let mut fresh = module.instantiate(&HostFunctions::new(), ()).unwrap();
+        assert_eq!(state(&mut used), pristine, "round {round}");
+        assert_eq!(state(&mut fresh), pristine, "round {round}");
+        // The same next calls give the same answers, fuel and state.
+        let (mut a, mut b) = (Rng(round), Rng(round));
+        for _ in 0..3 {
+            let answer = some_call(&mut used, &mut a);
+            assert_eq!(answer, some_call(&mut fresh, &mut b), "round {round}");
+        }
+        assert_eq!(state(&mut used), state(&mut fresh), "round {round}");
+        assert_eq!(used.fuel_consumed(), fresh.fuel_consumed(), "round {round}");
+    }
+}
+
+fn a_reset_brings_a_spent_instance_back(engine: &AnyEngine) {
+    let look = |guest: &mut AnyInstance<()>| guest.call_raw("look", &[Value::I32(1000)]);
+    let module = scribbler(engine, Config::default());
+    let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+    let answer = look(&mut guest);
+    guest.set_fuel(1).unwrap();
+    assert_eq!(look(&mut guest), Err(WasmError::OutOfFuel));
+    guest.reset().unwrap();
+    assert_eq!(look(&mut guest), answer);
+    // Interrupted, then reset: it runs again.
+    let module = scribbler(engine, Config::default().interruptible(true));
+    let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+    guest.interrupt_handle().unwrap().cancel();
+    assert!(matches!(look(&mut guest), Err(WasmError::Interrupted(_))));
+    guest.reset().unwrap();
+    assert_eq!(look(&mut guest), answer);
+}
+
+fn a_grown_memory_is_not_reset_and_the_instance_keeps_serving(engine: &AnyEngine) {
+    let mut guest = echo(engine).instantiate(&HostFunctions::new(), ()).unwrap();
+    // Rust's allocator grows the memory for its first allocation.
+    let large = Bytes::from(vec![7u8; 1 << 20]);
+    assert_eq!(guest.call::<_, Bytes>("echo_bytes", &large), Ok(large));
+    let before = state(&mut guest);
+    assert!(matches!(guest.reset(), Err(WasmError::Engine(m)) if m.contains("grew")));
+    assert_eq!(state(&mut guest), before);
+    assert_eq!(
+        guest.call::<_, String>("echo_string", "still here"),
+        Ok("still here".to_string())
+    );
+}
+
+const COUNTER: &str = r#"(module
+  (global $count (mut i32) (i32.const 7))
+  (memory 1)
+  (func (export "bump") (result i32)
+    (global.set $count (i32.add (global.get $count) (i32.const 1)))
+    (i32.store (i32.const 40000) (i32.add (i32.load (i32.const 40000)) (i32.const 1)))
+    (i32.add (i32.mul (global.get $count) (i32.const 1000)) (i32.load (i32.const 40000)))))"#;
+
+fn globals_and_memory_the_module_does_not_export_are_reset(engine: &AnyEngine) {
+    let module = resettable(engine, Config::default())
+        .compile(&wasmhost::wat2wasm(COUNTER).unwrap())
+        .unwrap();
+    let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+    for expected in [8001, 9002, 10003] {
+        assert_eq!(guest.call_raw("bump", &[]), Ok(vec![Value::I32(expected)]));
+    }
+    guest.reset().unwrap();
+    assert_eq!(guest.call_raw("bump", &[]), Ok(vec![Value::I32(8001)]));
+}
+
+fn what_cannot_be_reset_is_refused(engine: &AnyEngine) {
+    let refused = |config: Config, wat: &str| {
+        let module = AnyEngine::from_name(engine.name(), config)
+            .unwrap()
+            .compile(&wasmhost::wat2wasm(wat).unwrap())
+            .unwrap();
+        let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+        assert!(matches!(guest.reset(), Err(WasmError::Engine(_))), "{wat}");
+    };
+    let on = Config::default().resettable(true);
+    // Not asked for.
+    refused(Config::default(), COUNTER);
+    // A start function, whose effects a snapshot cannot tell from the instantiation's.
+    refused(on.clone(), "(module (memory 1) (func $s) (start $s))");
+    // A table the guest writes, which the reset cannot reach.
+    let table = r#"(module (table 1 funcref) (func $f)
+      (func (export "set") (table.set (i32.const 0) (ref.func $f))) (elem declare func $f))"#;
+    refused(on, table);
+}
+
+wasmhost::on_every_engine!(
+    a_reset_instance_is_a_fresh_one,
+    a_reset_brings_a_spent_instance_back,
+    a_grown_memory_is_not_reset_and_the_instance_keeps_serving,
+    globals_and_memory_the_module_does_not_export_are_reset,
+    what_cannot_be_reset_is_refused,
+);
