@@ -600,20 +600,24 @@ fn deterministic_profile_simd_cost(c: &mut Criterion) {
     g.finish();
 }
 
-/// The memory-heavy kernels with each memory reservation: what compact memories' explicit
-/// bounds checks cost (wasmi checks every access either way, a control).
-fn memory_reservation_cost(c: &mut Criterion) {
-    for (kernel, size) in [("sort", 20_000), ("matmul", 40), ("hash", 200_000)] {
-        let mut g = c.benchmark_group(format!("memory_reservation_{kernel}"));
-        for reservation in [MemoryReservation::Guarded, MemoryReservation::Compact] {
-            for engine in engines(&Config::default().memory_reservation(reservation)) {
+/// Each of `kernels` (the `kernels` guest's export, its argument) on every engine under each
+/// named configuration: group `{prefix}_{kernel}`, benchmark `{engine}/{name}`.
+fn kernels_by_config(
+    c: &mut Criterion,
+    prefix: &str,
+    kernels: &[(&str, i32)],
+    configs: &[(&str, Config)],
+) {
+    for &(kernel, size) in kernels {
+        let mut g = c.benchmark_group(format!("{prefix}_{kernel}"));
+        for (name, config) in configs {
+            for engine in engines(config) {
                 let mut instance = engine
                     .compile(wasmhost_test_wasms::guest("kernels"))
                     .unwrap()
                     .instantiate(&HostFunctions::new(), ())
                     .unwrap();
-                let id = BenchmarkId::new(engine.name(), reservation.name());
-                g.bench_function(id, |b| {
+                g.bench_function(BenchmarkId::new(engine.name(), *name), |b| {
                     b.iter(|| {
                         instance
                             .call_raw(kernel, &[Value::I32(black_box(size))])
@@ -626,8 +630,17 @@ fn memory_reservation_cost(c: &mut Criterion) {
     }
 }
 
-/// The kernels with interruption compiled in ([`Config::interruptible`]: wasmtime's epoch
-/// check, the instrumentation's flag check on wasmer and wasmi), without a deadline and with
+/// The memory-heavy kernels with each memory reservation: what compact memories' explicit
+/// bounds checks cost (wasmi checks every access either way, a control).
+fn memory_reservation_cost(c: &mut Criterion) {
+    let reservations = [MemoryReservation::Guarded, MemoryReservation::Compact]
+        .map(|r| (r.name(), Config::default().memory_reservation(r)));
+    let kernels = [("sort", 20_000), ("matmul", 40), ("hash", 200_000)];
+    kernels_by_config(c, "memory_reservation", &kernels, &reservations);
+}
+
+/// The kernels with interruption compiled in ([`Config::interruptible`]: the
+/// instrumentation's flag check at loop heads and call entries), without a deadline and with
 /// one armed on every call, against without: what being able to stop a guest costs.
 fn interruption_cost(c: &mut Criterion) {
     let modes = [
@@ -638,31 +651,13 @@ fn interruption_cost(c: &mut Criterion) {
             Config::default().call_timeout(Duration::from_secs(3600)),
         ),
     ];
-    for (kernel, size) in [
+    let kernels = [
         ("sort", 20_000),
         ("matmul", 40),
         ("hash", 200_000),
         ("fib", 22),
-    ] {
-        let mut g = c.benchmark_group(format!("interruption_{kernel}"));
-        for (mode, config) in &modes {
-            for engine in engines(config) {
-                let mut instance = engine
-                    .compile(wasmhost_test_wasms::guest("kernels"))
-                    .unwrap()
-                    .instantiate(&HostFunctions::new(), ())
-                    .unwrap();
-                g.bench_function(BenchmarkId::new(engine.name(), mode), |b| {
-                    b.iter(|| {
-                        instance
-                            .call_raw(kernel, &[Value::I32(black_box(size))])
-                            .unwrap()
-                    })
-                });
-            }
-        }
-        g.finish();
-    }
+    ];
+    kernels_by_config(c, "interruption", &kernels, &modes);
 }
 
 /// How long a call with a 1 ms deadline takes to come back from a guest that would never
