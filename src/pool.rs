@@ -237,9 +237,9 @@ impl<T: Send + 'static> GuestPool<T> {
             drop(turn);
             Ok::<_, WasmError>((result, idle, reset))
         });
-        let outcome = task.await;
-        drop(running);
-        let (result, idle, reset) = outcome
+        // `running` lives to here: a future dropped while the guest runs stops it.
+        let (result, idle, reset) = task
+            .await
             .map_err(|e| WasmError::Engine(format!("the guest call's blocking task: {e}")))??;
         self.give_back(idle, &result, reset);
         result

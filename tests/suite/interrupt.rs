@@ -29,7 +29,8 @@ const MODULE: &str = r#"(module
 /// Far past any deadline here: a guest still running then was not stopped.
 const STOPPED_WITHIN: Duration = Duration::from_secs(5);
 
-fn instance(engine: &AnyEngine, config: Config) -> (AnyInstance<()>, Arc<AtomicU64>) {
+/// The host functions [`MODULE`] imports, and the count of `tick`'s calls.
+fn host() -> (HostFunctions<()>, Arc<AtomicU64>) {
     let ticks = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&ticks);
     let mut host = HostFunctions::<()>::new();
@@ -37,6 +38,11 @@ fn instance(engine: &AnyEngine, config: Config) -> (AnyInstance<()>, Arc<AtomicU
         counted.fetch_add(1, Ordering::Relaxed);
         Ok(vec![])
     });
+    (host, ticks)
+}
+
+fn instance(engine: &AnyEngine, config: Config) -> (AnyInstance<()>, Arc<AtomicU64>) {
+    let (host, ticks) = host();
     let instance = AnyEngine::from_name(engine.name(), config)
         .unwrap()
         .compile(&wasmhost::wat2wasm(MODULE).unwrap())
@@ -177,9 +183,7 @@ fn a_module_loaded_from_its_serialized_form_still_stops(engine: &AnyEngine) {
     };
     // SAFETY: bytes this engine serialized just now.
     let loaded = unsafe { engine.deserialize(&bytes.unwrap()) }.unwrap();
-    let mut host = HostFunctions::<()>::new();
-    host.raw("env", "tick", &[], &[], |_, _| Ok(vec![]));
-    let mut guest = loaded.instantiate(&host, ()).unwrap();
+    let mut guest = loaded.instantiate(&host().0, ()).unwrap();
     stops(&mut guest, "spin", &[], Interruption::Deadline);
 }
 
