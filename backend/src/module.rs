@@ -165,7 +165,9 @@ impl<B: Compiler> Clone for Engine<B> {
 
 impl<B: Compiler> Engine<B> {
     /// An engine for `config`, with the contract's wasm feature set.
-    pub fn new(config: Config) -> Self {
+    pub fn new(mut config: Config) -> Self {
+        // A deadline needs the checks, however the field was set.
+        config.interruptible |= config.call_timeout.is_some();
         Engine {
             engine: B::engine(&config),
             passes: Arc::new(Passes::for_config(&config)),

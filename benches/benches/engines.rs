@@ -687,34 +687,44 @@ fn interrupt_latency(c: &mut Criterion) {
     g.finish();
 }
 
-/// A used instance reset, against a fresh one, each followed by the same two calls, on the
-/// scribbler guest (4 MiB of memory with data in it): what `Instance::reset` saves a host
-/// that wants a pristine instance per call.
+/// A used instance reset, against a fresh one, each followed by the same calls: what
+/// `Instance::reset` saves a host that wants a pristine instance per call. Two guests with
+/// 4 MiB of memory: scribbler (WAT, data in its memory, two raw calls) and echo (Rust, the
+/// SDK's allocator, one serialized call of 4 KiB each way).
 fn reset(c: &mut Criterion) {
-    let mut g = c.benchmark_group("reset");
-    for engine in engines(&Config::default().resettable(true)) {
-        let prelinked = engine
-            .compile(wasmhost_test_wasms::guest("scribbler"))
-            .unwrap()
-            .prelink(&HostFunctions::new())
-            .unwrap();
-        let call = |guest: &mut wasmhost::AnyInstance<()>| {
+    type Call = fn(&mut wasmhost::AnyInstance<()>);
+    let guests: [(&str, Call); 2] = [
+        ("scribbler", |guest| {
             let at = Value::I32(black_box(123_456));
             guest.call_raw("scribble", &[at, Value::I64(7)]).unwrap();
-            guest.call_raw("look", &[Value::I32(1000)]).unwrap()
-        };
-        g.bench_function(BenchmarkId::new(engine.name(), "fresh"), |b| {
-            b.iter(|| call(&mut prelinked.instantiate(()).unwrap()))
-        });
-        let mut used = prelinked.instantiate(()).unwrap();
-        g.bench_function(BenchmarkId::new(engine.name(), "reset"), |b| {
-            b.iter(|| {
-                used.reset().unwrap();
-                call(&mut used)
-            })
-        });
+            black_box(guest.call_raw("look", &[Value::I32(1000)]).unwrap());
+        }),
+        ("echo", |guest| {
+            let input = Bytes::from(vec![7u8; 4096]);
+            black_box(guest.call::<_, Bytes>("echo_bytes", &input).unwrap());
+        }),
+    ];
+    for (guest, call) in guests {
+        let mut g = c.benchmark_group(format!("reset_{guest}"));
+        for engine in engines(&Config::default().resettable(true)) {
+            let prelinked = engine
+                .compile(wasmhost_test_wasms::guest(guest))
+                .unwrap()
+                .prelink(&HostFunctions::new())
+                .unwrap();
+            g.bench_function(BenchmarkId::new(engine.name(), "fresh"), |b| {
+                b.iter(|| call(&mut prelinked.instantiate(()).unwrap()))
+            });
+            let mut used = prelinked.instantiate(()).unwrap();
+            g.bench_function(BenchmarkId::new(engine.name(), "reset"), |b| {
+                b.iter(|| {
+                    used.reset().unwrap();
+                    call(&mut used)
+                })
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 /// Float kernels shaped like real programs (n-body, spectral norm, Mandelbrot) on every

@@ -22,6 +22,28 @@
 //! ```
 //!
 //! The convention itself is documented once, in [`abi`].
+//!
+//! ## Memory, and instances a host can reset
+//!
+//! With the default `allocator` feature the SDK installs [dlmalloc] as the global allocator,
+//! taking the heap from the memory the guest was linked with (from `__heap_base` to
+//! `__heap_end`) before it grows the memory. Rust's own allocator grows the memory for its
+//! first allocation, and a memory that grew cannot be reset, because wasm memory cannot
+//! shrink. So a guest that a host runs with `Config::resettable` should link a few MiB of
+//! initial memory, enough for the calls it serves, with a build script of one line:
+//!
+//! ```ignore
+//! // build.rs
+//! fn main() {
+//!     println!("cargo:rustc-link-arg-cdylib=--initial-memory=4194304");
+//! }
+//! ```
+//!
+//! A call that needs more still grows the memory, and then that instance is not reset but
+//! replaced (the pool's `Reuse::Reset` does so by itself). Without the feature, bring your
+//! own `#[global_allocator]`.
+//!
+//! [dlmalloc]: https://crates.io/crates/dlmalloc
 
 #![warn(missing_docs)]
 
@@ -30,6 +52,10 @@ use std::sync::{Mutex, Once};
 
 pub use serde;
 pub use wasmhost_api::{ByteSlice, Bytes, WasmError, abi};
+
+#[cfg(all(feature = "allocator", target_arch = "wasm32"))]
+#[global_allocator]
+static HEAP: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 /// The guest's allocator, exported as [`abi::ALLOC`]: `len` bytes with alignment 1.
 ///

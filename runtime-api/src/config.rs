@@ -98,8 +98,9 @@ pub struct Config {
     /// interrupted with [`crate::Interruption::Deadline`]; per instance, replaced by
     /// [`crate::Instance::set_call_timeout`]. Counted from the host's call to the end of
     /// the guest's, host functions' time included; a call the host function makes back
-    /// into the guest runs within its caller's deadline. Needs [`Config::interruptible`],
-    /// which [`Config::call_timeout`] the builder turns on. Default: none.
+    /// into the guest runs within its caller's deadline. A timeout turns
+    /// [`Config::interruptible`] on, whether set by the builder or in this field. Default:
+    /// none.
     pub call_timeout: Option<Duration>,
     /// Whether instances can be reset to their state right after instantiation
     /// ([`crate::Instance::reset`]): the instrumentation exports what a reset writes, the

@@ -196,6 +196,13 @@ fn without_interruptible_there_is_no_handle_and_no_timeout(engine: &AnyEngine) {
     ));
 }
 
+fn a_timeout_set_in_its_field_turns_interruption_on(engine: &AnyEngine) {
+    let mut config = Config::default();
+    config.call_timeout = Some(Duration::from_millis(20));
+    let (mut guest, _) = instance(engine, config);
+    stops(&mut guest, "spin", &[], Interruption::Deadline);
+}
+
 fn an_interruptible_engine_still_refuses_several_memories(engine: &AnyEngine) {
     let two = wasmhost::wat2wasm("(module (memory 1) (memory 1))").unwrap();
     let engine = AnyEngine::from_name(engine.name(), deadline(10)).unwrap();
@@ -212,5 +219,6 @@ wasmhost::on_every_engine!(
     interruption_composes_with_the_hosted_profile,
     a_module_loaded_from_its_serialized_form_still_stops,
     without_interruptible_there_is_no_handle_and_no_timeout,
+    a_timeout_set_in_its_field_turns_interruption_on,
     an_interruptible_engine_still_refuses_several_memories,
 );

@@ -8,6 +8,7 @@ use wasmhost::prelude::*;
 use wasmhost::{
     AnyEngine, AnyInstance, AnyModule, Bytes, Config, HostFunctions, Metering, Value, WasmError,
 };
+use wasmhost_test_wasms::types::{Nested, Shape};
 
 fn resettable(engine: &AnyEngine, config: Config) -> AnyEngine {
     AnyEngine::from_name(engine.name(), config.resettable(true)).unwrap()
@@ -91,6 +92,61 @@ fn a_reset_instance_is_a_fresh_one(engine: &AnyEngine) {
     }
 }
 
+/// One serialized call chosen by `rng`, of up to 1 MiB: its answer, as bytes.
+fn some_echo(guest: &mut AnyInstance<()>, rng: &mut Rng) -> Result<Vec<u8>, WasmError> {
+    // Sizes spread over every power of two up to 1 MiB.
+    let scale = rng.below(21);
+    let len = rng.below(1 << scale) as usize;
+    let byte = rng.below(256) as u8;
+    match rng.below(3) {
+        0 => guest
+            .call::<_, Bytes>("echo_bytes", &Bytes::from(vec![byte; len]))
+            .map(|b| b.to_vec()),
+        1 => guest
+            .call::<_, String>("echo_string", &"é".repeat(len / 2))
+            .map(String::into_bytes),
+        _ => {
+            let nested = Nested {
+                name: "n".repeat(len % 100),
+                values: (0..len as i64 / 64).collect(),
+                ratio: len as f64 / 3.0,
+                child: None,
+                tags: (0..len % 50).map(|k| (k.to_string(), k as u32)).collect(),
+                shape: Shape::Circle(byte as f32),
+                blob: vec![byte; len / 8],
+            };
+            let answer = guest.call::<_, Nested>("echo_nested", &nested)?;
+            assert_eq!(answer, nested);
+            Ok(answer.blob)
+        }
+    }
+}
+
+/// The echo guest, built with the SDK's allocator and 4 MiB of initial memory, serves
+/// serialized calls without growing its memory, so a host can reset it between callers.
+fn a_rust_guest_resets_between_serialized_calls(engine: &AnyEngine) {
+    let module = resettable(engine, Config::default().metering(Metering::Portable))
+        .compile(wasmhost_test_wasms::guest("echo"))
+        .unwrap();
+    let mut used = module.instantiate(&HostFunctions::new(), ()).unwrap();
+    let pristine = state(&mut module.instantiate(&HostFunctions::new(), ()).unwrap());
+    for round in 1..=16 {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ round);
+        for _ in 0..=rng.below(8) {
+            some_echo(&mut used, &mut rng).unwrap();
+        }
+        used.reset()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(state(&mut used), pristine, "round {round}");
+        let mut fresh = module.instantiate(&HostFunctions::new(), ()).unwrap();
+        let (mut a, mut b) = (Rng(round), Rng(round));
+        for _ in 0..3 {
+            assert_eq!(some_echo(&mut used, &mut a), some_echo(&mut fresh, &mut b));
+        }
+        assert_eq!(state(&mut used), state(&mut fresh), "round {round}");
+    }
+}
+
 fn a_reset_brings_a_spent_instance_back(engine: &AnyEngine) {
     let look = |guest: &mut AnyInstance<()>| guest.call_raw("look", &[Value::I32(1000)]);
     let module = scribbler(engine, Config::default());
@@ -111,8 +167,8 @@ fn a_reset_brings_a_spent_instance_back(engine: &AnyEngine) {
 
 fn a_grown_memory_is_not_reset_and_the_instance_keeps_serving(engine: &AnyEngine) {
     let mut guest = echo(engine).instantiate(&HostFunctions::new(), ()).unwrap();
-    // Rust's allocator grows the memory for its first allocation.
-    let large = Bytes::from(vec![7u8; 1 << 20]);
+    // More than the 4 MiB the guest is linked with: its allocator grows the memory.
+    let large = Bytes::from(vec![7u8; 6 << 20]);
     assert_eq!(guest.call::<_, Bytes>("echo_bytes", &large), Ok(large));
     let before = state(&mut guest);
     assert!(matches!(guest.reset(), Err(WasmError::Engine(m)) if m.contains("grew")));
@@ -169,4 +225,5 @@ wasmhost::on_every_engine!(
     a_grown_memory_is_not_reset_and_the_instance_keeps_serving,
     globals_and_memory_the_module_does_not_export_are_reset,
     what_cannot_be_reset_is_refused,
+    a_rust_guest_resets_between_serialized_calls,
 );
