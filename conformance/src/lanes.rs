@@ -380,6 +380,22 @@ pub fn classify(op: &Operator, case: &Case, outcomes: &[&Outcome], deterministic
             return Verdict::Divergence;
         }
     }
+    if op.kind == Kind::Relaxed {
+        // Every engine's result must be one of the spec's alternatives (in the
+        // deterministic profile, too: its answer is one of them), agreeing or not.
+        let args: Vec<u128> = case
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                Value::V128(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        let permitted = |r: &u128| crate::relaxed::permitted(&op.name, &args, *r) == Some(true);
+        if !results.iter().all(permitted) {
+            return Verdict::Divergence;
+        }
+    }
     if results.windows(2).all(|w| w[0] == w[1]) {
         return Verdict::Agree;
     }
@@ -509,17 +525,37 @@ mod tests {
             classify(&div, &case, &[&pos, &payload], false),
             Verdict::Divergence
         );
-        // A relaxed choice is allowed in the default profile only.
+        // A relaxed choice (fused or not) is allowed in the default profile only, and
+        // only among the spec's alternatives.
         let madd = op("f32x4.relaxed_madd");
-        let (one, two) = (Ok(Value::V128(1)), Ok(Value::V128(2)));
+        let (witness, minus_square) = Shape::F32x4.fused_witness();
+        let madd_case = Case {
+            op: madd.name.clone(),
+            args: [witness, witness, minus_square]
+                .map(|l| Shape::F32x4.pack(&[l; 4]))
+                .to_vec(),
+        };
+        let (Value::F32(x), Value::F32(c)) = (witness, minus_square) else {
+            unreachable!()
+        };
+        let (x, c) = (f32::from_bits(x), f32::from_bits(c));
+        let lanes = |v: f32| Ok(Shape::F32x4.pack(&[Value::F32(v.to_bits()); 4]));
+        let (fused, unfused) = (lanes(x.mul_add(x, c)), lanes(x * x + c));
+        assert_ne!(fused, unfused);
         assert_eq!(
-            classify(&madd, &case, &[&one, &two], false),
+            classify(&madd, &madd_case, &[&fused, &unfused], false),
             Verdict::AllowedRelaxed
         );
         assert_eq!(
-            classify(&madd, &case, &[&one, &two], true),
+            classify(&madd, &madd_case, &[&fused, &unfused], true),
             Verdict::Divergence
         );
+        let wrong = lanes(1.0);
+        assert_eq!(
+            classify(&madd, &madd_case, &[&fused, &wrong], false),
+            Verdict::Divergence
+        );
+        let (one, two) = (Ok(Value::V128(1)), Ok(Value::V128(2)));
         // Bit operations must agree.
         assert_eq!(
             classify(&op("f64x2.neg"), &case, &[&one, &two], false),

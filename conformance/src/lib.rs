@@ -16,5 +16,6 @@ pub mod merge;
 pub mod meter;
 pub mod probes;
 pub mod programs;
+pub mod relaxed;
 pub mod report;
 pub mod spec;
