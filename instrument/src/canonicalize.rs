@@ -101,9 +101,9 @@ fn scalar_nan_producing(op: &Operator<'_>) -> bool {
 ///
 /// The consumer is found by following the stack through the next few operators, as long
 /// as they only move values (constants, `local.get`, arithmetic, comparisons,
-/// conversions, `local.set` and `drop` of other values): `x * x + 1` and `a / b + y * 0.25`
-/// are found; a branch, a call or a memory access ends the search, and the result is
-/// canonicalized. Anything but a blind consumer (neg, abs, copysign, select, a local, a
+/// conversions, loads, `local.set` and `drop` of other values): `x * x + 1`,
+/// `a / b + y * 0.25` and `d * m[j]` are found; a branch, a call or a store ends the
+/// search, and the result is canonicalized. Anything but a blind consumer (neg, abs, copysign, select, a local, a
 /// global) may pass the bits on, so the result is canonicalized before it.
 ///
 /// A vector result is consumed blindly only by an operator of its own shape (arithmetic,
@@ -295,7 +295,7 @@ fn vector_stack_effect(shape: Shape, op: &Operator<'_>) -> Option<(usize, usize)
 }
 
 /// How many operators past a result the search for its consumer goes.
-const WINDOW: usize = 16;
+const WINDOW: usize = 48;
 
 /// Whether the value on top of the stack before `following` is consumed blindly.
 fn consumed_blindly(following: &[Operator<'_>], blind: &BlindLocals) -> bool {
@@ -419,9 +419,31 @@ fn stack_effect(op: &Operator<'_>) -> Option<(usize, usize)> {
         | F64ConvertI64U
         | I32Eqz
         | I64Eqz
+        | I32WrapI64
+        | I64ExtendI32S
+        | I64ExtendI32U
         | LocalTee { .. } => (1, 1),
-        F32Copysign | F64Copysign | I32Add | I32Sub | I32Mul | I32And | I32Or | I32Xor | I64Add
-        | I64Sub | I64Mul | I64And | I64Or | I64Xor => (2, 1),
+        // A load takes an address pushed above the result, so the search goes on past it
+        // (it may trap, and a trap observes no value on the stack).
+        I32Load { .. }
+        | I64Load { .. }
+        | F32Load { .. }
+        | F64Load { .. }
+        | I32Load8S { .. }
+        | I32Load8U { .. }
+        | I32Load16S { .. }
+        | I32Load16U { .. }
+        | I64Load8S { .. }
+        | I64Load8U { .. }
+        | I64Load16S { .. }
+        | I64Load16U { .. }
+        | I64Load32S { .. }
+        | I64Load32U { .. }
+        | V128Load { .. } => (1, 1),
+        F32Copysign | F64Copysign | I32Add | I32Sub | I32Mul | I32And | I32Or | I32Xor | I32Shl
+        | I32ShrS | I32ShrU | I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS
+        | I32LeU | I32GeS | I32GeU | I64Add | I64Sub | I64Mul | I64And | I64Or | I64Xor
+        | I64Shl | I64ShrS | I64ShrU => (2, 1),
         Drop | LocalSet { .. } | GlobalSet { .. } => (1, 0),
         Select | TypedSelect { .. } => (3, 1),
         _ => return None,
