@@ -17,8 +17,8 @@
 //! 5. the instruction itself;
 //! 6. [`depth`]: after the call, the depth is lowered, and [`fuel`]: the function's copy of
 //!    the fuel is reloaded from the global the callee spent from;
-//! 7. [`interrupt`]: after a `loop`, and at the entry of a function that calls, the
-//!    interruption check;
+//! 7. [`interrupt`]: after a `loop`, and at the entry of a function on a cycle of the call
+//!    graph, the interruption check;
 //! 8. [`canonicalize`]: after a NaN-producing float instruction, a NaN result is replaced by
 //!    the canonical NaN (in each lane of a vector), unless the next instruction is blind to
 //!    NaN bits. A relaxed SIMD instruction is replaced in step 5 by its deterministic

@@ -68,6 +68,11 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         Some(limit) => Some(depth::FrameCosts::of(&wasm, limit)?),
         None => None,
     };
+    let checked_at_entry = match passes.interrupt {
+        true => interrupt::on_call_cycles(&wasm)
+            .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
+        false => Vec::new(),
+    };
     let mut rewriter = Rewriter {
         passes,
         frames,
@@ -79,6 +84,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         interrupt_memory: passes
             .interrupt
             .then_some(layout.imported_memories + layout.defined_memories),
+        checked_at_entry,
         memories_written: false,
         globals_written: false,
         exports_written: false,
@@ -244,6 +250,8 @@ struct Rewriter<'p> {
     next_function: usize,
     /// The index of the memory the interruption checks read, when they are on.
     interrupt_memory: Option<u32>,
+    /// Per defined function, whether it gets an interruption check at its entry.
+    checked_at_entry: Vec<bool>,
     /// What a reset needs exported, for a resettable module.
     reset: Option<Reset>,
     memories_written: bool,
@@ -546,6 +554,7 @@ impl Reencode for Rewriter<'_> {
             .get(self.next_function)
             .copied()
             .unwrap_or(0);
+        let on_call_cycle = self.checked_at_entry.get(self.next_function) == Some(&true);
         self.next_function += 1;
         let mut locals = Vec::new();
         let mut declared = 0u32;
@@ -592,7 +601,7 @@ impl Reencode for Rewriter<'_> {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
-        if let (Some(memory), true) = (self.interrupt_memory, interrupt::at_entry(&ops)) {
+        if let (Some(memory), true) = (self.interrupt_memory, on_call_cycle) {
             interrupt::check(&mut f, memory);
         }
         let blind = if self.passes.canonicalize_nans {
@@ -769,9 +778,15 @@ mod tests {
         let wasm = wat::parse_str(
             r#"(module
                  (import "env" "m" (memory 1))
+                 (type $t (func (result i32)))
+                 (table 1 funcref)
+                 (elem (i32.const 0) $by_table)
                  (func $leaf (result i32) i32.const 1)
                  (func $caller (export "c") (result i32) call $leaf)
-                 (func $looping (export "l") loop $l br $l end))"#,
+                 (func $looping (export "l") loop $l br $l end)
+                 (func $even (param i32) (result i32) local.get 0 call $odd)
+                 (func $odd (param i32) (result i32) local.get 0 call $even)
+                 (func $by_table (result i32) i32.const 0 call_indirect (type $t)))"#,
         )
         .unwrap();
         let (out, _) = rewrite(&wasm, &passes).unwrap();
@@ -782,10 +797,12 @@ mod tests {
                 && text.contains("(export \"wasmhost_interrupt\" (memory 1))"),
             "{text}"
         );
-        assert_eq!(text.matches(check).count(), 2, "{text}");
-        let leaf =
-            &text[text.find("(func $leaf (").unwrap()..text.find("(func $caller (").unwrap()];
-        assert!(!leaf.contains("i32.load8_u"), "{leaf}");
+        // The loop head, and the entries of the functions on a cycle: $even and $odd, and
+        // $by_table, which reaches itself through the table.
+        assert_eq!(text.matches(check).count(), 4, "{text}");
+        let acyclic =
+            &text[text.find("(func $leaf (").unwrap()..text.find("(func $looping (").unwrap()];
+        assert!(!acyclic.contains("i32.load8_u"), "{acyclic}");
         // A module with no memory section gets one.
         let wasm = wat::parse_str("(module (func (export \"f\") loop end))").unwrap();
         let (out, _) = rewrite(&wasm, &passes).unwrap();

@@ -87,11 +87,11 @@ pub struct Config {
     /// [`crate::InterruptHandle`] fired from any thread, or by a call's deadline
     /// ([`Config::call_timeout`]). The instrumentation adds a memory of one page to the
     /// module, which no instruction of the module can name, and reads a flag byte in it at
-    /// every loop head and at the entry of every function that calls; host functions check
-    /// the flag before they run. (On the compiling engines with
-    /// [`MemoryReservation::Guarded`] that memory reserves address space like any other.)
-    /// The interrupted call fails with
-    /// [`crate::WasmError::Interrupted`] and the instance is spent. A host function that
+    /// every loop head and at the entry of every function on a cycle of the call graph (a
+    /// recursive one); host functions check the flag before they run. (On the compiling
+    /// engines with [`MemoryReservation::Guarded`] that memory reserves address space like
+    /// any other.) The interrupted call fails with [`crate::WasmError::Interrupted`] and
+    /// the instance is spent. A host function that
     /// blocks is not interrupted until it returns. Default: off (no checks compiled in).
     pub interruptible: bool,
     /// The longest any one call into a guest may run, by the wall clock, before it is

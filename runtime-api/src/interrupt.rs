@@ -4,7 +4,7 @@
 //! An instance of an engine built with [`crate::Config::interruptible`] shares one
 //! [`Interrupt`] with the handles given out for it. Firing it records why, once, and pokes
 //! the guest: its code checks a one-byte flag at every loop head and at the entry of every
-//! function that calls (the instrumentation adds the checks, on every engine), and host
+//! recursive function (the instrumentation adds the checks, on every engine), and host
 //! functions check before they run. The guest then
 //! stops with [`crate::WasmError::Interrupted`], and the instance is spent, as after running
 //! out of fuel: whatever it was doing was cut short anywhere, so it is never run again.
