@@ -41,7 +41,8 @@
 //!
 //! A call that needs more still grows the memory, and then that instance is not reset but
 //! replaced (the pool's `Reuse::Reset` does so by itself). Without the feature, bring your
-//! own `#[global_allocator]`.
+//! own `#[global_allocator]`; turn it off too for a guest built with wasm threads (the
+//! allocator takes no lock: it is for single-threaded wasm).
 //!
 //! [dlmalloc]: https://crates.io/crates/dlmalloc
 
