@@ -425,21 +425,7 @@ fn stack_effect(op: &Operator<'_>) -> Option<(usize, usize)> {
         | LocalTee { .. } => (1, 1),
         // A load takes an address pushed above the result, so the search goes on past it
         // (it may trap, and a trap observes no value on the stack).
-        I32Load { .. }
-        | I64Load { .. }
-        | F32Load { .. }
-        | F64Load { .. }
-        | I32Load8S { .. }
-        | I32Load8U { .. }
-        | I32Load16S { .. }
-        | I32Load16U { .. }
-        | I64Load8S { .. }
-        | I64Load8U { .. }
-        | I64Load16S { .. }
-        | I64Load16U { .. }
-        | I64Load32S { .. }
-        | I64Load32U { .. }
-        | V128Load { .. } => (1, 1),
+        op if crate::ops::is_load(op) => (1, 1),
         F32Copysign | F64Copysign | I32Add | I32Sub | I32Mul | I32And | I32Or | I32Xor | I32Shl
         | I32ShrS | I32ShrU | I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS
         | I32LeU | I32GeS | I32GeU | I64Add | I64Sub | I64Mul | I64And | I64Or | I64Xor

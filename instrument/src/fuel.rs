@@ -62,21 +62,8 @@ pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable, imported_functions
         | F64Div | F32Sqrt | F64Sqrt | F32x4Div | F64x2Div | F32x4Sqrt | F64x2Sqrt => {
             base + costs.division as u64
         }
-        I32Load { .. }
-        | I64Load { .. }
-        | F32Load { .. }
-        | F64Load { .. }
-        | I32Load8S { .. }
-        | I32Load8U { .. }
-        | I32Load16S { .. }
-        | I32Load16U { .. }
-        | I64Load8S { .. }
-        | I64Load8U { .. }
-        | I64Load16S { .. }
-        | I64Load16U { .. }
-        | I64Load32S { .. }
-        | I64Load32U { .. }
-        | I32Store { .. }
+        op if crate::ops::is_load(op) => base + costs.memory_access as u64,
+        I32Store { .. }
         | I64Store { .. }
         | F32Store { .. }
         | F64Store { .. }
@@ -85,19 +72,6 @@ pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable, imported_functions
         | I64Store8 { .. }
         | I64Store16 { .. }
         | I64Store32 { .. }
-        | V128Load { .. }
-        | V128Load8x8S { .. }
-        | V128Load8x8U { .. }
-        | V128Load16x4S { .. }
-        | V128Load16x4U { .. }
-        | V128Load32x2S { .. }
-        | V128Load32x2U { .. }
-        | V128Load8Splat { .. }
-        | V128Load16Splat { .. }
-        | V128Load32Splat { .. }
-        | V128Load64Splat { .. }
-        | V128Load32Zero { .. }
-        | V128Load64Zero { .. }
         | V128Load8Lane { .. }
         | V128Load16Lane { .. }
         | V128Load32Lane { .. }

@@ -44,6 +44,7 @@ pub mod grow;
 pub mod interrupt;
 pub mod limits;
 pub mod meter;
+mod ops;
 pub mod relaxed;
 pub mod reset;
 mod rewrite;

@@ -67,14 +67,21 @@ fn some_call(guest: &mut AnyInstance<()>, rng: &mut Rng) -> Result<Vec<Value>, W
     }
 }
 
-fn a_reset_instance_is_a_fresh_one(engine: &AnyEngine) {
-    let module = scribbler(engine, Config::default());
+/// Over `rounds` seeded rounds, `call`s on one instance then a reset: its state is a fresh
+/// instance's each time, and the next three calls give a fresh instance's answers, state
+/// and fuel.
+fn resets_like_fresh<R: PartialEq + std::fmt::Debug>(
+    module: &AnyModule,
+    rounds: u64,
+    seed: u64,
+    call: fn(&mut AnyInstance<()>, &mut Rng) -> R,
+) {
     let mut used = module.instantiate(&HostFunctions::new(), ()).unwrap();
     let pristine = state(&mut module.instantiate(&HostFunctions::new(), ()).unwrap());
-    for round in 1..=32 {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ round);
+    for round in 1..=rounds {
+        let mut rng = Rng(seed ^ round);
         for _ in 0..=rng.below(12) {
-            some_call(&mut used, &mut rng).unwrap();
+            call(&mut used, &mut rng);
         }
         used.reset()
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
@@ -84,12 +91,22 @@ fn a_reset_instance_is_a_fresh_one(engine: &AnyEngine) {
         // The same next calls give the same answers, fuel and state.
         let (mut a, mut b) = (Rng(round), Rng(round));
         for _ in 0..3 {
-            let answer = some_call(&mut used, &mut a);
-            assert_eq!(answer, some_call(&mut fresh, &mut b), "round {round}");
+            assert_eq!(
+                call(&mut used, &mut a),
+                call(&mut fresh, &mut b),
+                "round {round}"
+            );
         }
         assert_eq!(state(&mut used), state(&mut fresh), "round {round}");
         assert_eq!(used.fuel_consumed(), fresh.fuel_consumed(), "round {round}");
     }
+}
+
+fn a_reset_instance_is_a_fresh_one(engine: &AnyEngine) {
+    let module = scribbler(engine, Config::default());
+    resets_like_fresh(&module, 32, 0x9e37_79b9_7f4a_7c15, |guest, rng| {
+        some_call(guest, rng).unwrap()
+    });
 }
 
 /// One serialized call chosen by `rng`, of up to 1 MiB: its answer, as bytes.
@@ -128,23 +145,9 @@ fn a_rust_guest_resets_between_serialized_calls(engine: &AnyEngine) {
     let module = resettable(engine, Config::default().metering(Metering::Portable))
         .compile(wasmhost_test_wasms::guest("echo"))
         .unwrap();
-    let mut used = module.instantiate(&HostFunctions::new(), ()).unwrap();
-    let pristine = state(&mut module.instantiate(&HostFunctions::new(), ()).unwrap());
-    for round in 1..=16 {
-        let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ round);
-        for _ in 0..=rng.below(8) {
-            some_echo(&mut used, &mut rng).unwrap();
-        }
-        used.reset()
-            .unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert_eq!(state(&mut used), pristine, "round {round}");
-        let mut fresh = module.instantiate(&HostFunctions::new(), ()).unwrap();
-        let (mut a, mut b) = (Rng(round), Rng(round));
-        for _ in 0..3 {
-            assert_eq!(some_echo(&mut used, &mut a), some_echo(&mut fresh, &mut b));
-        }
-        assert_eq!(state(&mut used), state(&mut fresh), "round {round}");
-    }
+    resets_like_fresh(&module, 16, 0x2545_f491_4f6c_dd1d, |guest, rng| {
+        some_echo(guest, rng).unwrap()
+    });
 }
 
 fn a_reset_brings_a_spent_instance_back(engine: &AnyEngine) {
