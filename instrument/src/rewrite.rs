@@ -425,7 +425,7 @@ impl Rewriter<'_> {
         if let (Some(depth_global), Some(limit), Some(frame)) =
             (depth_global, passes.stack_limit, frame)
         {
-            depth::enter(f, depth_global, limit.value(), frame, scratch.i32);
+            depth::enter(f, depth_global, limit.value(), frame, scratch.depth);
         }
         // The deterministic profile's relaxed SIMD: the spec's deterministic semantics,
         // canonicalized.
@@ -440,8 +440,8 @@ impl Rewriter<'_> {
             return Ok(());
         }
         f.instruction(&self.instruction_of(op.clone())?);
-        if let (Some(depth_global), Some(frame)) = (depth_global, frame) {
-            depth::leave(f, depth_global, frame);
+        if let (Some(depth_global), Some(_)) = (depth_global, frame) {
+            depth::leave(f, depth_global, scratch.depth);
         }
         // 6. the callee spent from the global
         if let (Some(fuel), true) = (fuel, is_call) {
@@ -473,6 +473,8 @@ struct Scratch {
     fuel: u32,
     f32: u32,
     f64: u32,
+    /// The function's call depth at its entry ([`depth::save`]).
+    depth: u32,
     /// The first of four v128 locals, in functions whose vector results the deterministic
     /// profile checks or whose relaxed operations it rewrites.
     v128: Option<u32>,
@@ -581,13 +583,15 @@ impl Reencode for Rewriter<'_> {
             fuel: first + 1,
             f32: first + 2,
             f64: first + 3,
-            v128: vector_scratch.then_some(first + 4),
+            depth: first + 4,
+            v128: vector_scratch.then_some(first + 5),
         };
         locals.extend([
             (1, ValType::I32),
             (1, ValType::I64),
             (1, ValType::F32),
             (1, ValType::F64),
+            (1, ValType::I32),
         ]);
         if vector_scratch {
             locals.push((4, ValType::V128));
@@ -603,6 +607,12 @@ impl Reencode for Rewriter<'_> {
         }
         if let (Some(memory), true) = (self.interrupt_memory, on_call_cycle) {
             interrupt::check(&mut f, memory);
+        }
+        let calls = ops
+            .iter()
+            .any(|op| matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. }));
+        if let (Some(depth), Some(_), true) = (self.globals.depth, &self.frames, calls) {
+            depth::save(&mut f, depth, scratch.depth);
         }
         let blind = if self.passes.canonicalize_nans {
             canonicalize::BlindLocals::of(&ops)
@@ -898,7 +908,7 @@ mod tests {
                 !passes.canonicalize_nans,
                 "{passes:?}: {text}"
             );
-            let v128_locals = text.matches("f64 v128 v128 v128 v128)").count();
+            let v128_locals = text.matches("f64 i32 v128 v128 v128 v128)").count();
             assert_eq!(v128_locals, usize::from(passes.canonicalize_nans), "{text}");
         }
     }

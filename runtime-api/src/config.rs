@@ -359,9 +359,9 @@ pub enum Metering {
     /// same guest burns different amounts on different engines.
     Native,
     /// wasmhost's portable meter: the module is rewritten to count [`CostTable`] units in a
-    /// global, charged at the start of each straight-line block for the whole block. The
-    /// same guest and input burn exactly the same units, and stop at exactly the same
-    /// instruction, on every engine and processor.
+    /// global, charged at the start of each region (function entry, loop iteration, `if`
+    /// arm) for the whole region. The same guest and input burn exactly the same units,
+    /// and stop at exactly the same instruction, on every engine and processor.
     Portable,
 }
 
@@ -444,8 +444,9 @@ impl Default for CostTable {
 /// instruction is which kind of work, and where the charges fall (`wasmhost-instrument`'s
 /// `fuel` module). Raised whenever the rules or the default weights change, so that a
 /// bill names the rules it was computed with. 2: SIMD charged (v128 loads and stores as
-/// memory accesses, vector division and square root as divisions).
-pub const COST_RULES_VERSION: u32 = 2;
+/// memory accesses, vector division and square root as divisions). 3: charged once per
+/// region (function entry, loop iteration, `if` arm), not after every `end`.
+pub const COST_RULES_VERSION: u32 = 3;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -478,7 +479,7 @@ impl CostTable {
     }
 
     /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
-    /// `v2-5f0e…`.
+    /// `v3-57f2…`.
     pub fn id(&self) -> String {
         format!("v{}-{:016x}", self.version(), self.digest())
     }
@@ -528,6 +529,6 @@ mod tests {
         }
     }
 
-    /// The default table's digest under rules version 2.
-    const DEFAULT_DIGEST: u64 = 18_142_495_755_753_345_924;
+    /// The default table's digest under rules version 3.
+    const DEFAULT_DIGEST: u64 = 6_337_173_962_572_562_393;
 }
