@@ -3,10 +3,12 @@
 //! The first instance of a resettable module is snapshotted as it comes out of
 //! instantiation: the 4 KiB pages of its memory that are not all zeros, and its mutable
 //! globals ([`wasmhost_instrument::reset`] exports them). A reset checks the memory has not
-//! grown, writes the snapshot's pages over the memory's, hands every other page back to
-//! the kernel (it reads as zeros at its next touch, so only pages the guest touches again
-//! cost anything), writes back the globals, and puts fuel, limits and the interruption back
-//! as a new instance has them.
+//! grown, writes the snapshot's pages over the memory's, zeros in place the few pages that
+//! border them (a guest's stack top and heap start: nearly every call touches them again,
+//! and a page handed back costs a page fault at its next touch), hands every other page
+//! back to the kernel (it reads as zeros at its next touch, so only pages the guest
+//! touches again cost anything), writes back the globals, and puts fuel, limits and the
+//! interruption back as a new instance has them.
 //!
 //! [`Config::resettable`]: wasmhost_api::Config::resettable
 
@@ -87,11 +89,11 @@ impl Pristine {
             // fault on the next touch); the runs of zero pages between them are wiped.
             let mut next = 0;
             for (i, page) in &self.pages {
-                wipe(&mut bytes[next..i * PAGE]);
+                wipe_run(&mut bytes[next..i * PAGE], next > 0, true);
                 bytes[i * PAGE..][..page.len()].copy_from_slice(page);
                 next = i * PAGE + page.len();
             }
-            wipe(&mut bytes[next..]);
+            wipe_run(&mut bytes[next..], next > 0, false);
         }
         for (name, value) in &self.globals {
             if let Some(global) = B::global(cx, name) {
@@ -110,6 +112,25 @@ pub(crate) fn not_resettable() -> WasmError {
          segment"
             .into(),
     )
+}
+
+/// Pages next to the snapshot's that a reset zeros in place rather than handing back:
+/// where a guest's stack top and heap start lie, which nearly every call touches again.
+const KEPT_PAGES: usize = 8;
+
+/// Zeros a run of pages between the snapshot's: the `KEPT_PAGES` at an end that borders a
+/// snapshot page (`after_data`, `before_data`) in place, so that the next call finds them
+/// mapped; the rest through [`wipe`].
+fn wipe_run(run: &mut [u8], after_data: bool, before_data: bool) {
+    let kept = KEPT_PAGES * PAGE;
+    let head = if after_data { kept.min(run.len()) } else { 0 };
+    let (head, rest) = run.split_at_mut(head);
+    head.fill(0);
+    let tail = if before_data { kept.min(rest.len()) } else { 0 };
+    let split = rest.len() - tail;
+    let (middle, tail) = rest.split_at_mut(split);
+    tail.fill(0);
+    wipe(middle);
 }
 
 /// Zeros `bytes`. On Linux the whole pages in it go back to the kernel instead of being
