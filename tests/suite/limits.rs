@@ -354,6 +354,10 @@ fn the_stack_limit_counts_each_frame_s_bytes(engine: &AnyEngine) {
     assert_deepest(&mut guest, "wide", 25);
     // The indirect call counts the largest frame of its signature, then 56 a level.
     assert_deepest(&mut guest, "via_table", (5_600 - 216) / 56);
+    // A limit smaller than one frame: no call of that frame fits at all.
+    let mut guest = frames_guest(engine, Config::default().max_stack_bytes(100));
+    assert_deepest(&mut guest, "wide", 0);
+    assert_deepest(&mut guest, "nest", 1);
 }
 
 /// The deterministic profile's default: 256 KiB counted, the same call on every engine.
