@@ -117,7 +117,9 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         if let Some(interrupt) = &B::data(&self.0).interrupt {
             interrupt.reset();
             if let Some(memory) = B::memory(&mut self.0, wasmhost_instrument::interrupt::EXPORT) {
-                B::memory_data(B::reborrow(&mut self.0), &memory)[0] = 0;
+                let flags = wasmhost_instrument::interrupt::FLAG_BYTES;
+                let data = B::memory_data(B::reborrow(&mut self.0), &memory);
+                data.iter_mut().take(flags).for_each(|b| *b = 0);
             }
         }
     }

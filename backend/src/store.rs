@@ -113,7 +113,7 @@ impl<B: Backend, T: Send + 'static> StoreData<B, T> {
     }
 }
 
-/// The flag byte of the instrumentation's interruption checks, set from another thread.
+/// The flag bytes of the instrumentation's interruption checks, set from another thread.
 struct Flag(*mut u8);
 
 // SAFETY: the pointer is only written through by `Flag::raise`, atomically, while the
@@ -122,11 +122,14 @@ unsafe impl Send for Flag {}
 
 impl Flag {
     fn raise(&self) {
-        // SAFETY: the first byte of the checks' memory of one page, which never grows or
-        // moves while the instance lives (no instruction of the module can name it).
-        // Compiled code reads the byte with a plain load; a read that misses the store sees
-        // it at the next check.
-        unsafe { AtomicU8::from_ptr(self.0) }.store(1, Ordering::SeqCst);
+        for k in 0..wasmhost_instrument::interrupt::FLAG_BYTES {
+            // SAFETY: within the first `FLAG_BYTES` of the checks' memory of one page, which
+            // never grows or moves while the instance lives (no instruction of the module
+            // can name it). Compiled code reads the bytes with plain loads; a read that
+            // misses the store sees it at the next check.
+            unsafe { AtomicU8::from_ptr(self.0.add(k)) }.store(1, Ordering::Relaxed);
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
     }
 }
 

@@ -1,14 +1,18 @@
 //! Interruption checks, for engines with no interruption of their own (wasmer, wasmi).
 //!
 //! The pass adds a memory of one page that no original instruction can name (it comes after
-//! the module's own memories), exports it as [`EXPORT`], and reads its first byte at every
-//! loop head and at the entry of every function on a cycle of the call graph: a guest that
+//! the module's own memories), exports it as [`EXPORT`], and reads a byte of its first
+//! [`FLAG_BYTES`] at every loop head and at the entry of every function on a cycle of the call graph: a guest that
 //! runs long runs loops or recursion, so it reaches a check within one pass through a loop
 //! body or one round of its recursion. The host writes a non-zero byte there from any
 //! thread to stop the guest, which traps with `unreachable`; the host knows why, since it
 //! wrote the byte. Any other call chain ends within as many calls as the module has
 //! functions (each of which checks in its loops), and a call to the host is checked by the
 //! host, so those functions get no check at their entry.
+//!
+//! A counted inner loop without calls (see the [`fuel`](crate::fuel) module) whose number of
+//! iterations, proved at its entry, keeps it under about a million instructions runs in a
+//! copy without the check: it ends soon, and whatever runs it is checked.
 
 use wasm_encoder::{BlockType, Function, Instruction, MemArg, MemArgTarget};
 use wasmparser::{ElementItems, ExternalKind, Operator, Parser, Payload, TypeRef};
@@ -17,11 +21,19 @@ use wasmparser::{ElementItems, ExternalKind, Operator, Parser, Payload, TypeRef}
 /// is refused ([`crate::instrument`]).
 pub const EXPORT: &str = "wasmhost_interrupt";
 
-/// Emits the check: traps when the flag byte in memory `memory` is not 0.
-pub(crate) fn check(f: &mut Function, memory: u32) {
+/// How many bytes of the memory are flags: the host sets them all to stop the guest, and
+/// each check of a function reads its own (the `site`-th check, modulo this). A compiler
+/// may take a load for the value of an earlier load of the same address with no store
+/// between: cranelift did, for an inner loop's check after the outer loop's, and ran the
+/// inner loop to its end unchecked.
+pub const FLAG_BYTES: usize = 4096;
+
+/// Emits the `site`-th check of a function: traps when its flag byte in memory `memory` is
+/// not 0.
+pub(crate) fn check(f: &mut Function, memory: u32, site: u32) {
     f.instruction(&Instruction::I32Const(0))
         .instruction(&Instruction::I32Load8U(MemArg {
-            offset: 0,
+            offset: u64::from(site) % FLAG_BYTES as u64,
             align: 0,
             target: MemArgTarget::Memory(memory),
             ordering: None,

@@ -8,8 +8,10 @@
 //! All passes run in one walk over each function body, and each original instruction is
 //! rewritten in this fixed order:
 //!
-//! 1. [`fuel`]: at the start of each straight-line block, the block's whole cost is charged
-//!    (the costs come from the *original* instructions only, never from code added here);
+//! 1. [`fuel`]: at the start of each region, the region's whole cost is charged (the costs
+//!    come from the *original* instructions only, never from code added here); a counted
+//!    inner loop is charged for all its iterations at its entry when it can be, in a copy of
+//!    the loop without per-iteration charge or interruption check;
 //! 2. [`fuel`]: before a bulk memory or table operation, or `memory.grow`, its length-based
 //!    cost;
 //! 3. [`limits`]: `memory.grow` and `table.grow` checked against the limits;
@@ -38,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod canonicalize;
+mod counted;
 pub mod depth;
 pub mod fuel;
 pub mod grow;

@@ -14,7 +14,8 @@ use wasmparser::{Operator, Parser, Payload, TypeRef};
 
 use crate::fuel::{Fuel, Rate};
 use crate::{
-    Global, Passes, START_EXPORT, canonicalize, depth, fuel, interrupt, limits, relaxed, reset,
+    Global, Passes, START_EXPORT, canonicalize, counted, depth, fuel, interrupt, limits, relaxed,
+    reset,
 };
 
 /// Rewrites the valid module `wasm` with `passes`. Returns the new module and whether its
@@ -85,6 +86,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
             .interrupt
             .then_some(layout.imported_memories + layout.defined_memories),
         checked_at_entry,
+        interrupt_sites: 0,
         memories_written: false,
         globals_written: false,
         exports_written: false,
@@ -252,6 +254,9 @@ struct Rewriter<'p> {
     interrupt_memory: Option<u32>,
     /// Per defined function, whether it gets an interruption check at its entry.
     checked_at_entry: Vec<bool>,
+    /// The interruption checks emitted so far in the function being rewritten: each reads
+    /// its own flag byte ([`interrupt::FLAG_BYTES`]).
+    interrupt_sites: u32,
     /// What a reset needs exported, for a resettable module.
     reset: Option<Reset>,
     memories_written: bool,
@@ -449,11 +454,133 @@ impl Rewriter<'_> {
         }
         // 7. the interruption check at a loop head
         if let (Some(memory), Operator::Loop { .. }) = (self.interrupt_memory, &op) {
-            interrupt::check(f, memory);
+            interrupt::check(f, memory, self.interrupt_sites);
+            self.interrupt_sites = self.interrupt_sites.wrapping_add(1);
         }
         // 8. canonical NaNs
         if canonical {
             canonicalize::after(&op, f, scratch.checks());
+        }
+        Ok(())
+    }
+
+    /// The counted loop starting at `body.ops[at]` worth two versions: one that saves a
+    /// per-iteration charge or interruption check.
+    fn counted_loop(&self, body: Body<'_, '_>, at: usize) -> Option<counted::Counted> {
+        let interrupt = self.interrupt_memory.is_some();
+        let fuel = self.globals.fuel.is_some();
+        if !interrupt && !fuel {
+            return None;
+        }
+        let counted = counted::find(body.ops, body.shape, at)?;
+        // A loop that calls may run long per iteration: it keeps its check.
+        if interrupt && counted.calls {
+            return None;
+        }
+        let charge = body.charges[at + 1];
+        (interrupt || charge > 0).then_some(counted)
+    }
+
+    /// Emits a counted loop twice: a version without its per-iteration charge and
+    /// interruption check, taken when [`counted::trips`] proves how many iterations it will
+    /// run, all of them are paid for at once and (with interruption checks) they are few
+    /// enough to end soon; and the loop as it was, taken otherwise.
+    fn versioned_loop(
+        &mut self,
+        f: &mut Function,
+        body: Body<'_, '_>,
+        at: usize,
+        counted: counted::Counted,
+        scratch: Scratch,
+    ) -> Result<(), Error<Infallible>> {
+        use Instruction::{Block, Br, BrIf, End, GlobalSet, I64Const, I64GtU, I64LtS, I64Mul};
+        use Instruction::{I64Sub, LocalGet, LocalTee, Loop};
+        let fuel = self.globals.fuel.map(|global| Fuel {
+            global,
+            local: scratch.fuel,
+        });
+        // The region the loop is in may start at the loop: its charge comes first, once.
+        if let (Some(fuel), true) = (fuel, body.charges[at] > 0) {
+            fuel::charge(f, fuel, body.charges[at]);
+        }
+        let empty = wasm_encoder::BlockType::Empty;
+        f.instruction(&Block(empty)).instruction(&Block(empty));
+        counted::trips(f, &counted, scratch.trips);
+        if self.interrupt_memory.is_some() {
+            // About a million instructions between checks: well under a millisecond compiled,
+            // a few on an interpreter.
+            let ops_per_iteration = (counted.end - at) as i64;
+            f.instruction(&LocalGet(scratch.trips))
+                .instruction(&I64Const((1 << 20) / ops_per_iteration))
+                .instruction(&I64GtU)
+                .instruction(&BrIf(0));
+        }
+        let per_iteration = body.charges[at + 1];
+        if let (Some(fuel), true) = (fuel, per_iteration > 0) {
+            // A charge of at most 2^32 iterations times a per-iteration cost that fits 31
+            // bits cannot overflow.
+            f.instruction(&LocalGet(fuel.local))
+                .instruction(&LocalGet(scratch.trips))
+                .instruction(&I64Const(per_iteration.min(i32::MAX as u64) as i64))
+                .instruction(&I64Mul)
+                .instruction(&I64Sub)
+                .instruction(&LocalTee(scratch.trips))
+                .instruction(&I64Const(0))
+                .instruction(&I64LtS)
+                .instruction(&BrIf(0))
+                .instruction(&LocalGet(scratch.trips))
+                .instruction(&LocalTee(fuel.local))
+                .instruction(&GlobalSet(fuel.global));
+        }
+        f.instruction(&Loop(empty));
+        self.loop_copy(f, body, at + 1..=counted.end, 2, false, scratch)?;
+        f.instruction(&Br(1)).instruction(&End);
+        // The loop as it was, charges and check included.
+        self.instruction(f, body.ops[at].clone(), 0, false, scratch)?;
+        self.loop_copy(f, body, at + 1..=counted.end, 1, true, scratch)?;
+        f.instruction(&End);
+        Ok(())
+    }
+
+    /// Emits the instructions `range` of a loop's body (its `end` last) nested `deeper`
+    /// labels deeper than they were: a branch out of the loop reaches that much further.
+    /// The first instruction's charge is the loop iteration's: left out unless `charged`.
+    fn loop_copy(
+        &mut self,
+        f: &mut Function,
+        body: Body<'_, '_>,
+        range: std::ops::RangeInclusive<usize>,
+        deeper: u32,
+        charged: bool,
+        scratch: Scratch,
+    ) -> Result<(), Error<Infallible>> {
+        let first = *range.start();
+        // Constructs open inside the loop.
+        let mut depth = 0u32;
+        for k in range {
+            let op = match body.ops[k] {
+                Operator::Br { relative_depth } if relative_depth > depth => Operator::Br {
+                    relative_depth: relative_depth + deeper,
+                },
+                Operator::BrIf { relative_depth } if relative_depth > depth => Operator::BrIf {
+                    relative_depth: relative_depth + deeper,
+                },
+                Operator::Block { .. } | Operator::If { .. } => {
+                    depth += 1;
+                    body.ops[k].clone()
+                }
+                Operator::End => {
+                    depth = depth.saturating_sub(1);
+                    body.ops[k].clone()
+                }
+                ref op => op.clone(),
+            };
+            let charge = if k == first && !charged {
+                0
+            } else {
+                body.charges[k]
+            };
+            self.instruction(f, op, charge, body.canonical[k], scratch)?;
         }
         Ok(())
     }
@@ -466,6 +593,18 @@ impl Rewriter<'_> {
     }
 }
 
+/// A function body being rewritten: its instructions, and what each is due.
+#[derive(Clone, Copy)]
+struct Body<'a, 'b> {
+    ops: &'a [Operator<'b>],
+    /// Where its constructs end ([`counted::find`] follows branches with it).
+    shape: &'a counted::Shape,
+    /// The fuel to charge before each instruction ([`fuel::block_charges`]).
+    charges: &'a [u64],
+    /// Whether each instruction's result is canonicalized.
+    canonical: &'a [bool],
+}
+
 /// The locals every rewritten body gets: scratch space, and the function's copy of the fuel.
 #[derive(Clone, Copy)]
 struct Scratch {
@@ -475,6 +614,8 @@ struct Scratch {
     f64: u32,
     /// The function's call depth at its entry ([`depth::save`]).
     depth: u32,
+    /// An `i64`: a counted loop's number of iterations ([`counted::trips`]).
+    trips: u32,
     /// The first of four v128 locals, in functions whose vector results the deterministic
     /// profile checks or whose relaxed operations it rewrites.
     v128: Option<u32>,
@@ -558,6 +699,7 @@ impl Reencode for Rewriter<'_> {
             .unwrap_or(0);
         let on_call_cycle = self.checked_at_entry.get(self.next_function) == Some(&true);
         self.next_function += 1;
+        self.interrupt_sites = 0;
         let mut locals = Vec::new();
         let mut declared = 0u32;
         for pair in func.get_locals_reader()? {
@@ -584,7 +726,8 @@ impl Reencode for Rewriter<'_> {
             f32: first + 2,
             f64: first + 3,
             depth: first + 4,
-            v128: vector_scratch.then_some(first + 5),
+            trips: first + 5,
+            v128: vector_scratch.then_some(first + 6),
         };
         locals.extend([
             (1, ValType::I32),
@@ -592,6 +735,7 @@ impl Reencode for Rewriter<'_> {
             (1, ValType::F32),
             (1, ValType::F64),
             (1, ValType::I32),
+            (1, ValType::I64),
         ]);
         if vector_scratch {
             locals.push((4, ValType::V128));
@@ -606,7 +750,8 @@ impl Reencode for Rewriter<'_> {
             fuel::reload(&mut f, Fuel { global, local });
         }
         if let (Some(memory), true) = (self.interrupt_memory, on_call_cycle) {
-            interrupt::check(&mut f, memory);
+            interrupt::check(&mut f, memory, 0);
+            self.interrupt_sites = 1;
         }
         let calls = ops
             .iter()
@@ -625,8 +770,23 @@ impl Reencode for Rewriter<'_> {
                     && canonicalize::needed(&ops[i], &ops[i + 1..], &blind)
             })
             .collect();
-        for ((op, charge), canonical) in ops.into_iter().zip(charges).zip(canonical) {
-            self.instruction(&mut f, op, charge, canonical, scratch)?;
+        let shape = counted::Shape::of(&ops);
+        let mut at = 0;
+        while at < ops.len() {
+            let body = Body {
+                ops: &ops,
+                shape: &shape,
+                charges: &charges,
+                canonical: &canonical,
+            };
+            if let Some(counted) = self.counted_loop(body, at) {
+                self.versioned_loop(&mut f, body, at, counted, scratch)?;
+                at = counted.end + 1;
+            } else {
+                let op = ops[at].clone();
+                self.instruction(&mut f, op, charges[at], canonical[at], scratch)?;
+                at += 1;
+            }
         }
         code.function(&f);
         Ok(())
@@ -908,7 +1068,7 @@ mod tests {
                 !passes.canonicalize_nans,
                 "{passes:?}: {text}"
             );
-            let v128_locals = text.matches("f64 i32 v128 v128 v128 v128)").count();
+            let v128_locals = text.matches("f64 i32 i64 v128 v128 v128 v128)").count();
             assert_eq!(v128_locals, usize::from(passes.canonicalize_nans), "{text}");
         }
     }

@@ -445,8 +445,10 @@ impl Default for CostTable {
 /// `fuel` module). Raised whenever the rules or the default weights change, so that a
 /// bill names the rules it was computed with. 2: SIMD charged (v128 loads and stores as
 /// memory accesses, vector division and square root as divisions). 3: charged once per
-/// region (function entry, loop iteration, `if` arm), not after every `end`.
-pub const COST_RULES_VERSION: u32 = 3;
+/// region (function entry, loop iteration, `if` arm), not after every `end`. 4: a counted
+/// loop whose every iteration the fuel left can pay for is charged for all of them at its
+/// entry (the same units unless the loop traps part-way).
+pub const COST_RULES_VERSION: u32 = 4;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -479,7 +481,7 @@ impl CostTable {
     }
 
     /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
-    /// `v3-57f2…`.
+    /// `v4-9a3b…`.
     pub fn id(&self) -> String {
         format!("v{}-{:016x}", self.version(), self.digest())
     }
@@ -530,5 +532,5 @@ mod tests {
     }
 
     /// The default table's digest under rules version 3.
-    const DEFAULT_DIGEST: u64 = 6_337_173_962_572_562_393;
+    const DEFAULT_DIGEST: u64 = 11_113_649_852_090_717_662;
 }

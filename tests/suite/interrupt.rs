@@ -23,6 +23,17 @@ const MODULE: &str = r#"(module
       (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
                      (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
   (func (export "ticks") (loop $l (call $tick) (br $l)))
+  ;; A counted inner loop of $0 iterations in an endless outer loop: short counts run in
+  ;; the version without checks, long or unprovable ones (0 iterations to go: 2^32) in the
+  ;; checked one. Each iteration is a chain of dependent operations, so that 2^32 of them
+  ;; unchecked take longer than `STOPPED_WITHIN`.
+  (func (export "counted") (param i32) (local i32 i32)
+    (loop $outer
+      i32.const 0 local.set 1
+      (loop $inner
+        local.get 2 local.get 1 i32.add i32.const 7 i32.mul i32.const 3 i32.rotl local.set 2
+        local.get 1 i32.const 1 i32.add local.tee 1 local.get 0 i32.ne br_if $inner)
+      br $outer))
   (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
 )"#;
 
@@ -78,6 +89,18 @@ fn a_deadline_stops_recursion_without_loops(engine: &AnyEngine) {
     let (mut guest, _) = instance(engine, deadline(20));
     // fib(60) makes about 10^12 calls: hours, unless stopped.
     stops(&mut guest, "fib", &[Value::I32(60)], Interruption::Deadline);
+}
+
+fn a_deadline_stops_counted_loops_short_and_long(engine: &AnyEngine) {
+    for n in [10, 0, -1] {
+        let (mut guest, _) = instance(engine, deadline(20));
+        stops(
+            &mut guest,
+            "counted",
+            &[Value::I32(n)],
+            Interruption::Deadline,
+        );
+    }
 }
 
 fn a_deadline_stops_host_call_heavy_code(engine: &AnyEngine) {
@@ -212,6 +235,7 @@ fn an_interruptible_engine_still_refuses_several_memories(engine: &AnyEngine) {
 wasmhost::on_every_engine!(
     a_deadline_stops_a_loop_without_calls_and_spends_the_instance,
     a_deadline_stops_recursion_without_loops,
+    a_deadline_stops_counted_loops_short_and_long,
     a_deadline_stops_host_call_heavy_code,
     a_cancel_from_another_thread_stops_the_guest,
     a_cancel_before_a_call_stops_it_and_a_handle_outliving_its_instance_does_nothing,

@@ -9,6 +9,7 @@ mod bad_input;
 mod cache;
 mod common;
 mod concurrency;
+mod counted_loops;
 mod fast_paths;
 mod globals;
 mod guests;

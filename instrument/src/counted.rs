@@ -1,0 +1,750 @@
+//! Counted loops: innermost loops whose number of iterations is known when they are entered.
+//!
+//! A tight loop pays for its portable fuel charge and its interruption check on every
+//! iteration, and in a loop of four instructions (a sieve's inner loop) that doubles its
+//! cost. Compiled code ends most inner loops the same way: it steps a counter local by an
+//! amount the loop never changes and branches back while the counter has not reached a bound
+//! the loop never changes either:
+//!
+//! ```text
+//! loop
+//!   ...                                      ;; no other way back, no write to i or n
+//!   local.get $i  i32.const 8  i32.add  local.tee $i
+//!   local.get $n  i32.ne       br_if 0
+//! end
+//! ```
+//!
+//! or, as Rust's code does, `... i32.eq  br_if $out  br 0` with no way to fall out of the
+//! loop's `end`. Branches that leave the loop otherwise must land on a trap (a bounds check's
+//! panic). [`find`] recognises such a loop. The rewrite then emits it twice: at its entry, [`trips`]
+//! computes the number of iterations from the counter, the step and the bound, and when it
+//! can prove that number (no wrap-around, a bound that will be met), the whole loop's fuel is
+//! charged at once and a copy without per-iteration charge or check runs. Otherwise, and
+//! when the fuel left cannot pay for every iteration, the loop runs as before. So a guest
+//! that can pay for the loop pays exactly what it paid before, and one that cannot still
+//! stops before the iteration it cannot pay for; a trap inside the loop leaves its remaining
+//! iterations paid and not run.
+
+use wasm_encoder::{Function, Instruction};
+use wasmparser::Operator;
+
+/// An `i32` the loop reads and never writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operand {
+    /// A constant.
+    Const(i32),
+    /// A local the loop never writes.
+    Local(u32),
+}
+
+/// How the back edge compares the stepped counter with the bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Go on while `counter != bound`, the step a non-zero constant (a count down to zero is
+    /// this with a bound of 0).
+    NotEqual,
+    /// Go on while `counter < bound` (`<=` when `inclusive`): the counter rises.
+    Below {
+        /// Signed rather than unsigned comparison.
+        signed: bool,
+        /// `<=` rather than `<`.
+        inclusive: bool,
+    },
+    /// Go on while `counter > bound` (`>=` when `inclusive`): the counter falls.
+    Above {
+        /// Signed rather than unsigned comparison.
+        signed: bool,
+        /// `>=` rather than `>`.
+        inclusive: bool,
+    },
+}
+
+/// A counted loop found by [`find`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Counted {
+    /// The index of the loop's `end`.
+    pub(crate) end: usize,
+    /// The local stepped at the end of each iteration.
+    pub(crate) counter: u32,
+    /// What is added to the counter each iteration (`i32.add`, wrapping).
+    pub(crate) step: Operand,
+    /// What the stepped counter is compared with.
+    pub(crate) bound: Operand,
+    /// The comparison.
+    pub(crate) exit: Exit,
+    /// Whether the loop calls a function, other than right before an `unreachable`.
+    pub(crate) calls: bool,
+}
+
+/// Where each construct of a body ends and what encloses each instruction: enough to follow
+/// a branch out of a loop to where it lands.
+pub(crate) struct Shape {
+    /// For a `block`, `loop` or `if`, the index of its `end`.
+    ends: Vec<usize>,
+    /// The `block`, `loop` or `if` each instruction is directly in (`None`: the body).
+    parents: Vec<Option<usize>>,
+}
+
+impl Shape {
+    /// The shape of a body (its instructions, its final `end` included).
+    pub(crate) fn of(ops: &[Operator<'_>]) -> Shape {
+        let mut ends = vec![usize::MAX; ops.len()];
+        let mut parents = vec![None; ops.len()];
+        let mut open: Vec<usize> = Vec::new();
+        for (k, op) in ops.iter().enumerate() {
+            parents[k] = open.last().copied();
+            match op {
+                Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                    open.push(k)
+                }
+                Operator::End => {
+                    if let Some(start) = open.pop() {
+                        ends[start] = k;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Shape { ends, parents }
+    }
+
+    /// Whether a branch from inside the loop at `at`, `beyond` labels past the loop's own,
+    /// lands on a trap: at the end of a `block` or `if` followed by straight code (calls
+    /// allowed: a panic handler's) that ends in `unreachable`. Such a branch only stops
+    /// the guest, which leaves the loop's remaining iterations paid for and not run.
+    fn lands_on_a_trap(&self, ops: &[Operator<'_>], at: usize, beyond: u32) -> bool {
+        use Operator::*;
+        let mut target = self.parents[at];
+        for _ in 0..beyond {
+            target = target.and_then(|t| self.parents[t]);
+        }
+        let Some(target) = target else {
+            return false; // the body's label: a return
+        };
+        !matches!(ops[target], Loop { .. }) && traps_after(ops, self.ends[target])
+    }
+}
+
+/// Whether the code after `ops[end]` is straight code (calls allowed: a panic handler's)
+/// that ends in `unreachable`.
+fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
+    use Operator::*;
+    for op in ops.iter().skip(end + 1).take(64) {
+        match op {
+            Unreachable => return true,
+            Block { .. }
+            | Loop { .. }
+            | If { .. }
+            | Else
+            | End
+            | Br { .. }
+            | BrIf { .. }
+            | BrTable { .. }
+            | Return
+            | ReturnCall { .. }
+            | ReturnCallIndirect { .. }
+            | ReturnCallRef { .. }
+            | Throw { .. }
+            | ThrowRef
+            | Rethrow { .. }
+            | Try { .. }
+            | TryTable { .. }
+            | Catch { .. }
+            | CatchAll
+            | Delegate { .. }
+            | BrOnNull { .. }
+            | BrOnNonNull { .. }
+            | BrOnCast { .. }
+            | BrOnCastFail { .. } => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The counted loop that starts at `ops[at]`, if it is one: a `loop` with no parameters or
+/// results and no loop nested in it, that steps a counter by an invariant amount and
+/// compares it with an invariant bound, and that runs on while the comparison holds in
+/// one of compiled code's two shapes:
+///
+/// - `... compare  br_if 0  end`: the back edge at the loop's end, falling out of it after;
+/// - `... compare  br_if $out  br 0`: out of the loop when the comparison holds (the
+///   opposite one), back otherwise; falling out of the loop's `end`, if it can, lands on
+///   a trap.
+///
+/// Every other branch out of the loop must land on a trap (a bounds check's panic).
+pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Counted> {
+    use Operator::*;
+    if !matches!(
+        ops.get(at)?,
+        Loop {
+            blockty: wasmparser::BlockType::Empty
+        }
+    ) {
+        return None;
+    }
+    let end = *shape.ends.get(at)?;
+    if end >= ops.len() {
+        return None;
+    }
+    // Constructs open inside the loop: a branch by `depth` labels targets the loop itself,
+    // by more it leaves the loop.
+    let mut depth = 0u32;
+    let mut back_edge = None;
+    let mut calls = false;
+    // Branches out of the loop, and by how many labels past the loop's.
+    let mut leaving = Vec::new();
+    for (k, op) in ops.iter().enumerate().take(end).skip(at + 1) {
+        let fine = match op {
+            Block { .. } | If { .. } => {
+                depth += 1;
+                true
+            }
+            End => {
+                depth = depth.saturating_sub(1);
+                true
+            }
+            Br { relative_depth } | BrIf { relative_depth } => {
+                if *relative_depth > depth {
+                    leaving.push((k, *relative_depth - depth - 1));
+                }
+                // A second way back to the loop's head is refused.
+                *relative_depth != depth || back_edge.replace(k).is_none()
+            }
+            BrTable { targets } => targets
+                .targets()
+                .chain([Ok(targets.default())])
+                .all(|t| t.is_ok_and(|t| t < depth)),
+            // A call right before `unreachable` (a bounds check's panic) runs once, not
+            // each iteration.
+            Call { .. } | CallIndirect { .. } | CallRef { .. } => {
+                calls |= !matches!(ops.get(k + 1), Some(Unreachable));
+                true
+            }
+            // Another loop (only innermost loops are copied), and every other way out.
+            Loop { .. }
+            | Return
+            | ReturnCall { .. }
+            | ReturnCallIndirect { .. }
+            | ReturnCallRef { .. }
+            | Try { .. }
+            | TryTable { .. }
+            | Catch { .. }
+            | CatchAll
+            | Delegate { .. }
+            | Throw { .. }
+            | ThrowRef
+            | Rethrow { .. }
+            | BrOnNull { .. }
+            | BrOnNonNull { .. }
+            | BrOnCast { .. }
+            | BrOnCastFail { .. } => false,
+            _ => true,
+        };
+        if !fine {
+            return None;
+        }
+    }
+    let back_edge = back_edge?;
+    // The branch whose condition decides whether the loop goes on, and whether it leaves
+    // the loop (the second shape) or goes back (the first).
+    let (decides, leaves) = match ops[back_edge] {
+        BrIf { .. } if back_edge + 1 == end => (back_edge, false),
+        Br { .. }
+            if matches!(ops[back_edge - 1], BrIf { .. }) && !falls_out(ops, end)
+                || traps_after(ops, end) =>
+        {
+            (back_edge - 1, true)
+        }
+        _ => return None,
+    };
+    let exit_branch = leaves.then_some(decides);
+    let traps_only = leaving
+        .iter()
+        .all(|&(k, beyond)| Some(k) == exit_branch || shape.lands_on_a_trap(ops, at, beyond));
+    if !traps_only {
+        return None;
+    }
+    let (tail, counter, step, bound, exit) = tail(ops, decides, leaves)?;
+    if tail <= at {
+        return None;
+    }
+    let invariant = |operand: Operand| match operand {
+        Operand::Const(_) => true,
+        Operand::Local(local) => local != counter,
+    };
+    if !invariant(step) || !invariant(bound) {
+        return None;
+    }
+    // Nothing but the tail writes the counter, the step or the bound.
+    let read = |local: u32| {
+        local == counter || step == Operand::Local(local) || bound == Operand::Local(local)
+    };
+    let written = |k: usize, op: &Operator<'_>| {
+        let in_tail = (tail..decides).contains(&k);
+        !in_tail
+            && matches!(op, LocalSet { local_index } | LocalTee { local_index } if read(*local_index))
+    };
+    if ops[at + 1..end]
+        .iter()
+        .enumerate()
+        .any(|(k, op)| written(at + 1 + k, op))
+    {
+        return None;
+    }
+    let step_fits = match (exit, step) {
+        (Exit::NotEqual, Operand::Const(c)) => c != 0,
+        (Exit::NotEqual, Operand::Local(_)) => false,
+        (Exit::Below { .. }, Operand::Const(c)) => c >= 1,
+        (Exit::Above { .. }, Operand::Const(c)) => c <= -1,
+        (_, Operand::Local(_)) => true,
+    };
+    step_fits.then_some(Counted {
+        end,
+        counter,
+        step,
+        bound,
+        exit,
+        calls,
+    })
+}
+
+/// Whether control can fall out of the `end` at `ops[end]` of a loop: not when the
+/// instruction before it is an unconditional branch, `return` or `unreachable`.
+fn falls_out(ops: &[Operator<'_>], end: usize) -> bool {
+    !matches!(
+        ops[end - 1],
+        Operator::Br { .. } | Operator::BrTable { .. } | Operator::Return | Operator::Unreachable
+    )
+}
+
+/// The loop's tail that ends at the conditional branch `ops[branch]` deciding whether it goes
+/// on: where the tail starts, the counter, the step, the bound and the condition to go on
+/// (the branch's own condition, or its opposite when it `leaves` the loop).
+fn tail(
+    ops: &[Operator<'_>],
+    branch: usize,
+    leaves: bool,
+) -> Option<(usize, u32, Operand, Operand, Exit)> {
+    use Operator::*;
+    let before = branch.checked_sub(1)?;
+    // A count down: `... local.tee $i  br_if 0`, going on while the counter is not 0, or
+    // `... local.tee $i  i32.eqz  br_if $out`.
+    let down = match (leaves, &ops[before]) {
+        (false, _) => stepped(ops, before),
+        (true, I32Eqz) => stepped(ops, before.checked_sub(1)?),
+        _ => None,
+    };
+    if let Some((start, counter, step)) = down {
+        return Some((start, counter, step, Operand::Const(0), Exit::NotEqual));
+    }
+    let below = |signed, inclusive| Some(Exit::Below { signed, inclusive });
+    let above = |signed, inclusive| Some(Exit::Above { signed, inclusive });
+    let exit = match (leaves, &ops[before]) {
+        (false, I32Ne) | (true, I32Eq) => Some(Exit::NotEqual),
+        (false, I32LtU) | (true, I32GeU) => below(false, false),
+        (false, I32LtS) | (true, I32GeS) => below(true, false),
+        (false, I32LeU) | (true, I32GtU) => below(false, true),
+        (false, I32LeS) | (true, I32GtS) => below(true, true),
+        (false, I32GtU) | (true, I32LeU) => above(false, false),
+        (false, I32GtS) | (true, I32LeS) => above(true, false),
+        (false, I32GeU) | (true, I32LtU) => above(false, true),
+        (false, I32GeS) | (true, I32LtS) => above(true, true),
+        _ => None,
+    }?;
+    let operand_at = before.checked_sub(1)?;
+    // `stepped counter, bound, compare`.
+    if let (Some(bound), Some((start, counter, step))) = (
+        operand(&ops[operand_at]),
+        operand_at.checked_sub(1).and_then(|tee| stepped(ops, tee)),
+    ) {
+        return Some((start, counter, step, bound, exit));
+    }
+    // `bound, stepped counter, compare`: the comparison read the other way round.
+    let (start, counter, step) = stepped(ops, operand_at)?;
+    let bound = operand(&ops[start.checked_sub(1)?])?;
+    let swapped = match exit {
+        Exit::NotEqual => Exit::NotEqual,
+        Exit::Below { signed, inclusive } => Exit::Above { signed, inclusive },
+        Exit::Above { signed, inclusive } => Exit::Below { signed, inclusive },
+    };
+    Some((start - 1, counter, step, bound, swapped))
+}
+
+/// The counter stepped by `local.get $i  step  i32.add  local.tee $i` (or the `i32.add`'s
+/// operands the other way round, or `i32.sub` of a constant) that ends at `ops[tee]`: where
+/// it starts, the counter and the step.
+fn stepped(ops: &[Operator<'_>], tee: usize) -> Option<(usize, u32, Operand)> {
+    use Operator::*;
+    let LocalTee {
+        local_index: counter,
+    } = ops[tee]
+    else {
+        return None;
+    };
+    let start = tee.checked_sub(3)?;
+    let is_counter =
+        |op: &Operator<'_>| matches!(op, LocalGet { local_index } if *local_index == counter);
+    let step = match (&ops[start], &ops[start + 1], &ops[start + 2]) {
+        (a, b, I32Add) if is_counter(a) => operand(b)?,
+        (a, b, I32Add) if is_counter(b) => operand(a)?,
+        (a, I32Const { value }, I32Sub) if is_counter(a) => Operand::Const(value.wrapping_neg()),
+        _ => return None,
+    };
+    Some((start, counter, step))
+}
+
+fn operand(op: &Operator<'_>) -> Option<Operand> {
+    match op {
+        Operator::I32Const { value } => Some(Operand::Const(*value)),
+        Operator::LocalGet { local_index } => Some(Operand::Local(*local_index)),
+        _ => None,
+    }
+}
+
+/// Emits, at the loop's entry, the computation of its number of iterations into the `i64`
+/// local `trips`, and a `br_if 0` (to a block the caller opened) wherever that number cannot
+/// be proved: the counter would wrap around, or the bound would never be met exactly.
+pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) {
+    use Instruction::*;
+    let push = |f: &mut Function, operand: Operand, signed: bool| match operand {
+        Operand::Const(c) => {
+            f.instruction(&I64Const(if signed { c as i64 } else { c as u32 as i64 }));
+        }
+        Operand::Local(local) => {
+            f.instruction(&LocalGet(local));
+            f.instruction(if signed {
+                &I64ExtendI32S
+            } else {
+                &I64ExtendI32U
+            });
+        }
+    };
+    let counter = Operand::Local(counted.counter);
+    match counted.exit {
+        Exit::NotEqual => {
+            let Operand::Const(step) = counted.step else {
+                unreachable!("`find` keeps only constant steps with `!=`")
+            };
+            // The distance to go, in the direction of the step, modulo 2^32: the bound is
+            // met exactly when the step divides it.
+            let (from, to) = match step > 0 {
+                true => (counter, counted.bound),
+                false => (counted.bound, counter),
+            };
+            for operand in [to, from] {
+                match operand {
+                    Operand::Const(c) => f.instruction(&I32Const(c)),
+                    Operand::Local(local) => f.instruction(&LocalGet(local)),
+                };
+            }
+            f.instruction(&I32Sub)
+                .instruction(&I64ExtendI32U)
+                .instruction(&LocalTee(trips))
+                .instruction(&I64Eqz)
+                .instruction(&BrIf(0));
+            divide_exactly(f, trips, step.unsigned_abs() as u64);
+        }
+        Exit::Below { signed, inclusive } => {
+            // i_k = i_0 + k·s, going on while i_k < n: k = ⌈(n − i_0) / s⌉ when i_0 < n and
+            // no i_k wraps (n − 1 + s fits the type).
+            let bound = |f: &mut Function| {
+                push(f, counted.bound, signed);
+                if inclusive {
+                    f.instruction(&I64Const(1)).instruction(&I64Add);
+                }
+            };
+            let max = if signed {
+                i32::MAX as i64
+            } else {
+                u32::MAX as i64
+            };
+            let step = |f: &mut Function| push(f, counted.step, signed);
+            if let Operand::Local(_) = counted.step {
+                step(f);
+                f.instruction(&I64Const(1))
+                    .instruction(&I64LtS)
+                    .instruction(&BrIf(0));
+            }
+            push(f, counter, signed);
+            bound(f);
+            f.instruction(&I64GeS).instruction(&BrIf(0));
+            bound(f);
+            step(f);
+            f.instruction(&I64Add)
+                .instruction(&I64Const(max + 1))
+                .instruction(&I64GtS)
+                .instruction(&BrIf(0));
+            bound(f);
+            push(f, counter, signed);
+            f.instruction(&I64Sub);
+            let rise = match counted.step {
+                Operand::Const(c) => Divisor::Const(c as u32 as u64),
+                // Checked positive above, so its unsigned reading is its value.
+                Operand::Local(local) => Divisor::I32(local),
+            };
+            round_up_divided(f, rise, trips);
+        }
+        Exit::Above { signed, inclusive } => {
+            // i_k = i_0 − k·t with t = −s, going on while i_k > n: k = ⌈(i_0 − n) / t⌉ when
+            // i_0 > n and no i_k wraps (n + 1 − t fits the type).
+            let bound = |f: &mut Function| {
+                push(f, counted.bound, signed);
+                if inclusive {
+                    f.instruction(&I64Const(1)).instruction(&I64Sub);
+                }
+            };
+            let min = if signed { i32::MIN as i64 } else { 0 };
+            // What the counter falls by: the step as the i32 it is added as, negated.
+            let fall = match counted.step {
+                Operand::Const(c) => Divisor::Const((c as i64).unsigned_abs()),
+                Operand::Local(_) => {
+                    f.instruction(&I64Const(0));
+                    push(f, counted.step, true);
+                    f.instruction(&I64Sub)
+                        .instruction(&LocalTee(trips))
+                        .instruction(&I64Const(1))
+                        .instruction(&I64LtS)
+                        .instruction(&BrIf(0));
+                    Divisor::I64(trips)
+                }
+            };
+            push(f, counter, signed);
+            bound(f);
+            f.instruction(&I64LeS).instruction(&BrIf(0));
+            bound(f);
+            fall.push(f);
+            f.instruction(&I64Sub)
+                .instruction(&I64Const(min - 1))
+                .instruction(&I64LtS)
+                .instruction(&BrIf(0));
+            push(f, counter, signed);
+            bound(f);
+            f.instruction(&I64Sub);
+            round_up_divided(f, fall, trips);
+        }
+    }
+}
+
+/// A positive amount a distance is divided by.
+#[derive(Clone, Copy)]
+enum Divisor {
+    Const(u64),
+    /// An `i32` local, read unsigned.
+    I32(u32),
+    /// An `i64` local.
+    I64(u32),
+}
+
+impl Divisor {
+    fn push(self, f: &mut Function) {
+        match self {
+            Divisor::Const(c) => f.instruction(&Instruction::I64Const(c as i64)),
+            Divisor::I32(local) => f
+                .instruction(&Instruction::LocalGet(local))
+                .instruction(&Instruction::I64ExtendI32U),
+            Divisor::I64(local) => f.instruction(&Instruction::LocalGet(local)),
+        };
+    }
+}
+
+/// Divides the distance in `trips` by `step`, branching out when it does not divide it.
+fn divide_exactly(f: &mut Function, trips: u32, step: u64) {
+    use Instruction::*;
+    if step == 1 {
+        return;
+    }
+    f.instruction(&LocalGet(trips));
+    if step.is_power_of_two() {
+        f.instruction(&I64Const(step as i64 - 1))
+            .instruction(&I64And);
+    } else {
+        f.instruction(&I64Const(step as i64)).instruction(&I64RemU);
+    }
+    f.instruction(&I64Const(0))
+        .instruction(&I64Ne)
+        .instruction(&BrIf(0))
+        .instruction(&LocalGet(trips));
+    if step.is_power_of_two() {
+        f.instruction(&I64Const(step.trailing_zeros() as i64))
+            .instruction(&I64ShrU);
+    } else {
+        f.instruction(&I64Const(step as i64)).instruction(&I64DivU);
+    }
+    f.instruction(&LocalSet(trips));
+}
+
+/// Stores `⌈d / divisor⌉` into `trips`, `d` (positive) on the stack.
+fn round_up_divided(f: &mut Function, divisor: Divisor, trips: u32) {
+    use Instruction::*;
+    match divisor {
+        Divisor::Const(1) => {}
+        Divisor::Const(c) if c.is_power_of_two() => {
+            f.instruction(&I64Const(c as i64 - 1))
+                .instruction(&I64Add)
+                .instruction(&I64Const(c.trailing_zeros() as i64))
+                .instruction(&I64ShrU);
+        }
+        _ => {
+            divisor.push(f);
+            f.instruction(&I64Add)
+                .instruction(&I64Const(1))
+                .instruction(&I64Sub);
+            divisor.push(f);
+            f.instruction(&I64DivU);
+        }
+    }
+    f.instruction(&LocalSet(trips));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `find` on the first loop of the one function in `body`.
+    fn found(locals: &str, body: &str) -> Option<Counted> {
+        let wat = format!("(module (func (param $a i32) (param $b i32) {locals} {body}))");
+        let wasm = wat::parse_str(wat).unwrap();
+        for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
+            if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut reader = body.get_operators_reader().unwrap();
+                let mut ops = Vec::new();
+                while !reader.eof() {
+                    ops.push(reader.read().unwrap());
+                }
+                let at = ops
+                    .iter()
+                    .position(|op| matches!(op, Operator::Loop { .. }));
+                return find(&ops, &Shape::of(&ops), at.unwrap());
+            }
+        }
+        unreachable!("the module has a body")
+    }
+
+    const I: &str = "(local $i i32) (local $x i32)";
+
+    #[test]
+    fn the_shapes_compiled_code_ends_loops_with_are_counted() {
+        let exit = |body: &str| found(I, body).map(|c| (c.step, c.bound, c.exit));
+        let below = Exit::Below {
+            signed: false,
+            inclusive: false,
+        };
+        // Stepped by a constant up to a local, with `!=`.
+        assert_eq!(
+            exit(
+                "loop $l local.get $i i32.const 4 i32.add local.tee $i local.get $b i32.ne br_if $l end"
+            ),
+            Some((Operand::Const(4), Operand::Local(1), Exit::NotEqual))
+        );
+        // Stepped by a local (a sieve), the step first, below a constant.
+        assert_eq!(
+            exit(
+                "loop $l local.get $a local.get $i i32.add local.tee $i i32.const 99 i32.lt_u br_if $l end"
+            ),
+            Some((Operand::Local(0), Operand::Const(99), below))
+        );
+        // The bound first: `b > i` is `i < b`.
+        assert_eq!(
+            exit(
+                "loop $l local.get $b local.get $i i32.const 1 i32.add local.tee $i i32.gt_s br_if $l end"
+            ),
+            Some((
+                Operand::Const(1),
+                Operand::Local(1),
+                Exit::Below {
+                    signed: true,
+                    inclusive: false
+                }
+            ))
+        );
+        // A count down to 0, and a constant subtracted.
+        assert_eq!(
+            exit("loop $l local.get $i i32.const -1 i32.add local.tee $i br_if $l end"),
+            Some((Operand::Const(-1), Operand::Const(0), Exit::NotEqual))
+        );
+        assert_eq!(
+            exit(
+                "loop $l local.get $i i32.const 2 i32.sub local.tee $i local.get $b i32.ge_u br_if $l end"
+            ),
+            Some((
+                Operand::Const(-2),
+                Operand::Local(1),
+                Exit::Above {
+                    signed: false,
+                    inclusive: true
+                }
+            ))
+        );
+        // Branches inside the body, and calls, are fine.
+        let inside = "loop $l block local.get $x br_if 0 end local.get $x if nop else nop end \
+                      local.get $i i32.const 1 i32.add local.tee $i local.get $b i32.ne br_if $l end";
+        assert!(found(I, inside).is_some_and(|c| !c.calls));
+    }
+
+    #[test]
+    fn rust_s_shape_out_when_done_back_otherwise_with_bounds_checks_is_counted() {
+        // A bounds check branching to a panic, out when `i == b`, back otherwise.
+        let rust = |landing: &str| {
+            format!(
+                "block $done block $panic loop $l \
+                   local.get $i i32.const 64 i32.ge_u br_if $panic \
+                   local.get $b local.get $i i32.const 1 i32.add local.tee $i i32.eq br_if $done \
+                   br $l \
+                 end end {landing} end"
+            )
+        };
+        assert_eq!(
+            found(I, &rust("i32.const 1 call 0 unreachable")).map(|c| (c.bound, c.exit, c.calls)),
+            Some((Operand::Local(1), Exit::NotEqual, false))
+        );
+        // A bounds check inside a block whose end falls out of the loop's end, onto a trap.
+        let falling = "block $done loop $l block $check \
+                         local.get $i i32.const 64 i32.ge_u br_if $check \
+                         local.get $b local.get $i i32.const 1 i32.add local.tee $i i32.eq \
+                         br_if $done br $l \
+                       end end i32.const 1 call 0 unreachable end";
+        assert!(found(I, falling).is_some());
+        assert_eq!(
+            found(I, &falling.replace("call 0 unreachable", "drop")),
+            None
+        );
+        // A branch out that lands anywhere but on a trap is another way out.
+        assert_eq!(found(I, &rust("i32.const 1 drop")), None);
+        assert_eq!(found(I, &rust("i32.const 1 br_if 0 unreachable")), None);
+    }
+
+    #[test]
+    fn loops_whose_count_cannot_be_known_at_entry_are_not_counted() {
+        let tail = "local.get $i i32.const 1 i32.add local.tee $i local.get $b i32.ne br_if $l";
+        for body in [
+            // The counter, or the bound, written in the body.
+            "local.get $x local.set $i",
+            "local.get $x local.set $b",
+            // A way out other than the back edge, and another way back.
+            "local.get $x br_if 1",
+            "block local.get $x br_if 2 end",
+            "local.get $x br_if $l",
+            "return",
+            // A nested loop.
+            "loop end",
+        ] {
+            let wat = format!("(block loop $l {body} {tail} end)");
+            assert_eq!(found(I, &wat), None, "{body}");
+        }
+        for loop_ in [
+            // A bound that is computed, not read.
+            "loop $l local.get $i i32.const 1 i32.add local.tee $i local.get $b i32.const 1 i32.add i32.ne br_if $l end",
+            // `!=` with a step of 0 never meets the bound, and with a step in a local may not.
+            "loop $l local.get $i i32.const 0 i32.add local.tee $i local.get $b i32.ne br_if $l end",
+            "loop $l local.get $i local.get $a i32.add local.tee $i local.get $b i32.ne br_if $l end",
+            // A rising counter compared with `>`, and a falling one with `<`.
+            "loop $l local.get $i i32.const 1 i32.add local.tee $i local.get $b i32.gt_u br_if $l end",
+            "loop $l local.get $i i32.const -1 i32.add local.tee $i local.get $b i32.lt_u br_if $l end",
+            // The counter compared with itself.
+            "loop $l local.get $i i32.const 1 i32.add local.tee $i local.get $i i32.ne br_if $l end",
+        ] {
+            assert_eq!(found(I, loop_), None, "{loop_}");
+        }
+    }
+}

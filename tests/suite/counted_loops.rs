@@ -1,0 +1,189 @@
+//! Counted loops (an inner loop whose trip count is known at its entry) run in a version
+//! without per-iteration charges or interruption checks when the instrumentation can prove
+//! the count. On every engine and in both profiles they give the results, the portable fuel
+//! and the out-of-fuel points of the same loops written so that no count can be proved.
+
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, Config, HostFunctions, Metering, Value, WasmError};
+
+/// Loops in each shape compiled code ends them with, `BACK` standing for their back edge
+/// and `OUT` for the branch out of the last one.
+/// Each takes a start `$a`, a bound `$b` and a step `$s`, and returns a digest of the
+/// iterations it ran.
+const LOOPS: &str = r#"(module
+  (memory 1)
+  ;; i += 4 while i != b, a load and a store in the body
+  (func (export "up_ne") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $i i32.const 1020 i32.and
+      local.get $sum local.get $i i32.add i32.store
+      local.get $sum i32.const 31 i32.mul local.get $i i32.add local.set $sum
+      local.get $i i32.const 4 i32.add local.tee $i local.get $b i32.ne BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i += s while i < b (unsigned): a sieve's inner loop, with a branch inside a block
+  (func (export "up_lt_u") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      block $skip
+        local.get $i i32.const 3 i32.and br_if $skip
+        local.get $sum i32.const 7 i32.add local.set $sum
+      end
+      local.get $sum local.get $i i32.xor local.set $sum
+      local.get $i local.get $s i32.add local.tee $i local.get $b i32.lt_u BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; b > (i += 3), signed, with an if/else inside
+  (func (export "up_gt_s_swapped") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $i i32.const 1 i32.and
+      if
+        local.get $sum i32.const 3 i32.add local.set $sum
+      else
+        local.get $sum i32.const 5 i32.mul local.set $sum
+      end
+      local.get $b
+      i32.const 3 local.get $i i32.add local.tee $i
+      i32.gt_s BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i += 1 while i <= b (unsigned)
+  (func (export "up_le_u") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum local.get $i i32.add local.set $sum
+      local.get $i i32.const 1 i32.add local.tee $i local.get $b i32.le_u BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; a count down to 0
+  (func (export "down_to_zero") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 3 i32.mul local.get $i i32.add local.set $sum
+      local.get $i i32.const -1 i32.add local.tee $i BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i += s (negative) while i > b, signed
+  (func (export "down_gt_s") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum local.get $i i32.add local.set $sum
+      local.get $i local.get $s i32.add local.tee $i local.get $b i32.gt_s BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i -= 2 while i >= b, unsigned
+  (func (export "down_ge_u") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 5 i32.xor local.get $i i32.add local.set $sum
+      local.get $i i32.const 2 i32.sub local.tee $i local.get $b i32.ge_u BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; Rust's shape: a bounds check's branch to a trap, out when i == b, back otherwise
+  (func (export "out_when_done") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    block $done
+      block $panic
+        loop $l
+          local.get $i i32.const 3000 i32.ge_u br_if $panic
+          ;; a second check whose branch falls out of the loop's end, onto a trap
+          block $check
+            local.get $i i32.const 2000 i32.ge_u br_if $check
+            local.get $sum local.get $i i32.add local.set $sum
+            local.get $b local.get $i i32.const 1 i32.add local.tee $i i32.eq OUT
+            br $l
+          end
+        end
+        unreachable
+      end
+      unreachable
+    end
+    local.get $sum local.get $i i32.xor)
+)"#;
+
+const EXPORTS: [&str; 8] = [
+    "up_ne",
+    "up_lt_u",
+    "up_gt_s_swapped",
+    "up_le_u",
+    "down_to_zero",
+    "down_gt_s",
+    "down_ge_u",
+    "out_when_done",
+];
+
+/// Enough for loops of a few thousand iterations: longer ones run out of fuel.
+const BUDGET: u64 = 40_000;
+
+/// Per export and arguments, the result (or error) and the fuel consumed.
+fn runs(engine: &AnyEngine, hidden: bool) -> Vec<(Result<Vec<Value>, WasmError>, u64)> {
+    // An empty block before the branch costs nothing and hides the loop's shape.
+    let hide = if hidden { "block end" } else { "" };
+    let wat = LOOPS
+        .replace("BACK", &format!("{hide} br_if $l"))
+        .replace("OUT", &format!("{hide} br_if $done"));
+    let wasm = wasmhost::wat2wasm(wat).unwrap();
+    let module = engine
+        .compile(&wasm)
+        .unwrap_or_else(|e| panic!("{}: {e}", engine.name()));
+    let edges = [0, 1, 3, 8, 1000, -1, -8, i32::MIN, i32::MAX, i32::MAX - 2];
+    let steps = [1, 2, 5, -1, -3, 0];
+    let mut seen = Vec::new();
+    for export in EXPORTS {
+        for a in edges {
+            for b in edges {
+                for s in steps {
+                    let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+                    guest.set_fuel(BUDGET).unwrap();
+                    let args = [Value::I32(a), Value::I32(b), Value::I32(s)];
+                    let result = guest.call_raw(export, &args);
+                    seen.push((result, guest.fuel_consumed().unwrap()));
+                }
+            }
+        }
+    }
+    seen
+}
+
+fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
+    for deterministic in [false, true] {
+        let config = Config::default()
+            .metering(Metering::Portable)
+            .deterministic(deterministic);
+        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+        let counted = runs(&engine, false);
+        let uncounted = runs(&engine, true);
+        assert_eq!(counted.len(), uncounted.len());
+        let mut trapped = 0;
+        for (k, (c, u)) in counted.iter().zip(&uncounted).enumerate() {
+            let call = format!("call {k} (deterministic: {deterministic})");
+            if let Err(WasmError::Trap(_)) = u.0 {
+                // A trap part-way leaves the counted loop's remaining iterations paid.
+                assert_eq!(c.0, u.0, "{call}");
+                assert!(c.1 >= u.1, "{call}: {} < {}", c.1, u.1);
+                trapped += 1;
+            } else {
+                assert_eq!(c, u, "{call}");
+            }
+        }
+        assert!(trapped > 0, "the bounds check never trapped");
+        // Both ways out are exercised: loops that end, and loops that run out.
+        let ended = counted.iter().filter(|(r, _)| r.is_ok()).count();
+        let out = counted
+            .iter()
+            .filter(|(r, _)| r == &Err(WasmError::OutOfFuel));
+        assert!(ended > 1000 && out.count() > 1000, "{ended} ended");
+    }
+}
+
+wasmhost::on_every_engine!(counted_loops_pay_per_iteration_what_uncounted_ones_pay);
