@@ -477,8 +477,9 @@ impl Rewriter<'_> {
         if interrupt && counted.calls {
             return None;
         }
+        // The loop's whole charge, trips (at most 2^32) times this, must fit an i64.
         let charge = body.charges[at + 1];
-        (interrupt || charge > 0).then_some(counted)
+        (charge < 1 << 31 && (interrupt || charge > 0)).then_some(counted)
     }
 
     /// Emits a counted loop twice: a version without its per-iteration charge and
@@ -517,11 +518,10 @@ impl Rewriter<'_> {
         }
         let per_iteration = body.charges[at + 1];
         if let (Some(fuel), true) = (fuel, per_iteration > 0) {
-            // A charge of at most 2^32 iterations times a per-iteration cost that fits 31
-            // bits cannot overflow.
+            // At most 2^32 iterations times a cost under 2^31 ([`Self::counted_loop`]).
             f.instruction(&LocalGet(fuel.local))
                 .instruction(&LocalGet(scratch.trips))
-                .instruction(&I64Const(per_iteration.min(i32::MAX as u64) as i64))
+                .instruction(&I64Const(per_iteration as i64))
                 .instruction(&I64Mul)
                 .instruction(&I64Sub)
                 .instruction(&LocalTee(scratch.trips))
