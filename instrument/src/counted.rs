@@ -250,9 +250,12 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
     // the loop (the second shape) or goes back (the first).
     let (decides, leaves) = match ops[back_edge] {
         BrIf { .. } if back_edge + 1 == end => (back_edge, false),
+        // The branch before the back edge leaves the loop, and falling out of the loop's
+        // end, if it can, traps.
         Br { .. }
-            if matches!(ops[back_edge - 1], BrIf { .. }) && !falls_out(ops, end)
-                || traps_after(ops, end) =>
+            if matches!(ops[back_edge - 1], BrIf { .. })
+                && leaving.iter().any(|&(k, _)| k == back_edge - 1)
+                && (!falls_out(ops, end) || traps_after(ops, end)) =>
         {
             (back_edge - 1, true)
         }
@@ -709,6 +712,11 @@ mod tests {
             found(I, &falling.replace("call 0 unreachable", "drop")),
             None
         );
+        // The back edge must follow the branch out directly; and that branch must leave.
+        for other in ["drop", "br_if $check"] {
+            let wat = falling.replace("br_if $done br $l", &format!("{other} br $l"));
+            assert_eq!(found(I, &wat), None, "{other}");
+        }
         // A branch out that lands anywhere but on a trap is another way out.
         assert_eq!(found(I, &rust("i32.const 1 drop")), None);
         assert_eq!(found(I, &rust("i32.const 1 br_if 0 unreachable")), None);
