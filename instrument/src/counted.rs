@@ -78,6 +78,7 @@ pub(crate) struct Counted {
 
 /// Where each construct of a body ends and what encloses each instruction: enough to follow
 /// a branch out of a loop to where it lands.
+#[derive(Default)]
 pub(crate) struct Shape {
     /// For a `block`, `loop` or `if`, the index of its `end`.
     ends: Vec<usize>,
@@ -125,14 +126,13 @@ impl Shape {
     }
 }
 
-/// Whether the code after `ops[end]` is straight code (calls allowed: a panic handler's)
-/// that ends in `unreachable`.
-fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
+/// Whether `op` opens or closes a construct or sends control anywhere but to the next
+/// instruction (`unreachable` and calls aside).
+fn transfers_control(op: &Operator<'_>) -> bool {
     use Operator::*;
-    for op in ops.iter().skip(end + 1).take(64) {
-        match op {
-            Unreachable => return true,
-            Block { .. }
+    matches!(
+        op,
+        Block { .. }
             | Loop { .. }
             | If { .. }
             | Else
@@ -144,18 +144,29 @@ fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
             | ReturnCall { .. }
             | ReturnCallIndirect { .. }
             | ReturnCallRef { .. }
-            | Throw { .. }
-            | ThrowRef
-            | Rethrow { .. }
             | Try { .. }
             | TryTable { .. }
             | Catch { .. }
             | CatchAll
             | Delegate { .. }
+            | Throw { .. }
+            | ThrowRef
+            | Rethrow { .. }
             | BrOnNull { .. }
             | BrOnNonNull { .. }
             | BrOnCast { .. }
-            | BrOnCastFail { .. } => return false,
+            | BrOnCastFail { .. }
+    )
+}
+
+/// Whether the code after `ops[end]` is straight code (calls allowed: a panic handler's)
+/// that ends in `unreachable`.
+fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
+    use Operator::*;
+    for op in ops.iter().skip(end + 1).take(64) {
+        match op {
+            Unreachable => return true,
+            op if transfers_control(op) => return false,
             _ => {}
         }
     }
@@ -221,24 +232,9 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
                 calls |= !matches!(ops.get(k + 1), Some(Unreachable));
                 true
             }
+            Else => true,
             // Another loop (only innermost loops are copied), and every other way out.
-            Loop { .. }
-            | Return
-            | ReturnCall { .. }
-            | ReturnCallIndirect { .. }
-            | ReturnCallRef { .. }
-            | Try { .. }
-            | TryTable { .. }
-            | Catch { .. }
-            | CatchAll
-            | Delegate { .. }
-            | Throw { .. }
-            | ThrowRef
-            | Rethrow { .. }
-            | BrOnNull { .. }
-            | BrOnNonNull { .. }
-            | BrOnCast { .. }
-            | BrOnCastFail { .. } => false,
+            op if transfers_control(op) => false,
             _ => true,
         };
         if !fine {

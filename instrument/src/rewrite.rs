@@ -770,7 +770,11 @@ impl Reencode for Rewriter<'_> {
                     && canonicalize::needed(&ops[i], &ops[i + 1..], &blind)
             })
             .collect();
-        let shape = counted::Shape::of(&ops);
+        // Only the passes counted loops save anything for need the body's shape.
+        let shape = match self.interrupt_memory.is_some() || self.globals.fuel.is_some() {
+            true => counted::Shape::of(&ops),
+            false => counted::Shape::default(),
+        };
         let mut at = 0;
         while at < ops.len() {
             let body = Body {
