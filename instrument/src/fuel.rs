@@ -40,13 +40,15 @@
 //! # Counted loops
 //!
 //! An innermost loop that steps a counter by an invariant amount towards an invariant bound,
-//! left only by its back edge (compiled code's usual inner loop), is emitted twice. At its
+//! left only by its back edge (compiled code's usual inner loop), and calls nothing but a
+//! bounds check's panic, is emitted twice (a call costs far more than the charge saved, and
+//! the proof of the trip count costs some 15 instructions at each entry). At its
 //! entry the rewrite computes its number of iterations; when that number is proved (no
 //! wrap-around, a bound met exactly) and the fuel left pays for every iteration, all of them
 //! are charged there at once and a copy without the per-iteration charge runs. Otherwise
 //! the loop runs charged per iteration, as above, and stops before the iteration it cannot
 //! pay for. A guest pays the same units either way; only a trap inside such a loop leaves
-//! its remaining iterations paid and not run (rules version 4). shootout-sieve's inner loop
+//! its remaining iterations paid and not run (rules version 4; 5 without loops that call). shootout-sieve's inner loop
 //! is four instructions, and its charge was as many again.
 //!
 //! # What things cost ([`CostTable`])

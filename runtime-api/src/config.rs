@@ -447,8 +447,9 @@ impl Default for CostTable {
 /// memory accesses, vector division and square root as divisions). 3: charged once per
 /// region (function entry, loop iteration, `if` arm), not after every `end`. 4: a counted
 /// loop whose every iteration the fuel left can pay for is charged for all of them at its
-/// entry (the same units unless the loop traps part-way).
-pub const COST_RULES_VERSION: u32 = 4;
+/// entry (the same units unless the loop traps part-way). 5: only a loop without calls (a
+/// bounds check's panic aside) is charged at its entry.
+pub const COST_RULES_VERSION: u32 = 5;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -481,7 +482,7 @@ impl CostTable {
     }
 
     /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
-    /// `v4-9a3b…`.
+    /// `v5-2dac…`.
     pub fn id(&self) -> String {
         format!("v{}-{:016x}", self.version(), self.digest())
     }
@@ -531,6 +532,6 @@ mod tests {
         }
     }
 
-    /// The default table's digest under rules version 3.
-    const DEFAULT_DIGEST: u64 = 11_113_649_852_090_717_662;
+    /// The default table's digest under rules version 5.
+    const DEFAULT_DIGEST: u64 = 3_291_118_744_853_188_723;
 }
