@@ -167,6 +167,10 @@ enum Command {
         /// Only these programs (by name, comma-separated); all when not given.
         #[arg(long, value_delimiter = ',')]
         programs_only: Vec<String>,
+        /// Run each program this many times per engine and profile, and time the fastest:
+        /// what makes the hosted / default ratios of short programs worth quoting.
+        #[arg(long, default_value_t = 1)]
+        program_runs: usize,
         /// How wasmer and wasmtime lay out memories: `guarded` (the engines' default: 4 GiB
         /// or more of address space each, no bounds checks) or `compact` (only what is
         /// used, explicit bounds checks): use `compact` under an emulator (qemu-user).
@@ -422,6 +426,7 @@ fn main() -> ExitCode {
             leak_iterations,
             programs,
             programs_only,
+            program_runs,
             memory_reservation,
         } => {
             let options = report::RunOptions {
@@ -437,6 +442,7 @@ fn main() -> ExitCode {
                 thread_calls,
                 leak_iterations,
                 programs: programs.map(|dir| (dir, programs_only)),
+                program_runs,
                 memory_reservation,
             };
             conformance(json.as_deref(), html.as_deref(), &merge, &options)

@@ -88,6 +88,8 @@ pub struct RunOptions {
     /// A directory of real programs in Sightglass's layout to run ([`crate::programs`]),
     /// and the names of those to run (all when empty).
     pub programs: Option<(std::path::PathBuf, Vec<String>)>,
+    /// How many times each program runs per engine and profile, the fastest timed.
+    pub program_runs: usize,
     /// How the compiling engines lay out memories in every section (the generated modules
     /// take theirs from [`RunOptions::generated`]). [`MemoryReservation::Compact`] is for
     /// emulated runs, where a guarded memory costs hundreds of MB of resident memory.
@@ -106,6 +108,7 @@ impl Default for RunOptions {
             thread_calls: 20_000,
             leak_iterations: 10_000,
             programs: None,
+            program_runs: 1,
             memory_reservation: MemoryReservation::Guarded,
         }
     }
@@ -366,7 +369,8 @@ impl Report {
         });
         let programs = options.programs.as_ref().map(|(dir, only)| {
             let reservation = options.memory_reservation;
-            crate::programs::run(dir, only, reservation, &mut progress).unwrap_or_else(|e| {
+            let runs = options.program_runs;
+            crate::programs::run(dir, only, reservation, runs, &mut progress).unwrap_or_else(|e| {
                 panic!(
                     "the programs directory {} must be readable: {e}",
                     dir.display()

@@ -86,6 +86,7 @@ fn reports_merge_across_machines_and_render() {
         thread_calls: 400,
         leak_iterations: 200,
         programs: wasmhost_test_wasms::programs_dir().map(|dir| (dir, vec!["bz2".to_string()])),
+        program_runs: 2,
         memory_reservation: wasmhost::MemoryReservation::Guarded,
     };
     let report = Report::run(&options, |_| {});
@@ -147,6 +148,9 @@ fn reports_merge_across_machines_and_render() {
         assert_eq!(programs.cost_table, table);
         assert!(text.contains(&format!("cost table {table}")), "{text}");
         assert!(text.contains("Real programs"), "{text}");
+        // Timed as the fastest of the runs asked for.
+        assert_eq!(programs.runs, 2);
+        assert!(text.contains("(the fastest of 2 runs)"), "{text}");
     }
 
     // Every guest call burnt portable fuel, the same on every engine and in both profiles,
