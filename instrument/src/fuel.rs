@@ -48,8 +48,9 @@
 //! are charged there at once and a copy without the per-iteration charge runs. Otherwise
 //! the loop runs charged per iteration, as above, and stops before the iteration it cannot
 //! pay for. A guest pays the same units either way; only a trap inside such a loop leaves
-//! its remaining iterations paid and not run (rules version 4; 5 without loops that call). shootout-sieve's inner loop
-//! is four instructions, and its charge was as many again.
+//! its remaining iterations paid and not run (rules version 4; 5 since loops that call are
+//! charged per iteration). shootout-sieve's inner loop is four instructions, and its charge
+//! was as many again.
 //!
 //! # What things cost ([`CostTable`])
 //!

@@ -1095,6 +1095,28 @@ mod tests {
     }
 
     #[test]
+    fn a_counted_loop_that_calls_is_charged_per_iteration() {
+        // The loop's whole charge is prepaid as trips times its cost (an `i64.mul`) only
+        // when it calls nothing: a call costs more than the charge saved.
+        let prepaid = |body: &str| {
+            let wat = format!(
+                "(module (func $g) (func (param i32 i32) (local i32)
+                   loop {body} local.get 2 i32.const 1 i32.add local.tee 2 local.get 1 i32.ne
+                   br_if 0 end))"
+            );
+            let passes = Passes {
+                fuel: Some((CostTable::default(), 1000)),
+                ..Passes::default()
+            };
+            let (out, _) = rewrite(&wat::parse_str(&wat).unwrap(), &passes).unwrap();
+            wasmparser::validate(&out).unwrap();
+            print(&out).matches("i64.mul").count()
+        };
+        assert_eq!(prepaid("nop"), 1);
+        assert_eq!(prepaid("call $g"), 0);
+    }
+
+    #[test]
     fn reserved_export_names_are_refused() {
         let wasm =
             wat::parse_str(r#"(module (global (export "wasmhost_fuel") i32 (i32.const 0)))"#)
