@@ -178,7 +178,8 @@ fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
 /// compares it with an invariant bound, and that runs on while the comparison holds in
 /// one of compiled code's two shapes:
 ///
-/// - `... compare  br_if 0  end`: the back edge at the loop's end, falling out of it after;
+/// - `... compare  br_if 0  end`: the back edge at the loop's end, falling out of it after,
+///   or leaving by a `br` between the two (`br_if 0  br $out  end`);
 /// - `... compare  br_if $out  br 0`: out of the loop when the comparison holds (the
 ///   opposite one), back otherwise; falling out of the loop's `end`, if it can, lands on
 ///   a trap.
@@ -242,10 +243,16 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         }
     }
     let back_edge = back_edge?;
+    // The first shape may leave by a `br` right after its back edge, the loop's last
+    // instruction (LLVM's vectorized loops do): run once, on the way out.
+    let br_out = (back_edge + 2 == end
+        && matches!(ops[back_edge + 1], Br { .. })
+        && leaving.iter().any(|&(k, _)| k == back_edge + 1))
+    .then_some(back_edge + 1);
     // The branch whose condition decides whether the loop goes on, and whether it leaves
     // the loop (the second shape) or goes back (the first).
     let (decides, leaves) = match ops[back_edge] {
-        BrIf { .. } if back_edge + 1 == end => (back_edge, false),
+        BrIf { .. } if back_edge + 1 == end || br_out.is_some() => (back_edge, false),
         // The branch before the back edge leaves the loop, and falling out of the loop's
         // end, if it can, traps.
         Br { .. }
@@ -257,7 +264,7 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         }
         _ => return None,
     };
-    let exit_branch = leaves.then_some(decides);
+    let exit_branch = if leaves { Some(decides) } else { br_out };
     let traps_only = leaving
         .iter()
         .all(|&(k, beyond)| Some(k) == exit_branch || shape.lands_on_a_trap(ops, at, beyond));
@@ -674,6 +681,23 @@ mod tests {
                     inclusive: true
                 }
             ))
+        );
+        // Out by a branch right after the back edge, as vectorized loops leave.
+        assert_eq!(
+            exit(
+                "block $out loop $l local.get $i i32.const -2 i32.add local.tee $i br_if $l \
+                 br $out end end"
+            ),
+            Some((Operand::Const(-2), Operand::Const(0), Exit::NotEqual))
+        );
+        // Not when anything comes between them.
+        assert!(
+            found(
+                I,
+                "block $out loop $l local.get $i i32.const -2 i32.add local.tee $i br_if $l \
+                 nop br $out end end"
+            )
+            .is_none()
         );
         // Branches inside the body, and calls, are fine.
         let inside = "loop $l block local.get $x br_if 0 end local.get $x if nop else nop end \

@@ -40,7 +40,8 @@
 //! # Counted loops
 //!
 //! An innermost loop that steps a counter by an invariant amount towards an invariant bound,
-//! left only by its back edge (compiled code's usual inner loop), and calls nothing but a
+//! left only by its back edge or a branch right after it (compiled code's usual inner loop,
+//! vectorized or not), and calls nothing but a
 //! bounds check's panic, is emitted twice (a call costs far more than the charge saved, and
 //! the proof of the trip count costs some 15 instructions at each entry). At its
 //! entry the rewrite computes its number of iterations; when that number is proved (no
@@ -49,7 +50,8 @@
 //! the loop runs charged per iteration, as above, and stops before the iteration it cannot
 //! pay for. A guest pays the same units either way; only a trap inside such a loop leaves
 //! its remaining iterations paid and not run (rules version 4; 5 since loops that call are
-//! charged per iteration). shootout-sieve's inner loop is four instructions, and its charge
+//! charged per iteration; 6 since loops that leave by a branch after their back edge are
+//! counted). shootout-sieve's inner loop is four instructions, and its charge
 //! was as many again.
 //!
 //! # What things cost ([`CostTable`])

@@ -448,8 +448,9 @@ impl Default for CostTable {
 /// region (function entry, loop iteration, `if` arm), not after every `end`. 4: a counted
 /// loop whose every iteration the fuel left can pay for is charged for all of them at its
 /// entry (the same units unless the loop traps part-way). 5: only a loop without calls (a
-/// bounds check's panic aside) is charged at its entry.
-pub const COST_RULES_VERSION: u32 = 5;
+/// bounds check's panic aside) is charged at its entry. 6: so is a loop that leaves by a
+/// branch right after its back edge.
+pub const COST_RULES_VERSION: u32 = 6;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -482,7 +483,7 @@ impl CostTable {
     }
 
     /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
-    /// `v5-2dac…`.
+    /// `v6-9ab6…`.
     pub fn id(&self) -> String {
         format!("v{}-{:016x}", self.version(), self.digest())
     }
@@ -532,6 +533,6 @@ mod tests {
         }
     }
 
-    /// The default table's digest under rules version 5.
-    const DEFAULT_DIGEST: u64 = 3_291_118_744_853_188_723;
+    /// The default table's digest under rules version 6.
+    const DEFAULT_DIGEST: u64 = 11_148_287_861_112_022_656;
 }
