@@ -2,13 +2,12 @@
 //!
 //! The pass adds a memory of one page that no original instruction can name (it comes after
 //! the module's own memories), exports it as [`EXPORT`], and reads a byte of its first
-//! [`FLAG_BYTES`] at every loop head and at the entry of every function on a cycle of the call graph: a guest that
-//! runs long runs loops or recursion, so it reaches a check within one pass through a loop
-//! body or one round of its recursion. The host writes a non-zero byte there from any
-//! thread to stop the guest, which traps with `unreachable`; the host knows why, since it
-//! wrote the byte. Any other call chain ends within as many calls as the module has
-//! functions (each of which checks in its loops), and a call to the host is checked by the
-//! host, so those functions get no check at their entry.
+//! [`FLAG_BYTES`] at every loop head and at the entry of the functions that need it
+//! ([`checked_at_entry`]): a guest that runs long runs loops, recursion or a large call tree,
+//! so it reaches a check within one pass through a loop body, one round of its recursion or
+//! a bounded number of operators. The host writes a non-zero byte there from any thread to
+//! stop the guest, which traps with `unreachable`; the host knows why, since it wrote the
+//! byte. A call to the host is checked by the host.
 //!
 //! A counted inner loop without calls (see the [`fuel`](crate::fuel) module) whose number of
 //! iterations, proved at its entry, keeps it under about a million instructions runs in a
@@ -43,15 +42,43 @@ pub(crate) fn check(f: &mut Function, memory: u32, site: u32) {
         .instruction(&Instruction::End);
 }
 
-/// Per defined function of `wasm`, whether it needs a check at its entry: it is on a cycle
-/// of the call graph (it may call itself, directly or through others). A `call_indirect`
-/// may reach any function the module lets out: those in its element segments, named by a
-/// `ref.func`, or exported (a host may place those in a table).
-pub(crate) fn on_call_cycles(wasm: &[u8]) -> wasmparser::Result<Vec<bool>> {
+/// The most operators a function may run, with the functions it calls outside loops, before
+/// it reaches a check or returns, and still go without a check at its entry: far under the
+/// 10 ms a deadline promises, even interpreted. The bound counts operators in the code, each
+/// run at most once between two checks (a loop's back edge passes its check; a counted
+/// loop's copy without checks is bounded by its trip count), so it holds whatever the
+/// arguments.
+const UNCHECKED_OPERATORS: u64 = 100_000;
+
+/// A call in a function body.
+struct CallSite {
+    /// The function called, or `None` for a `call_indirect`.
+    callee: Option<u32>,
+    /// Whether a check runs before the call every time it is made: the call is inside a
+    /// loop, whose head checks on every iteration. A call right before `unreachable` (a
+    /// panic handler's) is not counted as covered: it may sit in a counted loop's copy
+    /// without the check.
+    covered: bool,
+}
+
+/// Per defined function of `wasm`, whether it needs a check at its entry.
+///
+/// - A function on a cycle of calls no loop covers (recursion with every call outside
+///   loops, like `fib(n - 1) + fib(n - 2)` written with an `if`): each round of the
+///   recursion passes its check. Recursion through a call inside a loop (how compilers
+///   emit that `fib`: one call in a loop over `n`) is checked by the loop, and its entry
+///   goes without: a recursive call then pays one check, not two.
+/// - A function that may run more than [`UNCHECKED_OPERATORS`] before a check: a call tree
+///   without loops or recursion, each of 40 functions calling the next twice, runs 2^40
+///   calls; the functions high in such a tree check.
+///
+/// A `call_indirect` may reach any function the module lets out: those in its element
+/// segments, named by a `ref.func`, or exported (a host may place those in a table). A call
+/// to an import goes to the host, which checks.
+pub(crate) fn checked_at_entry(wasm: &[u8]) -> wasmparser::Result<Vec<bool>> {
     let mut imported = 0u32;
     let mut escaping = Vec::new();
-    let mut callees: Vec<Vec<u32>> = Vec::new();
-    let mut indirect = Vec::new();
+    let mut bodies: Vec<Calls> = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload? {
             Payload::ImportSection(reader) => {
@@ -91,22 +118,9 @@ pub(crate) fn on_call_cycles(wasm: &[u8]) -> wasmparser::Result<Vec<bool>> {
                 }
             }
             Payload::CodeSectionEntry(body) => {
-                let mut calls = Vec::new();
-                let mut calls_indirectly = false;
-                let mut ops = body.get_operators_reader()?;
-                while !ops.eof() {
-                    match ops.read()? {
-                        Operator::Call { function_index }
-                        | Operator::ReturnCall { function_index } => calls.push(function_index),
-                        Operator::CallIndirect { .. } | Operator::ReturnCallIndirect { .. } => {
-                            calls_indirectly = true
-                        }
-                        Operator::RefFunc { function_index } => escaping.push(function_index),
-                        _ => {}
-                    }
-                }
-                callees.push(calls);
-                indirect.push(calls_indirectly);
+                let calls = calls(body.get_operators_reader()?)?;
+                escaping.extend(&calls.named);
+                bodies.push(calls);
             }
             _ => {}
         }
@@ -114,23 +128,124 @@ pub(crate) fn on_call_cycles(wasm: &[u8]) -> wasmparser::Result<Vec<bool>> {
     // The graph over defined functions: calls to imports go to the host, which checks.
     let defined = |f: u32| {
         f.checked_sub(imported)
-            .filter(|d| (*d as usize) < callees.len())
+            .filter(|d| (*d as usize) < bodies.len())
     };
-    let escaping: Vec<u32> = escaping.into_iter().filter_map(defined).collect();
-    let edges: Vec<Vec<u32>> = callees
+    let mut escaping: Vec<u32> = escaping.into_iter().filter_map(defined).collect();
+    escaping.sort_unstable();
+    escaping.dedup();
+    let callees = |site: &CallSite| -> Vec<u32> {
+        match site.callee {
+            Some(f) => defined(f).into_iter().collect(),
+            None => escaping.clone(),
+        }
+    };
+    let uncovered: Vec<Vec<u32>> = bodies
         .iter()
-        .zip(&indirect)
-        .map(|(calls, indirect)| {
-            let mut out: Vec<u32> = calls.iter().copied().filter_map(defined).collect();
-            if *indirect {
-                out.extend(&escaping);
-            }
+        .map(|body| {
+            let mut out: Vec<u32> = body
+                .sites
+                .iter()
+                .filter(|site| !site.covered)
+                .flat_map(callees)
+                .collect();
             out.sort_unstable();
             out.dedup();
             out
         })
         .collect();
-    Ok(cyclic(&edges))
+    let mut checked = cyclic(&uncovered);
+    // With those cycles cut at their checks, the uncovered calls make an acyclic graph:
+    // the work before a check, summed from the leaves up.
+    let mut unchecked_work: Vec<Option<u64>> = checked.iter().map(|c| c.then_some(0)).collect();
+    for root in 0..bodies.len() {
+        let mut work = vec![root];
+        while let Some(&node) = work.last() {
+            if unchecked_work[node].is_some() {
+                work.pop();
+                continue;
+            }
+            let pending: Vec<usize> = uncovered[node]
+                .iter()
+                .map(|&to| to as usize)
+                .filter(|&to| unchecked_work[to].is_none())
+                .collect();
+            if !pending.is_empty() {
+                work.extend(pending);
+                continue;
+            }
+            work.pop();
+            let done = |f: u32| unchecked_work[f as usize].unwrap_or(0);
+            let mut total = bodies[node].operators;
+            for site in bodies[node].sites.iter().filter(|site| !site.covered) {
+                let callee = match site.callee {
+                    Some(f) => defined(f).map_or(0, done),
+                    None => escaping.iter().map(|&f| done(f)).max().unwrap_or(0),
+                };
+                total = total.saturating_add(callee);
+            }
+            checked[node] = total > UNCHECKED_OPERATORS;
+            unchecked_work[node] = Some(if checked[node] { 0 } else { total });
+        }
+    }
+    Ok(checked)
+}
+
+/// What the analysis needs of a function body.
+struct Calls {
+    /// How many operators the body has.
+    operators: u64,
+    /// Its calls, in order.
+    sites: Vec<CallSite>,
+    /// The functions it names with `ref.func`.
+    named: Vec<u32>,
+}
+
+/// The calls of the body `ops`.
+fn calls(mut ops: wasmparser::OperatorsReader<'_>) -> wasmparser::Result<Calls> {
+    let (mut operators, mut sites, mut named) = (0u64, Vec::<CallSite>::new(), Vec::new());
+    // Per open block, whether it is a loop; and how many of them are.
+    let (mut blocks, mut loops) = (Vec::new(), 0usize);
+    let mut after_call = false;
+    while !ops.eof() {
+        let op = ops.read()?;
+        operators += 1;
+        if after_call
+            && matches!(op, Operator::Unreachable)
+            && let Some(site) = sites.last_mut()
+        {
+            site.covered = false;
+        }
+        after_call = false;
+        match op {
+            Operator::Block { .. } | Operator::If { .. } => blocks.push(false),
+            Operator::Loop { .. } => {
+                blocks.push(true);
+                loops += 1;
+            }
+            Operator::End => loops -= usize::from(blocks.pop() == Some(true)),
+            Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                sites.push(CallSite {
+                    callee: Some(function_index),
+                    covered: loops > 0,
+                });
+                after_call = true;
+            }
+            Operator::CallIndirect { .. } | Operator::ReturnCallIndirect { .. } => {
+                sites.push(CallSite {
+                    callee: None,
+                    covered: loops > 0,
+                });
+                after_call = true;
+            }
+            Operator::RefFunc { function_index } => named.push(function_index),
+            _ => {}
+        }
+    }
+    Ok(Calls {
+        operators,
+        sites,
+        named,
+    })
 }
 
 /// The functions a constant expression names with `ref.func`.
@@ -219,5 +334,50 @@ mod tests {
         // A long chain without a cycle, deeper than any native stack would take.
         let chain: Vec<Vec<u32>> = (1..=100_000).map(|i| vec![i]).chain([vec![]]).collect();
         assert!(cyclic(&chain).iter().all(|c| !c));
+    }
+
+    fn checked(wat: &str) -> Vec<bool> {
+        checked_at_entry(&wat::parse_str(wat).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn recursion_checks_at_entry_unless_a_loop_covers_its_call() {
+        let fib_if = "(func $f (param i32) (result i32)
+            (if (result i32) (local.get 0) (then (call $f (i32.const 0))) (else (i32.const 1))))";
+        let fib_loop =
+            "(func $f (param i32) (loop $l (call $f (i32.const 0)) (br_if $l (local.get 0))))";
+        // A call right before `unreachable` may sit in a counted loop's copy without checks.
+        let panics_in_loop = "(func $f (loop $l (call $f) unreachable))";
+        let through_table = "(table 1 funcref) (elem (i32.const 0) $f)
+            (func $f (call_indirect (i32.const 0)))";
+        for (body, expected) in [
+            (fib_if, true),
+            (fib_loop, false),
+            (panics_in_loop, true),
+            (through_table, true),
+        ] {
+            assert_eq!(checked(&format!("(module {body})")), [expected], "{body}");
+        }
+    }
+
+    #[test]
+    fn a_large_call_tree_checks_high_up_and_not_at_its_leaves() {
+        // Each of 41 functions calls the next twice: 2^40 calls from the first.
+        let mut wat = String::from("(module");
+        for next in 1..=40 {
+            wat += &format!(" (func call {next} call {next})");
+        }
+        let checks = checked(&(wat + " (func))"));
+        // Function k runs its 3 operators and twice what k + 1 runs before a check: 2^15
+        // times the leaves' work passes the bound at function 25, which checks, and the
+        // count starts again above it, up to function 9.
+        let at: Vec<usize> = (0..checks.len()).filter(|&k| checks[k]).collect();
+        assert_eq!(at, [9, 25]);
+        // The same functions in a chain, each calling the next once, need no check.
+        let mut chain = String::from("(module");
+        for next in 1..=40 {
+            chain += &format!(" (func call {next})");
+        }
+        assert!(checked(&(chain + " (func))")).iter().all(|c| !c));
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         None => None,
     };
     let checked_at_entry = match passes.interrupt {
-        true => interrupt::on_call_cycles(&wasm)
+        true => interrupt::checked_at_entry(&wasm)
             .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
         false => Vec::new(),
     };
@@ -700,7 +700,7 @@ impl Reencode for Rewriter<'_> {
             .get(self.next_function)
             .copied()
             .unwrap_or(0);
-        let on_call_cycle = self.checked_at_entry.get(self.next_function) == Some(&true);
+        let entry_check = self.checked_at_entry.get(self.next_function) == Some(&true);
         self.next_function += 1;
         self.interrupt_sites = 0;
         let mut locals = Vec::new();
@@ -752,7 +752,7 @@ impl Reencode for Rewriter<'_> {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
-        if let (Some(memory), true) = (self.interrupt_memory, on_call_cycle) {
+        if let (Some(memory), true) = (self.interrupt_memory, entry_check) {
             interrupt::check(&mut f, memory, 0);
             self.interrupt_sites = 1;
         }

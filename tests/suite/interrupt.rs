@@ -34,8 +34,29 @@ const MODULE: &str = r#"(module
         local.get 2 local.get 1 i32.add i32.const 7 i32.mul i32.const 3 i32.rotl local.set 2
         local.get 1 i32.const 1 i32.add local.tee 1 local.get 0 i32.ne br_if $inner)
       br $outer))
+  ;; The recursion as compilers emit it: the recursive call inside a loop, whose check
+  ;; is the only one on the cycle.
+  (func $fib_loop (export "fib_loop") (param i32) (result i32) (local i32)
+    (block $done
+      (br_if $done (i32.lt_u (local.get 0) (i32.const 2)))
+      (loop $l
+        (local.set 1 (i32.add (local.get 1)
+          (call $fib_loop (i32.sub (local.get 0) (i32.const 1)))))
+        (local.tee 0 (i32.sub (local.get 0) (i32.const 2)))
+        (br_if $l (i32.gt_u (i32.const 1)))))
+    (i32.add (local.get 1) (local.get 0)))
   (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
 )"#;
+
+/// A call tree without loops or recursion that still runs for hours: each of 40 functions
+/// calls the next twice, 2^40 calls in all.
+fn call_tree() -> String {
+    let mut wat = String::from("(module (func (export \"tree\") call 1 call 1)");
+    for next in 2..=40 {
+        wat += &format!(" (func call {next} call {next})");
+    }
+    wat + " (func))"
+}
 
 /// Far past any deadline here: a guest still running then was not stopped.
 const STOPPED_WITHIN: Duration = Duration::from_secs(5);
@@ -53,10 +74,14 @@ fn host() -> (HostFunctions<()>, Arc<AtomicU64>) {
 }
 
 fn instance(engine: &AnyEngine, config: Config) -> (AnyInstance<()>, Arc<AtomicU64>) {
+    instance_of(engine, config, MODULE)
+}
+
+fn instance_of(engine: &AnyEngine, config: Config, wat: &str) -> (AnyInstance<()>, Arc<AtomicU64>) {
     let (host, ticks) = host();
     let instance = AnyEngine::from_name(engine.name(), config)
         .unwrap()
-        .compile(&wasmhost::wat2wasm(MODULE).unwrap())
+        .compile(&wasmhost::wat2wasm(wat).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", engine.name()))
         .instantiate(&host, ())
         .unwrap();
@@ -89,6 +114,22 @@ fn a_deadline_stops_recursion_without_loops(engine: &AnyEngine) {
     let (mut guest, _) = instance(engine, deadline(20));
     // fib(60) makes about 10^12 calls: hours, unless stopped.
     stops(&mut guest, "fib", &[Value::I32(60)], Interruption::Deadline);
+    let (mut guest, _) = instance(engine, deadline(20));
+    assert_eq!(
+        guest.call_raw("fib_loop", &[Value::I32(20)]),
+        Ok(vec![Value::I32(6765)])
+    );
+    stops(
+        &mut guest,
+        "fib_loop",
+        &[Value::I32(60)],
+        Interruption::Deadline,
+    );
+}
+
+fn a_deadline_stops_a_call_tree_without_loops_or_recursion(engine: &AnyEngine) {
+    let (mut guest, _) = instance_of(engine, deadline(20), &call_tree());
+    stops(&mut guest, "tree", &[], Interruption::Deadline);
 }
 
 fn a_deadline_stops_counted_loops_short_and_long(engine: &AnyEngine) {
@@ -235,6 +276,7 @@ fn an_interruptible_engine_still_refuses_several_memories(engine: &AnyEngine) {
 wasmhost::on_every_engine!(
     a_deadline_stops_a_loop_without_calls_and_spends_the_instance,
     a_deadline_stops_recursion_without_loops,
+    a_deadline_stops_a_call_tree_without_loops_or_recursion,
     a_deadline_stops_counted_loops_short_and_long,
     a_deadline_stops_host_call_heavy_code,
     a_cancel_from_another_thread_stops_the_guest,
