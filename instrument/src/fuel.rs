@@ -54,6 +54,20 @@
 //! counted). shootout-sieve's inner loop is four instructions, and its charge
 //! was as many again.
 //!
+//! # Calls
+//!
+//! A call costs its caller the code around it and the callee its entry region's charge, one
+//! more store of the fuel and one more test. Where the callee is reached only by direct
+//! calls that run whenever the region they are in is entered (no branch or `return`
+//! before them in it leads past them; not a tail call, nor a panic handler's call before
+//! `unreachable`, which a counted loop may hold), and is not exported, in a table or named
+//! by a `ref.func` (the host or an indirect call may enter it), its callers pay its entry
+//! with the region around each call, and its own entry charges nothing (rules version 7).
+//! A run pays the same units; one that traps between the start of the caller's region and
+//! the call has paid the callee's entry too. A recursive call in a loop, as compilers emit
+//! `fib(n - 1) + fib(n - 2)`, then costs one charge instead of two. A function whose own
+//! entry region calls another keeps its charge, so that what a caller pays is one body's.
+//!
 //! # What things cost ([`CostTable`])
 //!
 //! - every instruction `instruction` units, except `block`, `loop`, `else`, `end` and `nop`,
@@ -73,6 +87,8 @@
 use wasm_encoder::{BlockType, Function, Instruction};
 use wasmhost_api::CostTable;
 use wasmparser::Operator;
+
+use crate::calls::{CallGraph, Callee};
 
 /// The fixed cost of one instruction (bulk lengths and grown pages come on top), in a
 /// module that imports `imported_functions` functions.
@@ -113,8 +129,14 @@ pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable, imported_functions
 }
 
 /// For each instruction of a body, the cost to charge just before it: the whole cost of
-/// the region it starts, or 0 where no region starts.
-pub fn block_charges(ops: &[Operator<'_>], costs: &CostTable, imported_functions: u32) -> Vec<u64> {
+/// the region it starts, or 0 where no region starts. `paid_by_callers`, per defined
+/// function, is the entry charge a call to it pays ([`paid_by_callers`]; empty for none).
+pub fn block_charges(
+    ops: &[Operator<'_>],
+    costs: &CostTable,
+    imported_functions: u32,
+    paid_by_callers: &[Option<u64>],
+) -> Vec<u64> {
     use Operator::*;
     /// An open construct: where the code directly in it is charged, and whether that code
     /// can run (it cannot after an unconditional branch, up to the construct's `end`).
@@ -133,7 +155,13 @@ pub fn block_charges(ops: &[Operator<'_>], costs: &CostTable, imported_functions
             break; // past the body's final `end`: nothing (validation allows nothing there)
         };
         if top.live {
-            let cost = instruction_cost(op, costs, imported_functions);
+            let mut cost = instruction_cost(op, costs, imported_functions);
+            if let Call { function_index } = op
+                && let Some(defined) = function_index.checked_sub(imported_functions)
+                && let Some(Some(entry)) = paid_by_callers.get(defined as usize)
+            {
+                cost = cost.saturating_add(*entry);
+            }
             charges[top.region] = charges[top.region].saturating_add(cost);
         }
         // A new region starts after `loop`, `if` and `else`; `ops[i + 1]` exists, since an
@@ -162,6 +190,34 @@ pub fn block_charges(ops: &[Operator<'_>], costs: &CostTable, imported_functions
         }
     }
     charges
+}
+
+/// Per defined function of the module `graph` describes, the charge of its entry region
+/// when its callers pay it instead (see "Calls" in the module docs), else `None`.
+pub(crate) fn paid_by_callers(graph: &CallGraph) -> Vec<Option<u64>> {
+    let mut eligible = vec![true; graph.bodies.len()];
+    for &f in &graph.escaping {
+        eligible[f as usize] = false;
+    }
+    for (f, body) in graph.bodies.iter().enumerate() {
+        for site in &body.sites {
+            // Its entry charge would then hold its callee's, and so on down the calls.
+            if site.at_entry && site.callee != Callee::Imported {
+                eligible[f] = false;
+            }
+            if let Callee::Defined(callee) = site.callee
+                && (!site.certain || site.before_unreachable || site.tail)
+            {
+                eligible[callee as usize] = false;
+            }
+        }
+    }
+    graph
+        .bodies
+        .iter()
+        .zip(eligible)
+        .map(|(body, eligible)| eligible.then_some(body.entry_charge))
+        .collect()
 }
 
 /// Whether `op` is charged by its length (the top of the stack, an `i32`).
@@ -272,13 +328,13 @@ mod tests {
     fn a_region_is_charged_at_its_start_for_all_of_it() {
         // i32.const, drop, loop | i32.const, br_if, i32.const, drop, end(loop) | end
         let body = ops("i32.const 1 drop loop i32.const 0 br_if 0 i32.const 2 drop end");
-        let charges = block_charges(&body, &CostTable::default(), 0);
+        let charges = block_charges(&body, &CostTable::default(), 0, &[]);
         assert_eq!(charges, vec![2, 0, 0, 4, 0, 0, 0, 0, 0]);
         // `if` and `else` start regions; the code after `end` is the enclosing region's.
         let body = ops(
             "i32.const 1 if nop i32.const 1 drop else i32.const 2 drop end nop i32.const 3 drop",
         );
-        let charges = block_charges(&body, &CostTable::default(), 0);
+        let charges = block_charges(&body, &CostTable::default(), 0, &[]);
         assert_eq!(charges, vec![4, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
     }
 
@@ -291,14 +347,45 @@ mod tests {
             "loop block block i32.const 0 br_if 0 end i32.const 1 br_if 0 end \
              i32.const 2 drop br 0 i32.const 3 drop end",
         );
-        let charges = block_charges(&body, &CostTable::default(), 0);
+        let charges = block_charges(&body, &CostTable::default(), 0, &[]);
         assert_eq!(charges[1], 7, "{charges:?}");
         assert_eq!(charges.iter().sum::<u64>(), 7, "{charges:?}");
         // Code after a `return` in a nested `if` is paid for on entry, and code after the
         // `return` in the same arm is not.
         let body = ops("i32.const 1 if return i32.const 9 drop end i32.const 2 drop");
-        let charges = block_charges(&body, &CostTable::default(), 0);
+        let charges = block_charges(&body, &CostTable::default(), 0, &[]);
         assert_eq!(charges, vec![4, 0, 1, 0, 0, 0, 0, 0, 0]);
+    }
+
+    fn paid(wat: &str) -> Vec<Option<u64>> {
+        let wasm = wat::parse_str(wat).unwrap();
+        paid_by_callers(&CallGraph::of(&wasm, Some(&CostTable::default())).unwrap())
+    }
+
+    #[test]
+    fn callers_pay_an_entry_only_for_functions_that_only_certain_calls_reach() {
+        // $leaf's entry: i32.const, drop (its `end` is free).
+        let leaf = "(func $leaf i32.const 1 drop)";
+        let certain = format!("(module {leaf} (func (export \"run\") call $leaf))");
+        assert_eq!(
+            paid(&certain),
+            [Some(2), None],
+            "exported: the host calls it"
+        );
+        let skippable = format!(
+            "(module {leaf} (func (export \"run\") block i32.const 0 br_if 0 call $leaf end))"
+        );
+        assert_eq!(paid(&skippable), [None, None]);
+        let panics = format!("(module {leaf} (func (export \"run\") call $leaf unreachable))");
+        assert_eq!(paid(&panics), [None, None]);
+        let in_table = format!(
+            "(module {leaf} (table 1 funcref) (elem (i32.const 0) $leaf) (func (export \"run\") call $leaf))"
+        );
+        assert_eq!(paid(&in_table), [None, None]);
+        // A function whose entry calls another pays at its own entry.
+        let nested =
+            format!("(module {leaf} (func $mid call $leaf) (func (export \"run\") call $mid))");
+        assert_eq!(paid(&nested), [Some(2), None, None]);
     }
 
     #[test]
@@ -307,9 +394,9 @@ mod tests {
         let body = ops("i32.const 0 i32.load drop call 0 i32.const 1 i32.const 1 i32.div_u drop");
         let expected = 1 + (1 + costs.memory_access as u64) + 1 + (1 + costs.call as u64);
         let expected = expected + 2 + (1 + costs.division as u64) + 1;
-        assert_eq!(block_charges(&body, &costs, 0)[0], expected);
+        assert_eq!(block_charges(&body, &costs, 0, &[])[0], expected);
         // The same call, to an imported function.
         let host = expected + costs.host_call as u64;
-        assert_eq!(block_charges(&body, &costs, 1)[0], host);
+        assert_eq!(block_charges(&body, &costs, 1, &[])[0], host);
     }
 }

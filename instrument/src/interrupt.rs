@@ -14,7 +14,8 @@
 //! copy without the check: it ends soon, and whatever runs it is checked.
 
 use wasm_encoder::{BlockType, Function, Instruction, MemArg, MemArgTarget};
-use wasmparser::{ElementItems, ExternalKind, Operator, Parser, Payload, TypeRef};
+
+use crate::calls::{CallGraph, CallSite};
 
 /// The name the added memory is exported under. A module that already exports this name
 /// is refused ([`crate::instrument`]).
@@ -50,103 +51,32 @@ pub(crate) fn check(f: &mut Function, memory: u32, site: u32) {
 /// arguments.
 const UNCHECKED_OPERATORS: u64 = 100_000;
 
-/// A call in a function body.
-struct CallSite {
-    /// The function called, or `None` for a `call_indirect`.
-    callee: Option<u32>,
-    /// Whether a check runs before the call every time it is made: the call is inside a
-    /// loop, whose head checks on every iteration. A call right before `unreachable` (a
-    /// panic handler's) is not counted as covered: it may sit in a counted loop's copy
-    /// without the check.
-    covered: bool,
-}
-
-/// Per defined function of `wasm`, whether it needs a check at its entry.
+/// Per defined function of the module `graph` describes, whether it needs a check at its
+/// entry.
 ///
 /// - A function on a cycle of calls no loop covers (recursion with every call outside
 ///   loops, like `fib(n - 1) + fib(n - 2)` written with an `if`): each round of the
 ///   recursion passes its check. Recursion through a call inside a loop (how compilers
 ///   emit that `fib`: one call in a loop over `n`) is checked by the loop, and its entry
-///   goes without: a recursive call then pays one check, not two.
+///   goes without: a recursive call then pays one check, not two. A call right before
+///   `unreachable` (a panic handler's) is not covered: it may sit in a counted loop's copy
+///   without the check.
 /// - A function that may run more than [`UNCHECKED_OPERATORS`] before a check: a call tree
 ///   without loops or recursion, each of 40 functions calling the next twice, runs 2^40
 ///   calls; the functions high in such a tree check.
 ///
-/// A `call_indirect` may reach any function the module lets out: those in its element
-/// segments, named by a `ref.func`, or exported (a host may place those in a table). A call
-/// to an import goes to the host, which checks.
-pub(crate) fn checked_at_entry(wasm: &[u8]) -> wasmparser::Result<Vec<bool>> {
-    let mut imported = 0u32;
-    let mut escaping = Vec::new();
-    let mut bodies: Vec<Calls> = Vec::new();
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload? {
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    if matches!(import?.ty, TypeRef::Func(_)) {
-                        imported += 1;
-                    }
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export?;
-                    if export.kind == ExternalKind::Func {
-                        escaping.push(export.index);
-                    }
-                }
-            }
-            Payload::GlobalSection(reader) => {
-                for global in reader {
-                    escaping.extend(referenced(global?.init_expr.get_operators_reader())?);
-                }
-            }
-            Payload::ElementSection(reader) => {
-                for element in reader {
-                    match element?.items {
-                        ElementItems::Functions(functions) => {
-                            for function in functions {
-                                escaping.push(function?);
-                            }
-                        }
-                        ElementItems::Expressions(_, exprs) => {
-                            for expr in exprs {
-                                escaping.extend(referenced(expr?.get_operators_reader())?);
-                            }
-                        }
-                    }
-                }
-            }
-            Payload::CodeSectionEntry(body) => {
-                let calls = calls(body.get_operators_reader()?)?;
-                escaping.extend(&calls.named);
-                bodies.push(calls);
-            }
-            _ => {}
-        }
-    }
-    // The graph over defined functions: calls to imports go to the host, which checks.
-    let defined = |f: u32| {
-        f.checked_sub(imported)
-            .filter(|d| (*d as usize) < bodies.len())
-    };
-    let mut escaping: Vec<u32> = escaping.into_iter().filter_map(defined).collect();
-    escaping.sort_unstable();
-    escaping.dedup();
-    let callees = |site: &CallSite| -> Vec<u32> {
-        match site.callee {
-            Some(f) => defined(f).into_iter().collect(),
-            None => escaping.clone(),
-        }
-    };
-    let uncovered: Vec<Vec<u32>> = bodies
+/// A call to an import goes to the host, which checks.
+pub(crate) fn checked_at_entry(graph: &CallGraph) -> Vec<bool> {
+    let covered = |site: &CallSite| site.in_loop && !site.before_unreachable;
+    let uncovered: Vec<Vec<u32>> = graph
+        .bodies
         .iter()
         .map(|body| {
             let mut out: Vec<u32> = body
                 .sites
                 .iter()
-                .filter(|site| !site.covered)
-                .flat_map(callees)
+                .filter(|site| !covered(site))
+                .flat_map(|site| graph.callees(site).iter().copied())
                 .collect();
             out.sort_unstable();
             out.dedup();
@@ -157,7 +87,7 @@ pub(crate) fn checked_at_entry(wasm: &[u8]) -> wasmparser::Result<Vec<bool>> {
     // With those cycles cut at their checks, the uncovered calls make an acyclic graph:
     // the work before a check, summed from the leaves up.
     let mut unchecked_work: Vec<Option<u64>> = checked.iter().map(|c| c.then_some(0)).collect();
-    for root in 0..bodies.len() {
+    for root in 0..graph.bodies.len() {
         let mut work = vec![root];
         while let Some(&node) = work.last() {
             if unchecked_work[node].is_some() {
@@ -174,89 +104,19 @@ pub(crate) fn checked_at_entry(wasm: &[u8]) -> wasmparser::Result<Vec<bool>> {
                 continue;
             }
             work.pop();
-            let done = |f: u32| unchecked_work[f as usize].unwrap_or(0);
-            let mut total = bodies[node].operators;
-            for site in bodies[node].sites.iter().filter(|site| !site.covered) {
-                let callee = match site.callee {
-                    Some(f) => defined(f).map_or(0, done),
-                    None => escaping.iter().map(|&f| done(f)).max().unwrap_or(0),
-                };
+            let done = |f: &u32| unchecked_work[*f as usize].unwrap_or(0);
+            let body = &graph.bodies[node];
+            let mut total = body.operators;
+            for site in body.sites.iter().filter(|site| !covered(site)) {
+                // One callee runs per call: the costliest of those it may reach.
+                let callee = graph.callees(site).iter().map(done).max().unwrap_or(0);
                 total = total.saturating_add(callee);
             }
             checked[node] = total > UNCHECKED_OPERATORS;
             unchecked_work[node] = Some(if checked[node] { 0 } else { total });
         }
     }
-    Ok(checked)
-}
-
-/// What the analysis needs of a function body.
-struct Calls {
-    /// How many operators the body has.
-    operators: u64,
-    /// Its calls, in order.
-    sites: Vec<CallSite>,
-    /// The functions it names with `ref.func`.
-    named: Vec<u32>,
-}
-
-/// The calls of the body `ops`.
-fn calls(mut ops: wasmparser::OperatorsReader<'_>) -> wasmparser::Result<Calls> {
-    let (mut operators, mut sites, mut named) = (0u64, Vec::<CallSite>::new(), Vec::new());
-    // Per open block, whether it is a loop; and how many of them are.
-    let (mut blocks, mut loops) = (Vec::new(), 0usize);
-    let mut after_call = false;
-    while !ops.eof() {
-        let op = ops.read()?;
-        operators += 1;
-        if after_call
-            && matches!(op, Operator::Unreachable)
-            && let Some(site) = sites.last_mut()
-        {
-            site.covered = false;
-        }
-        after_call = false;
-        match op {
-            Operator::Block { .. } | Operator::If { .. } => blocks.push(false),
-            Operator::Loop { .. } => {
-                blocks.push(true);
-                loops += 1;
-            }
-            Operator::End => loops -= usize::from(blocks.pop() == Some(true)),
-            Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
-                sites.push(CallSite {
-                    callee: Some(function_index),
-                    covered: loops > 0,
-                });
-                after_call = true;
-            }
-            Operator::CallIndirect { .. } | Operator::ReturnCallIndirect { .. } => {
-                sites.push(CallSite {
-                    callee: None,
-                    covered: loops > 0,
-                });
-                after_call = true;
-            }
-            Operator::RefFunc { function_index } => named.push(function_index),
-            _ => {}
-        }
-    }
-    Ok(Calls {
-        operators,
-        sites,
-        named,
-    })
-}
-
-/// The functions a constant expression names with `ref.func`.
-fn referenced(mut ops: wasmparser::OperatorsReader<'_>) -> wasmparser::Result<Vec<u32>> {
-    let mut named = Vec::new();
-    while !ops.eof() {
-        if let Operator::RefFunc { function_index } = ops.read()? {
-            named.push(function_index);
-        }
-    }
-    Ok(named)
+    checked
 }
 
 /// Per node of the graph `edges`, whether it is on a cycle: in a strongly connected
@@ -337,7 +197,8 @@ mod tests {
     }
 
     fn checked(wat: &str) -> Vec<bool> {
-        checked_at_entry(&wat::parse_str(wat).unwrap()).unwrap()
+        let wasm = wat::parse_str(wat).unwrap();
+        checked_at_entry(&CallGraph::of(&wasm, None).unwrap())
     }
 
     #[test]

@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+mod calls;
 pub mod canonicalize;
 mod counted;
 pub mod depth;

@@ -12,6 +12,7 @@ use wasm_encoder::{
 use wasmhost_api::WasmError;
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
+use crate::calls::CallGraph;
 use crate::fuel::{Fuel, Rate};
 use crate::{
     Global, Passes, START_EXPORT, canonicalize, counted, depth, fuel, interrupt, limits, relaxed,
@@ -69,10 +70,20 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         Some(limit) => Some(depth::FrameCosts::of(&wasm, limit)?),
         None => None,
     };
-    let checked_at_entry = match passes.interrupt {
-        true => interrupt::checked_at_entry(&wasm)
-            .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
-        false => Vec::new(),
+    let graph = match passes.interrupt || passes.fuel.is_some() {
+        true => Some(
+            CallGraph::of(&wasm, passes.fuel.as_ref().map(|(costs, _)| costs))
+                .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
+        ),
+        false => None,
+    };
+    let checked_at_entry = match (&graph, passes.interrupt) {
+        (Some(graph), true) => interrupt::checked_at_entry(graph),
+        _ => Vec::new(),
+    };
+    let paid_by_callers = match (&graph, passes.fuel.is_some()) {
+        (Some(graph), true) => fuel::paid_by_callers(graph),
+        _ => Vec::new(),
     };
     let mut rewriter = Rewriter {
         passes,
@@ -86,6 +97,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
             .interrupt
             .then_some(layout.imported_memories + layout.defined_memories),
         checked_at_entry,
+        paid_by_callers,
         interrupt_sites: 0,
         memories_written: false,
         globals_written: false,
@@ -254,6 +266,9 @@ struct Rewriter<'p> {
     interrupt_memory: Option<u32>,
     /// Per defined function, whether it gets an interruption check at its entry.
     checked_at_entry: Vec<bool>,
+    /// Per defined function, its entry charge when its callers pay it
+    /// ([`fuel::paid_by_callers`]).
+    paid_by_callers: Vec<Option<u64>>,
     /// The interruption checks emitted so far in the function being rewritten: each reads
     /// its own flag byte ([`interrupt::FLAG_BYTES`]).
     interrupt_sites: u32,
@@ -701,6 +716,7 @@ impl Reencode for Rewriter<'_> {
             .copied()
             .unwrap_or(0);
         let entry_check = self.checked_at_entry.get(self.next_function) == Some(&true);
+        let entry_paid = matches!(self.paid_by_callers.get(self.next_function), Some(Some(_)));
         self.next_function += 1;
         self.interrupt_sites = 0;
         let mut locals = Vec::new();
@@ -743,10 +759,16 @@ impl Reencode for Rewriter<'_> {
         if vector_scratch {
             locals.push((4, ValType::V128));
         }
-        let charges = match &self.passes.fuel {
-            Some((costs, _)) => fuel::block_charges(&ops, costs, self.imported_functions),
+        let mut charges = match &self.passes.fuel {
+            Some((costs, _)) => {
+                let paid = &self.paid_by_callers;
+                fuel::block_charges(&ops, costs, self.imported_functions, paid)
+            }
             None => vec![0; ops.len()],
         };
+        if let (true, Some(entry)) = (entry_paid, charges.first_mut()) {
+            *entry = 0;
+        }
         let mut f = Function::new(locals);
         if let Some(global) = self.globals.fuel {
             let local = scratch.fuel;

@@ -449,8 +449,10 @@ impl Default for CostTable {
 /// loop whose every iteration the fuel left can pay for is charged for all of them at its
 /// entry (the same units unless the loop traps part-way). 5: only a loop without calls (a
 /// bounds check's panic aside) is charged at its entry. 6: so is a loop that leaves by a
-/// branch right after its back edge.
-pub const COST_RULES_VERSION: u32 = 6;
+/// branch right after its back edge. 7: the entry of a function that only certain direct
+/// calls reach is paid by its callers, with the code around the call (the same units unless
+/// a run traps between the two).
+pub const COST_RULES_VERSION: u32 = 7;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -483,7 +485,7 @@ impl CostTable {
     }
 
     /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
-    /// `v6-9ab6…`.
+    /// `v7-dfb5…`.
     pub fn id(&self) -> String {
         format!("v{}-{:016x}", self.version(), self.digest())
     }
@@ -533,6 +535,6 @@ mod tests {
         }
     }
 
-    /// The default table's digest under rules version 6.
-    const DEFAULT_DIGEST: u64 = 11_148_287_861_112_022_656;
+    /// The default table's digest under rules version 7.
+    const DEFAULT_DIGEST: u64 = 16_119_931_292_755_267_957;
 }

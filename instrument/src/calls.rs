@@ -1,0 +1,303 @@
+//! The module's calls, read once for the passes that reason across functions: the
+//! interruption checks (which calls a loop's check covers) and portable fuel (which calls
+//! run whenever the code around them is paid for, so that the callers can pay the callee's
+//! entry).
+
+use wasmhost_api::CostTable;
+use wasmparser::{ElementItems, ExternalKind, Operator, Parser, Payload, TypeRef};
+
+use crate::fuel;
+
+/// Every defined function's calls, and the functions the module lets out.
+pub(crate) struct CallGraph {
+    /// Per defined function.
+    pub(crate) bodies: Vec<Calls>,
+    /// The defined functions a caller outside the module's direct calls may reach, sorted:
+    /// exported, in an element segment, named by a `ref.func`, or the start function. A
+    /// `call_indirect` may reach any of them (a host may place an exported one in a table).
+    pub(crate) escaping: Vec<u32>,
+}
+
+/// What the passes need of one function body.
+pub(crate) struct Calls {
+    /// How many operators the body has.
+    pub(crate) operators: u64,
+    /// Its calls, in order.
+    pub(crate) sites: Vec<CallSite>,
+    /// The fuel its entry region costs ([`fuel::block_charges`]), when fuel is charged.
+    pub(crate) entry_charge: u64,
+}
+
+/// A call in a function body.
+pub(crate) struct CallSite {
+    pub(crate) callee: Callee,
+    /// Whether the call is inside a `loop`, whose head checks for interruption on every
+    /// iteration.
+    pub(crate) in_loop: bool,
+    /// Whether `unreachable` follows it: a panic handler's call, which a counted loop may
+    /// hold (see the [`fuel`](crate::fuel) module).
+    pub(crate) before_unreachable: bool,
+    /// Whether it runs every time the fuel region it is in is entered, unless something
+    /// before it traps: no branch and no `return` between the region's start and the call
+    /// leads past it.
+    pub(crate) certain: bool,
+    /// Whether it is in the function's entry region.
+    pub(crate) at_entry: bool,
+    /// Whether it is a tail call (`return_call`, `return_call_indirect`).
+    pub(crate) tail: bool,
+}
+
+/// What a call reaches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Callee {
+    /// The defined function of this index (among defined functions).
+    Defined(u32),
+    /// An imported function: the host.
+    Imported,
+    /// A `call_indirect`: any of [`CallGraph::escaping`].
+    Indirect,
+}
+
+impl CallGraph {
+    /// Reads the valid module `wasm`; with `costs`, each body's entry charge too.
+    pub(crate) fn of(wasm: &[u8], costs: Option<&CostTable>) -> wasmparser::Result<CallGraph> {
+        let mut imported = 0u32;
+        let mut escaping = Vec::new();
+        let mut bodies = Vec::new();
+        for payload in Parser::new(0).parse_all(wasm) {
+            match payload? {
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        if matches!(import?.ty, TypeRef::Func(_)) {
+                            imported += 1;
+                        }
+                    }
+                }
+                Payload::StartSection { func, .. } => escaping.push(func),
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export?;
+                        if export.kind == ExternalKind::Func {
+                            escaping.push(export.index);
+                        }
+                    }
+                }
+                Payload::GlobalSection(reader) => {
+                    for global in reader {
+                        escaping.extend(referenced(global?.init_expr.get_operators_reader())?);
+                    }
+                }
+                Payload::ElementSection(reader) => {
+                    for element in reader {
+                        match element?.items {
+                            ElementItems::Functions(functions) => {
+                                for function in functions {
+                                    escaping.push(function?);
+                                }
+                            }
+                            ElementItems::Expressions(_, exprs) => {
+                                for expr in exprs {
+                                    escaping.extend(referenced(expr?.get_operators_reader())?);
+                                }
+                            }
+                        }
+                    }
+                }
+                Payload::CodeSectionEntry(body) => {
+                    let mut reader = body.get_operators_reader()?;
+                    let mut ops = Vec::new();
+                    while !reader.eof() {
+                        ops.push(reader.read()?);
+                    }
+                    escaping.extend(ops.iter().filter_map(|op| match op {
+                        Operator::RefFunc { function_index } => Some(*function_index),
+                        _ => None,
+                    }));
+                    let entry_charge = costs.map_or(0, |costs| {
+                        fuel::block_charges(&ops, costs, imported, &[])
+                            .first()
+                            .copied()
+                            .unwrap_or(0)
+                    });
+                    bodies.push(Calls {
+                        operators: ops.len() as u64,
+                        sites: sites(&ops, imported),
+                        entry_charge,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let defined = bodies.len() as u32;
+        let mut escaping: Vec<u32> = escaping
+            .into_iter()
+            .filter_map(|f| f.checked_sub(imported).filter(|d| *d < defined))
+            .collect();
+        escaping.sort_unstable();
+        escaping.dedup();
+        Ok(CallGraph { bodies, escaping })
+    }
+
+    /// The defined functions `site` may reach.
+    pub(crate) fn callees<'a>(&'a self, site: &'a CallSite) -> &'a [u32] {
+        match site.callee {
+            Callee::Defined(ref f) => std::slice::from_ref(f),
+            Callee::Imported => &[],
+            Callee::Indirect => &self.escaping,
+        }
+    }
+}
+
+/// The functions a constant expression names with `ref.func`.
+fn referenced(mut ops: wasmparser::OperatorsReader<'_>) -> wasmparser::Result<Vec<u32>> {
+    let mut named = Vec::new();
+    while !ops.eof() {
+        if let Operator::RefFunc { function_index } = ops.read()? {
+            named.push(function_index);
+        }
+    }
+    Ok(named)
+}
+
+/// The calls of the body `ops`, in a module importing `imported` functions.
+fn sites(ops: &[Operator<'_>], imported: u32) -> Vec<CallSite> {
+    /// An open construct: whether it is a loop, whether it starts a region (a `loop` or
+    /// an `if`), and where the last branch to it was (a branch to a `block` or `if` lands
+    /// past everything up to its `end`, one to a `loop` starts its region again).
+    struct Open {
+        is_loop: bool,
+        region: bool,
+        branched_at: Option<usize>,
+    }
+    // The body, then one entry per open `block`, `loop` and `if`; and per open region (the
+    // entry, each `loop` body and `if` arm), where it starts.
+    let mut open = vec![Open {
+        is_loop: false,
+        region: true,
+        branched_at: None,
+    }];
+    let mut regions = vec![0usize];
+    let mut sites = Vec::new();
+    for (at, op) in ops.iter().enumerate() {
+        let region = regions.last().copied().unwrap_or(0);
+        let branch_to = |depth: u32, open: &mut Vec<Open>| {
+            let target = open.len().checked_sub(1 + depth as usize);
+            if let Some(target) = target.and_then(|t| open.get_mut(t)) {
+                target.branched_at = Some(at);
+            }
+        };
+        let callee = match op {
+            Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                Some(match function_index.checked_sub(imported) {
+                    Some(defined) => Callee::Defined(defined),
+                    None => Callee::Imported,
+                })
+            }
+            Operator::CallIndirect { .. } | Operator::ReturnCallIndirect { .. } => {
+                Some(Callee::Indirect)
+            }
+            _ => None,
+        };
+        if let Some(callee) = callee {
+            let certain = open
+                .iter()
+                .all(|c| c.branched_at.is_none_or(|b| b < region));
+            sites.push(CallSite {
+                callee,
+                in_loop: open.iter().any(|c| c.is_loop),
+                before_unreachable: matches!(ops.get(at + 1), Some(Operator::Unreachable)),
+                certain,
+                at_entry: regions.len() == 1,
+                tail: matches!(
+                    op,
+                    Operator::ReturnCall { .. } | Operator::ReturnCallIndirect { .. }
+                ),
+            });
+        }
+        match op {
+            Operator::Block { .. } => open.push(Open {
+                is_loop: false,
+                region: false,
+                branched_at: None,
+            }),
+            Operator::Loop { .. } | Operator::If { .. } => {
+                open.push(Open {
+                    is_loop: matches!(op, Operator::Loop { .. }),
+                    region: true,
+                    branched_at: None,
+                });
+                regions.push(at + 1);
+            }
+            Operator::Else => {
+                regions.pop();
+                regions.push(at + 1);
+            }
+            Operator::End => {
+                let closed = open.pop();
+                if closed.is_some_and(|closed| closed.region) {
+                    regions.pop();
+                }
+            }
+            Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
+                branch_to(*relative_depth, &mut open)
+            }
+            Operator::BrTable { targets } => {
+                branch_to(targets.default(), &mut open);
+                for target in targets.targets().flatten() {
+                    branch_to(target, &mut open);
+                }
+            }
+            Operator::Return => branch_to(open.len() as u32 - 1, &mut open),
+            _ => {}
+        }
+    }
+    sites
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per call of the module's last function, whether it is certain.
+    fn certain(body: &str) -> Vec<bool> {
+        let wasm = wat::parse_str(format!("(module (func $f) {body})")).unwrap();
+        let graph = CallGraph::of(&wasm, None).unwrap();
+        let last = graph.bodies.last().unwrap();
+        last.sites.iter().map(|site| site.certain).collect()
+    }
+
+    #[test]
+    fn a_call_is_certain_unless_a_branch_before_it_in_its_region_leads_past_it() {
+        // Straight code, and a branch that lands before the call.
+        assert_eq!(
+            certain("(func call $f block br 0 end call $f)"),
+            [true, true]
+        );
+        // A branch past it, from the same block or from an `if` arm before it.
+        assert_eq!(
+            certain("(func block i32.const 0 br_if 0 call $f end)"),
+            [false]
+        );
+        assert_eq!(
+            certain("(func block i32.const 0 if br 1 end call $f end)"),
+            [false]
+        );
+        // A `return`, and a branch back to the loop's head, before it.
+        assert_eq!(certain("(func i32.const 0 if return end call $f)"), [false]);
+        assert_eq!(
+            certain("(func loop i32.const 0 br_if 0 call $f end)"),
+            [false]
+        );
+        // A branch in the region before, out of the loop: the loop's own region starts
+        // after it, and its call runs on every iteration.
+        assert_eq!(
+            certain("(func block i32.const 0 br_if 0 loop call $f i32.const 0 br_if 0 end end)"),
+            [true]
+        );
+        // An `if` arm is a region of its own; an `else` arm starts again.
+        assert_eq!(
+            certain("(func i32.const 0 if br 0 call $f else call $f end)"),
+            [false, true]
+        );
+    }
+}
