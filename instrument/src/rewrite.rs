@@ -488,13 +488,6 @@ impl Rewriter<'_> {
             return None;
         }
         let counted = counted::find(body.ops, body.shape, at)?;
-        // A loop that calls keeps its charge and check: a call may run long, and costs far
-        // more than the charge saved, where the trip count's proof costs some 15
-        // instructions at each entry (shootout-ackermann, which enters a loop of a trip or
-        // two in every call, ran 11-25 % more instructions hosted with it versioned).
-        if counted.calls {
-            return None;
-        }
         // The loop's whole charge, trips (at most 2^32) times this, must fit an i64.
         let charge = body.charges[at + 1];
         (charge < 1 << 31 && (interrupt || charge > 0)).then_some(counted)
