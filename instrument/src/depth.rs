@@ -9,12 +9,17 @@
 //! local.get $base  i32.const frame  i32.add  global.set $depth
 //! local.get $base  i32.const limit-frame  i32.gt_u  if  unreachable  end
 //! call f
-//! local.get $base  global.set $depth
+//! local.get $base  global.set $depth   ;; only in a function the host may call
 //! ```
 //!
 //! Restoring the saved depth, rather than subtracting the frame again, is one instruction
 //! after each call instead of four: what a call costs an interpreter shows in call-heavy
-//! programs (recursion, small functions).
+//! programs (recursion, small functions). And only a function the host may call (exported,
+//! in a table, named by a `ref.func`, the start function) restores it: inside the module the
+//! depth is read only at a function's entry, and every call sets it just before, so a
+//! value left raised after a call is never read; the host's call returns through such a
+//! function, which leaves the depth as the host set it. (A raised value is one that passed
+//! the check, so it never reads as an overflow either.)
 //!
 //! A frame is 1 under a frame-count limit ([`StackLimit::Frames`]); under a byte limit
 //! ([`StackLimit::Bytes`]) it is what the callee's frame holds, counted the same way for

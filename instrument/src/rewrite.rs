@@ -46,6 +46,14 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         )));
     }
     let resettable = passes.resettable && reset::resettable(wasm);
+    // Read before the start section goes: the host calls the start function too.
+    let graph = match passes.interrupt || passes.fuel.is_some() || passes.stack_limit.is_some() {
+        true => Some(
+            CallGraph::of(wasm, passes.fuel.as_ref().map(|(costs, _)| costs))
+                .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
+        ),
+        false => None,
+    };
     // Every pass reads or writes its globals from the host, which needs the instance: a
     // start function runs before there is one.
     let (wasm, start) = without_start(wasm)?;
@@ -70,13 +78,6 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         Some(limit) => Some(depth::FrameCosts::of(&wasm, limit)?),
         None => None,
     };
-    let graph = match passes.interrupt || passes.fuel.is_some() {
-        true => Some(
-            CallGraph::of(&wasm, passes.fuel.as_ref().map(|(costs, _)| costs))
-                .map_err(|e| WasmError::Compile(format!("instrumentation failed: {e}")))?,
-        ),
-        false => None,
-    };
     let checked_at_entry = match (&graph, passes.interrupt) {
         (Some(graph), true) => interrupt::checked_at_entry(graph),
         _ => Vec::new(),
@@ -85,6 +86,10 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         (Some(graph), true) => fuel::paid_by_callers(graph),
         _ => Vec::new(),
     };
+    let mut host_reachable = vec![false; graph.as_ref().map_or(0, |g| g.bodies.len())];
+    for &f in graph.iter().flat_map(|g| &g.escaping) {
+        host_reachable[f as usize] = true;
+    }
     let mut rewriter = Rewriter {
         passes,
         frames,
@@ -98,6 +103,8 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
             .then_some(layout.imported_memories + layout.defined_memories),
         checked_at_entry,
         paid_by_callers,
+        host_reachable,
+        restores_depth: true,
         interrupt_sites: 0,
         memories_written: false,
         globals_written: false,
@@ -269,6 +276,11 @@ struct Rewriter<'p> {
     /// Per defined function, its entry charge when its callers pay it
     /// ([`fuel::paid_by_callers`]).
     paid_by_callers: Vec<Option<u64>>,
+    /// Per defined function, whether the host may call it ([`CallGraph::escaping`]).
+    host_reachable: Vec<bool>,
+    /// Whether the function being rewritten puts the call depth back after each call
+    /// ([`depth::leave`]): only one the host may call.
+    restores_depth: bool,
     /// The interruption checks emitted so far in the function being rewritten: each reads
     /// its own flag byte ([`interrupt::FLAG_BYTES`]).
     interrupt_sites: u32,
@@ -460,7 +472,7 @@ impl Rewriter<'_> {
             return Ok(());
         }
         f.instruction(&self.instruction_of(op.clone())?);
-        if let (Some(depth_global), Some(_)) = (depth_global, frame) {
+        if let (Some(depth_global), Some(_), true) = (depth_global, frame, self.restores_depth) {
             depth::leave(f, depth_global, scratch.depth);
         }
         // 6. the callee spent from the global
@@ -710,6 +722,7 @@ impl Reencode for Rewriter<'_> {
             .unwrap_or(0);
         let entry_check = self.checked_at_entry.get(self.next_function) == Some(&true);
         let entry_paid = matches!(self.paid_by_callers.get(self.next_function), Some(Some(_)));
+        self.restores_depth = self.host_reachable.get(self.next_function) != Some(&false);
         self.next_function += 1;
         self.interrupt_sites = 0;
         let mut locals = Vec::new();

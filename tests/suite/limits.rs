@@ -368,6 +368,33 @@ fn the_deterministic_profile_limits_the_stack(engine: &AnyEngine) {
     assert_deepest(&mut guest, "wide", bytes / 216);
 }
 
+/// Calls among the module's own functions leave the depth raised (nothing reads it before
+/// the next call sets it); a call from the host, the start function's included, returns
+/// through a function that puts it back. So no call from the host, however many came
+/// before, nests less deep.
+const INTERNAL_CALLS: &str = r#"(module
+  (func $leaf (result i32) (i32.const 1))
+  (func $inner (result i32) (i32.add (call $leaf) (call $leaf)))
+  (func $start (drop (call $inner)))
+  (start $start)
+  (func (export "outer") (result i32) (call $inner))
+  (func $nest (export "nest") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (call $nest (i32.sub (local.get 0) (i32.const 1))) (i32.const 1))))))"#;
+
+fn the_host_s_calls_leave_the_depth_where_they_found_it(engine: &AnyEngine) {
+    let mut guest = with(engine, Config::default().max_stack_bytes(56 * 100))
+        .compile(&wasmhost::wat2wasm(INTERNAL_CALLS).unwrap())
+        .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
+        .unwrap();
+    assert_deepest(&mut guest, "nest", 100);
+    for _ in 0..1_000 {
+        assert_eq!(guest.call_raw("outer", &[]), Ok(vec![Value::I32(2)]));
+    }
+    assert_deepest(&mut guest, "nest", 100);
+}
+
 /// The smallest frames (32 bytes counted) are where an engine's own stack holds the fewest
 /// counted bytes: still, on a thread of 1 MiB, the deterministic profile's limit stops
 /// unbounded recursion first, with the typed error, on every engine.
@@ -420,6 +447,7 @@ fn without_a_depth_limit_recursion_goes_deep_on_every_engine(engine: &AnyEngine)
 
 wasmhost::on_every_engine!(
     an_endless_loop_runs_out_of_fuel,
+    the_host_s_calls_leave_the_depth_where_they_found_it,
     without_a_depth_limit_recursion_goes_deep_on_every_engine,
     running_out_of_fuel_is_not_a_guest_unreachable,
     a_start_function_that_never_returns_runs_out_of_fuel,
