@@ -130,7 +130,7 @@ pub fn instruction_cost(op: &Operator<'_>, costs: &CostTable, imported_functions
 
 /// For each instruction of a body, the cost to charge just before it: the whole cost of
 /// the region it starts, or 0 where no region starts. `paid_by_callers`, per defined
-/// function, is the entry charge a call to it pays ([`paid_by_callers`]; empty for none).
+/// function, is the entry charge a call to it pays (`paid_by_callers`; empty for none).
 pub fn block_charges(
     ops: &[Operator<'_>],
     costs: &CostTable,

@@ -3,7 +3,7 @@
 //! The pass adds a memory of one page that no original instruction can name (it comes after
 //! the module's own memories), exports it as [`EXPORT`], and reads a byte of its first
 //! [`FLAG_BYTES`] at every loop head and at the entry of the functions that need it
-//! ([`checked_at_entry`]): a guest that runs long runs loops, recursion or a large call tree,
+//! (`checked_at_entry`): a guest that runs long runs loops, recursion or a large call tree,
 //! so it reaches a check within one pass through a loop body, one round of its recursion or
 //! a bounded number of operators. The host writes a non-zero byte there from any thread to
 //! stop the guest, which traps with `unreachable`; the host knows why, since it wrote the
