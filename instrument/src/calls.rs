@@ -1,7 +1,8 @@
 //! The module's calls, read once for the passes that reason across functions: the
-//! interruption checks (which calls a loop's check covers) and portable fuel (which calls
-//! run whenever the code around them is paid for, so that the callers can pay the callee's
-//! entry).
+//! interruption checks (which calls a loop's check covers), portable fuel (which calls run
+//! whenever the code around them is paid for, so that the callers can pay the callee's
+//! entry) and the stack limit (which functions the host may call, the only ones that put
+//! the depth back after a call).
 
 use wasmhost_api::CostTable;
 use wasmparser::{ElementItems, ExternalKind, Operator, Parser, Payload, TypeRef};
