@@ -15,7 +15,7 @@
 //! ```
 //!
 //! or, as Rust's code does, `... i32.eq  br_if $out  br 0` with no way to fall out of the
-//! loop's `end`. Branches that leave the loop otherwise must land on a trap (a bounds check's
+//! loop's `end`. Branches that leave the loop otherwise land on a trap (a bounds check's
 //! panic). [`find`] recognises such a loop. The rewrite then emits it twice: at its entry, [`trips`]
 //! computes the number of iterations from the counter, the step and the bound, and when it
 //! can prove that number (no wrap-around, a bound that will be met), the whole loop's fuel is
@@ -24,6 +24,11 @@
 //! that can pay for the loop pays exactly what it paid before, and one that cannot still
 //! stops before the iteration it cannot pay for; a trap inside the loop leaves its remaining
 //! iterations paid and not run.
+//!
+//! A loop that may also leave early, for anywhere but a trap (a search's `break`, a
+//! `return`, mandelbrot's escape), runs at most that number of iterations
+//! ([`Counted::early_exits`]). That is enough to leave out its interruption check, not its
+//! charge: its copy still pays per iteration.
 
 use wasm_encoder::{Function, Instruction};
 use wasmparser::Operator;
@@ -72,6 +77,11 @@ pub(crate) struct Counted {
     pub(crate) bound: Operand,
     /// The comparison.
     pub(crate) exit: Exit,
+    /// Whether a branch or a `return` may leave the loop early, for anywhere but a trap (a
+    /// search's `break`): then the loop runs at most, not exactly, the number of iterations
+    /// [`trips`] computes. That still bounds it for interruption, not for a charge paid in
+    /// advance.
+    pub(crate) early_exits: bool,
 }
 
 /// Where each construct of a body ends and what encloses each instruction: enough to follow
@@ -182,8 +192,9 @@ fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
 ///   opposite one), back otherwise; falling out of the loop's `end`, if it can, lands on
 ///   a trap.
 ///
-/// Every other branch out of the loop must land on a trap (a bounds check's panic). The loop
-/// calls nothing but a panic handler right before `unreachable`: a call may run long, and
+/// Any other branch or `return` out of the loop is an early exit, unless it lands on a trap
+/// (a bounds check's panic). The counter, step and bound are written only by the step, or
+/// right before leaving the loop. The loop calls nothing but a panic handler right before `unreachable`: a call may run long, and
 /// costs far more than the charge saved, where the trip count's proof costs some 15
 /// instructions at each entry (shootout-ackermann, which enters a loop of a trip or two in
 /// every call, ran 11-25 % more instructions hosted with its loop counted).
@@ -207,7 +218,11 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
     let mut back_edge = None;
     // Branches out of the loop, and by how many labels past the loop's.
     let mut leaving = Vec::new();
+    let mut returns = false;
+    // The constructs open inside the loop at each instruction.
+    let mut depths = vec![0u32; end + 1];
     for (k, op) in ops.iter().enumerate().take(end).skip(at + 1) {
+        depths[k] = depth;
         let fine = match op {
             Block { .. } | If { .. } => {
                 depth += 1;
@@ -234,6 +249,10 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
                 matches!(ops.get(k + 1), Some(Unreachable))
             }
             Else => true,
+            Return => {
+                returns = true;
+                true
+            }
             // Another loop (only innermost loops are copied), and every other way out.
             op if transfers_control(op) => false,
             _ => true,
@@ -265,12 +284,10 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         _ => return None,
     };
     let exit_branch = if leaves { Some(decides) } else { br_out };
-    let traps_only = leaving
-        .iter()
-        .all(|&(k, beyond)| Some(k) == exit_branch || shape.lands_on_a_trap(ops, at, beyond));
-    if !traps_only {
-        return None;
-    }
+    let early_exits = returns
+        || !leaving
+            .iter()
+            .all(|&(k, beyond)| Some(k) == exit_branch || shape.lands_on_a_trap(ops, at, beyond));
     let (tail, counter, step, bound, exit) = tail(ops, decides, leaves)?;
     if tail <= at {
         return None;
@@ -282,7 +299,8 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
     if !invariant(step) || !invariant(bound) {
         return None;
     }
-    // Nothing but the tail writes the counter, the step or the bound.
+    // Nothing but the tail writes the counter, the step or the bound, on the way to another
+    // iteration: a write on the way out (Rust's `break` keeping the counter) changes nothing.
     let read = |local: u32| {
         local == counter || step == Operand::Local(local) || bound == Operand::Local(local)
     };
@@ -290,6 +308,7 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         let in_tail = (tail..decides).contains(&k);
         !in_tail
             && matches!(op, LocalSet { local_index } | LocalTee { local_index } if read(*local_index))
+            && !leaves_straight_after(ops, k, depths[k])
     };
     if ops[at + 1..end]
         .iter()
@@ -311,7 +330,24 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         step,
         bound,
         exit,
+        early_exits,
     })
+}
+
+/// Whether the code after `ops[k]`, inside a loop with `depth` constructs open around it,
+/// runs straight (no call, no branch, no construct) to a `br` or `return` out of the loop.
+fn leaves_straight_after(ops: &[Operator<'_>], k: usize, depth: u32) -> bool {
+    use Operator::*;
+    for op in ops.iter().skip(k + 1) {
+        match op {
+            Br { relative_depth } => return *relative_depth > depth,
+            Return | Unreachable => return true,
+            Call { .. } | CallIndirect { .. } | CallRef { .. } => return false,
+            op if transfers_control(op) => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether control can fall out of the `end` at `ops[end]` of a loop: not when the
@@ -738,9 +774,47 @@ mod tests {
             let wat = falling.replace("br_if $done br $l", &format!("{other} br $l"));
             assert_eq!(found(I, &wat), None, "{other}");
         }
-        // A branch out that lands anywhere but on a trap is another way out.
-        assert_eq!(found(I, &rust("i32.const 1 drop")), None);
-        assert_eq!(found(I, &rust("i32.const 1 br_if 0 unreachable")), None);
+        // Counted, the bounds check included, with no early way out.
+        assert_eq!(
+            found(I, &rust("i32.const 1 call 0 unreachable")).map(|c| c.early_exits),
+            Some(false)
+        );
+        // A branch out that lands anywhere but on a trap is an early way out.
+        for landing in ["i32.const 1 drop", "i32.const 1 br_if 0 unreachable"] {
+            let counted = found(I, &rust(landing));
+            assert_eq!(counted.map(|c| c.early_exits), Some(true), "{landing}");
+        }
+    }
+
+    #[test]
+    fn loops_that_may_leave_early_are_bounded_by_their_count() {
+        let tail = "local.get $i i32.const 1 i32.add local.tee $i local.get $b i32.ne br_if $l";
+        let early = |body: &str| {
+            let wat = format!("(block $out loop $l {body} {tail} end)");
+            found(I, &wat).map(|c| c.early_exits)
+        };
+        for body in [
+            // A search's `break`, from the loop and from a block in it, and a `return`.
+            "local.get $x br_if $out",
+            "block local.get $x br_if $out end",
+            "local.get $x if return end",
+            // Mandelbrot's escape: the counter written on the way out only.
+            "block local.get $x br_if 0 i32.const 7 local.set $i br $out end",
+            "local.get $x if local.get $i local.tee $b drop return end",
+        ] {
+            assert_eq!(early(body), Some(true), "{body}");
+        }
+        for body in [
+            // The counter written on a way that goes on looping.
+            "block local.get $x br_if 0 i32.const 7 local.set $i end",
+            "local.get $x if i32.const 7 local.set $i end",
+            // Or on the way out through a call, which may run long.
+            "block local.get $x br_if 0 i32.const 7 local.set $i call 0 br $out end",
+            // Another way back.
+            "local.get $x br_if $l",
+        ] {
+            assert_eq!(early(body), None, "{body}");
+        }
     }
 
     #[test]
@@ -750,11 +824,8 @@ mod tests {
             // The counter, or the bound, written in the body.
             "local.get $x local.set $i",
             "local.get $x local.set $b",
-            // A way out other than the back edge, and another way back.
-            "local.get $x br_if 1",
-            "block local.get $x br_if 2 end",
+            // Another way back.
             "local.get $x br_if $l",
-            "return",
             // A nested loop.
             "loop end",
         ] {

@@ -500,6 +500,10 @@ impl Rewriter<'_> {
             return None;
         }
         let counted = counted::find(body.ops, body.shape, at)?;
+        // A loop that may leave early keeps its charge: only its check can go.
+        if counted.early_exits && !interrupt {
+            return None;
+        }
         // The loop's whole charge, trips (at most 2^32) times this, must fit an i64.
         let charge = body.charges[at + 1];
         (charge < 1 << 31 && (interrupt || charge > 0)).then_some(counted)
@@ -508,7 +512,9 @@ impl Rewriter<'_> {
     /// Emits a counted loop twice: a version without its per-iteration charge and
     /// interruption check, taken when [`counted::trips`] proves how many iterations it will
     /// run, all of them are paid for at once and (with interruption checks) they are few
-    /// enough to end soon; and the loop as it was, taken otherwise.
+    /// enough to end soon; and the loop as it was, taken otherwise. A loop that may leave
+    /// early (`early_exits`) is only bounded by that count: its copy still pays each
+    /// iteration as it runs, and leaves out the check alone.
     fn versioned_loop(
         &mut self,
         f: &mut Function,
@@ -540,7 +546,8 @@ impl Rewriter<'_> {
                 .instruction(&BrIf(0));
         }
         let per_iteration = body.charges[at + 1];
-        if let (Some(fuel), true) = (fuel, per_iteration > 0) {
+        let paid_in_advance = !counted.early_exits && per_iteration > 0;
+        if let (Some(fuel), true) = (fuel, paid_in_advance) {
             // At most 2^32 iterations times a cost under 2^31 ([`Self::counted_loop`]).
             f.instruction(&LocalGet(fuel.local))
                 .instruction(&LocalGet(scratch.trips))
@@ -556,7 +563,14 @@ impl Rewriter<'_> {
                 .instruction(&GlobalSet(fuel.global));
         }
         f.instruction(&Loop(empty));
-        self.loop_copy(f, body, at + 1..=counted.end, 2, false, scratch)?;
+        self.loop_copy(
+            f,
+            body,
+            at + 1..=counted.end,
+            2,
+            counted.early_exits,
+            scratch,
+        )?;
         f.instruction(&Br(1)).instruction(&End);
         // The loop as it was, charges and check included.
         self.instruction(f, body.ops[at].clone(), 0, false, scratch)?;

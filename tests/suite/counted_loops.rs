@@ -122,9 +122,28 @@ const LOOPS: &str = r#"(module
       unreachable
     end
     local.get $sum local.get $i i32.xor)
+  ;; i += s while i < b (signed), leaving early as a search does: by a branch that writes
+  ;; the counter on its way out, and by a return
+  (func (export "search") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    block $found
+      loop $l
+        local.get $sum i32.const 3 i32.mul local.get $i i32.add local.set $sum
+        block $go
+          local.get $i i32.const 63 i32.and i32.const 42 i32.ne br_if $go
+          local.get $sum i32.const 1 i32.add local.set $i
+          br $found
+        end
+        local.get $i i32.const 1000 i32.eq
+        if local.get $sum return end
+        local.get $i local.get $s i32.add local.tee $i local.get $b i32.lt_s BACK
+      end
+    end
+    local.get $sum local.get $i i32.xor)
 )"#;
 
-const EXPORTS: [&str; 9] = [
+const EXPORTS: [&str; 10] = [
     "up_ne",
     "up_lt_u",
     "up_gt_s_swapped",
@@ -134,6 +153,7 @@ const EXPORTS: [&str; 9] = [
     "down_ge_u",
     "down_by_two_then_out",
     "out_when_done",
+    "search",
 ];
 
 /// Enough for loops of a few thousand iterations: longer ones run out of fuel.
@@ -170,17 +190,22 @@ fn runs(engine: &AnyEngine, hidden: bool) -> Vec<(Result<Vec<Value>, WasmError>,
 }
 
 fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
-    for deterministic in [false, true] {
+    // Interruptible, a loop that may leave early (`search`) runs in a copy without its
+    // check too, and still pays per iteration.
+    for (deterministic, interruptible) in [(false, false), (true, false), (false, true)] {
         let config = Config::default()
             .metering(Metering::Portable)
-            .deterministic(deterministic);
+            .deterministic(deterministic)
+            .interruptible(interruptible);
         let engine = AnyEngine::from_name(engine.name(), config).unwrap();
         let counted = runs(&engine, false);
         let uncounted = runs(&engine, true);
         assert_eq!(counted.len(), uncounted.len());
         let mut trapped = 0;
         for (k, (c, u)) in counted.iter().zip(&uncounted).enumerate() {
-            let call = format!("call {k} (deterministic: {deterministic})");
+            let call = format!(
+                "call {k} (deterministic: {deterministic}, interruptible: {interruptible})"
+            );
             if let Err(WasmError::Trap(_)) = u.0 {
                 // A trap part-way leaves the counted loop's remaining iterations paid.
                 assert_eq!(c.0, u.0, "{call}");
