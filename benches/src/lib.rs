@@ -129,19 +129,22 @@ mod tests {
             call("hash", 1000),
             Ok(vec![Value::I64(kernels::hash(1000) as i64)])
         );
-        assert_eq!(
-            call("matmul", 12),
-            Ok(vec![Value::F64(kernels::matmul(12).to_bits())])
-        );
-        // Vectorized (f64x2) in wasm, whatever the native build chose: the same bits.
-        if cfg!(feature = "simd") || engine.name() != "wasmi" {
-            let simd = engine
-                .compile(wasmhost_test_wasms::guest("simd-kernels"))
-                .unwrap()
-                .instantiate(&HostFunctions::new(), ())
-                .unwrap()
-                .call_raw("matmul_simd", &[Value::I32(12)]);
-            assert_eq!(simd, Ok(vec![Value::F64(kernels::matmul(12).to_bits())]));
+        // 12, and the benches' 40: a checksum that is 0 whatever the product would compare
+        // nothing.
+        for n in [12, 40] {
+            assert_ne!(kernels::matmul(n), 0.0, "matmul({n})");
+            let native = Ok(vec![Value::F64(kernels::matmul(n).to_bits())]);
+            assert_eq!(call("matmul", n), native);
+            // Vectorized (f64x2) in wasm, whatever the native build chose: the same bits.
+            if cfg!(feature = "simd") || engine.name() != "wasmi" {
+                let simd = engine
+                    .compile(wasmhost_test_wasms::guest("simd-kernels"))
+                    .unwrap()
+                    .instantiate(&HostFunctions::new(), ())
+                    .unwrap()
+                    .call_raw("matmul_simd", &[Value::I32(n as i32)]);
+                assert_eq!(simd, native);
+            }
         }
         assert_eq!(
             call("sort", 500),

@@ -40,7 +40,9 @@ pub fn matmul_simd(n: u32) -> f64 {
 fn matmul_body(n: u32) -> f64 {
     let n = n as usize;
     let a: Vec<f64> = (0..n * n).map(|i| (i % 7) as f64 * 0.5 + 1.0).collect();
-    let b: Vec<f64> = (0..n * n).map(|i| (i % 5) as f64 * 0.25 - 0.5).collect();
+    // Not centred on 0: with -0.5, a row of b whose length is a multiple of 5 summed to 0
+    // and so did the whole product, right or wrong (the benches' size 40 returned 0.0).
+    let b: Vec<f64> = (0..n * n).map(|i| (i % 5) as f64 * 0.25 - 0.375).collect();
     let mut c = vec![0.0f64; n * n];
     for i in 0..n {
         for k in 0..n {
