@@ -773,7 +773,8 @@ fn disk_cached(
     wasmhost::cache::ModuleCache::new(engine.clone(), config)
 }
 
-/// Runs a WASI command: on one engine its output passes through and its exit code is ours;
+/// Runs a WASI command: on one engine its output passes through (then the fuel it used, with
+/// metering on) and its exit code is ours;
 /// on several, the first engine's output is printed, then each engine's outcome and whether
 /// they agree (exit 1 when they do not).
 fn wasi_command(
@@ -861,6 +862,10 @@ fn wasi_command(
             "engines agree ({} engines: exit code, stdout, stderr, fuel)",
             runs.len()
         );
+    } else if let Some(fuel) = runs.first().and_then(|r| r.fuel) {
+        // One engine: the program's output passed through; the fuel --fuel promises follows
+        // it on stderr.
+        eprintln!("{:<8} fuel {fuel}", runs[0].engine);
     }
     match runs.first().map(|r| &r.exit) {
         Some(Ok(code)) => ExitCode::from(*code as u8),

@@ -383,6 +383,15 @@ fn run_runs_a_wasi_command_passing_its_output_and_exit_code() {
     }
     let (code, out) = wasmhost(&["run", file, "--engine", wasmhost::ENGINES[0], "x"]);
     assert_eq!((code, out.as_str()), (7, "command.wat\0x\0"));
+    // With a fuel budget, the fuel used follows the program's output.
+    let engine = wasmhost::ENGINES[0];
+    let (code, out) = wasmhost(&["run", file, "--engine", engine, "--fuel", "100000", "x"]);
+    assert_eq!(code, 7, "{out}");
+    let used = out
+        .strip_prefix("command.wat\0x\0")
+        .and_then(|rest| rest.trim_end().split(" fuel ").nth(1))
+        .and_then(|fuel| fuel.parse::<u64>().ok());
+    assert!(used.is_some_and(|fuel| fuel > 0), "{out}");
     // Through the module cache, each engine's run written as JSON.
     let (json, cache) = (dir.path().join("run.json"), dir.path().join("cache"));
     let args = [
