@@ -29,6 +29,10 @@
 //! `return`, mandelbrot's escape), runs at most that number of iterations
 //! ([`Counted::early_exits`]). That is enough to leave out its interruption check, not its
 //! charge: its copy still pays per iteration.
+//!
+//! With interruption checks, a loop of more iterations than run in about a million
+//! instructions runs its copy in chunks of that many, checked between chunks: the copy
+//! compares its counter with each chunk's bound instead of its own ([`Chunking`]).
 
 use wasm_encoder::{Function, Instruction};
 use wasmparser::Operator;
@@ -82,6 +86,27 @@ pub(crate) struct Counted {
     /// [`trips`] computes. That still bounds it for interruption, not for a charge paid in
     /// advance.
     pub(crate) early_exits: bool,
+    /// How a copy that runs the loop in chunks of iterations stops at each chunk's end
+    /// ([`Chunking`]), when it can.
+    pub(crate) chunking: Option<Chunking>,
+}
+
+/// Where a copy of a counted loop is edited to run a chunk of its iterations at a time, an
+/// interruption check between chunks: its bound replaced by the chunk's, and its way out when
+/// the count is done sent to where the next chunk starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunking {
+    /// The instruction that reads the bound: `None` for a count down to 0, whose branch
+    /// tests the counter itself.
+    pub(crate) bound_at: Option<usize>,
+    /// The branch that decides whether the loop goes on.
+    pub(crate) decides: usize,
+    /// Whether that branch leaves the loop when the count is done (`br_if $out  br 0`)
+    /// rather than going back while it is not (`br_if 0`).
+    pub(crate) leaves: bool,
+    /// The branch that leaves the loop when the count is done, and how many labels past the
+    /// loop's own it targets: `None` when the loop falls out of its `end` instead.
+    pub(crate) exit: Option<(usize, u32)>,
 }
 
 /// Where each construct of a body ends and what encloses each instruction: enough to follow
@@ -117,17 +142,23 @@ impl Shape {
         Shape { ends, parents }
     }
 
+    /// The construct a branch from inside the loop at `at`, `beyond` labels past the loop's
+    /// own, targets: `None` for the body's label.
+    fn target(&self, at: usize, beyond: u32) -> Option<usize> {
+        let mut target = self.parents[at];
+        for _ in 0..beyond {
+            target = target.and_then(|t| self.parents[t]);
+        }
+        target
+    }
+
     /// Whether a branch from inside the loop at `at`, `beyond` labels past the loop's own,
     /// lands on a trap: at the end of a `block` or `if` followed by straight code (calls
     /// allowed: a panic handler's) that ends in `unreachable`. Such a branch only stops
     /// the guest, which leaves the loop's remaining iterations paid for and not run.
     fn lands_on_a_trap(&self, ops: &[Operator<'_>], at: usize, beyond: u32) -> bool {
         use Operator::*;
-        let mut target = self.parents[at];
-        for _ in 0..beyond {
-            target = target.and_then(|t| self.parents[t]);
-        }
-        let Some(target) = target else {
+        let Some(target) = self.target(at, beyond) else {
             return false; // the body's label: a return
         };
         !matches!(ops[target], Loop { .. }) && traps_after(ops, self.ends[target])
@@ -288,7 +319,14 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         || !leaving
             .iter()
             .all(|&(k, beyond)| Some(k) == exit_branch || shape.lands_on_a_trap(ops, at, beyond));
-    let (tail, counter, step, bound, exit) = tail(ops, decides, leaves)?;
+    let Tail {
+        start: tail,
+        counter,
+        step,
+        bound,
+        bound_at,
+        exit,
+    } = tail(ops, decides, leaves)?;
     if tail <= at {
         return None;
     }
@@ -324,6 +362,40 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         (Exit::Above { .. }, Operand::Const(c)) => c <= -1,
         (_, Operand::Local(_)) => true,
     };
+    // The way out when the count is done, unless the loop falls out of its end.
+    let exit_at = exit_branch.map(|k| {
+        let beyond = leaving
+            .iter()
+            .find(|&&(j, _)| j == k)
+            .map_or(0, |&(_, b)| b);
+        (k, beyond)
+    });
+    // Run in chunks, the copy leaves by that way to where the next chunk starts: a block
+    // without results, and the loop must not fall out of its end (onto a trap) instead.
+    let empty = |(_, beyond): (usize, u32)| {
+        shape.target(at, beyond).is_some_and(|t| {
+            matches!(
+                ops[t],
+                Block {
+                    blockty: wasmparser::BlockType::Empty
+                } | Loop {
+                    blockty: wasmparser::BlockType::Empty
+                } | If {
+                    blockty: wasmparser::BlockType::Empty
+                }
+            )
+        })
+    };
+    let chunkable = match exit_at {
+        None => true,
+        Some(exit) => empty(exit) && !(leaves && falls_out(ops, end)),
+    };
+    let chunking = chunkable.then_some(Chunking {
+        bound_at,
+        decides,
+        leaves,
+        exit: exit_at,
+    });
     step_fits.then_some(Counted {
         end,
         counter,
@@ -331,6 +403,7 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         bound,
         exit,
         early_exits,
+        chunking,
     })
 }
 
@@ -359,14 +432,24 @@ fn falls_out(ops: &[Operator<'_>], end: usize) -> bool {
     )
 }
 
+/// The end of a counted loop's body that steps its counter and compares it with the bound.
+struct Tail {
+    /// Where it starts.
+    start: usize,
+    counter: u32,
+    step: Operand,
+    bound: Operand,
+    /// The instruction that reads the bound: `None` for a count down to 0, whose branch
+    /// tests the counter itself.
+    bound_at: Option<usize>,
+    /// The condition to go on.
+    exit: Exit,
+}
+
 /// The loop's tail that ends at the conditional branch `ops[branch]` deciding whether it goes
-/// on: where the tail starts, the counter, the step, the bound and the condition to go on
-/// (the branch's own condition, or its opposite when it `leaves` the loop).
-fn tail(
-    ops: &[Operator<'_>],
-    branch: usize,
-    leaves: bool,
-) -> Option<(usize, u32, Operand, Operand, Exit)> {
+/// on, the condition to go on being the branch's own, or its opposite when it `leaves` the
+/// loop.
+fn tail(ops: &[Operator<'_>], branch: usize, leaves: bool) -> Option<Tail> {
     use Operator::*;
     let before = branch.checked_sub(1)?;
     // A count down: `... local.tee $i  br_if 0`, going on while the counter is not 0, or
@@ -377,7 +460,16 @@ fn tail(
         _ => None,
     };
     if let Some((start, counter, step)) = down {
-        return Some((start, counter, step, Operand::Const(0), Exit::NotEqual));
+        let bound = Operand::Const(0);
+        let (bound_at, exit) = (None, Exit::NotEqual);
+        return Some(Tail {
+            start,
+            counter,
+            step,
+            bound,
+            bound_at,
+            exit,
+        });
     }
     let below = |signed, inclusive| Some(Exit::Below { signed, inclusive });
     let above = |signed, inclusive| Some(Exit::Above { signed, inclusive });
@@ -399,17 +491,33 @@ fn tail(
         operand(&ops[operand_at]),
         operand_at.checked_sub(1).and_then(|tee| stepped(ops, tee)),
     ) {
-        return Some((start, counter, step, bound, exit));
+        let bound_at = Some(operand_at);
+        return Some(Tail {
+            start,
+            counter,
+            step,
+            bound,
+            bound_at,
+            exit,
+        });
     }
     // `bound, stepped counter, compare`: the comparison read the other way round.
     let (start, counter, step) = stepped(ops, operand_at)?;
-    let bound = operand(&ops[start.checked_sub(1)?])?;
-    let swapped = match exit {
+    let bound_at = start.checked_sub(1)?;
+    let bound = operand(&ops[bound_at])?;
+    let exit = match exit {
         Exit::NotEqual => Exit::NotEqual,
         Exit::Below { signed, inclusive } => Exit::Above { signed, inclusive },
         Exit::Above { signed, inclusive } => Exit::Below { signed, inclusive },
     };
-    Some((start - 1, counter, step, bound, swapped))
+    Some(Tail {
+        start: bound_at,
+        counter,
+        step,
+        bound,
+        bound_at: Some(bound_at),
+        exit,
+    })
 }
 
 /// The counter stepped by `local.get $i  step  i32.add  local.tee $i` (or the `i32.add`'s

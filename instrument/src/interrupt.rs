@@ -11,7 +11,8 @@
 //!
 //! A counted inner loop without calls (see the [`fuel`](crate::fuel) module) whose number of
 //! iterations, proved at its entry, keeps it under about a million instructions runs in a
-//! copy without the check: it ends soon, and whatever runs it is checked.
+//! copy without the check: it ends soon, and whatever runs it is checked. A longer one runs
+//! in chunks of that many iterations, checked between chunks.
 
 use wasm_encoder::{BlockType, Function, Instruction, MemArg, MemArgTarget};
 

@@ -511,10 +511,13 @@ impl Rewriter<'_> {
 
     /// Emits a counted loop twice: a version without its per-iteration charge and
     /// interruption check, taken when [`counted::trips`] proves how many iterations it will
-    /// run, all of them are paid for at once and (with interruption checks) they are few
-    /// enough to end soon; and the loop as it was, taken otherwise. A loop that may leave
-    /// early (`early_exits`) is only bounded by that count: its copy still pays each
-    /// iteration as it runs, and leaves out the check alone.
+    /// run and all of them are paid for at once; and the loop as it was, taken otherwise. A
+    /// loop that may leave early (`early_exits`) is only bounded by that count: its copy still
+    /// pays each iteration as it runs, and leaves out the check alone.
+    ///
+    /// With interruption checks, a loop of more iterations than run in about a million
+    /// instructions runs in chunks of that many, checked between chunks ([`Self::chunked`]);
+    /// where its shape does not allow that, it runs as it was.
     fn versioned_loop(
         &mut self,
         f: &mut Function,
@@ -536,65 +539,228 @@ impl Rewriter<'_> {
         let empty = wasm_encoder::BlockType::Empty;
         f.instruction(&Block(empty)).instruction(&Block(empty));
         counted::trips(f, &counted, scratch.trips);
-        if self.interrupt_memory.is_some() {
-            // About a million instructions between checks: well under a millisecond compiled,
-            // a few on an interpreter.
-            let ops_per_iteration = (counted.end - at) as i64;
+        let per_chunk = per_chunk(&counted, at);
+        let chunking = counted.chunking.filter(|_| self.interrupt_memory.is_some());
+        if let (None, true) = (chunking, self.interrupt_memory.is_some()) {
             f.instruction(&LocalGet(scratch.trips))
-                .instruction(&I64Const((1 << 20) / ops_per_iteration))
+                .instruction(&I64Const(per_chunk))
                 .instruction(&I64GtU)
                 .instruction(&BrIf(0));
         }
         let per_iteration = body.charges[at + 1];
         let paid_in_advance = !counted.early_exits && per_iteration > 0;
         if let (Some(fuel), true) = (fuel, paid_in_advance) {
-            // At most 2^32 iterations times a cost under 2^31 ([`Self::counted_loop`]).
+            // At most 2^32 iterations times a cost under 2^31 ([`Self::counted_loop`]). The
+            // fuel left goes through `fuel_left`: chunks count `trips` down.
             f.instruction(&LocalGet(fuel.local))
                 .instruction(&LocalGet(scratch.trips))
                 .instruction(&I64Const(per_iteration as i64))
                 .instruction(&I64Mul)
                 .instruction(&I64Sub)
-                .instruction(&LocalTee(scratch.trips))
+                .instruction(&LocalTee(scratch.fuel_left))
                 .instruction(&I64Const(0))
                 .instruction(&I64LtS)
                 .instruction(&BrIf(0))
-                .instruction(&LocalGet(scratch.trips))
+                .instruction(&LocalGet(scratch.fuel_left))
                 .instruction(&LocalTee(fuel.local))
                 .instruction(&GlobalSet(fuel.global));
         }
-        f.instruction(&Loop(empty));
-        self.loop_copy(
-            f,
-            body,
-            at + 1..=counted.end,
-            2,
-            counted.early_exits,
-            scratch,
-        )?;
-        f.instruction(&Br(1)).instruction(&End);
+        let copy = at + 1..=counted.end;
+        match chunking {
+            None => {
+                f.instruction(&Loop(empty));
+                let copy = LoopCopy {
+                    range: copy,
+                    deeper: 2,
+                    charged: counted.early_exits,
+                    chunk: None,
+                };
+                self.loop_copy(f, body, copy, scratch)?;
+                f.instruction(&Br(1));
+            }
+            Some(chunking) => {
+                // One chunk's worth: the copy straight through.
+                f.instruction(&Block(empty))
+                    .instruction(&LocalGet(scratch.trips))
+                    .instruction(&I64Const(per_chunk))
+                    .instruction(&I64GtU)
+                    .instruction(&BrIf(0))
+                    .instruction(&Loop(empty));
+                let plain = LoopCopy {
+                    range: copy.clone(),
+                    deeper: 3,
+                    charged: counted.early_exits,
+                    chunk: None,
+                };
+                self.loop_copy(f, body, plain, scratch)?;
+                f.instruction(&Br(2)).instruction(&End);
+                let chunks = (chunking, per_chunk);
+                self.chunked(f, body, &counted, chunks, copy, scratch)?;
+            }
+        }
+        f.instruction(&End);
         // The loop as it was, charges and check included.
         self.instruction(f, body.ops[at].clone(), 0, false, scratch)?;
-        self.loop_copy(f, body, at + 1..=counted.end, 1, true, scratch)?;
+        let original = LoopCopy {
+            range: at + 1..=counted.end,
+            deeper: 1,
+            charged: true,
+            chunk: None,
+        };
+        self.loop_copy(f, body, original, scratch)?;
         f.instruction(&End);
         Ok(())
     }
 
-    /// Emits the instructions `range` of a loop's body (its `end` last) nested `deeper`
-    /// labels deeper than they were: a branch out of the loop reaches that much further.
-    /// The first instruction's charge is the loop iteration's: left out unless `charged`.
+    /// Emits a counted loop's copy that runs `per_chunk` iterations at a time (the last
+    /// chunk what is left, counted down in `trips`), with an
+    /// interruption check between chunks: the copy compares its counter with the chunk's
+    /// bound instead of its own, and its way out when the count is done leads to the next
+    /// chunk, or out of the loop after the last.
+    fn chunked(
+        &mut self,
+        f: &mut Function,
+        body: Body<'_, '_>,
+        counted: &counted::Counted,
+        (chunking, per_chunk): (counted::Chunking, i64),
+        copy: std::ops::RangeInclusive<usize>,
+        scratch: Scratch,
+    ) -> Result<(), Error<Infallible>> {
+        use Instruction::{Block, Br, Else, End, I32Add, I32Const, I32Mul, I32Sub, I64Const};
+        use Instruction::{I64Eqz, I64GtU, I64Sub, If, LocalGet, LocalSet, Loop};
+        use counted::{Exit, Operand};
+        let empty = wasm_encoder::BlockType::Empty;
+        f.instruction(&Loop(empty)).instruction(&Block(empty));
+        // This chunk's bound: the counter after `per_chunk` steps (where the comparison first
+        // fails: one short of it for `<=`, one past it for `>=`), or the loop's own.
+        f.instruction(&LocalGet(scratch.trips))
+            .instruction(&I64Const(per_chunk))
+            .instruction(&I64GtU)
+            .instruction(&If(empty))
+            .instruction(&LocalGet(counted.counter));
+        // `per_chunk` steps stay within the loop's count, proved free of wrap-around.
+        match counted.step {
+            Operand::Const(step) => f.instruction(&I32Const(step.wrapping_mul(per_chunk as i32))),
+            Operand::Local(step) => f
+                .instruction(&LocalGet(step))
+                .instruction(&I32Const(per_chunk as i32))
+                .instruction(&I32Mul),
+        };
+        f.instruction(&I32Add);
+        match counted.exit {
+            Exit::Below {
+                inclusive: true, ..
+            } => f.instruction(&I32Const(1)).instruction(&I32Sub),
+            Exit::Above {
+                inclusive: true, ..
+            } => f.instruction(&I32Const(1)).instruction(&I32Add),
+            _ => f,
+        };
+        f.instruction(&LocalSet(scratch.chunk_bound))
+            .instruction(&LocalGet(scratch.trips))
+            .instruction(&I64Const(per_chunk))
+            .instruction(&I64Sub)
+            .instruction(&LocalSet(scratch.trips))
+            .instruction(&Else)
+            .instruction(&match counted.bound {
+                Operand::Const(c) => I32Const(c),
+                Operand::Local(local) => LocalGet(local),
+            })
+            .instruction(&LocalSet(scratch.chunk_bound))
+            .instruction(&I64Const(0))
+            .instruction(&LocalSet(scratch.trips))
+            .instruction(&End)
+            .instruction(&Loop(empty));
+        let copy = LoopCopy {
+            range: copy,
+            deeper: 4,
+            charged: counted.early_exits,
+            chunk: Some((chunking, scratch.chunk_bound)),
+        };
+        self.loop_copy(f, body, copy, scratch)?;
+        // The chunk is done: the loop too when nothing is left, the next chunk otherwise.
+        f.instruction(&End)
+            .instruction(&LocalGet(scratch.trips))
+            .instruction(&I64Eqz)
+            .instruction(&If(empty));
+        match chunking.exit {
+            // Out of the loop, as from the end it fell out of.
+            None => f.instruction(&Br(3)),
+            // Where its way out led: past the if, the chunks' loop and the two blocks.
+            Some((_, beyond)) => f.instruction(&Br(4 + beyond)),
+        };
+        f.instruction(&End);
+        if let Some(memory) = self.interrupt_memory {
+            interrupt::check(f, memory, self.interrupt_sites);
+            self.interrupt_sites = self.interrupt_sites.wrapping_add(1);
+        }
+        f.instruction(&Br(0)).instruction(&End);
+        Ok(())
+    }
+
+    /// Emits a copy of a loop's body ([`LoopCopy`]).
     fn loop_copy(
         &mut self,
         f: &mut Function,
         body: Body<'_, '_>,
-        range: std::ops::RangeInclusive<usize>,
-        deeper: u32,
-        charged: bool,
+        copy: LoopCopy,
         scratch: Scratch,
     ) -> Result<(), Error<Infallible>> {
+        let LoopCopy {
+            range,
+            deeper,
+            charged,
+            chunk,
+        } = copy;
         let first = *range.start();
         // Constructs open inside the loop.
         let mut depth = 0u32;
         for k in range {
+            let charge = if k == first && !charged {
+                0
+            } else {
+                body.charges[k]
+            };
+            // Run in chunks: the chunk's bound (the local `bound`) read instead of the loop's,
+            // and the way out when the count is done leading to the next chunk (a block
+            // right around the copy).
+            if let Some((chunking, bound)) = chunk {
+                let read_bound = Operator::LocalGet { local_index: bound };
+                let edit = match (chunking.bound_at, chunking.leaves) {
+                    (Some(at), _) if at == k => Some((vec![], read_bound)),
+                    // A count down to 0 tests the counter itself.
+                    (None, true) if k + 1 == chunking.decides => {
+                        Some((vec![read_bound], Operator::I32Eq))
+                    }
+                    (None, false) if k == chunking.decides => {
+                        Some((vec![read_bound, Operator::I32Ne], body.ops[k].clone()))
+                    }
+                    _ => None,
+                };
+                let exit = chunking.exit.is_some_and(|(at, _)| at == k);
+                let edit = match (edit, &body.ops[k]) {
+                    (None, Operator::Br { .. }) if exit => Some((
+                        vec![],
+                        Operator::Br {
+                            relative_depth: depth + 1,
+                        },
+                    )),
+                    (None, Operator::BrIf { .. }) if exit => Some((
+                        vec![],
+                        Operator::BrIf {
+                            relative_depth: depth + 1,
+                        },
+                    )),
+                    (edit, _) => edit,
+                };
+                if let Some((before, op)) = edit {
+                    let mut charge = charge;
+                    for op in before.into_iter().chain([op]) {
+                        self.instruction(f, op, std::mem::take(&mut charge), false, scratch)?;
+                    }
+                    continue;
+                }
+            }
             let op = match body.ops[k] {
                 Operator::Br { relative_depth } if relative_depth > depth => Operator::Br {
                     relative_depth: relative_depth + deeper,
@@ -612,11 +778,6 @@ impl Rewriter<'_> {
                 }
                 ref op => op.clone(),
             };
-            let charge = if k == first && !charged {
-                0
-            } else {
-                body.charges[k]
-            };
             self.instruction(f, op, charge, body.canonical[k], scratch)?;
         }
         Ok(())
@@ -628,6 +789,27 @@ impl Rewriter<'_> {
     ) -> Result<Instruction<'a>, Error<Infallible>> {
         Reencode::instruction(self, op)
     }
+}
+
+/// A copy of a loop's body that [`Rewriter::loop_copy`] emits.
+struct LoopCopy {
+    /// The body's instructions, its `end` last.
+    range: std::ops::RangeInclusive<usize>,
+    /// How many labels deeper than the loop the copy sits: a branch out of the loop reaches
+    /// that much further.
+    deeper: u32,
+    /// Whether the first instruction keeps its charge, the iteration's.
+    charged: bool,
+    /// Run in chunks: where the copy is edited, and the local holding the chunk's bound.
+    chunk: Option<(counted::Chunking, u32)>,
+}
+
+/// How many iterations of the counted loop starting at `at` run between two interruption
+/// checks: about a million instructions' worth, well under a millisecond compiled and a few
+/// on an interpreter.
+fn per_chunk(counted: &counted::Counted, at: usize) -> i64 {
+    let ops_per_iteration = (counted.end - at) as i64;
+    ((1 << 20) / ops_per_iteration).max(1)
 }
 
 /// A function body being rewritten: its instructions, and what each is due.
@@ -651,8 +833,13 @@ struct Scratch {
     f64: u32,
     /// The function's call depth at its entry ([`depth::save`]).
     depth: u32,
-    /// An `i64`: a counted loop's number of iterations ([`counted::trips`]).
+    /// An `i64`: a counted loop's number of iterations ([`counted::trips`]). This and the
+    /// next two only in functions with a counted loop.
     trips: u32,
+    /// An `i64`: the fuel left once a counted loop is paid for in advance.
+    fuel_left: u32,
+    /// An `i32`: the bound this chunk of a counted loop's iterations runs to.
+    chunk_bound: u32,
     /// The first of four v128 locals, in functions whose vector results the deterministic
     /// profile checks or whose relaxed operations it rewrites.
     v128: Option<u32>,
@@ -758,15 +945,27 @@ impl Reencode for Rewriter<'_> {
                 relaxed::is_relaxed(op)
                     || canonicalize::nan_producing(op).is_some_and(canonicalize::Shape::is_vector)
             });
+        // Only the passes counted loops save anything for need the body's shape.
+        let shape = match self.interrupt_memory.is_some() || self.globals.fuel.is_some() {
+            true => counted::Shape::of(&ops),
+            false => counted::Shape::default(),
+        };
+        // Only a function with a counted loop gets the locals its versions use: an
+        // interpreter zeroes every local at each call (wasmi's `fib` kernel hosted ran 3 %
+        // more instructions with two locals more).
+        let counted_loops = (self.interrupt_memory.is_some() || self.globals.fuel.is_some())
+            && (0..ops.len()).any(|at| counted::find(&ops, &shape, at).is_some());
         let first = params + declared;
-        let scratch = Scratch {
+        let mut scratch = Scratch {
             i32: first,
             fuel: first + 1,
             f32: first + 2,
             f64: first + 3,
             depth: first + 4,
             trips: first + 5,
-            v128: vector_scratch.then_some(first + 6),
+            fuel_left: first + 6,
+            chunk_bound: first + 7,
+            v128: None,
         };
         locals.extend([
             (1, ValType::I32),
@@ -774,9 +973,14 @@ impl Reencode for Rewriter<'_> {
             (1, ValType::F32),
             (1, ValType::F64),
             (1, ValType::I32),
-            (1, ValType::I64),
         ]);
+        let mut next = first + 5;
+        if counted_loops {
+            locals.extend([(2, ValType::I64), (1, ValType::I32)]);
+            next += 3;
+        }
         if vector_scratch {
+            scratch.v128 = Some(next);
             locals.push((4, ValType::V128));
         }
         let mut charges = match &self.passes.fuel {
@@ -815,11 +1019,6 @@ impl Reencode for Rewriter<'_> {
                     && canonicalize::needed(&ops[i], &ops[i + 1..], &blind)
             })
             .collect();
-        // Only the passes counted loops save anything for need the body's shape.
-        let shape = match self.interrupt_memory.is_some() || self.globals.fuel.is_some() {
-            true => counted::Shape::of(&ops),
-            false => counted::Shape::default(),
-        };
         let mut at = 0;
         while at < ops.len() {
             let body = Body {
@@ -1117,7 +1316,7 @@ mod tests {
                 !passes.canonicalize_nans,
                 "{passes:?}: {text}"
             );
-            let v128_locals = text.matches("f64 i32 i64 v128 v128 v128 v128)").count();
+            let v128_locals = text.matches("f64 i32 v128 v128 v128 v128)").count();
             assert_eq!(v128_locals, usize::from(passes.canonicalize_nans), "{text}");
         }
     }

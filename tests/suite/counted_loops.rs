@@ -225,4 +225,56 @@ fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
     }
 }
 
-wasmhost::on_every_engine!(counted_loops_pay_per_iteration_what_uncounted_ones_pay);
+/// Per export, arguments that run it long: more iterations than run between two
+/// interruption checks, so that with interruption checks on it runs in chunks.
+const LONG: [(&str, [i32; 3]); 17] = [
+    ("up_ne", [0, 1_200_000, 0]),
+    ("up_ne", [4, 1_200_004, 0]),
+    ("up_lt_u", [0, 600_000, 1]),
+    ("up_lt_u", [3, 900_000, 3]),
+    ("up_gt_s_swapped", [0, 900_000, 0]),
+    ("up_gt_s_swapped", [-600_000, 300_001, 0]),
+    ("up_le_u", [0, 400_000, 0]),
+    ("up_le_u", [7, 399_999, 0]),
+    ("down_to_zero", [300_000, 0, 0]),
+    ("down_to_zero", [123_457, 0, 0]),
+    ("down_gt_s", [300_000, -5, -1]),
+    ("down_gt_s", [0, -900_000, -3]),
+    ("down_ge_u", [600_000, 3, 0]),
+    ("down_ge_u", [600_001, 2, 0]),
+    ("down_by_two_then_out", [600_000, 0, 0]),
+    ("down_by_two_then_out", [300_002, 0, 0]),
+    ("search", [43, 20_000_000, 64]),
+];
+
+fn long_counted_loops_run_in_chunks_to_the_results_and_fuel_of_uncounted_ones(engine: &AnyEngine) {
+    for metering in [Metering::Off, Metering::Portable] {
+        let config = Config::default().metering(metering).interruptible(true);
+        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+        let run = |hidden: bool| {
+            let hide = if hidden { "block end" } else { "" };
+            let wat = LOOPS
+                .replace("BACK", &format!("{hide} br_if $l"))
+                .replace("OUT", &format!("{hide} br_if $done"));
+            let module = engine.compile(&wasmhost::wat2wasm(wat).unwrap()).unwrap();
+            LONG.map(|(export, args)| {
+                let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+                if metering == Metering::Portable {
+                    guest.set_fuel(1 << 40).unwrap();
+                }
+                let result = guest.call_raw(export, &args.map(Value::I32));
+                (export, args, result, guest.fuel_consumed())
+            })
+        };
+        let (counted, uncounted) = (run(false), run(true));
+        for (c, u) in counted.iter().zip(&uncounted) {
+            assert!(c.2.is_ok(), "{c:?}");
+            assert_eq!(c, u, "{metering:?}");
+        }
+    }
+}
+
+wasmhost::on_every_engine!(
+    counted_loops_pay_per_iteration_what_uncounted_ones_pay,
+    long_counted_loops_run_in_chunks_to_the_results_and_fuel_of_uncounted_ones,
+);
