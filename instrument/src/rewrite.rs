@@ -612,11 +612,10 @@ impl Rewriter<'_> {
         Ok(())
     }
 
-    /// Emits a counted loop's copy that runs `per_chunk` iterations at a time (the last
-    /// chunk what is left, counted down in `trips`), with an
-    /// interruption check between chunks: the copy compares its counter with the chunk's
-    /// bound instead of its own, and its way out when the count is done leads to the next
-    /// chunk, or out of the loop after the last.
+    /// Emits a counted loop's copy that runs `per_chunk` iterations at a time (the last chunk
+    /// what is left, counted down in `trips`), with an interruption check between chunks:
+    /// the copy compares its counter with the chunk's bound instead of its own, and its way
+    /// out when the count is done leads to the next chunk, or out of the loop after the last.
     fn chunked(
         &mut self,
         f: &mut Function,
