@@ -111,7 +111,6 @@ pub(crate) struct Chunking {
 
 /// Where each construct of a body ends and what encloses each instruction: enough to follow
 /// a branch out of a loop to where it lands.
-#[derive(Default)]
 pub(crate) struct Shape {
     /// For a `block`, `loop` or `if`, the index of its `end`.
     ends: Vec<usize>,

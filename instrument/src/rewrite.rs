@@ -499,7 +499,7 @@ impl Rewriter<'_> {
         if !interrupt && !fuel {
             return None;
         }
-        let counted = counted::find(body.ops, body.shape, at)?;
+        let counted = *body.counted.get(&at)?;
         // A loop that may leave early keeps its charge: only its check can go.
         if counted.early_exits && !interrupt {
             return None;
@@ -815,8 +815,9 @@ fn per_chunk(counted: &counted::Counted, at: usize) -> i64 {
 #[derive(Clone, Copy)]
 struct Body<'a, 'b> {
     ops: &'a [Operator<'b>],
-    /// Where its constructs end ([`counted::find`] follows branches with it).
-    shape: &'a counted::Shape,
+    /// Its counted loops ([`counted::find`]), by where they start: found only when the
+    /// passes on save anything in them (fuel, interruption).
+    counted: &'a std::collections::BTreeMap<usize, counted::Counted>,
     /// The fuel to charge before each instruction ([`fuel::block_charges`]).
     charges: &'a [u64],
     /// Whether each instruction's result is canonicalized.
@@ -944,16 +945,21 @@ impl Reencode for Rewriter<'_> {
                 relaxed::is_relaxed(op)
                     || canonicalize::nan_producing(op).is_some_and(canonicalize::Shape::is_vector)
             });
-        // Only the passes counted loops save anything for need the body's shape.
-        let shape = match self.interrupt_memory.is_some() || self.globals.fuel.is_some() {
-            true => counted::Shape::of(&ops),
-            false => counted::Shape::default(),
-        };
+        // Only the passes counted loops save anything for look for them.
+        let counted: std::collections::BTreeMap<usize, counted::Counted> =
+            match self.interrupt_memory.is_some() || self.globals.fuel.is_some() {
+                true => {
+                    let shape = counted::Shape::of(&ops);
+                    (0..ops.len())
+                        .filter_map(|at| Some((at, counted::find(&ops, &shape, at)?)))
+                        .collect()
+                }
+                false => Default::default(),
+            };
         // Only a function with a counted loop gets the locals its versions use: an
         // interpreter zeroes every local at each call (wasmi's `fib` kernel hosted ran 3 %
         // more instructions with two locals more).
-        let counted_loops = (self.interrupt_memory.is_some() || self.globals.fuel.is_some())
-            && (0..ops.len()).any(|at| counted::find(&ops, &shape, at).is_some());
+        let counted_loops = !counted.is_empty();
         let first = params + declared;
         let mut scratch = Scratch {
             i32: first,
@@ -1022,7 +1028,7 @@ impl Reencode for Rewriter<'_> {
         while at < ops.len() {
             let body = Body {
                 ops: &ops,
-                shape: &shape,
+                counted: &counted,
                 charges: &charges,
                 canonical: &canonical,
             };
