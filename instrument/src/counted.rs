@@ -449,6 +449,28 @@ struct Tail {
 /// on, the condition to go on being the branch's own, or its opposite when it `leaves` the
 /// loop.
 fn tail(ops: &[Operator<'_>], branch: usize, leaves: bool) -> Option<Tail> {
+    let (start, counter, step, bound_at, exit) = tail_parts(ops, branch, leaves)?;
+    let bound = match bound_at {
+        Some(at) => operand(&ops[at])?,
+        None => Operand::Const(0),
+    };
+    Some(Tail {
+        start,
+        counter,
+        step,
+        bound,
+        bound_at,
+        exit,
+    })
+}
+
+/// [`tail`]'s parts: where it starts, the counter, the step, where the bound is read (none
+/// for a count down to 0) and the condition to go on.
+fn tail_parts(
+    ops: &[Operator<'_>],
+    branch: usize,
+    leaves: bool,
+) -> Option<(usize, u32, Operand, Option<usize>, Exit)> {
     use Operator::*;
     let before = branch.checked_sub(1)?;
     // A count down: `... local.tee $i  br_if 0`, going on while the counter is not 0, or
@@ -459,16 +481,7 @@ fn tail(ops: &[Operator<'_>], branch: usize, leaves: bool) -> Option<Tail> {
         _ => None,
     };
     if let Some((start, counter, step)) = down {
-        let bound = Operand::Const(0);
-        let (bound_at, exit) = (None, Exit::NotEqual);
-        return Some(Tail {
-            start,
-            counter,
-            step,
-            bound,
-            bound_at,
-            exit,
-        });
+        return Some((start, counter, step, None, Exit::NotEqual));
     }
     let below = |signed, inclusive| Some(Exit::Below { signed, inclusive });
     let above = |signed, inclusive| Some(Exit::Above { signed, inclusive });
@@ -486,37 +499,21 @@ fn tail(ops: &[Operator<'_>], branch: usize, leaves: bool) -> Option<Tail> {
     }?;
     let operand_at = before.checked_sub(1)?;
     // `stepped counter, bound, compare`.
-    if let (Some(bound), Some((start, counter, step))) = (
+    if let (Some(_), Some((start, counter, step))) = (
         operand(&ops[operand_at]),
         operand_at.checked_sub(1).and_then(|tee| stepped(ops, tee)),
     ) {
-        let bound_at = Some(operand_at);
-        return Some(Tail {
-            start,
-            counter,
-            step,
-            bound,
-            bound_at,
-            exit,
-        });
+        return Some((start, counter, step, Some(operand_at), exit));
     }
     // `bound, stepped counter, compare`: the comparison read the other way round.
     let (start, counter, step) = stepped(ops, operand_at)?;
     let bound_at = start.checked_sub(1)?;
-    let bound = operand(&ops[bound_at])?;
-    let exit = match exit {
+    let swapped = match exit {
         Exit::NotEqual => Exit::NotEqual,
         Exit::Below { signed, inclusive } => Exit::Above { signed, inclusive },
         Exit::Above { signed, inclusive } => Exit::Below { signed, inclusive },
     };
-    Some(Tail {
-        start: bound_at,
-        counter,
-        step,
-        bound,
-        bound_at: Some(bound_at),
-        exit,
-    })
+    Some((bound_at, counter, step, Some(bound_at), swapped))
 }
 
 /// The counter stepped by `local.get $i  step  i32.add  local.tee $i` (or the `i32.add`'s
