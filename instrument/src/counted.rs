@@ -15,15 +15,17 @@
 //! ```
 //!
 //! or, as Rust's code does, `... i32.eq  br_if $out  br 0` with no way to fall out of the
-//! loop's `end`. Branches that leave the loop otherwise land on a trap (a bounds check's
-//! panic). [`find`] recognises such a loop. The rewrite then emits it twice: at its entry, [`trips`]
-//! computes the number of iterations from the counter, the step and the bound, and when it
-//! can prove that number (no wrap-around, a bound that will be met), the whole loop's fuel is
-//! charged at once and a copy without per-iteration charge or check runs. Otherwise, and
-//! when the fuel left cannot pay for every iteration, the loop runs as before. So a guest
-//! that can pay for the loop pays exactly what it paid before, and one that cannot still
-//! stops before the iteration it cannot pay for; a trap inside the loop leaves its remaining
-//! iterations paid and not run.
+//! loop's `end`; or with the step earlier in the body, straight in it (so once per
+//! iteration), and the tail only reading the counter, as LLVM leaves a loop whose body uses
+//! the stepped value. Branches that leave the loop otherwise land on a trap (a bounds check's
+//! panic). [`find`] recognises such a loop. The rewrite then emits it twice: at its entry,
+//! [`trips`] computes the number of iterations from the counter, the step and the bound,
+//! and when it can prove that number (no wrap-around, a bound that will be met), the whole
+//! loop's fuel is charged at once and a copy without per-iteration charge or check runs.
+//! Otherwise, and when the fuel left cannot pay for every iteration, the loop runs as
+//! before. So a guest that can pay for the loop pays exactly what it paid before, and one
+//! that cannot still stops before the iteration it cannot pay for; a trap inside the loop
+//! leaves its remaining iterations paid and not run.
 //!
 //! A loop that may also leave early, for anywhere but a trap (a search's `break`, a
 //! `return`, mandelbrot's escape), runs at most that number of iterations
@@ -223,8 +225,9 @@ fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
 ///   a trap.
 ///
 /// Any other branch or `return` out of the loop is an early exit, unless it lands on a trap
-/// (a bounds check's panic). The counter, step and bound are written only by the step, or
-/// right before leaving the loop. The loop calls nothing but a panic handler right before `unreachable`: a call may run long, and
+/// (a bounds check's panic). The counter, step and bound are written only by the step (in
+/// the tail, or straight in the body before it), or right before leaving the loop. The loop
+/// calls nothing but a panic handler right before `unreachable`: a call may run long, and
 /// costs far more than the charge saved, where the trip count's proof costs some 15
 /// instructions at each entry (shootout-ackermann, which enters a loop of a trip or two in
 /// every call, ran 11-25 % more instructions hosted with its loop counted).
@@ -318,15 +321,31 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         || !leaving
             .iter()
             .all(|&(k, beyond)| Some(k) == exit_branch || shape.lands_on_a_trap(ops, at, beyond));
+    // The step of a counter stepped before the tail: the one write to it that goes on
+    // looping, straight in the loop's body (in no construct, so every iteration runs it once).
+    let step_of = |local: u32| {
+        let writes_local = |op: &Operator<'_>| match op {
+            LocalSet { local_index } | LocalTee { local_index } => *local_index == local,
+            _ => false,
+        };
+        let mut writes = (at + 1..end)
+            .filter(|&k| writes_local(&ops[k]) && !leaves_straight_after(ops, k, depths[k]));
+        let k = writes.next()?;
+        if writes.next().is_some() || depths[k] != 0 {
+            return None;
+        }
+        stepped(ops, k).map(|(_, _, by)| Step { at: k, by })
+    };
     let Tail {
         start: tail,
         counter,
         step,
+        stepped_at,
         bound,
         bound_at,
         exit,
-    } = tail(ops, decides, leaves)?;
-    if tail <= at {
+    } = tail(ops, decides, leaves, &step_of)?;
+    if tail <= at || stepped_at <= at {
         return None;
     }
     let invariant = |operand: Operand| match operand {
@@ -342,7 +361,7 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
         local == counter || step == Operand::Local(local) || bound == Operand::Local(local)
     };
     let written = |k: usize, op: &Operator<'_>| {
-        let in_tail = (tail..decides).contains(&k);
+        let in_tail = (tail..decides).contains(&k) || k == stepped_at;
         !in_tail
             && matches!(op, LocalSet { local_index } | LocalTee { local_index } if read(*local_index))
             && !leaves_straight_after(ops, k, depths[k])
@@ -437,6 +456,8 @@ struct Tail {
     start: usize,
     counter: u32,
     step: Operand,
+    /// The `local.tee` or `local.set` that steps the counter: in the tail, or before it.
+    stepped_at: usize,
     bound: Operand,
     /// The instruction that reads the bound: `None` for a count down to 0, whose branch
     /// tests the counter itself.
@@ -445,11 +466,34 @@ struct Tail {
     exit: Exit,
 }
 
+/// Where a counter is stepped (its `local.tee` or `local.set`), and by what.
+struct Step {
+    at: usize,
+    by: Operand,
+}
+
 /// The loop's tail that ends at the conditional branch `ops[branch]` deciding whether it goes
 /// on, the condition to go on being the branch's own, or its opposite when it `leaves` the
 /// loop.
-fn tail(ops: &[Operator<'_>], branch: usize, leaves: bool) -> Option<Tail> {
-    let (start, counter, step, bound_at, exit) = tail_parts(ops, branch, leaves)?;
+///
+/// The counter is stepped in the tail, or read there and stepped earlier in the body, where
+/// `step_of` finds its step (LLVM moves the step up when the body reads the stepped value).
+fn tail(
+    ops: &[Operator<'_>],
+    branch: usize,
+    leaves: bool,
+    step_of: &dyn Fn(u32) -> Option<Step>,
+) -> Option<Tail> {
+    let (
+        start,
+        counter,
+        Step {
+            at: stepped_at,
+            by: step,
+        },
+        bound_at,
+        exit,
+    ) = tail_parts(ops, branch, leaves, step_of)?;
     let bound = match bound_at {
         Some(at) => operand(&ops[at])?,
         None => Operand::Const(0),
@@ -458,29 +502,42 @@ fn tail(ops: &[Operator<'_>], branch: usize, leaves: bool) -> Option<Tail> {
         start,
         counter,
         step,
+        stepped_at,
         bound,
         bound_at,
         exit,
     })
 }
 
-/// [`tail`]'s parts: where it starts, the counter, the step, where the bound is read (none
-/// for a count down to 0) and the condition to go on.
+/// [`tail`]'s parts: where it starts, the counter, where it is stepped and by what, where the
+/// bound is read (none for a count down to 0) and the condition to go on.
 fn tail_parts(
     ops: &[Operator<'_>],
     branch: usize,
     leaves: bool,
-) -> Option<(usize, u32, Operand, Option<usize>, Exit)> {
+    step_of: &dyn Fn(u32) -> Option<Step>,
+) -> Option<(usize, u32, Step, Option<usize>, Exit)> {
     use Operator::*;
+    // The counter stepped by the `local.tee` at `k`, in the tail.
+    let teed = |k: usize| {
+        let (start, counter, step) =
+            stepped(ops, k).filter(|_| matches!(ops[k], LocalTee { .. }))?;
+        Some((start, counter, Step { at: k, by: step }))
+    };
+    // The counter read at `k`, stepped before the tail.
+    let read = |k: usize| match ops[k] {
+        LocalGet { local_index } => Some((k, local_index, step_of(local_index)?)),
+        _ => None,
+    };
     let before = branch.checked_sub(1)?;
     // A count down: `... local.tee $i  br_if 0`, going on while the counter is not 0, or
     // `... local.tee $i  i32.eqz  br_if $out`.
-    let down = match (leaves, &ops[before]) {
-        (false, _) => stepped(ops, before),
-        (true, I32Eqz) => stepped(ops, before.checked_sub(1)?),
+    let tested = match (leaves, &ops[before]) {
+        (false, _) => Some(before),
+        (true, I32Eqz) => before.checked_sub(1),
         _ => None,
     };
-    if let Some((start, counter, step)) = down {
+    if let Some((start, counter, step)) = tested.and_then(|k| teed(k).or_else(|| read(k))) {
         return Some((start, counter, step, None, Exit::NotEqual));
     }
     let below = |signed, inclusive| Some(Exit::Below { signed, inclusive });
@@ -497,37 +554,43 @@ fn tail_parts(
         (false, I32GeS) | (true, I32LtS) => above(true, true),
         _ => None,
     }?;
-    let operand_at = before.checked_sub(1)?;
-    // `stepped counter, bound, compare`.
-    if let (Some(_), Some((start, counter, step))) = (
-        operand(&ops[operand_at]),
-        operand_at.checked_sub(1).and_then(|tee| stepped(ops, tee)),
-    ) {
-        return Some((start, counter, step, Some(operand_at), exit));
-    }
-    // `bound, stepped counter, compare`: the comparison read the other way round.
-    let (start, counter, step) = stepped(ops, operand_at)?;
-    let bound_at = start.checked_sub(1)?;
     let swapped = match exit {
         Exit::NotEqual => Exit::NotEqual,
         Exit::Below { signed, inclusive } => Exit::Above { signed, inclusive },
         Exit::Above { signed, inclusive } => Exit::Below { signed, inclusive },
     };
+    let operand_at = before.checked_sub(1)?;
+    // `counter, bound, compare`, the counter stepped in the tail or read.
+    if let (Some(_), Some((start, counter, step))) = (
+        operand(&ops[operand_at]),
+        operand_at
+            .checked_sub(1)
+            .and_then(|first| teed(first).or_else(|| read(first))),
+    ) {
+        return Some((start, counter, step, Some(operand_at), exit));
+    }
+    // `bound, counter, compare`: the comparison read the other way round.
+    let (start, counter, step) = teed(operand_at).or_else(|| read(operand_at))?;
+    let bound_at = start.checked_sub(1)?;
+    operand(&ops[bound_at])?;
     Some((bound_at, counter, step, Some(bound_at), swapped))
 }
 
-/// The counter stepped by `local.get $i  step  i32.add  local.tee $i` (or the `i32.add`'s
-/// operands the other way round, or `i32.sub` of a constant) that ends at `ops[tee]`: where
-/// it starts, the counter and the step.
-fn stepped(ops: &[Operator<'_>], tee: usize) -> Option<(usize, u32, Operand)> {
+/// The counter stepped by `local.get $i  step  i32.add  local.tee $i` (or `local.set $i`, or
+/// the `i32.add`'s operands the other way round, or `i32.sub` of a constant) that ends at
+/// `ops[write]`: where it starts, the counter and the step.
+fn stepped(ops: &[Operator<'_>], write: usize) -> Option<(usize, u32, Operand)> {
     use Operator::*;
-    let LocalTee {
+    let (LocalTee {
         local_index: counter,
-    } = ops[tee]
+    }
+    | LocalSet {
+        local_index: counter,
+    }) = ops[write]
     else {
         return None;
     };
-    let start = tee.checked_sub(3)?;
+    let start = write.checked_sub(3)?;
     let is_counter =
         |op: &Operator<'_>| matches!(op, LocalGet { local_index } if *local_index == counter);
     let step = match (&ops[start], &ops[start + 1], &ops[start + 2]) {
@@ -919,6 +982,64 @@ mod tests {
         ] {
             assert_eq!(early(body), None, "{body}");
         }
+    }
+
+    #[test]
+    fn loops_that_step_their_counter_before_the_tail_are_counted() {
+        let exit = |body: &str| found(I, body).map(|c| (c.counter, c.step, c.bound, c.exit));
+        // Spectral norm's inner loop: `i += 1` first, the body reading it, then `b != i`.
+        assert_eq!(
+            exit(
+                "loop $l local.get $i i32.const 1 i32.add local.tee $i local.get $x i32.add drop \
+                 local.get $b local.get $i i32.ne br_if $l end"
+            ),
+            Some((2, Operand::Const(1), Operand::Local(1), Exit::NotEqual))
+        );
+        // By a `local.set`, a block between the step and the tail, `i < 99` signed.
+        assert_eq!(
+            exit(
+                "loop $l local.get $i local.get $a i32.add local.set $i \
+                 block local.get $x br_if 0 end local.get $i i32.const 99 i32.lt_s br_if $l end"
+            ),
+            Some((
+                2,
+                Operand::Local(0),
+                Operand::Const(99),
+                Exit::Below {
+                    signed: true,
+                    inclusive: false
+                }
+            ))
+        );
+        // A count down to 0 that tests the counter itself.
+        assert_eq!(
+            exit(
+                "loop $l local.get $i i32.const -1 i32.add local.set $i local.get $i br_if $l end"
+            ),
+            Some((2, Operand::Const(-1), Operand::Const(0), Exit::NotEqual))
+        );
+        let tail = "local.get $b local.get $i i32.ne br_if $l";
+        for body in [
+            // Stepped only on some iterations: in a block or an `if`.
+            "block local.get $x br_if 0 local.get $i i32.const 1 i32.add local.set $i end",
+            "local.get $x if local.get $i i32.const 1 i32.add local.set $i end",
+            // Stepped twice, or stepped and written.
+            "local.get $i i32.const 1 i32.add local.set $i local.get $i i32.const 1 i32.add local.set $i",
+            "local.get $i i32.const 1 i32.add local.set $i local.get $x local.set $i",
+            // Not a step.
+            "local.get $i i32.const 1 i32.mul local.set $i",
+            // Never stepped.
+            "",
+        ] {
+            let wat = format!("loop $l {body} {tail} end");
+            assert_eq!(found(I, &wat), None, "{body}");
+        }
+        // A write on the way out is not a step.
+        let wat = format!(
+            "block $out loop $l local.get $i i32.const 1 i32.add local.set $i \
+             block local.get $x br_if 0 i32.const 7 local.set $i br $out end {tail} end end"
+        );
+        assert!(found(I, &wat).is_some_and(|c| c.early_exits));
     }
 
     #[test]

@@ -141,9 +141,44 @@ const LOOPS: &str = r#"(module
       end
     end
     local.get $sum local.get $i i32.xor)
+  ;; i += 1 first, the body reading the stepped counter, then b != i: LLVM's shape when
+  ;; the body uses i + 1 (spectral norm's inner loop)
+  (func (export "stepped_first_ne") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $sum i32.const 3 i32.mul i32.add local.set $sum
+      local.get $b local.get $i i32.ne BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i += s stepped mid-body by a `local.set`, a branch in a block after it, i < b signed
+  (func (export "stepped_first_lt_s") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum local.get $i i32.xor local.set $sum
+      local.get $i local.get $s i32.add local.set $i
+      block $skip
+        local.get $i i32.const 1 i32.and br_if $skip
+        local.get $sum i32.const 9 i32.add local.set $sum
+      end
+      local.get $i local.get $b i32.lt_s BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; a count down to 0 stepped first, the counter itself tested
+  (func (export "stepped_first_down") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $i i32.const -1 i32.add local.set $i
+      local.get $sum i32.const 5 i32.mul local.get $i i32.add local.set $sum
+      local.get $i BACK
+    end
+    local.get $sum local.get $i i32.xor)
 )"#;
 
-const EXPORTS: [&str; 10] = [
+const EXPORTS: [&str; 13] = [
     "up_ne",
     "up_lt_u",
     "up_gt_s_swapped",
@@ -154,6 +189,9 @@ const EXPORTS: [&str; 10] = [
     "down_by_two_then_out",
     "out_when_done",
     "search",
+    "stepped_first_ne",
+    "stepped_first_lt_s",
+    "stepped_first_down",
 ];
 
 /// Enough for loops of a few thousand iterations: longer ones run out of fuel.
@@ -227,7 +265,7 @@ fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
 
 /// Per export, arguments that run it long: more iterations than run between two
 /// interruption checks, so that with interruption checks on it runs in chunks.
-const LONG: [(&str, [i32; 3]); 17] = [
+const LONG: [(&str, [i32; 3]); 20] = [
     ("up_ne", [0, 1_200_000, 0]),
     ("up_ne", [4, 1_200_004, 0]),
     ("up_lt_u", [0, 600_000, 1]),
@@ -245,6 +283,9 @@ const LONG: [(&str, [i32; 3]); 17] = [
     ("down_by_two_then_out", [600_000, 0, 0]),
     ("down_by_two_then_out", [300_002, 0, 0]),
     ("search", [43, 20_000_000, 64]),
+    ("stepped_first_ne", [0, 1_000_000, 0]),
+    ("stepped_first_lt_s", [-500_000, 700_000, 1]),
+    ("stepped_first_down", [400_000, 0, 0]),
 ];
 
 fn long_counted_loops_run_in_chunks_to_the_results_and_fuel_of_uncounted_ones(engine: &AnyEngine) {
