@@ -31,12 +31,16 @@
 //!
 //! ```text
 //! local.tee $v          ;; r
-//! v128.const canonical  ;; r, the canonical NaN in every lane of the shape
+//! local.get $canonical  ;; r, the canonical NaN in every lane of the shape
 //! local.get $v
 //! local.get $v
 //! f32x4.eq              ;; r, canonical, all ones in each lane where r == r
 //! v128.bitselect        ;; r's lane where it is a number, else the canonical NaN
 //! ```
+//!
+//! `$canonical` is set once at the function's entry: an interpreter reads a local as an
+//! operand for free, where a `v128.const` in a loop is an instruction of its own each time
+//! (wasmi's vectorized matrix multiply ran 4 % fewer instructions deterministic).
 //!
 //! A vector result is left alone only when an operator reading the same lane shape
 //! consumes it (see [`needed`]). The relaxed SIMD operations are rewritten first
@@ -451,6 +455,27 @@ pub(crate) struct Scratch {
     /// `None` in a function without vector checks (a v128 local would make the module
     /// invalid on an engine built without SIMD).
     pub(crate) v128: Option<u32>,
+    /// The two v128 locals that hold the canonical NaN in every lane of an f32x4 and of an
+    /// f64x2 ([`set_canonical`]), in a function with vector checks.
+    pub(crate) canonical: Option<VectorCanonical>,
+}
+
+/// The locals that hold the canonical NaN of each vector shape, set at a function's entry.
+#[derive(Clone, Copy)]
+pub(crate) struct VectorCanonical {
+    pub(crate) f32x4: u32,
+    pub(crate) f64x2: u32,
+}
+
+/// Emits, at a function's entry, the setting of the locals of `canonical`.
+pub(crate) fn set_canonical(f: &mut Function, canonical: VectorCanonical) {
+    for (local, bits) in [
+        (canonical.f32x4, F32X4_CANONICAL),
+        (canonical.f64x2, F64X2_CANONICAL),
+    ] {
+        f.instruction(&Instruction::V128Const(bits as i128))
+            .instruction(&Instruction::LocalSet(local));
+    }
 }
 
 /// Emits the check after `op` when it may produce a NaN. The caller decides with
@@ -469,12 +494,15 @@ pub(crate) fn check(shape: Shape, f: &mut Function, scratch: Scratch) {
             let v = scratch
                 .v128
                 .expect("a function with vector checks has a v128 scratch local");
+            let canonical = scratch
+                .canonical
+                .expect("a function with vector checks has its canonical NaNs in locals");
             let (canonical, eq) = match shape {
-                Shape::F32x4 => (F32X4_CANONICAL, Instruction::F32x4Eq),
-                _ => (F64X2_CANONICAL, Instruction::F64x2Eq),
+                Shape::F32x4 => (canonical.f32x4, Instruction::F32x4Eq),
+                _ => (canonical.f64x2, Instruction::F64x2Eq),
             };
             f.instruction(&Instruction::LocalTee(v))
-                .instruction(&Instruction::V128Const(canonical as i128))
+                .instruction(&Instruction::LocalGet(canonical))
                 .instruction(&Instruction::LocalGet(v))
                 .instruction(&Instruction::LocalGet(v))
                 .instruction(&eq)

@@ -840,8 +840,9 @@ struct Scratch {
     fuel_left: u32,
     /// An `i32`: the bound this chunk of a counted loop's iterations runs to.
     chunk_bound: u32,
-    /// The first of four v128 locals, in functions whose vector results the deterministic
-    /// profile checks or whose relaxed operations it rewrites.
+    /// The first of six v128 locals, in functions whose vector results the deterministic
+    /// profile checks or whose relaxed operations it rewrites: four scratch vectors, then
+    /// the canonical NaNs of f32x4 and f64x2 lanes.
     v128: Option<u32>,
 }
 
@@ -851,6 +852,10 @@ impl Scratch {
             f32: self.f32,
             f64: self.f64,
             v128: self.v128,
+            canonical: self.v128.map(|v| canonicalize::VectorCanonical {
+                f32x4: v + 4,
+                f64x2: v + 5,
+            }),
         }
     }
 }
@@ -986,7 +991,7 @@ impl Reencode for Rewriter<'_> {
         }
         if vector_scratch {
             scratch.v128 = Some(next);
-            locals.push((4, ValType::V128));
+            locals.push((6, ValType::V128));
         }
         let mut charges = match &self.passes.fuel {
             Some((costs, _)) => {
@@ -999,6 +1004,9 @@ impl Reencode for Rewriter<'_> {
             *entry = 0;
         }
         let mut f = Function::new(locals);
+        if let Some(canonical) = scratch.checks().canonical {
+            canonicalize::set_canonical(&mut f, canonical);
+        }
         if let Some(global) = self.globals.fuel {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
@@ -1321,7 +1329,9 @@ mod tests {
                 !passes.canonicalize_nans,
                 "{passes:?}: {text}"
             );
-            let v128_locals = text.matches("f64 i32 v128 v128 v128 v128)").count();
+            let v128_locals = text
+                .matches("f64 i32 v128 v128 v128 v128 v128 v128)")
+                .count();
             assert_eq!(v128_locals, usize::from(passes.canonicalize_nans), "{text}");
         }
     }
