@@ -884,15 +884,14 @@ fn wasi_call(c: &mut Criterion) {
 /// default profile and in the deterministic profile with portable fuel. Skipped, with a
 /// message, where the programs are not there.
 fn programs(c: &mut Criterion) {
-    use wasmhost::wasi::{self, DirPerms, WasiCtx};
+    use wasmhost::wasi::{self, WasiCtx};
+    use wasmhost_test_wasms::programs;
     let Some(dir) = wasmhost_test_wasms::programs_dir() else {
         return;
     };
     let mut host = HostFunctions::<WasiCtx>::new();
     wasi::link(&mut host);
-    for mark in ["start", "end"] {
-        host.raw("bench", mark, &[], &[], |_, _| Ok(vec![]));
-    }
+    programs::link_bench_marks(&mut host);
     // The smoke run (`benches/run --quick`) takes the first two only.
     let count = std::env::var("WASMHOST_BENCH_PROGRAMS")
         .ok()
@@ -900,9 +899,12 @@ fn programs(c: &mut Criterion) {
         .unwrap_or(summary::PROGRAMS.len());
     let mut g = c.benchmark_group("program");
     g.sample_size(10);
-    for (name, folder, file) in summary::PROGRAMS.into_iter().take(count) {
-        let folder = dir.join(folder);
-        let wasm = std::fs::read(folder.join(file)).unwrap();
+    for program in programs::named(
+        &dir,
+        &summary::PROGRAMS[..count.min(summary::PROGRAMS.len())],
+    ) {
+        let name = &program.name;
+        let wasm = std::fs::read(&program.wasm).unwrap();
         for deterministic in [false, true] {
             let (profile, config) = match deterministic {
                 false => ("default", Config::default()),
@@ -919,10 +921,7 @@ fn programs(c: &mut Criterion) {
                 let id = BenchmarkId::new(format!("{name}/{profile}"), engine.name());
                 g.bench_function(id, |b| {
                     b.iter(|| {
-                        let ctx = WasiCtx::builder()
-                            .arg(name)
-                            .preopen_dir(&folder, ".", DirPerms::ReadOnly)
-                            .unwrap();
+                        let ctx = program.context().unwrap();
                         let ctx = if deterministic {
                             ctx.deterministic(0)
                         } else {

@@ -326,17 +326,17 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
     rows
 }
 
-/// The real programs the benchmarks run (`../shared/programs`): (name, folder, file). The
-/// ones under half a second on the interpreter, of every source language.
-pub const PROGRAMS: [(&str, &str, &str); 8] = [
-    ("bz2", "bz2", "benchmark.wasm"),
-    ("richards", "richards", "benchmark.wasm"),
-    ("quicksort", "quicksort", "benchmark.wasm"),
-    ("pulldown-cmark", "pulldown-cmark", "benchmark.wasm"),
-    ("regex", "regex", "benchmark.wasm"),
-    ("rust-json", "rust-json", "benchmark.wasm"),
-    ("shootout-keccak", "shootout", "shootout-keccak.wasm"),
-    ("tinygo-json", "tinygo", "tinygo-json.wasm"),
+/// The real programs the benchmarks run (`../shared/programs`), by name. The ones under
+/// half a second on the interpreter, of every source language.
+pub const PROGRAMS: [&str; 8] = [
+    "bz2",
+    "richards",
+    "quicksort",
+    "pulldown-cmark",
+    "regex",
+    "rust-json",
+    "shootout-keccak",
+    "tinygo-json",
 ];
 
 /// The programs' rows: each engine against each other (default profile), the deterministic
@@ -366,7 +366,7 @@ fn program_rows(medians: &Medians, engines: &[wasmhost::AnyEngine], rows: &mut V
             met: None,
         });
     };
-    let names: Vec<&str> = PROGRAMS.iter().map(|(name, ..)| *name).collect();
+    let names = PROGRAMS;
     for (a, b) in engine_pairs(engines) {
         let pair = |p: &str| median(p, "default", a).zip(median(p, "default", b));
         for p in &names {

@@ -4,78 +4,18 @@
 //! `.expected` files, agreement across engines, fuel, and the time between `bench.start`
 //! and `bench.end`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use wasmhost::prelude::*;
-use wasmhost::wasi::{self, Captured, DirPerms, WasiCtx, WasiView};
+use wasmhost::wasi::{self, Captured, WasiCtx, WasiView};
 use wasmhost::{AnyEngine, Config, HostFunctions, MemoryReservation, Metering};
 
 /// The fuel budget of a program run in the deterministic profile: 2^52 units, days of work.
 pub const PROGRAM_FUEL: u64 = 1 << 52;
 
-/// A program found in a directory.
-#[derive(Clone, Debug)]
-pub struct Program {
-    /// Its name: the folder's, or the file's stem where a folder holds several.
-    pub name: String,
-    /// Its folder, preopened as `.`.
-    pub folder: PathBuf,
-    /// The `.wasm` file.
-    pub wasm: PathBuf,
-}
-
-impl Program {
-    /// The expected content of `stream` (`stdout` or `stderr`), when the folder has it.
-    fn expected(&self, stream: &str) -> Option<String> {
-        let stem = self.wasm.file_stem()?.to_string_lossy();
-        std::fs::read_to_string(self.folder.join(format!("{stem}.{stream}.expected"))).ok()
-    }
-}
-
-/// Every program under `dir`: each folder's `benchmark.wasm`, or each `NAME.wasm` of a
-/// folder without one, in name order.
-pub fn find(dir: &Path) -> std::io::Result<Vec<Program>> {
-    let mut out = Vec::new();
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    folders.sort();
-    for folder in folders {
-        let single = folder.join("benchmark.wasm");
-        if single.is_file() {
-            out.push(Program {
-                name: folder
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into(),
-                folder,
-                wasm: single,
-            });
-            continue;
-        }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-            .collect();
-        files.sort();
-        for wasm in files {
-            out.push(Program {
-                name: wasm
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into(),
-                folder: folder.clone(),
-                wasm,
-            });
-        }
-    }
-    Ok(out)
-}
+pub use wasmhost_test_wasms::programs::{Program, find};
 
 /// A failure another open issue covers: listed with its reason, not counted.
 pub struct KnownFailure {
@@ -253,12 +193,8 @@ fn host() -> HostFunctions<State> {
 fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) -> Run {
     let (stdout, stderr) = (Captured::new(), Captured::new());
     let deterministic = engine.config().deterministic;
-    let builder = WasiCtx::builder()
-        .arg(&program.name)
-        .stdout(stdout.output())
-        .stderr(stderr.output());
-    let builder = match builder.preopen_dir(&program.folder, ".", DirPerms::ReadOnly) {
-        Ok(b) => b,
+    let builder = match program.context() {
+        Ok(b) => b.stdout(stdout.output()).stderr(stderr.output()),
         Err(e) => {
             return Run {
                 exit: Err(format!("the folder does not open: {e}")),
@@ -287,13 +223,7 @@ fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) 
         Err(e) => (Err(e.to_string()), None, None),
     };
     let (out, err) = (stdout.contents(), stderr.contents());
-    let expected = match (program.expected("stdout"), program.expected("stderr")) {
-        (None, None) => None,
-        (want_out, want_err) => Some(
-            want_out.is_none_or(|w| w.trim_end().as_bytes() == out.trim_ascii_end())
-                && want_err.is_none_or(|w| w.trim_end().as_bytes() == err.trim_ascii_end()),
-        ),
-    };
+    let expected = program.output_as_expected(&out, &err);
     let digest = blake3::hash(&[out.as_slice(), b"\0", err.as_slice()].concat());
     Run {
         exit,

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod host;
+pub mod programs;
 pub mod toolchain;
 pub mod types;
 

@@ -5,6 +5,7 @@
 use wasmhost::prelude::*;
 use wasmhost::wasi::{self, Captured, DirPerms, MemoryDir, WasiCtx};
 use wasmhost::{AnyEngine, Config, HostFunctions, Metering, ValType, Value, WasmError};
+use wasmhost_test_wasms::programs::{self, Program};
 
 /// What one run of a program gave.
 #[derive(Debug, PartialEq)]
@@ -15,38 +16,31 @@ struct Run {
     fuel: Option<u64>,
 }
 
-/// Runs program `name` of folder `folder` as Sightglass does: the folder preopened as `.`,
-/// no standard input, `bench.start`/`bench.end` linked.
-fn run(engine: &AnyEngine, folder: &std::path::Path, name: &str) -> Run {
-    run_in(engine, folder, name, false)
-}
-
-/// [`run`], with the folder's files copied into an in-memory tree preopened as `.` when
-/// `in_memory`.
-fn run_in(engine: &AnyEngine, folder: &std::path::Path, name: &str, in_memory: bool) -> Run {
-    let wasm = std::fs::read(folder.join(name)).expect("the program reads");
-    let ctx = WasiCtx::builder().arg(name);
+/// Runs `program` as Sightglass does ([`Program::context`]), its folder's files copied
+/// into an in-memory tree preopened as `.` instead when `in_memory`.
+fn run(engine: &AnyEngine, program: &Program, in_memory: bool) -> Run {
+    let wasm = std::fs::read(&program.wasm).expect("the program reads");
     let ctx = match in_memory {
-        false => ctx
-            .preopen_dir(folder, ".", DirPerms::ReadOnly)
-            .expect("the folder opens"),
+        false => program.context().expect("the folder opens"),
         true => {
             let tree = MemoryDir::new();
-            for entry in std::fs::read_dir(folder).unwrap() {
+            for entry in std::fs::read_dir(&program.folder).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_file() {
                     let name = path.file_name().unwrap().to_str().unwrap();
                     tree.write(name, std::fs::read(&path).unwrap()).unwrap();
                 }
             }
-            ctx.preopen_memory(&tree, ".", DirPerms::ReadOnly)
+            WasiCtx::builder()
+                .arg(&program.name)
+                .preopen_memory(&tree, ".", DirPerms::ReadOnly)
         }
     };
     let ctx = match engine.config().deterministic {
         true => ctx.deterministic(0),
         false => ctx,
     };
-    run_command(engine, &wasm, ctx, name)
+    run_command(engine, &wasm, ctx, &program.name)
 }
 
 /// Runs the WASI command `wasm` (called `name` in failures) on `engine` with the context
@@ -54,9 +48,7 @@ fn run_in(engine: &AnyEngine, folder: &std::path::Path, name: &str, in_memory: b
 fn run_command(engine: &AnyEngine, wasm: &[u8], ctx: wasi::WasiCtxBuilder, name: &str) -> Run {
     let mut host = HostFunctions::<WasiCtx>::new();
     wasi::link(&mut host);
-    for mark in ["start", "end"] {
-        host.raw("bench", mark, &[], &[], |_, _| Ok(vec![]));
-    }
+    programs::link_bench_marks(&mut host);
     let (stdout, stderr) = (Captured::new(), Captured::new());
     let ctx = ctx.stdout(stdout.output()).stderr(stderr.output()).build();
     let module = engine.compile(wasm).expect("the program compiles");
@@ -73,24 +65,14 @@ fn run_command(engine: &AnyEngine, wasm: &[u8], ctx: wasi::WasiCtxBuilder, name:
 /// The programs the tests run on every engine, the interpreter included: quick ones (each
 /// under half a second on wasmi), of every source language (C, C++, Rust, TinyGo), each
 /// with expected output to compare.
-const PROGRAMS: [(&str, &str); 6] = [
-    ("bz2", "benchmark.wasm"),
-    ("richards", "benchmark.wasm"),
-    ("quicksort", "benchmark.wasm"),
-    ("shootout", "shootout-keccak.wasm"),
-    ("rust-json", "benchmark.wasm"),
-    ("tinygo", "tinygo-json.wasm"),
+const PROGRAMS: [&str; 6] = [
+    "bz2",
+    "richards",
+    "quicksort",
+    "shootout-keccak",
+    "rust-json",
+    "tinygo-json",
 ];
-
-/// The expected output file of `name` in `folder`, in Sightglass's naming.
-fn expected(folder: &std::path::Path, name: &str, stream: &str) -> Option<String> {
-    let file = folder.join(format!(
-        "{}.{stream}.expected",
-        name.trim_end_matches(".wasm")
-    ));
-    file.is_file()
-        .then(|| std::fs::read_to_string(file).expect("expected output reads"))
-}
 
 fn real_programs_give_their_expected_output(engine: &AnyEngine) {
     programs_give_their_expected_output(engine, false);
@@ -105,12 +87,12 @@ fn programs_give_their_expected_output(engine: &AnyEngine, in_memory: bool) {
     let Some(dir) = wasmhost_test_wasms::programs_dir() else {
         return;
     };
-    for (folder, name) in PROGRAMS {
-        let folder = dir.join(folder);
-        let run = run_in(engine, &folder, name, in_memory);
+    for program in programs::named(&dir, &PROGRAMS) {
+        let name = &program.name;
+        let run = run(engine, &program, in_memory);
         assert_eq!(run.exit, 0, "{name}: {}", run.stderr);
         for (stream, got) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-            if let Some(want) = expected(&folder, name, stream) {
+            if let Some(want) = program.expected(stream) {
                 assert_eq!(got.trim_end(), want.trim_end(), "{name} {stream}");
             }
         }
@@ -223,11 +205,11 @@ fn real_programs_agree_on_every_engine_in_the_deterministic_profile() {
     let config = Config::default()
         .deterministic(true)
         .metering(Metering::Portable);
-    for (folder, name) in PROGRAMS {
-        let folder = dir.join(folder);
+    for program in programs::named(&dir, &PROGRAMS) {
+        let name = &program.name;
         let runs: Vec<(&str, Run)> = AnyEngine::all(&config)
             .iter()
-            .map(|engine| (engine.name(), run(engine, &folder, name)))
+            .map(|engine| (engine.name(), run(engine, &program, false)))
             .collect();
         for (engine, got) in &runs[1..] {
             assert_eq!(got, &runs[0].1, "{name}: {engine} against {}", runs[0].0);
