@@ -572,7 +572,6 @@ fn tail_parts(
     // `bound, counter, compare`: the comparison read the other way round.
     let (start, counter, step) = teed(operand_at).or_else(|| read(operand_at))?;
     let bound_at = start.checked_sub(1)?;
-    operand(&ops[bound_at])?;
     Some((bound_at, counter, step, Some(bound_at), swapped))
 }
 
