@@ -339,8 +339,10 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
     let Tail {
         start: tail,
         counter,
-        step,
-        stepped_at,
+        step: Step {
+            at: stepped_at,
+            by: step,
+        },
         bound,
         bound_at,
         exit,
@@ -455,9 +457,8 @@ struct Tail {
     /// Where it starts.
     start: usize,
     counter: u32,
-    step: Operand,
-    /// The `local.tee` or `local.set` that steps the counter: in the tail, or before it.
-    stepped_at: usize,
+    /// How the counter is stepped: in the tail, or before it.
+    step: Step,
     bound: Operand,
     /// The instruction that reads the bound: `None` for a count down to 0, whose branch
     /// tests the counter itself.
@@ -484,16 +485,7 @@ fn tail(
     leaves: bool,
     step_of: &dyn Fn(u32) -> Option<Step>,
 ) -> Option<Tail> {
-    let (
-        start,
-        counter,
-        Step {
-            at: stepped_at,
-            by: step,
-        },
-        bound_at,
-        exit,
-    ) = tail_parts(ops, branch, leaves, step_of)?;
+    let (start, counter, step, bound_at, exit) = tail_parts(ops, branch, leaves, step_of)?;
     let bound = match bound_at {
         Some(at) => operand(&ops[at])?,
         None => Operand::Const(0),
@@ -502,7 +494,6 @@ fn tail(
         start,
         counter,
         step,
-        stepped_at,
         bound,
         bound_at,
         exit,
