@@ -153,6 +153,11 @@ impl Shape {
         target
     }
 
+    /// The index of the `end` of the `block`, `loop` or `if` at `at`.
+    pub(crate) fn end(&self, at: usize) -> usize {
+        self.ends[at]
+    }
+
     /// Whether a branch from inside the loop at `at`, `beyond` labels past the loop's own,
     /// lands on a trap: at the end of a `block` or `if` followed by straight code (calls
     /// allowed: a panic handler's) that ends in `unreachable`. Such a branch only stops
@@ -232,6 +237,100 @@ fn traps_after(ops: &[Operator<'_>], end: usize) -> bool {
 /// instructions at each entry (shootout-ackermann, which enters a loop of a trip or two in
 /// every call, ran 11-25 % more instructions hosted with its loop counted).
 pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Counted> {
+    find_in(ops, shape, at, false)
+}
+
+/// How many times the loop that starts at `ops[at]` runs, when that number is a constant
+/// of the code and the loop holds loops, none of which holds another: a loop over a few
+/// rows, bodies or dimensions around an inner loop. Its counter is set to a constant right
+/// before it, stepped by a constant towards a constant bound as in a counted loop ([`find`],
+/// inner loops allowed), and written nowhere else; it calls nothing but a panic handler.
+/// A loop that may leave early runs at most that many times.
+pub(crate) fn constant_trips(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<u64> {
+    let counted = find_in(ops, shape, at, true)?;
+    let (Operand::Const(step), Operand::Const(bound)) = (counted.step, counted.bound) else {
+        return None;
+    };
+    let start = constant_before(ops, at, counted.counter)?;
+    trips_between(start, step, bound, counted.exit)
+}
+
+/// The constant the local `counter` holds when control reaches `ops[at]`: written by
+/// `i32.const c  local.set` (or `local.tee`) in the straight code right before it.
+fn constant_before(ops: &[Operator<'_>], at: usize, counter: u32) -> Option<i32> {
+    use Operator::*;
+    for k in (1..at).rev() {
+        match &ops[k] {
+            LocalSet { local_index } | LocalTee { local_index } if *local_index == counter => {
+                return match ops[k - 1] {
+                    I32Const { value } => Some(value),
+                    _ => None,
+                };
+            }
+            op if transfers_control(op) => return None,
+            Call { .. } | CallIndirect { .. } | CallRef { .. } => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// How many iterations a loop runs from a counter of `start`, stepped by `step` before each
+/// comparison with `bound` by `exit`: `None` when it would wrap around or never meet the
+/// bound exactly.
+fn trips_between(start: i32, step: i32, bound: i32, exit: Exit) -> Option<u64> {
+    match exit {
+        Exit::NotEqual => {
+            // The first k with start + k * step == bound (mod 2^32): the distance over the
+            // step, when it divides exactly (no smaller k can wrap onto the bound, since
+            // k * |step| stays under 2^32).
+            let (distance, by) = match step {
+                0 => return None,
+                1.. => (
+                    (bound as u32).wrapping_sub(start as u32),
+                    step.unsigned_abs(),
+                ),
+                _ => (
+                    (start as u32).wrapping_sub(bound as u32),
+                    step.unsigned_abs(),
+                ),
+            };
+            (distance != 0 && distance % by == 0).then_some(u64::from(distance / by))
+        }
+        Exit::Below { signed, inclusive } | Exit::Above { signed, inclusive } => {
+            let widen = |v: i32| {
+                if signed {
+                    i64::from(v)
+                } else {
+                    i64::from(v as u32)
+                }
+            };
+            let (lowest, highest) = match signed {
+                true => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                false => (0, i64::from(u32::MAX)),
+            };
+            let (start, step) = (widen(start), i64::from(step));
+            let rises = matches!(exit, Exit::Below { .. });
+            // Going on while the counter is below `limit` (rising) or above it (falling).
+            let limit = match (rises, inclusive) {
+                (true, true) => widen(bound) + 1,
+                (false, true) => widen(bound) - 1,
+                _ => widen(bound),
+            };
+            let trips = match rises {
+                true if step >= 1 => ((limit - start).max(1) + step - 1) / step,
+                false if step <= -1 => ((start - limit).max(1) + (-step) - 1) / (-step),
+                _ => return None,
+            };
+            // The counter the last comparison sees must not have wrapped around.
+            let last = start + trips * step;
+            (lowest..=highest).contains(&last).then_some(trips as u64)
+        }
+    }
+}
+
+/// [`find`], or with `nested`, the same for a loop holding loops that hold none.
+fn find_in(ops: &[Operator<'_>], shape: &Shape, at: usize, nested: bool) -> Option<Counted> {
     use Operator::*;
     if !matches!(
         ops.get(at)?,
@@ -254,10 +353,20 @@ pub(crate) fn find(ops: &[Operator<'_>], shape: &Shape, at: usize) -> Option<Cou
     let mut returns = false;
     // The constructs open inside the loop at each instruction.
     let mut depths = vec![0u32; end + 1];
+    // With `nested`, the end of the inner loop being read, if any.
+    let mut inner_end: Option<usize> = None;
     for (k, op) in ops.iter().enumerate().take(end).skip(at + 1) {
         depths[k] = depth;
+        if inner_end.is_some_and(|e| k > e) {
+            inner_end = None;
+        }
         let fine = match op {
             Block { .. } | If { .. } => {
+                depth += 1;
+                true
+            }
+            Loop { .. } if nested && inner_end.is_none() => {
+                inner_end = Some(shape.ends[k]);
                 depth += 1;
                 true
             }
@@ -801,6 +910,15 @@ mod tests {
 
     /// `find` on the first loop of the one function in `body`.
     fn found(locals: &str, body: &str) -> Option<Counted> {
+        with_first_loop(locals, body, find)
+    }
+
+    /// `what` of the one function in `body`, its shape and the index of its first loop.
+    fn with_first_loop<T>(
+        locals: &str,
+        body: &str,
+        what: fn(&[Operator<'_>], &Shape, usize) -> Option<T>,
+    ) -> Option<T> {
         let wat = format!("(module (func (param $a i32) (param $b i32) {locals} {body}))");
         let wasm = wat::parse_str(wat).unwrap();
         for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
@@ -813,7 +931,7 @@ mod tests {
                 let at = ops
                     .iter()
                     .position(|op| matches!(op, Operator::Loop { .. }));
-                return find(&ops, &Shape::of(&ops), at.unwrap());
+                return what(&ops, &Shape::of(&ops), at.unwrap());
             }
         }
         unreachable!("the module has a body")
@@ -1061,5 +1179,76 @@ mod tests {
         ] {
             assert_eq!(found(I, loop_), None, "{loop_}");
         }
+    }
+
+    #[test]
+    fn trip_counts_between_constants_are_exact_or_refused() {
+        let below = |signed, inclusive| Exit::Below { signed, inclusive };
+        let above = |signed, inclusive| Exit::Above { signed, inclusive };
+        for (start, step, bound, exit, trips) in [
+            (0, 1, 5, Exit::NotEqual, Some(5)),
+            (5, -1, 0, Exit::NotEqual, Some(5)),
+            (0, 2, 5, Exit::NotEqual, None), // steps over the bound
+            (0, 1, 0, Exit::NotEqual, None), // 2^32 iterations
+            (-2, 1, 1, Exit::NotEqual, Some(3)),
+            (0, 3, 10, below(false, false), Some(4)), // 3 6 9 12
+            (0, 3, 9, below(false, true), Some(4)),   // 3 6 9 12
+            (10, 1, 5, below(true, false), Some(1)),  // the first test fails
+            (0, 1, i32::MAX, below(true, true), None), // wraps before it fails
+            (-5, 1, 0, below(false, false), Some(1)), // unsigned: already past the bound
+            (-2, 3, 5, below(false, false), None),    // unsigned: wraps to 1, goes on
+            (-5, 1, 0, below(true, false), Some(5)),
+            (10, -3, 0, above(true, false), Some(4)), // 7 4 1 -2
+            (2, -1, 0, above(false, false), Some(2)),
+            (0, -1, 0, above(false, false), None), // unsigned 0 - 1 wraps to the top
+            (0, 1, 5, above(true, false), None),   // rising where it must fall
+        ] {
+            assert_eq!(
+                trips_between(start, step, bound, exit),
+                trips,
+                "{start} {step} {bound} {exit:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn loops_of_constant_counts_around_inner_loops_are_found() {
+        let trips = |body: &str| with_first_loop(I, body, constant_trips);
+        let inner = "i32.const 0 local.set $x \
+            loop $j local.get $x i32.const 1 i32.add local.tee $x local.get $a i32.lt_u br_if $j end";
+        let outer = |init: &str, inner: &str| {
+            format!(
+                "{init} local.set $i loop $l {inner} \
+                 local.get $i i32.const 1 i32.add local.tee $i i32.const 5 i32.ne br_if $l end"
+            )
+        };
+        assert_eq!(trips(&outer("i32.const 0", inner)), Some(5));
+        assert_eq!(trips(&outer("i32.const 3", inner)), Some(2));
+        // Two inner loops, one after the other.
+        assert_eq!(
+            trips(&outer("i32.const 0", &format!("{inner} {inner}"))),
+            Some(5)
+        );
+        for (init, body) in [
+            // Not a constant at the entry.
+            ("local.get $a", inner.to_string()),
+            // A loop in the inner loop.
+            ("i32.const 0", format!("loop {inner} end")),
+            // The counter written in the inner loop.
+            (
+                "i32.const 0",
+                "loop $k i32.const 0 local.set $i local.get $a br_if $k end".to_string(),
+            ),
+            // A call that may run long.
+            ("i32.const 0", format!("{inner} i32.const 0 call 0 drop")),
+        ] {
+            assert_eq!(trips(&outer(init, &body)), None, "{init} {body}");
+        }
+        // The constant set before a branch target is not known at the loop.
+        let joined = format!(
+            "i32.const 0 local.set $i block local.get $a br_if 0 end {}",
+            outer("", inner).trim_start_matches(" local.set $i")
+        );
+        assert_eq!(trips(&joined), None, "{joined}");
     }
 }

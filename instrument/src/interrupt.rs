@@ -12,7 +12,9 @@
 //! A counted inner loop without calls (see the [`fuel`](crate::fuel) module) whose number of
 //! iterations, proved at its entry, keeps it under about a million instructions runs in a
 //! copy without the check: it ends soon, and whatever runs it is checked. A longer one runs
-//! in chunks of that many iterations, checked between chunks.
+//! in chunks of that many iterations, checked between chunks. A loop of a few iterations,
+//! counted before it starts, around such loops (n-body's loop over its bodies) goes without
+//! its own check, its inner loops running a share of that between checks.
 
 use wasm_encoder::{BlockType, Function, Instruction, MemArg, MemArgTarget};
 

@@ -2,6 +2,7 @@
 //! exports, and rewrites each function body instruction by instruction in the order the
 //! crate docs give.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
 use wasm_encoder::reencode::{Error, Reencode, utils};
@@ -106,6 +107,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         host_reachable,
         restores_depth: true,
         interrupt_sites: 0,
+        unchecked_loop: false,
         memories_written: false,
         globals_written: false,
         exports_written: false,
@@ -284,6 +286,8 @@ struct Rewriter<'p> {
     /// The interruption checks emitted so far in the function being rewritten: each reads
     /// its own flag byte ([`interrupt::FLAG_BYTES`]).
     interrupt_sites: u32,
+    /// Whether the next `loop` goes without its interruption check ([`unchecked_loops`]).
+    unchecked_loop: bool,
     /// What a reset needs exported, for a resettable module.
     reset: Option<Reset>,
     memories_written: bool,
@@ -480,7 +484,10 @@ impl Rewriter<'_> {
             fuel::reload(f, fuel);
         }
         // 7. the interruption check at a loop head
-        if let (Some(memory), Operator::Loop { .. }) = (self.interrupt_memory, &op) {
+        let unchecked = std::mem::take(&mut self.unchecked_loop);
+        if let (Some(memory), Operator::Loop { .. }, false) =
+            (self.interrupt_memory, &op, unchecked)
+        {
             interrupt::check(f, memory, self.interrupt_sites);
             self.interrupt_sites = self.interrupt_sites.wrapping_add(1);
         }
@@ -539,7 +546,8 @@ impl Rewriter<'_> {
         let empty = wasm_encoder::BlockType::Empty;
         f.instruction(&Block(empty)).instruction(&Block(empty));
         counted::trips(f, &counted, scratch.trips);
-        let per_chunk = per_chunk(&counted, at);
+        let per_chunk = per_chunk(&counted, at) / body.shares.get(&at).copied().unwrap_or(1);
+        let per_chunk = per_chunk.max(1);
         let chunking = counted.chunking.filter(|_| self.interrupt_memory.is_some());
         if let (None, true) = (chunking, self.interrupt_memory.is_some()) {
             f.instruction(&LocalGet(scratch.trips))
@@ -811,17 +819,58 @@ fn per_chunk(counted: &counted::Counted, at: usize) -> i64 {
     ((1 << 20) / ops_per_iteration).max(1)
 }
 
+/// The most iterations of a loop that goes without its check ([`unchecked_loops`]): its
+/// inner counted loops run this many times fewer iterations between checks.
+const UNCHECKED_TRIPS: u64 = 64;
+
+/// The loops of a body that go without their interruption check, by where they start, and
+/// the shares of the loops inside them ([`Body::shares`]).
+///
+/// Such a loop runs a constant number of iterations around loops that hold none
+/// ([`counted::constant_trips`]): its own code runs a bounded number of times, and each run
+/// of a loop inside it either checks at its head or is a counted loop, which runs unchecked
+/// only a share of what it would alone: one over the outer loop's iterations times its inner
+/// loops, so that all of them together run no longer between checks than one counted loop
+/// does. n-body's loop over its five bodies checked on each of them, which with the count's
+/// proof at its inner loop's entry cost 8 % of the instructions.
+fn unchecked_loops(ops: &[Operator<'_>]) -> (BTreeSet<usize>, BTreeMap<usize, i64>) {
+    let shape = counted::Shape::of(ops);
+    let (mut unchecked, mut shares) = (BTreeSet::new(), BTreeMap::new());
+    for at in 0..ops.len() {
+        let Some(trips) = counted::constant_trips(ops, &shape, at) else {
+            continue;
+        };
+        let end = shape.end(at);
+        let inner: Vec<usize> = (at + 1..end)
+            .filter(|&k| matches!(ops[k], Operator::Loop { .. }))
+            .collect();
+        // Its own code runs `trips` times unchecked too.
+        let own = trips.saturating_mul((end - at) as u64);
+        if trips > UNCHECKED_TRIPS || inner.is_empty() || own > 1 << 20 {
+            continue;
+        }
+        unchecked.insert(at);
+        let share = (trips * inner.len() as u64) as i64;
+        shares.extend(inner.into_iter().map(|k| (k, share)));
+    }
+    (unchecked, shares)
+}
+
 /// A function body being rewritten: its instructions, and what each is due.
 #[derive(Clone, Copy)]
 struct Body<'a, 'b> {
     ops: &'a [Operator<'b>],
     /// Its counted loops ([`counted::find`]), by where they start: found only when the
     /// passes on save anything in them (fuel, interruption).
-    counted: &'a std::collections::BTreeMap<usize, counted::Counted>,
+    counted: &'a BTreeMap<usize, counted::Counted>,
     /// The fuel to charge before each instruction ([`fuel::block_charges`]).
     charges: &'a [u64],
     /// Whether each instruction's result is canonicalized.
     canonical: &'a [bool],
+    /// For each loop inside one that goes without its interruption check
+    /// ([`unchecked_loops`]), what share of a counted loop's run between checks
+    /// ([`per_chunk`]) one of its runs may take.
+    shares: &'a BTreeMap<usize, i64>,
 }
 
 /// The locals every rewritten body gets: scratch space, and the function's copy of the fuel.
@@ -951,7 +1000,7 @@ impl Reencode for Rewriter<'_> {
                     || canonicalize::nan_producing(op).is_some_and(canonicalize::Shape::is_vector)
             });
         // Only the passes counted loops save anything for look for them.
-        let counted: std::collections::BTreeMap<usize, counted::Counted> =
+        let counted: BTreeMap<usize, counted::Counted> =
             match self.interrupt_memory.is_some() || self.globals.fuel.is_some() {
                 true => {
                     let shape = counted::Shape::of(&ops);
@@ -961,6 +1010,10 @@ impl Reencode for Rewriter<'_> {
                 }
                 false => Default::default(),
             };
+        let (unchecked, shares) = match self.interrupt_memory {
+            Some(_) => unchecked_loops(&ops),
+            None => Default::default(),
+        };
         // Only a function with a counted loop gets the locals its versions use: an
         // interpreter zeroes every local at each call (wasmi's `fib` kernel hosted ran 3 %
         // more instructions with two locals more).
@@ -1039,12 +1092,14 @@ impl Reencode for Rewriter<'_> {
                 counted: &counted,
                 charges: &charges,
                 canonical: &canonical,
+                shares: &shares,
             };
             if let Some(counted) = self.counted_loop(body, at) {
                 self.versioned_loop(&mut f, body, at, counted, scratch)?;
                 at = counted.end + 1;
             } else {
                 let op = ops[at].clone();
+                self.unchecked_loop = unchecked.contains(&at);
                 self.instruction(&mut f, op, charges[at], canonical[at], scratch)?;
                 at += 1;
             }
@@ -1241,6 +1296,47 @@ mod tests {
         let text = print(&out);
         assert!(text.contains("(memory (;0;) 1 1)"), "{text}");
         assert_eq!(text.matches("i32.load8_u\n").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_loop_of_a_few_constant_iterations_around_counted_loops_goes_unchecked() {
+        let passes = Passes {
+            interrupt: true,
+            ..Passes::default()
+        };
+        // Rows of `$0` additions; the inner loop is 12 instructions with its `end`.
+        let rows = |start: &str, rows: u32| {
+            let wat = format!(
+                r#"(module (func (export "f") (param i32) (result i32) (local i32 i32 i32)
+                     {start} local.set 3
+                     (loop $rows
+                       i32.const 0 local.set 1
+                       (loop $inner
+                         local.get 2 local.get 1 i32.add local.set 2
+                         local.get 1 i32.const 1 i32.add local.tee 1 local.get 0 i32.ne
+                         br_if $inner)
+                       local.get 3 i32.const 1 i32.add local.tee 3 i32.const {rows} i32.ne
+                       br_if $rows)
+                     local.get 2))"#
+            );
+            let (out, _) = rewrite(&wat::parse_str(wat).unwrap(), &passes).unwrap();
+            wasmparser::validate(&out).unwrap();
+            let text = print(&out);
+            let checks = text.matches("i32.load8_u").count();
+            let chunk = |rows: u32| format!("i64.const {}\n", (1 << 20) / 12 / rows);
+            (
+                checks,
+                text.contains(&chunk(rows)),
+                text.contains(&chunk(1)),
+            )
+        };
+        // Five rows: no check at their head (the inner loop's checked version and the check
+        // between its chunks remain), and the inner loop's chunk a fifth of its own.
+        assert_eq!(rows("i32.const 0", 5), (2, true, false));
+        assert_eq!(rows("i32.const 0", 64), (2, true, false));
+        // Too many rows, or a count not known before the loop: checked at every row.
+        assert_eq!(rows("i32.const 0", 65), (3, false, true));
+        assert_eq!(rows("local.get 0", 5), (3, false, true));
     }
 
     #[test]

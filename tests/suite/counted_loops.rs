@@ -176,9 +176,24 @@ const LOOPS: &str = r#"(module
       local.get $i BACK
     end
     local.get $sum local.get $i i32.xor)
+  ;; five rows, each i += s while i < b (signed) from a: a loop of a constant count around
+  ;; counted loops goes without its interruption check, their chunks a fifth as long
+  (func (export "rows") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32) (local $row i32)
+    i32.const 0 local.set $row
+    loop $rows
+      local.get $a local.set $i
+      loop $l
+        local.get $sum i32.const 7 i32.mul local.get $i i32.add local.set $sum
+        local.get $i local.get $s i32.add local.tee $i local.get $b i32.lt_s BACK
+      end
+      local.get $sum local.get $row i32.add local.set $sum
+      local.get $row i32.const 1 i32.add local.tee $row i32.const 5 i32.ne br_if $rows
+    end
+    local.get $sum local.get $i i32.xor)
 )"#;
 
-const EXPORTS: [&str; 13] = [
+const EXPORTS: [&str; 14] = [
     "up_ne",
     "up_lt_u",
     "up_gt_s_swapped",
@@ -192,6 +207,7 @@ const EXPORTS: [&str; 13] = [
     "stepped_first_ne",
     "stepped_first_lt_s",
     "stepped_first_down",
+    "rows",
 ];
 
 /// Enough for loops of a few thousand iterations: longer ones run out of fuel.
@@ -265,7 +281,7 @@ fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
 
 /// Per export, arguments that run it long: more iterations than run between two
 /// interruption checks, so that with interruption checks on it runs in chunks.
-const LONG: [(&str, [i32; 3]); 20] = [
+const LONG: [(&str, [i32; 3]); 21] = [
     ("up_ne", [0, 1_200_000, 0]),
     ("up_ne", [4, 1_200_004, 0]),
     ("up_lt_u", [0, 600_000, 1]),
@@ -286,6 +302,7 @@ const LONG: [(&str, [i32; 3]); 20] = [
     ("stepped_first_ne", [0, 1_000_000, 0]),
     ("stepped_first_lt_s", [-500_000, 700_000, 1]),
     ("stepped_first_down", [400_000, 0, 0]),
+    ("rows", [-300_000, 300_000, 1]),
 ];
 
 fn long_counted_loops_run_in_chunks_to_the_results_and_fuel_of_uncounted_ones(engine: &AnyEngine) {

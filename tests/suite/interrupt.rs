@@ -34,6 +34,17 @@ const MODULE: &str = r#"(module
         local.get 2 local.get 1 i32.add i32.const 7 i32.mul i32.const 3 i32.rotl local.set 2
         local.get 1 i32.const 1 i32.add local.tee 1 local.get 0 i32.ne br_if $inner)
       br $outer))
+  ;; The same inner loop in a loop of eight rows, which goes without its own check.
+  (func (export "rows") (param i32) (local i32 i32 i32)
+    (loop $outer
+      i32.const 0 local.set 3
+      (loop $rows
+        i32.const 0 local.set 1
+        (loop $inner
+          local.get 2 local.get 1 i32.add i32.const 7 i32.mul i32.const 3 i32.rotl local.set 2
+          local.get 1 i32.const 1 i32.add local.tee 1 local.get 0 i32.ne br_if $inner)
+        local.get 3 i32.const 1 i32.add local.tee 3 i32.const 8 i32.ne br_if $rows)
+      br $outer))
   ;; The recursion as compilers emit it: the recursive call inside a loop, whose check
   ;; is the only one on the cycle.
   (func $fib_loop (export "fib_loop") (param i32) (result i32) (local i32)
@@ -133,14 +144,11 @@ fn a_deadline_stops_a_call_tree_without_loops_or_recursion(engine: &AnyEngine) {
 }
 
 fn a_deadline_stops_counted_loops_short_and_long(engine: &AnyEngine) {
-    for n in [10, 0, -1] {
-        let (mut guest, _) = instance(engine, deadline(20));
-        stops(
-            &mut guest,
-            "counted",
-            &[Value::I32(n)],
-            Interruption::Deadline,
-        );
+    for export in ["counted", "rows"] {
+        for n in [10, 0, -1] {
+            let (mut guest, _) = instance(engine, deadline(20));
+            stops(&mut guest, export, &[Value::I32(n)], Interruption::Deadline);
+        }
     }
 }
 
