@@ -656,7 +656,11 @@ fn interruption_cost(c: &mut Criterion) {
         ("matmul", 40),
         ("hash", 200_000),
         ("fib", 22),
+        ("nbody", 20_000),
+        ("spectral_norm", 60),
+        ("mandelbrot", 120),
     ];
+    assert_eq!(kernels.map(|(k, _)| k), summary::INTERRUPTION_KERNELS);
     kernels_by_config(c, "interruption", &kernels, &modes);
 }
 

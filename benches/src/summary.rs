@@ -212,7 +212,7 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
                 Target::AtMost(if e == "wasmi" { 1.3 } else { 1.15 }),
             );
         }
-        for kernel in ["sort", "matmul", "hash", "fib"] {
+        for kernel in INTERRUPTION_KERNELS {
             for (mode, what) in [("on", "interruptible"), ("armed", "a deadline armed")] {
                 ratio(
                     format!("{e}: {kernel}, {what} / not interruptible"),
@@ -325,6 +325,17 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
     program_rows(medians, &engines, &mut rows);
     rows
 }
+
+/// The kernels the benchmarks run with interruption on and off (`interruption_*`).
+pub const INTERRUPTION_KERNELS: [&str; 7] = [
+    "sort",
+    "matmul",
+    "hash",
+    "fib",
+    "nbody",
+    "spectral_norm",
+    "mandelbrot",
+];
 
 /// The real programs the benchmarks run (`../shared/programs`), by name. The ones under
 /// half a second on the interpreter, of every source language.
