@@ -29,8 +29,9 @@
 //!
 //! A loop that may also leave early, for anywhere but a trap (a search's `break`, a
 //! `return`, mandelbrot's escape), runs at most that number of iterations
-//! ([`Counted::early_exits`]). That is enough to leave out its interruption check, not its
-//! charge: its copy still pays per iteration.
+//! ([`Counted::early_exits`]). That is enough to leave out its interruption check; its
+//! charge is paid in advance and paid back on the way out for the iterations not run
+//! ([`Counted::refundable`]; see the [`fuel`](crate::fuel) module).
 //!
 //! With interruption checks, a loop of more iterations than run in about a million
 //! instructions runs its copy in chunks of that many, checked between chunks: the copy
@@ -85,9 +86,16 @@ pub(crate) struct Counted {
     pub(crate) exit: Exit,
     /// Whether a branch or a `return` may leave the loop early, for anywhere but a trap (a
     /// search's `break`): then the loop runs at most, not exactly, the number of iterations
-    /// [`trips`] computes. That still bounds it for interruption, not for a charge paid in
-    /// advance.
+    /// [`trips`] computes. That still bounds it for interruption; a charge paid in advance
+    /// is paid back on the way out ([`Counted::refundable`]).
     pub(crate) early_exits: bool,
+    /// Whether every early way out can be paid back what it leaves unrun: a `br`, a
+    /// `return`, or a `br_if` to a construct without results (a refund before a `br_if`
+    /// carrying values would need a block typed like its target).
+    pub(crate) refundable: bool,
+    /// The branch that leaves the loop when the count is done, if it does not fall out of its
+    /// `end`: the last iteration's, which leaves nothing unrun.
+    pub(crate) way_out: Option<usize>,
     /// How a copy that runs the loop in chunks of iterations stops at each chunk's end
     /// ([`Chunking`]), when it can.
     pub(crate) chunking: Option<Chunking>,
@@ -426,6 +434,25 @@ fn find_in(ops: &[Operator<'_>], shape: &Shape, at: usize, nested: bool) -> Opti
         _ => return None,
     };
     let exit_branch = if leaves { Some(decides) } else { br_out };
+    // Whether a branch `beyond` labels past the loop's own targets a construct without
+    // results (its label takes no values).
+    let plain_target = |beyond: u32| {
+        shape.target(at, beyond).is_some_and(|t| {
+            matches!(
+                ops[t],
+                Block {
+                    blockty: wasmparser::BlockType::Empty
+                } | Loop {
+                    blockty: wasmparser::BlockType::Empty
+                } | If {
+                    blockty: wasmparser::BlockType::Empty
+                }
+            )
+        })
+    };
+    let refundable = leaving
+        .iter()
+        .all(|&(k, beyond)| matches!(ops[k], Br { .. }) || plain_target(beyond));
     let early_exits = returns
         || !leaving
             .iter()
@@ -501,20 +528,7 @@ fn find_in(ops: &[Operator<'_>], shape: &Shape, at: usize, nested: bool) -> Opti
     });
     // Run in chunks, the copy leaves by that way to where the next chunk starts: a block
     // without results, and the loop must not fall out of its end (onto a trap) instead.
-    let empty = |(_, beyond): (usize, u32)| {
-        shape.target(at, beyond).is_some_and(|t| {
-            matches!(
-                ops[t],
-                Block {
-                    blockty: wasmparser::BlockType::Empty
-                } | Loop {
-                    blockty: wasmparser::BlockType::Empty
-                } | If {
-                    blockty: wasmparser::BlockType::Empty
-                }
-            )
-        })
-    };
+    let empty = |(_, beyond): (usize, u32)| plain_target(beyond);
     let chunkable = match exit_at {
         None => true,
         Some(exit) => empty(exit) && !(leaves && falls_out(ops, end)),
@@ -532,6 +546,8 @@ fn find_in(ops: &[Operator<'_>], shape: &Shape, at: usize, nested: bool) -> Opti
         bound,
         exit,
         early_exits,
+        refundable,
+        way_out: exit_branch,
         chunking,
     })
 }

@@ -54,6 +54,13 @@
 //! counted). shootout-sieve's inner loop is four instructions, and its charge
 //! was as many again.
 //!
+//! A counted loop that may also leave early (a search's `break`, a `return`) is paid for in
+//! advance the same way, and its copy counts down the iterations it has not begun: each way
+//! out of it (a panic handler's call included) first adds that many iterations' charge back,
+//! so a run pays what it paid per iteration; only a trap by the engine inside the loop leaves
+//! the rest paid (rules version 8). A way out that carries values (a `br_if` to a block with
+//! results) leaves no room for the refund: such a loop is charged per iteration.
+//!
 //! # Calls
 //!
 //! A call costs its caller the code around it and the callee its entry region's charge, one

@@ -507,8 +507,9 @@ impl Rewriter<'_> {
             return None;
         }
         let counted = *body.counted.get(&at)?;
-        // A loop that may leave early keeps its charge: only its check can go.
-        if counted.early_exits && !interrupt {
+        // A loop that may leave early where no refund fits keeps its charge: only its check
+        // can go.
+        if counted.early_exits && !counted.refundable && !interrupt {
             return None;
         }
         // The loop's whole charge, trips (at most 2^32) times this, must fit an i64.
@@ -519,8 +520,10 @@ impl Rewriter<'_> {
     /// Emits a counted loop twice: a version without its per-iteration charge and
     /// interruption check, taken when [`counted::trips`] proves how many iterations it will
     /// run and all of them are paid for at once; and the loop as it was, taken otherwise. A
-    /// loop that may leave early (`early_exits`) is only bounded by that count: its copy still
-    /// pays each iteration as it runs, and leaves out the check alone.
+    /// loop that may leave early (`early_exits`) is only bounded by that count: its copy
+    /// counts the iterations it has not begun, and each way out but the last iteration's pays
+    /// them back ([`Refunds`]); where a refund does not fit (`refundable`), the copy pays each
+    /// iteration as it runs, and leaves out the check alone.
     ///
     /// With interruption checks, a loop of more iterations than run in about a million
     /// instructions runs in chunks of that many, checked between chunks ([`Self::chunked`]);
@@ -534,7 +537,7 @@ impl Rewriter<'_> {
         scratch: Scratch,
     ) -> Result<(), Error<Infallible>> {
         use Instruction::{Block, Br, BrIf, End, GlobalSet, I64Const, I64GtU, I64LtS, I64Mul};
-        use Instruction::{I64Sub, LocalGet, LocalTee, Loop};
+        use Instruction::{I64Sub, LocalGet, LocalSet, LocalTee, Loop};
         let fuel = self.globals.fuel.map(|global| Fuel {
             global,
             local: scratch.fuel,
@@ -556,7 +559,11 @@ impl Rewriter<'_> {
                 .instruction(&BrIf(0));
         }
         let per_iteration = body.charges[at + 1];
-        let paid_in_advance = !counted.early_exits && per_iteration > 0;
+        let paid_in_advance = per_iteration > 0 && (!counted.early_exits || counted.refundable);
+        let refunds = (paid_in_advance && counted.early_exits).then_some(Refunds {
+            per_iteration,
+            way_out: counted.way_out,
+        });
         if let (Some(fuel), true) = (fuel, paid_in_advance) {
             // At most 2^32 iterations times a cost under 2^31 ([`Self::counted_loop`]). The
             // fuel left goes through `fuel_left`: chunks count `trips` down.
@@ -572,7 +579,13 @@ impl Rewriter<'_> {
                 .instruction(&LocalGet(scratch.fuel_left))
                 .instruction(&LocalTee(fuel.local))
                 .instruction(&GlobalSet(fuel.global));
+            if refunds.is_some() {
+                // Every iteration paid for and none begun.
+                f.instruction(&LocalGet(scratch.trips))
+                    .instruction(&LocalSet(scratch.fuel_left));
+            }
         }
+        let charged = counted.early_exits && !paid_in_advance;
         let copy = at + 1..=counted.end;
         match chunking {
             None => {
@@ -580,7 +593,8 @@ impl Rewriter<'_> {
                 let copy = LoopCopy {
                     range: copy,
                     deeper: 2,
-                    charged: counted.early_exits,
+                    charged,
+                    refunds,
                     chunk: None,
                 };
                 self.loop_copy(f, body, copy, scratch)?;
@@ -597,12 +611,20 @@ impl Rewriter<'_> {
                 let plain = LoopCopy {
                     range: copy.clone(),
                     deeper: 3,
-                    charged: counted.early_exits,
+                    charged,
+                    refunds,
                     chunk: None,
                 };
                 self.loop_copy(f, body, plain, scratch)?;
                 f.instruction(&Br(2)).instruction(&End);
                 let chunks = (chunking, per_chunk);
+                let copy = LoopCopy {
+                    range: copy,
+                    deeper: 4,
+                    charged,
+                    refunds,
+                    chunk: None,
+                };
                 self.chunked(f, body, &counted, chunks, copy, scratch)?;
             }
         }
@@ -613,6 +635,7 @@ impl Rewriter<'_> {
             range: at + 1..=counted.end,
             deeper: 1,
             charged: true,
+            refunds: None,
             chunk: None,
         };
         self.loop_copy(f, body, original, scratch)?;
@@ -630,7 +653,7 @@ impl Rewriter<'_> {
         body: Body<'_, '_>,
         counted: &counted::Counted,
         (chunking, per_chunk): (counted::Chunking, i64),
-        copy: std::ops::RangeInclusive<usize>,
+        copy: LoopCopy,
         scratch: Scratch,
     ) -> Result<(), Error<Infallible>> {
         use Instruction::{Block, Br, Else, End, I32Add, I32Const, I32Mul, I32Sub, I64Const};
@@ -679,10 +702,9 @@ impl Rewriter<'_> {
             .instruction(&End)
             .instruction(&Loop(empty));
         let copy = LoopCopy {
-            range: copy,
             deeper: 4,
-            charged: counted.early_exits,
             chunk: Some((chunking, scratch.chunk_bound)),
+            ..copy
         };
         self.loop_copy(f, body, copy, scratch)?;
         // The chunk is done: the loop too when nothing is left, the next chunk otherwise.
@@ -713,13 +735,31 @@ impl Rewriter<'_> {
         copy: LoopCopy,
         scratch: Scratch,
     ) -> Result<(), Error<Infallible>> {
+        use Instruction::{End, GlobalSet, I64Add, I64Const, I64Mul, I64Sub, If};
+        use Instruction::{LocalGet, LocalSet, LocalTee};
         let LoopCopy {
             range,
             deeper,
             charged,
+            refunds,
             chunk,
         } = copy;
         let first = *range.start();
+        let fuel = self.globals.fuel.map(|global| Fuel {
+            global,
+            local: scratch.fuel,
+        });
+        let not_begun = scratch.fuel_left;
+        // Adds the iterations not begun back to the fuel, the stack as it was.
+        let pay_back = |f: &mut Function, per_iteration: u64, fuel: Fuel| {
+            f.instruction(&LocalGet(fuel.local))
+                .instruction(&LocalGet(not_begun))
+                .instruction(&I64Const(per_iteration as i64))
+                .instruction(&I64Mul)
+                .instruction(&I64Add)
+                .instruction(&LocalTee(fuel.local))
+                .instruction(&GlobalSet(fuel.global));
+        };
         // Constructs open inside the loop.
         let mut depth = 0u32;
         for k in range {
@@ -728,6 +768,13 @@ impl Rewriter<'_> {
             } else {
                 body.charges[k]
             };
+            if let (Some(_), true) = (refunds, k == first) {
+                // One more iteration begun.
+                f.instruction(&LocalGet(not_begun))
+                    .instruction(&I64Const(1))
+                    .instruction(&I64Sub)
+                    .instruction(&LocalSet(not_begun));
+            }
             // Run in chunks: the chunk's bound (the local `bound`) read instead of the loop's,
             // and the way out when the count is done leading to the next chunk (a block
             // right around the copy).
@@ -766,6 +813,32 @@ impl Rewriter<'_> {
                         self.instruction(f, op, std::mem::take(&mut charge), false, scratch)?;
                     }
                     continue;
+                }
+            }
+            // A way out of a loop paid in advance pays back what it leaves unrun first.
+            if let (Some(refunds), Some(fuel)) = (refunds.filter(|r| r.way_out != Some(k)), fuel) {
+                let per_iteration = refunds.per_iteration;
+                match body.ops[k] {
+                    Operator::Br { relative_depth } if relative_depth > depth => {
+                        pay_back(f, per_iteration, fuel)
+                    }
+                    Operator::Return => pay_back(f, per_iteration, fuel),
+                    Operator::Call { .. } | Operator::CallIndirect { .. }
+                        if matches!(body.ops.get(k + 1), Some(Operator::Unreachable)) =>
+                    {
+                        pay_back(f, per_iteration, fuel)
+                    }
+                    Operator::BrIf { relative_depth } if relative_depth > depth => {
+                        if charge > 0 {
+                            fuel::charge(f, fuel, charge);
+                        }
+                        f.instruction(&If(wasm_encoder::BlockType::Empty));
+                        pay_back(f, per_iteration, fuel);
+                        f.instruction(&Instruction::Br(relative_depth + deeper + 1))
+                            .instruction(&End);
+                        continue;
+                    }
+                    _ => {}
                 }
             }
             let op = match body.ops[k] {
@@ -807,8 +880,24 @@ struct LoopCopy {
     deeper: u32,
     /// Whether the first instruction keeps its charge, the iteration's.
     charged: bool,
+    /// Paid in advance, a loop that may leave early: what each way out pays back.
+    refunds: Option<Refunds>,
     /// Run in chunks: where the copy is edited, and the local holding the chunk's bound.
     chunk: Option<(counted::Chunking, u32)>,
+}
+
+/// What a copy of a counted loop that may leave early, paid for in advance, pays back: it
+/// counts down the iterations it has not begun (in [`Scratch::fuel_left`]), and a way out
+/// of it (a `br`, `br_if` or `return`, and a panic handler's call) adds that many times the
+/// iteration's charge back to the fuel first. So a guest pays exactly what the loop charged
+/// per iteration pays (a trap by the engine inside it aside, which leaves the rest paid),
+/// for a decrement per iteration instead of a charge.
+#[derive(Clone, Copy)]
+struct Refunds {
+    per_iteration: u64,
+    /// The last iteration's way out (`counted::Counted::way_out`), which has nothing to pay
+    /// back.
+    way_out: Option<usize>,
 }
 
 /// How many iterations of the counted loop starting at `at` run between two interruption
@@ -885,7 +974,8 @@ struct Scratch {
     /// An `i64`: a counted loop's number of iterations ([`counted::trips`]). This and the
     /// next two only in functions with a counted loop.
     trips: u32,
-    /// An `i64`: the fuel left once a counted loop is paid for in advance.
+    /// An `i64`: the fuel left once a counted loop is paid for in advance; then, in a loop
+    /// that may leave early, the iterations not begun ([`Refunds`]).
     fuel_left: u32,
     /// An `i32`: the bound this chunk of a counted loop's iterations runs to.
     chunk_bound: u32,

@@ -451,8 +451,10 @@ impl Default for CostTable {
 /// bounds check's panic aside) is charged at its entry. 6: so is a loop that leaves by a
 /// branch right after its back edge. 7: the entry of a function that only certain direct
 /// calls reach is paid by its callers, with the code around the call (the same units unless
-/// a run traps between the two).
-pub const COST_RULES_VERSION: u32 = 7;
+/// a run traps between the two). 8: a counted loop that may leave early is charged for all
+/// its iterations at its entry too, and each way out pays back those it leaves unrun (the
+/// same units unless the engine traps inside it).
+pub const COST_RULES_VERSION: u32 = 8;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -485,7 +487,7 @@ impl CostTable {
     }
 
     /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
-    /// `v7-dfb5…`.
+    /// `v8-e48c…`.
     pub fn id(&self) -> String {
         format!("v{}-{:016x}", self.version(), self.digest())
     }
@@ -535,6 +537,6 @@ mod tests {
         }
     }
 
-    /// The default table's digest under rules version 7.
-    const DEFAULT_DIGEST: u64 = 16_119_931_292_755_267_957;
+    /// The default table's digest under rules version 8.
+    const DEFAULT_DIGEST: u64 = 16_468_766_513_762_552_890;
 }

@@ -141,6 +141,41 @@ const LOOPS: &str = r#"(module
       end
     end
     local.get $sum local.get $i i32.xor)
+  ;; a panic handler that runs a while before its `unreachable`
+  (func $burn (local $k i32)
+    loop $l local.get $k i32.const 1 i32.add local.tee $k i32.const 200 i32.ne br_if $l end)
+  ;; i += s while i < b (unsigned), leaving early by a `br_if` straight from the loop, with
+  ;; an `if` arm inside and a panic past 5000 (a handler that burns fuel, then traps): paid
+  ;; in advance, each way out pays back the iterations it leaves unrun
+  (func (export "search_br_if") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    block $found
+      loop $l
+        local.get $i i32.const 5000 i32.gt_u
+        if call $burn unreachable end
+        local.get $sum i32.const 5 i32.mul local.get $i i32.xor local.set $sum
+        local.get $sum i32.const 255 i32.and i32.const 7 i32.eq br_if $found
+        local.get $i i32.const 3 i32.and
+        if local.get $sum i32.const 1 i32.add local.set $sum end
+        local.get $i local.get $s i32.add local.tee $i local.get $b i32.lt_u BACK
+      end
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; the same search, its way out carrying a value: no refund fits, paid per iteration
+  (func (export "search_with_value") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    block $found (result i32)
+      loop $l
+        local.get $sum i32.const 5 i32.mul local.get $i i32.xor local.set $sum
+        local.get $sum local.get $sum i32.const 255 i32.and i32.const 7 i32.eq br_if $found
+        drop
+        local.get $i local.get $s i32.add local.tee $i local.get $b i32.lt_u BACK
+      end
+      local.get $sum
+    end
+    local.get $i i32.xor)
   ;; i += 1 first, the body reading the stepped counter, then b != i: LLVM's shape when
   ;; the body uses i + 1 (spectral norm's inner loop)
   (func (export "stepped_first_ne") (param $a i32) (param $b i32) (param $s i32) (result i32)
@@ -193,7 +228,7 @@ const LOOPS: &str = r#"(module
     local.get $sum local.get $i i32.xor)
 )"#;
 
-const EXPORTS: [&str; 14] = [
+const EXPORTS: [&str; 16] = [
     "up_ne",
     "up_lt_u",
     "up_gt_s_swapped",
@@ -204,6 +239,8 @@ const EXPORTS: [&str; 14] = [
     "down_by_two_then_out",
     "out_when_done",
     "search",
+    "search_br_if",
+    "search_with_value",
     "stepped_first_ne",
     "stepped_first_lt_s",
     "stepped_first_down",
@@ -213,8 +250,15 @@ const EXPORTS: [&str; 14] = [
 /// Enough for loops of a few thousand iterations: longer ones run out of fuel.
 const BUDGET: u64 = 40_000;
 
-/// Per export and arguments, the result (or error) and the fuel consumed.
-fn runs(engine: &AnyEngine, hidden: bool) -> Vec<(Result<Vec<Value>, WasmError>, u64)> {
+/// The loops whose only trap is a panic handler's, which a loop that may leave early pays
+/// back before, as it does before every way out: their traps leave nothing unrun paid.
+const EXACT_ON_TRAPS: [&str; 1] = ["search_br_if"];
+
+/// One call: the export, its result (or error) and the fuel it consumed.
+type Run = (&'static str, Result<Vec<Value>, WasmError>, u64);
+
+/// Per export and arguments, the call ([`Run`]).
+fn runs(engine: &AnyEngine, hidden: bool) -> Vec<Run> {
     // An empty block before the branch costs nothing and hides the loop's shape.
     let hide = if hidden { "block end" } else { "" };
     let wat = LOOPS
@@ -235,7 +279,7 @@ fn runs(engine: &AnyEngine, hidden: bool) -> Vec<(Result<Vec<Value>, WasmError>,
                     guest.set_fuel(BUDGET).unwrap();
                     let args = [Value::I32(a), Value::I32(b), Value::I32(s)];
                     let result = guest.call_raw(export, &args);
-                    seen.push((result, guest.fuel_consumed().unwrap()));
+                    seen.push((export, result, guest.fuel_consumed().unwrap()));
                 }
             }
         }
@@ -260,21 +304,23 @@ fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
             let call = format!(
                 "call {k} (deterministic: {deterministic}, interruptible: {interruptible})"
             );
-            if let Err(WasmError::Trap(_)) = u.0 {
+            let call = format!("{call}, {}", c.0);
+            if let (Err(WasmError::Trap(_)), false) = (&u.1, EXACT_ON_TRAPS.contains(&u.0)) {
                 // A trap part-way leaves the counted loop's remaining iterations paid.
-                assert_eq!(c.0, u.0, "{call}");
-                assert!(c.1 >= u.1, "{call}: {} < {}", c.1, u.1);
+                assert_eq!(c.1, u.1, "{call}");
+                assert!(c.2 >= u.2, "{call}: {} < {}", c.2, u.2);
                 trapped += 1;
             } else {
+                trapped += usize::from(matches!(u.1, Err(WasmError::Trap(_))));
                 assert_eq!(c, u, "{call}");
             }
         }
         assert!(trapped > 0, "the bounds check never trapped");
         // Both ways out are exercised: loops that end, and loops that run out.
-        let ended = counted.iter().filter(|(r, _)| r.is_ok()).count();
+        let ended = counted.iter().filter(|(_, r, _)| r.is_ok()).count();
         let out = counted
             .iter()
-            .filter(|(r, _)| r == &Err(WasmError::OutOfFuel));
+            .filter(|(_, r, _)| r == &Err(WasmError::OutOfFuel));
         assert!(ended > 1000 && out.count() > 1000, "{ended} ended");
     }
 }
