@@ -359,12 +359,13 @@ fn find_in(ops: &[Operator<'_>], shape: &Shape, at: usize, nested: bool) -> Opti
     // Branches out of the loop, and by how many labels past the loop's.
     let mut leaving = Vec::new();
     let mut returns = false;
-    // The constructs open inside the loop at each instruction.
-    let mut depths = vec![0u32; end + 1];
+    // The constructs open inside the loop at each instruction, by its index from the loop's
+    // start (not from the body's: a large function has many loops).
+    let mut depths = vec![0u32; end - at + 1];
     // With `nested`, the end of the inner loop being read, if any.
     let mut inner_end: Option<usize> = None;
     for (k, op) in ops.iter().enumerate().take(end).skip(at + 1) {
-        depths[k] = depth;
+        depths[k - at] = depth;
         if inner_end.is_some_and(|e| k > e) {
             inner_end = None;
         }
@@ -465,9 +466,9 @@ fn find_in(ops: &[Operator<'_>], shape: &Shape, at: usize, nested: bool) -> Opti
             _ => false,
         };
         let mut writes = (at + 1..end)
-            .filter(|&k| writes_local(&ops[k]) && !leaves_straight_after(ops, k, depths[k]));
+            .filter(|&k| writes_local(&ops[k]) && !leaves_straight_after(ops, k, depths[k - at]));
         let k = writes.next()?;
-        if writes.next().is_some() || depths[k] != 0 {
+        if writes.next().is_some() || depths[k - at] != 0 {
             return None;
         }
         stepped(ops, k).map(|(_, _, by)| Step { at: k, by })
@@ -502,7 +503,7 @@ fn find_in(ops: &[Operator<'_>], shape: &Shape, at: usize, nested: bool) -> Opti
         let in_tail = (tail..decides).contains(&k) || k == stepped_at;
         !in_tail
             && matches!(op, LocalSet { local_index } | LocalTee { local_index } if read(*local_index))
-            && !leaves_straight_after(ops, k, depths[k])
+            && !leaves_straight_after(ops, k, depths[k - at])
     };
     if ops[at + 1..end]
         .iter()

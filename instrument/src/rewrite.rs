@@ -922,11 +922,13 @@ const UNCHECKED_TRIPS: u64 = 64;
 /// loops, so that all of them together run no longer between checks than one counted loop
 /// does. n-body's loop over its five bodies checked on each of them, which with the count's
 /// proof at its inner loop's entry cost 8 % of the instructions.
-fn unchecked_loops(ops: &[Operator<'_>]) -> (BTreeSet<usize>, BTreeMap<usize, i64>) {
-    let shape = counted::Shape::of(ops);
+fn unchecked_loops(
+    ops: &[Operator<'_>],
+    shape: &counted::Shape,
+) -> (BTreeSet<usize>, BTreeMap<usize, i64>) {
     let (mut unchecked, mut shares) = (BTreeSet::new(), BTreeMap::new());
     for at in 0..ops.len() {
-        let Some(trips) = counted::constant_trips(ops, &shape, at) else {
+        let Some(trips) = counted::constant_trips(ops, shape, at) else {
             continue;
         };
         let end = shape.end(at);
@@ -1090,19 +1092,17 @@ impl Reencode for Rewriter<'_> {
                     || canonicalize::nan_producing(op).is_some_and(canonicalize::Shape::is_vector)
             });
         // Only the passes counted loops save anything for look for them.
-        let counted: BTreeMap<usize, counted::Counted> =
-            match self.interrupt_memory.is_some() || self.globals.fuel.is_some() {
-                true => {
-                    let shape = counted::Shape::of(&ops);
-                    (0..ops.len())
-                        .filter_map(|at| Some((at, counted::find(&ops, &shape, at)?)))
-                        .collect()
-                }
-                false => Default::default(),
-            };
-        let (unchecked, shares) = match self.interrupt_memory {
-            Some(_) => unchecked_loops(&ops),
+        let shape = (self.interrupt_memory.is_some() || self.globals.fuel.is_some())
+            .then(|| counted::Shape::of(&ops));
+        let counted: BTreeMap<usize, counted::Counted> = match &shape {
+            Some(shape) => (0..ops.len())
+                .filter_map(|at| Some((at, counted::find(&ops, shape, at)?)))
+                .collect(),
             None => Default::default(),
+        };
+        let (unchecked, shares) = match (&shape, self.interrupt_memory) {
+            (Some(shape), Some(_)) => unchecked_loops(&ops, shape),
+            _ => Default::default(),
         };
         // Only a function with a counted loop gets the locals its versions use: an
         // interpreter zeroes every local at each call (wasmi's `fib` kernel hosted ran 3 %
