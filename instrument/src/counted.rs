@@ -292,17 +292,12 @@ fn trips_between(start: i32, step: i32, bound: i32, exit: Exit) -> Option<u64> {
             // The first k with start + k * step == bound (mod 2^32): the distance over the
             // step, when it divides exactly (no smaller k can wrap onto the bound, since
             // k * |step| stays under 2^32).
-            let (distance, by) = match step {
+            let distance = match step {
                 0 => return None,
-                1.. => (
-                    (bound as u32).wrapping_sub(start as u32),
-                    step.unsigned_abs(),
-                ),
-                _ => (
-                    (start as u32).wrapping_sub(bound as u32),
-                    step.unsigned_abs(),
-                ),
+                1.. => (bound as u32).wrapping_sub(start as u32),
+                _ => (start as u32).wrapping_sub(bound as u32),
             };
+            let by = step.unsigned_abs();
             (distance != 0 && distance % by == 0).then_some(u64::from(distance / by))
         }
         Exit::Below { signed, inclusive } | Exit::Above { signed, inclusive } => {

@@ -549,8 +549,7 @@ impl Rewriter<'_> {
         let empty = wasm_encoder::BlockType::Empty;
         f.instruction(&Block(empty)).instruction(&Block(empty));
         counted::trips(f, &counted, scratch.trips);
-        let per_chunk = per_chunk(&counted, at) / body.shares.get(&at).copied().unwrap_or(1);
-        let per_chunk = per_chunk.max(1);
+        let per_chunk = per_chunk(&counted, at, body.shares.get(&at).copied().unwrap_or(1));
         let chunking = counted.chunking.filter(|_| self.interrupt_memory.is_some());
         if let (None, true) = (chunking, self.interrupt_memory.is_some()) {
             f.instruction(&LocalGet(scratch.trips))
@@ -902,10 +901,11 @@ struct Refunds {
 
 /// How many iterations of the counted loop starting at `at` run between two interruption
 /// checks: about a million instructions' worth, well under a millisecond compiled and a few
-/// on an interpreter.
-fn per_chunk(counted: &counted::Counted, at: usize) -> i64 {
+/// on an interpreter; or a `share` of that, inside a loop that goes without its check
+/// ([`Body::shares`]).
+fn per_chunk(counted: &counted::Counted, at: usize, share: i64) -> i64 {
     let ops_per_iteration = (counted.end - at) as i64;
-    ((1 << 20) / ops_per_iteration).max(1)
+    ((1 << 20) / ops_per_iteration / share).max(1)
 }
 
 /// The most iterations of a loop that goes without its check ([`unchecked_loops`]): its
