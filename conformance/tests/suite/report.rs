@@ -129,7 +129,19 @@ fn reports_merge_across_machines_and_render() {
     assert_eq!(hostile.threads.len(), 2 * engines);
     assert!(hostile.threads.iter().all(|t| t.calls_per_second > 0.0));
     assert_eq!(hostile.leaks.len(), 3 * engines);
-    assert!(hostile.failures().is_empty(), "{}", hostile.summary());
+    // Every case, thread run and long run did what it must. Their resident memory is not
+    // bounded here: it is the whole process's, and this binary runs other tests beside this
+    // one (the bound is asserted in `tests/leaks.rs`, a binary of its own).
+    let summary = hostile.summary();
+    assert!(hostile.cases.iter().all(|c| c.passed), "{summary}");
+    assert!(
+        hostile.threads.iter().all(|t| t.every_result_once),
+        "{summary}"
+    );
+    assert!(
+        hostile.leaks.iter().all(|l| l.every_iteration_right),
+        "{summary}"
+    );
     assert!(text.contains("Hostile guests: "), "{text}");
     // And a real program, in both profiles, its output as expected everywhere.
     if let Some(programs) = &report.programs {
