@@ -60,6 +60,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run that did not start, and why.
+    fn not_started(why: String) -> Run {
+        Run {
+            exit: Err(why),
+            expected: None,
+            output: String::new(),
+            fuel: None,
+            millis: 0.0,
+        }
+    }
+
     /// Whether the run failed: an exit code other than 0, or output not as expected.
     fn failed(&self) -> bool {
         self.exit != Ok(0) || self.expected == Some(false)
@@ -195,15 +206,7 @@ fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) 
     let deterministic = engine.config().deterministic;
     let builder = match program.context() {
         Ok(b) => b.stdout(stdout.output()).stderr(stderr.output()),
-        Err(e) => {
-            return Run {
-                exit: Err(format!("the folder does not open: {e}")),
-                expected: None,
-                output: String::new(),
-                fuel: None,
-                millis: 0.0,
-            };
-        }
+        Err(e) => return Run::not_started(format!("the folder does not open: {e}")),
     };
     let builder = if deterministic {
         builder.deterministic(0)
@@ -236,9 +239,9 @@ fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) 
 
 /// Runs every program in `dir` whose name is in `only` (all when empty) on every engine, in
 /// both profiles, memories laid out as `reservation` says, `runs` times each (at least
-/// once). A program's time is its fastest run's: a single run of a program of a few
-/// milliseconds on a loaded machine can take twice as long as the next. A run that fails is
-/// reported over the others. `progress` is told what runs.
+/// once), each engine's runs of the two profiles taking turns. A program's time is its
+/// fastest run's: a single run of a program of a few milliseconds on a loaded machine can
+/// take twice as long as the next. A run that fails is reported over the others. `progress` is told what runs.
 ///
 /// # Errors
 /// When `dir` cannot be read.
@@ -267,38 +270,46 @@ pub fn run(
             program: program.name.clone(),
             profiles: Vec::new(),
         };
-        for deterministic in [false, true] {
-            let mut config = Config::default()
+        let configs = [false, true].map(|deterministic| {
+            let config = Config::default()
                 .deterministic(deterministic)
                 .memory_reservation(reservation);
             if deterministic {
                 // Fuel measures here, it does not bound: the longest programs burn tens of
                 // billions of units, past the default budget.
-                config = config
+                config
                     .metering(Metering::Portable)
-                    .initial_fuel(PROGRAM_FUEL);
+                    .initial_fuel(PROGRAM_FUEL)
+            } else {
+                config
             }
-            let mut runs = Vec::new();
-            for engine in AnyEngine::all(&config) {
-                let module = match engine.compile(&wasm) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        runs.push(Run {
-                            exit: Err(e.to_string()),
-                            expected: None,
-                            output: String::new(),
-                            fuel: None,
-                            millis: 0.0,
-                        });
-                        continue;
-                    }
-                };
-                let first = run_one(&engine, program, &module);
-                let run = (1..repeats).fold(first, |kept, _| {
-                    kept.or_repeat(run_one(&engine, program, &module))
-                });
-                runs.push(run);
+        });
+        let engines = configs.each_ref().map(AnyEngine::all);
+        let mut runs: [Vec<Run>; 2] = Default::default();
+        for (default, hosted) in engines[0].iter().zip(&engines[1]) {
+            let pair = [default, hosted];
+            let modules = pair.map(|engine| engine.compile(&wasm));
+            // The two profiles' runs alternate, so that a stretch of a loaded machine slows
+            // both alike rather than one profile's whole batch.
+            let mut kept = modules
+                .each_ref()
+                .map(|m| m.as_ref().err().map(|e| Run::not_started(e.to_string())));
+            for _ in 0..repeats {
+                for d in [0, 1] {
+                    let Ok(module) = &modules[d] else { continue };
+                    let run = run_one(pair[d], program, module);
+                    kept[d] = Some(match kept[d].take() {
+                        Some(before) => before.or_repeat(run),
+                        None => run,
+                    });
+                }
             }
+            for (d, run) in kept.into_iter().enumerate() {
+                runs[d].extend(run);
+            }
+        }
+        for (d, runs) in runs.into_iter().enumerate() {
+            let deterministic = d == 1;
             let mut profile = ProfileRuns {
                 deterministic,
                 runs,
@@ -306,8 +317,7 @@ pub fn run(
             };
             if !profile.passed() || (deterministic && !profile.agree()) {
                 // Known only when every failing engine's failure is.
-                let engines = AnyEngine::all(&config);
-                let reasons: Vec<Option<&str>> = engines
+                let reasons: Vec<Option<&str>> = engines[d]
                     .iter()
                     .zip(&profile.runs)
                     .filter(|(_, r)| r.exit != Ok(0) || r.expected == Some(false))
