@@ -27,6 +27,9 @@ pub(crate) struct Calls {
     pub(crate) sites: Vec<CallSite>,
     /// The fuel its entry region costs ([`fuel::block_charges`]), when fuel is charged.
     pub(crate) entry_charge: u64,
+    /// Whether it charges fuel anywhere but in its entry region, its calls aside: another
+    /// region, or an operator charged by its operand ([`fuel::charged_at_run_time`]).
+    pub(crate) charged_beyond_entry: bool,
 }
 
 /// A call in a function body.
@@ -114,16 +117,15 @@ impl CallGraph {
                         Operator::RefFunc { function_index } => Some(*function_index),
                         _ => None,
                     }));
-                    let entry_charge = costs.map_or(0, |costs| {
-                        fuel::block_charges(&ops, costs, imported, &[])
-                            .first()
-                            .copied()
-                            .unwrap_or(0)
-                    });
+                    let charges =
+                        costs.map(|costs| fuel::block_charges(&ops, costs, imported, &[]));
+                    let charges = charges.as_deref().unwrap_or_default();
                     bodies.push(Calls {
                         operators: ops.len() as u64,
                         sites: sites(&ops, imported),
-                        entry_charge,
+                        entry_charge: charges.first().copied().unwrap_or(0),
+                        charged_beyond_entry: charges.iter().skip(1).any(|c| *c > 0)
+                            || ops.iter().any(fuel::charged_at_run_time),
                     });
                 }
                 _ => {}

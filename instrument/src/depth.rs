@@ -12,6 +12,10 @@
 //! local.get $base  global.set $depth   ;; only in a function the host may call
 //! ```
 //!
+//! A call to a function that calls nothing raises the depth only inside the `if`, before
+//! `unreachable`: that callee never reads it, and the host reads it only after a trap, to
+//! tell a stack overflow. A leaf call in a loop then costs the compare and branch alone.
+//!
 //! Restoring the saved depth, rather than subtracting the frame again, is one instruction
 //! after each call instead of four: what a call costs an interpreter shows in call-heavy
 //! programs (recursion, small functions). And only a function the host may call (exported,
@@ -198,25 +202,50 @@ pub(crate) fn save(f: &mut Function, depth: u32, base: u32) {
         .instruction(&Instruction::LocalSet(base));
 }
 
-/// Emits the depth raise and check before a call costing `frame`, from the function's
-/// `base` ([`save`]).
-pub(crate) fn enter(f: &mut Function, depth: u32, limit: u32, frame: u32, base: u32) {
-    f.instruction(&Instruction::LocalGet(base))
-        .instruction(&Instruction::I32Const(frame as i32))
-        .instruction(&Instruction::I32Add)
-        .instruction(&Instruction::GlobalSet(depth));
+/// A call under the stack limit, as [`enter`] emits it.
+#[derive(Clone, Copy)]
+pub(crate) struct Call {
+    /// The depth global.
+    pub(crate) global: u32,
+    /// The calling function's depth ([`save`]).
+    pub(crate) base: u32,
+    /// What the callee's frame counts for.
+    pub(crate) frame: u32,
+    /// Whether the callee may read the depth (it calls, or the call reaches the host or an
+    /// unknown function): then the depth is raised before the call, else only on the way
+    /// to the trap, where the host reads it to tell a stack overflow.
+    pub(crate) raised: bool,
+}
+
+/// Emits the depth raise and check before `call`.
+pub(crate) fn enter(f: &mut Function, call: Call, limit: u32) {
+    let raise = |f: &mut Function| {
+        f.instruction(&Instruction::LocalGet(call.base))
+            .instruction(&Instruction::I32Const(call.frame as i32))
+            .instruction(&Instruction::I32Add)
+            .instruction(&Instruction::GlobalSet(call.global));
+    };
+    if call.raised {
+        raise(f);
+    }
     // `base + frame > limit`, without the sum overflowing: a frame larger than the limit
     // always traps.
-    match limit.checked_sub(frame) {
+    match limit.checked_sub(call.frame) {
         Some(room) => {
-            f.instruction(&Instruction::LocalGet(base))
+            f.instruction(&Instruction::LocalGet(call.base))
                 .instruction(&Instruction::I32Const(room as i32))
                 .instruction(&Instruction::I32GtU)
-                .instruction(&Instruction::If(BlockType::Empty))
-                .instruction(&Instruction::Unreachable)
+                .instruction(&Instruction::If(BlockType::Empty));
+            if !call.raised {
+                raise(f);
+            }
+            f.instruction(&Instruction::Unreachable)
                 .instruction(&Instruction::End);
         }
         None => {
+            if !call.raised {
+                raise(f);
+            }
             f.instruction(&Instruction::Unreachable);
         }
     }

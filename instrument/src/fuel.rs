@@ -75,6 +75,12 @@
 //! `fib(n - 1) + fib(n - 2)`, then costs one charge instead of two. A function whose own
 //! entry region calls another keeps its charge, so that what a caller pays is one body's.
 //!
+//! A callee that then charges nothing (it calls nothing, and has no region but its entry:
+//! a leaf helper such as `isalnum`) leaves the global as it found it: its caller does not
+//! load the fuel again after the call, and the callee does not load it at all
+//! ([`may_spend`]). The units are the same; an interpreter runs two instructions fewer per
+//! such call.
+//!
 //! # What things cost ([`CostTable`])
 //!
 //! - every instruction `instruction` units, except `block`, `loop`, `else`, `end` and `nop`,
@@ -224,6 +230,30 @@ pub(crate) fn paid_by_callers(graph: &CallGraph) -> Vec<Option<u64>> {
         .iter()
         .zip(eligible)
         .map(|(body, eligible)| eligible.then_some(body.entry_charge))
+        .collect()
+}
+
+/// Whether `op` is charged by an operand at run time: by its length, or `memory.grow` by its
+/// pages.
+pub(crate) fn charged_at_run_time(op: &Operator<'_>) -> bool {
+    charged_by_length(op) || matches!(op, Operator::MemoryGrow { .. })
+}
+
+/// Per defined function of the module `graph` describes, whether a call to it may change
+/// the fuel global: unless it calls nothing and charges nothing but an entry its callers
+/// pay (`paid`, [`paid_by_callers`]), in which case a caller's copy of the fuel in a local
+/// is still right after the call.
+pub(crate) fn may_spend(graph: &CallGraph, paid: &[Option<u64>]) -> Vec<bool> {
+    graph
+        .bodies
+        .iter()
+        .enumerate()
+        .map(|(f, body)| {
+            let entry_paid = matches!(paid.get(f), Some(Some(_)));
+            !body.sites.is_empty()
+                || body.charged_beyond_entry
+                || (body.entry_charge > 0 && !entry_paid)
+        })
         .collect()
 }
 

@@ -87,6 +87,13 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         (Some(graph), true) => fuel::paid_by_callers(graph),
         _ => Vec::new(),
     };
+    let may_spend = match (&graph, passes.fuel.is_some()) {
+        (Some(graph), true) => fuel::may_spend(graph, &paid_by_callers),
+        _ => Vec::new(),
+    };
+    // A function that calls nothing never reads the depth ([`depth::save`]).
+    let reads_depth = graph.iter().flat_map(|g| &g.bodies);
+    let reads_depth = reads_depth.map(|body| !body.sites.is_empty()).collect();
     let mut host_reachable = vec![false; graph.as_ref().map_or(0, |g| g.bodies.len())];
     for &f in graph.iter().flat_map(|g| &g.escaping) {
         host_reachable[f as usize] = true;
@@ -104,8 +111,11 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
             .then_some(layout.imported_memories + layout.defined_memories),
         checked_at_entry,
         paid_by_callers,
+        may_spend,
+        reads_depth,
         host_reachable,
         restores_depth: true,
+        fuel_read: true,
         interrupt_sites: 0,
         unchecked_loop: false,
         memories_written: false,
@@ -278,11 +288,23 @@ struct Rewriter<'p> {
     /// Per defined function, its entry charge when its callers pay it
     /// ([`fuel::paid_by_callers`]).
     paid_by_callers: Vec<Option<u64>>,
+    /// Per defined function, whether a call to it may change the fuel global
+    /// ([`fuel::may_spend`]): after one that cannot, the caller's fuel local is not read
+    /// again.
+    may_spend: Vec<bool>,
+    /// Per defined function, whether it reads the call depth: whether it calls. A call to
+    /// one that does not raises the depth only on its way to the trap, for the host to tell
+    /// a stack overflow ([`depth::enter`]).
+    reads_depth: Vec<bool>,
     /// Per defined function, whether the host may call it ([`CallGraph::escaping`]).
     host_reachable: Vec<bool>,
     /// Whether the function being rewritten puts the call depth back after each call
     /// ([`depth::leave`]): only one the host may call.
     restores_depth: bool,
+    /// Whether the function being rewritten charges fuel, and so keeps the fuel global's
+    /// value in its fuel local: one that charges nothing (a leaf whose callers pay its
+    /// entry) neither loads it at entry nor after its calls.
+    fuel_read: bool,
     /// The interruption checks emitted so far in the function being rewritten: each reads
     /// its own flag byte ([`interrupt::FLAG_BYTES`]).
     interrupt_sites: u32,
@@ -458,10 +480,27 @@ impl Rewriter<'_> {
         };
         let is_call = matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. });
         let depth_global = g.depth.filter(|_| is_call);
+        // What the callee does, when the call names it: a host import or a `call_indirect`
+        // may do anything.
+        let callee = match &op {
+            Operator::Call { function_index } => function_index
+                .checked_sub(self.imported_functions)
+                .map(|defined| defined as usize),
+            _ => None,
+        };
+        let callee_reads_depth = callee.is_none_or(|c| self.reads_depth.get(c) != Some(&false));
+        let callee_may_spend = callee.is_none_or(|c| self.may_spend.get(c) != Some(&false));
+        let raised = callee_reads_depth;
         if let (Some(depth_global), Some(limit), Some(frame)) =
             (depth_global, passes.stack_limit, frame)
         {
-            depth::enter(f, depth_global, limit.value(), frame, scratch.depth);
+            let depth = depth::Call {
+                global: depth_global,
+                base: scratch.depth,
+                frame,
+                raised,
+            };
+            depth::enter(f, depth, limit.value());
         }
         // The deterministic profile's relaxed SIMD: the spec's deterministic semantics,
         // canonicalized.
@@ -476,11 +515,13 @@ impl Rewriter<'_> {
             return Ok(());
         }
         f.instruction(&self.instruction_of(op.clone())?);
-        if let (Some(depth_global), Some(_), true) = (depth_global, frame, self.restores_depth) {
+        if let (Some(depth_global), Some(_), true) =
+            (depth_global, frame, self.restores_depth && raised)
+        {
             depth::leave(f, depth_global, scratch.depth);
         }
         // 6. the callee spent from the global
-        if let (Some(fuel), true) = (fuel, is_call) {
+        if let (Some(fuel), true) = (fuel, is_call && self.fuel_read && callee_may_spend) {
             fuel::reload(f, fuel);
         }
         // 7. the interruption check at a loop head
@@ -1146,11 +1187,13 @@ impl Reencode for Rewriter<'_> {
         if let (true, Some(entry)) = (entry_paid, charges.first_mut()) {
             *entry = 0;
         }
+        self.fuel_read =
+            charges.iter().any(|c| *c > 0) || ops.iter().any(fuel::charged_at_run_time);
         let mut f = Function::new(locals);
         if let Some(canonical) = scratch.checks().canonical {
             canonicalize::set_canonical(&mut f, canonical);
         }
-        if let Some(global) = self.globals.fuel {
+        if let (Some(global), true) = (self.globals.fuel, self.fuel_read) {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
@@ -1556,6 +1599,40 @@ mod tests {
         };
         assert_eq!(prepaid("nop"), 1);
         assert_eq!(prepaid("call $g"), 0);
+    }
+
+    #[test]
+    fn a_call_to_a_leaf_its_callers_pay_neither_raises_the_depth_nor_reloads_the_fuel() {
+        let passes = Passes {
+            fuel: Some((CostTable::default(), 1000)),
+            stack_limit: Some(StackLimit::Frames(10)),
+            ..Passes::default()
+        };
+        // $leaf's entry is paid by its callers; $mid calls, so it reads the depth, and
+        // charges its own entry.
+        let wasm = wat::parse_str(
+            r#"(module
+                 (func $leaf (result i32) i32.const 1)
+                 (func $mid (result i32) call $leaf)
+                 (func (export "run") (result i32) call $leaf call $mid i32.add))"#,
+        )
+        .unwrap();
+        let (out, _) = rewrite(&wasm, &passes).unwrap();
+        wasmparser::validate(&out).unwrap();
+        let text = print(&out).split_whitespace().collect::<Vec<_>>().join(" ");
+        // Fuel is global 0, the depth global 1, the function's depth local 4.
+        let leaf = &text[text.find("(func $leaf").unwrap()..text.find("(func $mid").unwrap()];
+        assert!(!leaf.contains("global."), "{leaf}");
+        let run = &text[text.find("(func (;2;)").unwrap()..];
+        // The leaf's call: the check alone, the raise on the way to the trap; neither the
+        // fuel read again nor the depth put back after it.
+        let to_leaf = "i32.gt_u if ;; label = @1 local.get 4 i32.const 1 i32.add global.set 1 \
+                       unreachable end call $leaf local.get 4 i32.const 1";
+        assert!(run.contains(to_leaf), "{run}");
+        // $mid's: raised before, put back and the fuel read again after.
+        let to_mid = "i32.add global.set 1 local.get 4 i32.const 9 i32.gt_u if ;; label = @1 \
+                      unreachable end call $mid local.get 4 global.set 1 global.get 0 local.set 1";
+        assert!(run.contains(to_mid), "{run}");
     }
 
     #[test]

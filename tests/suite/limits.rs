@@ -360,6 +360,28 @@ fn the_stack_limit_counts_each_frame_s_bytes(engine: &AnyEngine) {
     assert_deepest(&mut guest, "nest", 1);
 }
 
+/// `leafy(n)` nests `n` calls of itself (56 bytes each, as `nest`), and the deepest calls
+/// `$leaf`, which calls nothing: 1 parameter, 5 `i64` locals, 2 values, 32 + 48 + 16 = 96
+/// bytes. Such a call raises the depth only on its way to the trap.
+const LEAF_AT_THE_BOTTOM: &str = r#"(module
+  (type $t (func (param i32) (result i32)))
+  (func $leaf (type $t) (local i64 i64 i64 i64 i64)
+    (i32.add (local.get 0) (i32.const 1)))
+  (func $leafy (export "leafy") (type $t)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (call $leaf (i32.const -1)))
+      (else (i32.add (call $leafy (i32.sub (local.get 0) (i32.const 1))) (i32.const 1))))))"#;
+
+fn a_call_to_a_function_that_calls_nothing_overflows_as_any_other(engine: &AnyEngine) {
+    let mut guest = with(engine, Config::default().max_stack_bytes(56 * 100))
+        .compile(&wasmhost::wat2wasm(LEAF_AT_THE_BOTTOM).unwrap())
+        .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
+        .unwrap();
+    // 98 nested calls and the leaf: 98 * 56 + 96 = 5 584 of 5 600 bytes. With 99, the leaf's
+    // call is the one refused (99 * 56 alone fits), with the stack overflow's error.
+    assert_deepest(&mut guest, "leafy", 98);
+}
+
 /// The deterministic profile's default: 256 KiB counted, the same call on every engine.
 fn the_deterministic_profile_limits_the_stack(engine: &AnyEngine) {
     let mut guest = frames_guest(engine, Config::default().deterministic(true));
@@ -445,7 +467,76 @@ fn without_a_depth_limit_recursion_goes_deep_on_every_engine(engine: &AnyEngine)
     );
 }
 
+/// Helpers only `run` calls, or (`exported`) helpers the host may call too, which then
+/// charge their own entries. `$leaf` charges nothing once its callers pay its entry, so
+/// they keep their copy of the fuel across the call; `$looper` charges each iteration and
+/// `$grower` the pages it asks for, so their callers read the fuel again after them.
+fn helpers(exported: bool) -> String {
+    let export = |name: &str| match exported {
+        true => format!("(export \"{name}\")"),
+        false => String::new(),
+    };
+    format!(
+        r#"(module
+  (memory 1 100)
+  (func $leaf {} (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func $looper {} (param i32) (result i32)
+    (loop $l
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.get 0) (i32.const 0))))
+    (local.get 0))
+  (func $grower {} (result i32) (memory.grow (i32.const 1)))
+  (func (export "run") (param $n i32) (result i32) (local $acc i32)
+    (loop $l
+      (local.set $acc (call $leaf (local.get $acc)))
+      (local.set $acc (i32.add (local.get $acc) (call $looper (local.get $n))))
+      (local.set $acc (call $leaf (local.get $acc)))
+      (local.set $acc (i32.add (local.get $acc) (call $grower)))
+      (local.set $acc (call $leaf (local.get $acc)))
+      (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1))) (i32.const 0))))
+    (local.get $acc)))"#,
+        export("leaf"),
+        export("looper"),
+        export("grower")
+    )
+}
+
+fn helpers_that_charge_nothing_leave_their_callers_fuel_right(engine: &AnyEngine) {
+    for deterministic in [false, true] {
+        let engine = with(
+            engine,
+            Config::default()
+                .metering(Metering::Portable)
+                .deterministic(deterministic),
+        );
+        let run = |exported: bool, n: i32, budget: u64| {
+            let wasm = wasmhost::wat2wasm(helpers(exported)).unwrap();
+            let mut guest = engine
+                .compile(&wasm)
+                .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
+                .unwrap();
+            guest.set_fuel(budget).unwrap();
+            let result = guest.call_raw("run", &[Value::I32(n)]);
+            (result, guest.fuel_consumed().unwrap())
+        };
+        for n in [1, 2, 7, 30] {
+            let (result, used) = run(true, n, 1 << 40);
+            assert!(result.is_ok(), "{result:?}");
+            // The same units as when every helper charges its own entry...
+            assert_eq!(
+                run(false, n, 1 << 40),
+                (result, used),
+                "run({n}), deterministic: {deterministic}"
+            );
+            // ...and a budget one short stops it.
+            assert_eq!(run(false, n, used - 1).0, Err(WasmError::OutOfFuel));
+        }
+    }
+}
+
 wasmhost::on_every_engine!(
+    helpers_that_charge_nothing_leave_their_callers_fuel_right,
+    a_call_to_a_function_that_calls_nothing_overflows_as_any_other,
     an_endless_loop_runs_out_of_fuel,
     the_host_s_calls_leave_the_depth_where_they_found_it,
     without_a_depth_limit_recursion_goes_deep_on_every_engine,
