@@ -228,12 +228,14 @@ impl<B: Compiler> wasmhost_api::Engine for Engine<B> {
 
     fn fingerprint(&self) -> String {
         // The cost table's id names the charging rules too, which its weights alone do not:
-        // a module metered under other rules is compiled anew.
+        // a module metered under other rules is compiled anew, and so is one rewritten by
+        // another revision of the passes.
         format!(
-            "{} {:?} costs {}",
+            "{} {:?} costs {} instrument {}",
             B::fingerprint(&self.engine),
             self.config,
-            self.config.costs.id()
+            self.config.costs.id(),
+            wasmhost_instrument::SOURCE_DIGEST
         )
     }
 

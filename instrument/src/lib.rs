@@ -141,6 +141,11 @@ impl Global {
     }
 }
 
+/// A digest of this crate's source, taken at build time: part of every engine's fingerprint,
+/// so that a module compiled and cached on disk by another revision of the passes (their
+/// code is in it) is compiled anew instead of run.
+pub const SOURCE_DIGEST: &str = env!("WASMHOST_INSTRUMENT_DIGEST");
+
 /// The export a rewritten module's start function is moved to; the host calls it right
 /// after instantiation ([`Instrumented::start`]).
 pub const START_EXPORT: &str = "wasmhost_start";

@@ -21,6 +21,7 @@ wasmhost::on_every_engine!(
     a_flipped_byte_is_rebuilt,
     a_file_of_another_configuration_is_rebuilt,
     a_file_of_another_engine_version_is_rebuilt,
+    a_file_of_another_revision_of_the_passes_is_rebuilt,
     metering_and_start_survive_the_disk,
     serialized_modules_load_from_a_slice_and_from_any_offset_of_a_buffer,
 );
@@ -274,21 +275,38 @@ fn a_file_of_another_configuration_is_rebuilt(engine: &AnyEngine) {
     assert_rebuilt(engine, dir.path(), 6);
 }
 
-fn a_file_of_another_engine_version_is_rebuilt(engine: &AnyEngine) {
+/// Stores module `n` under its own key, but as written by an engine of `fingerprint`, and
+/// checks that it is rebuilt.
+fn assert_rebuilt_when_written_by(engine: &AnyEngine, n: i32, fingerprint: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(path) = stored(engine, dir.path(), 7) else {
+    let Some(path) = stored(engine, dir.path(), n) else {
         return; // the engine cannot serialize: `stored` checked that nothing was written
     };
-    // A well-formed file, with a good digest, under the right key, written by an engine
-    // whose fingerprint differs (as an older version's would).
+    // A well-formed file, with a good digest, under the right key.
     let cache = disk_cache(engine, dir.path());
     let disk = cache.disk().unwrap();
-    let key = cache.key(&numbered(7));
+    let key = cache.key(&numbered(n));
     let file = disk.load(&key, &engine.fingerprint()).unwrap();
     std::fs::remove_file(&path).unwrap();
+    disk.store(&key, fingerprint, file.body()).unwrap();
+    assert_rebuilt(engine, dir.path(), n);
+}
+
+fn a_file_of_another_engine_version_is_rebuilt(engine: &AnyEngine) {
     let older = engine.fingerprint().replacen(' ', " 0.0.1-older ", 1);
-    disk.store(&key, &older, file.body()).unwrap();
-    assert_rebuilt(engine, dir.path(), 7);
+    assert_rebuilt_when_written_by(engine, 7, &older);
+}
+
+/// The rewritten module's code is in the file: one rewritten by another revision of the
+/// passes (a digest of their source names it) is not run.
+fn a_file_of_another_revision_of_the_passes_is_rebuilt(engine: &AnyEngine) {
+    let fingerprint = engine.fingerprint();
+    let (head, digest) = fingerprint
+        .rsplit_once(" instrument ")
+        .expect("the fingerprint names the passes' revision");
+    let digest = u64::from_str_radix(digest, 16).expect("16 hex digits");
+    let other = format!("{head} instrument {:016x}", digest ^ 1);
+    assert_rebuilt_when_written_by(engine, 8, &other);
 }
 
 fn metering_and_start_survive_the_disk(engine: &AnyEngine) {
