@@ -77,9 +77,8 @@
 //!
 //! A callee that then charges nothing (it calls nothing, and has no region but its entry:
 //! a leaf helper such as `isalnum`) leaves the global as it found it: its caller does not
-//! load the fuel again after the call, and the callee does not load it at all
-//! ([`may_spend`]). The units are the same; an interpreter runs two instructions fewer per
-//! such call.
+//! load the fuel again after the call, and the callee does not load it at all. The units
+//! are the same; an interpreter runs two instructions fewer per such call.
 //!
 //! # What things cost ([`CostTable`])
 //!
