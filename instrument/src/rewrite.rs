@@ -92,8 +92,8 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         _ => Vec::new(),
     };
     // A function that calls nothing never reads the depth ([`depth::save`]).
-    let reads_depth = graph.iter().flat_map(|g| &g.bodies);
-    let reads_depth = reads_depth.map(|body| !body.sites.is_empty()).collect();
+    let bodies = graph.iter().flat_map(|g| &g.bodies);
+    let reads_depth = bodies.map(|body| !body.sites.is_empty()).collect();
     let mut host_reachable = vec![false; graph.as_ref().map_or(0, |g| g.bodies.len())];
     for &f in graph.iter().flat_map(|g| &g.escaping) {
         host_reachable[f as usize] = true;
@@ -488,9 +488,9 @@ impl Rewriter<'_> {
                 .map(|defined| defined as usize),
             _ => None,
         };
-        let callee_reads_depth = callee.is_none_or(|c| self.reads_depth.get(c) != Some(&false));
+        // The depth is raised before the call only for a callee that may read it.
+        let raised = callee.is_none_or(|c| self.reads_depth.get(c) != Some(&false));
         let callee_may_spend = callee.is_none_or(|c| self.may_spend.get(c) != Some(&false));
-        let raised = callee_reads_depth;
         if let (Some(depth_global), Some(limit), Some(frame)) =
             (depth_global, passes.stack_limit, frame)
         {
