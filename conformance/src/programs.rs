@@ -241,7 +241,8 @@ fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) 
 /// both profiles, memories laid out as `reservation` says, `runs` times each (at least
 /// once), each engine's runs of the two profiles taking turns. A program's time is its
 /// fastest run's: a single run of a program of a few milliseconds on a loaded machine can
-/// take twice as long as the next. A run that fails is reported over the others. `progress` is told what runs.
+/// take twice as long as the next. A run that fails is reported over the others.
+/// `progress` is told what runs.
 ///
 /// # Errors
 /// When `dir` cannot be read.

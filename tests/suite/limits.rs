@@ -325,11 +325,16 @@ const FRAMES: &str = r#"(module
     (call_indirect (type $t) (local.get 0) (i32.const 0)))
   (func $down (export "down") (call $down)))"#;
 
-fn frames_guest(engine: &AnyEngine, config: Config) -> AnyInstance<()> {
-    with(engine, config)
-        .compile(&wasmhost::wat2wasm(FRAMES).unwrap())
+/// An instance of the text module `wat`, without imports, on `engine`.
+fn wat_guest(engine: &AnyEngine, wat: &str) -> AnyInstance<()> {
+    engine
+        .compile(&wasmhost::wat2wasm(wat).unwrap())
         .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
-        .unwrap()
+        .unwrap_or_else(|e| panic!("on {}: {e}", engine.name()))
+}
+
+fn frames_guest(engine: &AnyEngine, config: Config) -> AnyInstance<()> {
+    wat_guest(&with(engine, config), FRAMES)
 }
 
 /// The deepest `export(n)` that runs, and that `n + 1` stops with a stack overflow.
@@ -373,10 +378,8 @@ const LEAF_AT_THE_BOTTOM: &str = r#"(module
       (else (i32.add (call $leafy (i32.sub (local.get 0) (i32.const 1))) (i32.const 1))))))"#;
 
 fn a_call_to_a_function_that_calls_nothing_overflows_as_any_other(engine: &AnyEngine) {
-    let mut guest = with(engine, Config::default().max_stack_bytes(56 * 100))
-        .compile(&wasmhost::wat2wasm(LEAF_AT_THE_BOTTOM).unwrap())
-        .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
-        .unwrap();
+    let engine = with(engine, Config::default().max_stack_bytes(56 * 100));
+    let mut guest = wat_guest(&engine, LEAF_AT_THE_BOTTOM);
     // 98 nested calls and the leaf: 98 * 56 + 96 = 5 584 of 5 600 bytes. With 99, the leaf's
     // call is the one refused (99 * 56 alone fits), with the stack overflow's error.
     assert_deepest(&mut guest, "leafy", 98);
@@ -406,10 +409,8 @@ const INTERNAL_CALLS: &str = r#"(module
       (else (i32.add (call $nest (i32.sub (local.get 0) (i32.const 1))) (i32.const 1))))))"#;
 
 fn the_host_s_calls_leave_the_depth_where_they_found_it(engine: &AnyEngine) {
-    let mut guest = with(engine, Config::default().max_stack_bytes(56 * 100))
-        .compile(&wasmhost::wat2wasm(INTERNAL_CALLS).unwrap())
-        .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
-        .unwrap();
+    let engine = with(engine, Config::default().max_stack_bytes(56 * 100));
+    let mut guest = wat_guest(&engine, INTERNAL_CALLS);
     assert_deepest(&mut guest, "nest", 100);
     for _ in 0..1_000 {
         assert_eq!(guest.call_raw("outer", &[]), Ok(vec![Value::I32(2)]));
@@ -444,10 +445,7 @@ fn without_a_depth_limit_recursion_goes_deep_on_every_engine(engine: &AnyEngine)
       (func $down (export "down")
         (global.set 0 (i32.add (global.get 0) (i32.const 1)))
         (call $down)))"#;
-    let mut guest = engine
-        .compile(&wasmhost::wat2wasm(wat).unwrap())
-        .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
-        .unwrap();
+    let mut guest = wat_guest(engine, wat);
     assert_eq!(
         guest.call_raw("down", &[]),
         Err(WasmError::Trap(Trap::StackOverflow))
@@ -510,11 +508,7 @@ fn helpers_that_charge_nothing_leave_their_callers_fuel_right(engine: &AnyEngine
                 .deterministic(deterministic),
         );
         let run = |exported: bool, n: i32, budget: u64| {
-            let wasm = wasmhost::wat2wasm(helpers(exported)).unwrap();
-            let mut guest = engine
-                .compile(&wasm)
-                .and_then(|m| m.instantiate(&HostFunctions::new(), ()))
-                .unwrap();
+            let mut guest = wat_guest(&engine, &helpers(exported));
             guest.set_fuel(budget).unwrap();
             let result = guest.call_raw("run", &[Value::I32(n)]);
             (result, guest.fuel_consumed().unwrap())
