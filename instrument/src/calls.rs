@@ -35,8 +35,8 @@ pub(crate) struct Calls {
 /// A call in a function body.
 pub(crate) struct CallSite {
     pub(crate) callee: Callee,
-    /// Whether the call is inside a `loop`, whose head checks for interruption on every
-    /// iteration.
+    /// Whether the call is inside a `loop`, each iteration of which passes an interruption
+    /// check (the loop's own, or a callee's entry).
     pub(crate) in_loop: bool,
     /// Whether `unreachable` follows it: a panic handler's call, which a counted loop may
     /// hold (see the [`fuel`](crate::fuel) module).

@@ -1141,10 +1141,22 @@ impl Reencode for Rewriter<'_> {
                 .collect(),
             None => Default::default(),
         };
-        let (unchecked, shares) = match (&shape, self.interrupt_memory) {
+        let (mut unchecked, shares) = match (&shape, self.interrupt_memory) {
             (Some(shape), Some(_)) => unchecked_loops(&ops, shape),
             _ => Default::default(),
         };
+        // Loops whose every round calls a function that checks at its entry.
+        if let (Some(shape), Some(_)) = (&shape, self.interrupt_memory) {
+            let checked = |index: u32| {
+                index
+                    .checked_sub(self.imported_functions)
+                    .is_some_and(|f| self.checked_at_entry.get(f as usize) == Some(&true))
+            };
+            unchecked.extend((0..ops.len()).filter(|&at| {
+                matches!(ops[at], Operator::Loop { .. })
+                    && interrupt::covered_by_a_call(&ops, at, shape.end(at), checked)
+            }));
+        }
         // Only a function with a counted loop gets the locals its versions use: an
         // interpreter zeroes every local at each call (wasmi's `fib` kernel hosted ran 3 %
         // more instructions with two locals more).
