@@ -618,16 +618,8 @@ mod tests {
     /// The operators of `text`, a function body in WAT (not type-checked).
     fn ops(text: &str) -> Vec<Operator<'static>> {
         let wat = format!("(module (memory 1) (func {text}))");
-        let wasm: &'static [u8] = Box::leak(wat::parse_str(wat).unwrap().into_boxed_slice());
-        let mut ops = Vec::new();
-        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-            if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = payload {
-                let mut reader = body.get_operators_reader().unwrap();
-                while !reader.eof() {
-                    ops.push(reader.read().unwrap());
-                }
-            }
-        }
+        let wasm = wat::parse_str(wat).unwrap();
+        let mut ops = crate::ops::first_body(Box::leak(wasm.into_boxed_slice()));
         ops.pop(); // the body's own `end`
         ops
     }

@@ -933,20 +933,11 @@ mod tests {
     ) -> Option<T> {
         let wat = format!("(module (func (param $a i32) (param $b i32) {locals} {body}))");
         let wasm = wat::parse_str(wat).unwrap();
-        for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
-            if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
-                let mut reader = body.get_operators_reader().unwrap();
-                let mut ops = Vec::new();
-                while !reader.eof() {
-                    ops.push(reader.read().unwrap());
-                }
-                let at = ops
-                    .iter()
-                    .position(|op| matches!(op, Operator::Loop { .. }));
-                return what(&ops, &Shape::of(&ops), at.unwrap());
-            }
-        }
-        unreachable!("the module has a body")
+        let ops = crate::ops::first_body(&wasm);
+        let at = ops
+            .iter()
+            .position(|op| matches!(op, Operator::Loop { .. }));
+        what(&ops, &Shape::of(&ops), at.unwrap())
     }
 
     const I: &str = "(local $i i32) (local $x i32)";

@@ -346,18 +346,7 @@ mod tests {
 
     fn ops(body: &str) -> Vec<Operator<'static>> {
         let wasm = wat::parse_str(format!("(module (func {body}))")).unwrap();
-        let wasm: &'static [u8] = Box::leak(wasm.into_boxed_slice());
-        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-            if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
-                let mut reader = body.get_operators_reader().unwrap();
-                let mut ops = Vec::new();
-                while !reader.eof() {
-                    ops.push(reader.read().unwrap());
-                }
-                return ops;
-            }
-        }
-        unreachable!("the module has a body")
+        crate::ops::first_body(Box::leak(wasm.into_boxed_slice()))
     }
 
     #[test]

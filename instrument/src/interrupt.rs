@@ -279,19 +279,7 @@ mod tests {
     fn covered(wat: &str) -> bool {
         let wasm = wat::parse_str(wat).unwrap();
         let checked = checked_at_entry(&CallGraph::of(&wasm, None).unwrap());
-        let body = wasmparser::Parser::new(0)
-            .parse_all(&wasm)
-            .find_map(|payload| match payload.unwrap() {
-                wasmparser::Payload::CodeSectionEntry(body) => Some(body),
-                _ => None,
-            })
-            .unwrap();
-        let ops: Vec<Operator<'_>> = body
-            .get_operators_reader()
-            .unwrap()
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let ops = crate::ops::first_body(&wasm);
         let at = ops
             .iter()
             .position(|op| matches!(op, Operator::Loop { .. }))

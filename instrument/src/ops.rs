@@ -37,3 +37,16 @@ pub(crate) fn is_load(op: &Operator<'_>) -> bool {
             | V128Load64Zero { .. }
     )
 }
+
+/// The operators of the first function body of the module `wasm`, its final `end` included:
+/// for the passes' unit tests.
+#[cfg(test)]
+pub(crate) fn first_body(wasm: &[u8]) -> Vec<Operator<'_>> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+            let reader = body.get_operators_reader().unwrap();
+            return reader.into_iter().map(Result::unwrap).collect();
+        }
+    }
+    unreachable!("the module has a function body")
+}
