@@ -171,6 +171,10 @@ enum Command {
         /// what makes the hosted / default ratios of short programs worth quoting.
         #[arg(long, default_value_t = 1)]
         program_runs: usize,
+        /// The programs' hosted runs: pay each `if` whose arms cost at most this many
+        /// units with the code around it (`CostTable::prepaid_if_arm`). Default 0.
+        #[arg(long, value_name = "UNITS", default_value_t = 0)]
+        prepaid_if_arm: u32,
         /// How wasmer and wasmtime lay out memories: `guarded` (the engines' default: 4 GiB
         /// or more of address space each, no bounds checks) or `compact` (only what is
         /// used, explicit bounds checks): use `compact` under an emulator (qemu-user).
@@ -275,6 +279,10 @@ struct Limits {
     /// it the guest is interrupted.
     #[arg(long, value_name = "MS")]
     timeout: Option<u64>,
+    /// Portable fuel: pay each `if` whose arms cost at most this many units with the code
+    /// around it (`CostTable::prepaid_if_arm`). Default 0: arms are paid when they run.
+    #[arg(long, value_name = "UNITS", default_value_t = 0)]
+    prepaid_if_arm: u32,
 }
 
 /// A memory reservation by name, for clap.
@@ -287,7 +295,8 @@ impl Limits {
     fn config(&self) -> Result<wasmhost::Config, String> {
         let mut config = wasmhost::Config::default()
             .deterministic(self.deterministic)
-            .memory_reservation(self.memory_reservation);
+            .memory_reservation(self.memory_reservation)
+            .costs(wasmhost::CostTable::default().prepaid_if_arm(self.prepaid_if_arm));
         let metering = match (&self.metering, self.fuel) {
             (Some(name), _) => wasmhost::Metering::from_name(name)
                 .ok_or_else(|| format!("unknown metering `{name}` (off, native, portable)"))?,
@@ -427,6 +436,7 @@ fn main() -> ExitCode {
             programs,
             programs_only,
             program_runs,
+            prepaid_if_arm,
             memory_reservation,
         } => {
             let options = report::RunOptions {
@@ -443,6 +453,7 @@ fn main() -> ExitCode {
                 leak_iterations,
                 programs: programs.map(|dir| (dir, programs_only)),
                 program_runs,
+                program_costs: wasmhost::CostTable::default().prepaid_if_arm(prepaid_if_arm),
                 memory_reservation,
             };
             conformance(json.as_deref(), html.as_deref(), &merge, &options)

@@ -239,7 +239,8 @@ fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) 
 
 /// Runs every program in `dir` whose name is in `only` (all when empty) on every engine, in
 /// both profiles, memories laid out as `reservation` says, `runs` times each (at least
-/// once), each engine's runs of the two profiles taking turns. A program's time is its
+/// once), each engine's runs of the two profiles taking turns, the hosted runs' fuel
+/// counted by `costs`. A program's time is its
 /// fastest run's: a single run of a program of a few milliseconds on a loaded machine can
 /// take twice as long as the next. A run that fails is reported over the others.
 /// `progress` is told what runs.
@@ -251,6 +252,7 @@ pub fn run(
     only: &[String],
     reservation: MemoryReservation,
     runs: usize,
+    costs: &wasmhost::CostTable,
     mut progress: impl FnMut(&str),
 ) -> std::io::Result<ProgramsReport> {
     let repeats = runs.max(1);
@@ -280,6 +282,7 @@ pub fn run(
                 // billions of units, past the default budget.
                 config
                     .metering(Metering::Portable)
+                    .costs(costs.clone())
                     .initial_fuel(PROGRAM_FUEL)
             } else {
                 config
@@ -335,7 +338,7 @@ pub fn run(
     Ok(ProgramsReport {
         dir: dir.display().to_string(),
         rows,
-        cost_table: wasmhost::CostTable::default().id(),
+        cost_table: costs.id(),
         runs: repeats,
     })
 }

@@ -90,6 +90,8 @@ pub struct RunOptions {
     pub programs: Option<(std::path::PathBuf, Vec<String>)>,
     /// How many times each program runs per engine and profile, the fastest timed.
     pub program_runs: usize,
+    /// The cost table of the programs' hosted runs.
+    pub program_costs: wasmhost::CostTable,
     /// How the compiling engines lay out memories in every section (the generated modules
     /// take theirs from [`RunOptions::generated`]). [`MemoryReservation::Compact`] is for
     /// emulated runs, where a guarded memory costs hundreds of MB of resident memory.
@@ -109,6 +111,7 @@ impl Default for RunOptions {
             leak_iterations: 10_000,
             programs: None,
             program_runs: 1,
+            program_costs: wasmhost::CostTable::default(),
             memory_reservation: MemoryReservation::Guarded,
         }
     }
@@ -369,13 +372,15 @@ impl Report {
         });
         let programs = options.programs.as_ref().map(|(dir, only)| {
             let reservation = options.memory_reservation;
-            let runs = options.program_runs;
-            crate::programs::run(dir, only, reservation, runs, &mut progress).unwrap_or_else(|e| {
-                panic!(
-                    "the programs directory {} must be readable: {e}",
-                    dir.display()
-                )
-            })
+            let (runs, costs) = (options.program_runs, &options.program_costs);
+            crate::programs::run(dir, only, reservation, runs, costs, &mut progress).unwrap_or_else(
+                |e| {
+                    panic!(
+                        "the programs directory {} must be readable: {e}",
+                        dir.display()
+                    )
+                },
+            )
         });
         Report {
             machine: Machine::this(),

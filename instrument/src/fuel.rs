@@ -61,6 +61,17 @@
 //! the rest paid (rules version 8). A way out that carries values (a `br_if` to a block with
 //! results) leaves no room for the refund: such a loop is charged per iteration.
 //!
+//! # Prepaid `if` arms
+//!
+//! A table that sets [`CostTable::prepaid_if_arm`] trades exact units for fewer charges: an
+//! `if` that can run, whose arms each cost at most that much and hold no call, is paid with
+//! the region around it, its dearer arm's cost, and its arms charge nothing. The `if`s
+//! inside an arm are decided first (their `end` comes first), so a prepaid one counts
+//! towards its arm's cost. Calls stay out so that which calls run whenever their region is
+//! entered, and which callees' entries their callers pay, is the same with the table as
+//! without. A run then pays for each prepaid arm it skips; the units are still a pure
+//! function of the path the guest took. The default, 0, prepays nothing but empty arms.
+//!
 //! # Calls
 //!
 //! A call costs its caller the code around it and the callee its entry region's charge, one
@@ -155,12 +166,19 @@ pub fn block_charges(
     struct Open {
         region: usize,
         live: bool,
+        /// An `if` that can run: the region around it and where its `then` arm starts.
+        if_in: Option<(usize, usize)>,
+        /// Whether a call is inside it.
+        calls: bool,
     }
+    let prepaid = u64::from(costs.prepaid_if_arm);
     let mut charges = vec![0u64; ops.len()];
     // The function body, then one entry per open `block`, `loop` and `if`.
     let mut open = vec![Open {
         region: 0,
         live: true,
+        if_in: None,
+        calls: false,
     }];
     for (i, op) in ops.iter().enumerate() {
         let Some(top) = open.last_mut() else {
@@ -184,20 +202,61 @@ pub fn block_charges(
             Block { .. } => {
                 let region = top.region;
                 let live = top.live;
-                open.push(Open { region, live });
+                open.push(Open {
+                    region,
+                    live,
+                    if_in: None,
+                    calls: false,
+                });
             }
-            Loop { .. } | If { .. } => open.push(Open {
+            Loop { .. } => open.push(Open {
                 region: next,
                 live: true,
+                if_in: None,
+                calls: false,
             }),
+            If { .. } => {
+                let if_in = top.live.then_some((top.region, next));
+                open.push(Open {
+                    region: next,
+                    live: true,
+                    if_in,
+                    calls: false,
+                })
+            }
             Else => {
                 top.region = next;
                 top.live = true;
             }
             End => {
-                open.pop();
+                let Some(closed) = open.pop() else { continue };
+                if let Some(outer) = open.last_mut() {
+                    outer.calls |= closed.calls;
+                }
+                // The arms of an `if` are complete at its `end` (`region` is its `else`
+                // arm's, or the `then` arm's again), the `if`s inside them paid already.
+                // Arms that call are left alone: which calls run whenever a region is
+                // entered, and so which callees' entries their callers pay, is decided
+                // by regions as they are without prepaid arms (`calls::sites`).
+                if let Open {
+                    region,
+                    if_in: Some((around, then)),
+                    calls: false,
+                    ..
+                } = closed
+                {
+                    let dearer = charges[then].max(charges[region]);
+                    if dearer <= prepaid {
+                        charges[around] = charges[around].saturating_add(dearer);
+                        charges[then] = 0;
+                        charges[region] = 0;
+                    }
+                }
             }
             Br { .. } | BrTable { .. } | Return | Unreachable => top.live = false,
+            Call { .. } | CallIndirect { .. } | ReturnCall { .. } | ReturnCallIndirect { .. } => {
+                top.calls = true
+            }
             _ => {}
         }
     }
@@ -380,6 +439,34 @@ mod tests {
         let body = ops("i32.const 1 if return i32.const 9 drop end i32.const 2 drop");
         let charges = block_charges(&body, &CostTable::default(), 0, &[]);
         assert_eq!(charges, vec![4, 0, 1, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn an_if_whose_arms_cost_at_most_the_prepaid_arm_is_paid_with_the_code_around_it() {
+        let charges = |body: &str, prepaid: u32| {
+            let costs = CostTable::default().prepaid_if_arm(prepaid);
+            block_charges(&ops(body), &costs, 0, &[])
+        };
+        // i32.const, if | i32.const, drop | else | i32.const, i32.const, drop, drop | end,
+        // i32.const, drop, end: the arms cost 2 and 4.
+        let body = "i32.const 1 if i32.const 1 drop else i32.const 2 i32.const 3 drop drop end \
+                    i32.const 3 drop";
+        let exact = vec![4, 0, 2, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(charges(body, 0), exact);
+        assert_eq!(charges(body, 3), exact, "the dearer arm costs more than 3");
+        let mut prepaid = vec![0; exact.len()];
+        prepaid[0] = 4 + 4;
+        assert_eq!(charges(body, 4), prepaid);
+        // An `if` inside an arm is paid with that arm: its cost counts towards the arm's.
+        // i32.const, if | i32.const, if | i32.const, drop | end | end, end
+        let body = "i32.const 1 if i32.const 0 if i32.const 5 drop end end";
+        assert_eq!(charges(body, 2), vec![2, 0, 4, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(charges(body, 4), vec![6, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // Arms that call, and `if`s that cannot run, keep their charges.
+        let calls = "i32.const 1 if call 0 end";
+        assert_eq!(charges(calls, 100), charges(calls, 0));
+        let dead = "return i32.const 1 if nop i32.const 1 drop end";
+        assert_eq!(charges(dead, 100), charges(dead, 0));
     }
 
     fn paid(wat: &str) -> Vec<Option<u64>> {

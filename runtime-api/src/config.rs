@@ -422,6 +422,15 @@ pub struct CostTable {
     /// directory listings and random bytes), charged by the call on top of `host_call`.
     /// Default 16 (the bulk rate); 0 means free.
     pub io_bytes_per_unit: u32,
+    /// The dearest `if` arm paid in advance, in units: an `if` whose arms each cost at most
+    /// this much (their own code, with the `if`s paid in advance inside them) is paid for
+    /// with the code around it, its dearer arm's cost whether an arm runs or not, and its
+    /// arms charge nothing. A charge is a subtraction, a store, a test and a branch, as
+    /// much work as a short arm's: branchy code (parsers, interpreters, TinyGo's
+    /// asyncified functions) runs faster metered, and pays up to this much for each arm it
+    /// skips. Default 0: an arm is paid when it runs, so a run pays for exactly the
+    /// instructions it ran.
+    pub prepaid_if_arm: u32,
 }
 
 impl Default for CostTable {
@@ -436,6 +445,7 @@ impl Default for CostTable {
             memory_grow_page: 4096,
             payload_bytes_per_unit: 0,
             io_bytes_per_unit: 16,
+            prepaid_if_arm: 0,
         }
     }
 }
@@ -453,7 +463,9 @@ impl Default for CostTable {
 /// calls reach is paid by its callers, with the code around the call (the same units unless
 /// a run traps between the two). 8: a counted loop that may leave early is charged for all
 /// its iterations at its entry too, and each way out pays back those it leaves unrun (the
-/// same units unless the engine traps inside it).
+/// same units unless the engine traps inside it). A table that sets
+/// [`CostTable::prepaid_if_arm`] (added under 8) changes where charges fall by its own
+/// weight, which its digest holds.
 pub const COST_RULES_VERSION: u32 = 8;
 
 impl CostTable {
@@ -466,7 +478,7 @@ impl CostTable {
     /// A digest of the rules' version and every weight (FNV-1a, 64 bits): the same table
     /// gives the same digest on every machine and in every release that keeps the rules.
     pub fn digest(&self) -> u64 {
-        let fields = [
+        let mut fields = vec![
             self.version(),
             self.instruction,
             self.call,
@@ -478,6 +490,11 @@ impl CostTable {
             self.payload_bytes_per_unit,
             self.io_bytes_per_unit,
         ];
+        // A weight added after rules version 8 is hashed only when set, so that the
+        // tables bills already name keep their digests.
+        if self.prepaid_if_arm != 0 {
+            fields.push(self.prepaid_if_arm);
+        }
         fields
             .iter()
             .flat_map(|f| f.to_le_bytes())
@@ -501,6 +518,12 @@ impl CostTable {
     /// Sets [`CostTable::bulk_bytes_per_unit`].
     pub fn bulk_bytes_per_unit(mut self, bytes: u32) -> Self {
         self.bulk_bytes_per_unit = bytes;
+        self
+    }
+
+    /// Sets [`CostTable::prepaid_if_arm`].
+    pub fn prepaid_if_arm(mut self, units: u32) -> Self {
+        self.prepaid_if_arm = units;
         self
     }
 
@@ -531,6 +554,7 @@ mod tests {
                 division: 17,
                 ..CostTable::default()
             },
+            CostTable::default().prepaid_if_arm(8),
         ];
         for table in tuned {
             assert_ne!(table.digest(), default.digest(), "{table:?}");

@@ -528,7 +528,53 @@ fn helpers_that_charge_nothing_leave_their_callers_fuel_right(engine: &AnyEngine
     }
 }
 
+/// A loop of `n` rounds, each through two `if`s: the first's arms cost 4 and 6 units, the
+/// second's `then` arm 2 and runs only when the first took its `else`.
+const BRANCHY: &str = r#"(module
+  (func (export "run") (param $n i32) (param $take i32) (result i32) (local $acc i32)
+    (loop $l
+      (if (local.get $take)
+        (then (local.set $acc (i32.add (local.get $acc) (i32.const 3))))
+        (else (local.set $acc (i32.xor (i32.mul (local.get $acc) (i32.const 5)) (i32.const 1)))))
+      (if (i32.eqz (local.get $take)) (then (local.set $acc (i32.const 7))))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    (local.get $acc)))"#;
+
+fn prepaid_if_arms_are_paid_whether_they_run_or_not(engine: &AnyEngine) {
+    for deterministic in [false, true] {
+        let run = |prepaid: u32, n: i32, take: i32, budget: u64| {
+            let config = Config::default()
+                .metering(Metering::Portable)
+                .deterministic(deterministic)
+                .costs(wasmhost::CostTable::default().prepaid_if_arm(prepaid));
+            let mut guest = wat_guest(&with(engine, config), BRANCHY);
+            guest.set_fuel(budget).unwrap();
+            let result = guest.call_raw("run", &[Value::I32(n), Value::I32(take)]);
+            (result, guest.fuel_consumed().unwrap())
+        };
+        let n = 25;
+        let exact = [1, 0].map(|take| run(0, n, take, 1 << 40));
+        assert!(exact[0].1 < exact[1].1, "{exact:?}");
+        // Both `if`s prepaid: every round pays the dearer arms (6 + 2), taken or not, and
+        // the guest computes what it did.
+        for take in [1, 0] {
+            let prepaid = run(6, n, take, 1 << 40);
+            assert_eq!(prepaid.0, exact[1 - take as usize].0, "take {take}");
+            assert_eq!(
+                prepaid.1, exact[1].1,
+                "take {take}, deterministic {deterministic}"
+            );
+            let short = run(6, n, take, prepaid.1 - 1);
+            assert_eq!(short.0, Err(WasmError::OutOfFuel));
+        }
+        // Only the second `if` prepaid: a round that skips its arm pays its 2 units.
+        assert_eq!(run(5, n, 1, 1 << 40).1, exact[0].1 + 2 * n as u64);
+        assert_eq!(run(5, n, 0, 1 << 40), exact[1]);
+    }
+}
+
 wasmhost::on_every_engine!(
+    prepaid_if_arms_are_paid_whether_they_run_or_not,
     helpers_that_charge_nothing_leave_their_callers_fuel_right,
     a_call_to_a_function_that_calls_nothing_overflows_as_any_other,
     an_endless_loop_runs_out_of_fuel,

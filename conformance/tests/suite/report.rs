@@ -87,6 +87,7 @@ fn reports_merge_across_machines_and_render() {
         leak_iterations: 200,
         programs: wasmhost_test_wasms::programs_dir().map(|dir| (dir, vec!["bz2".to_string()])),
         program_runs: 2,
+        program_costs: wasmhost::CostTable::default(),
         memory_reservation: wasmhost::MemoryReservation::Guarded,
     };
     let report = Report::run(&options, |_| {});
