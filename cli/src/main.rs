@@ -172,7 +172,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         program_runs: usize,
         /// The programs' hosted runs: pay each `if` whose arms cost at most this many
-        /// units with the code around it (`CostTable::prepaid_if_arm`). Default 0.
+        /// units with the code around it (`CostTable::prepaid_if_arm`).
         #[arg(long, value_name = "UNITS", default_value_t = 0)]
         prepaid_if_arm: u32,
         /// How wasmer and wasmtime lay out memories: `guarded` (the engines' default: 4 GiB
@@ -280,7 +280,7 @@ struct Limits {
     #[arg(long, value_name = "MS")]
     timeout: Option<u64>,
     /// Portable fuel: pay each `if` whose arms cost at most this many units with the code
-    /// around it (`CostTable::prepaid_if_arm`). Default 0: arms are paid when they run.
+    /// around it (`CostTable::prepaid_if_arm`); 0 pays arms when they run.
     #[arg(long, value_name = "UNITS", default_value_t = 0)]
     prepaid_if_arm: u32,
 }
