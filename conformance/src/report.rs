@@ -373,14 +373,13 @@ impl Report {
         let programs = options.programs.as_ref().map(|(dir, only)| {
             let reservation = options.memory_reservation;
             let (runs, costs) = (options.program_runs, &options.program_costs);
-            crate::programs::run(dir, only, reservation, runs, costs, &mut progress).unwrap_or_else(
-                |e| {
-                    panic!(
-                        "the programs directory {} must be readable: {e}",
-                        dir.display()
-                    )
-                },
-            )
+            let report = crate::programs::run(dir, only, reservation, runs, costs, &mut progress);
+            report.unwrap_or_else(|e| {
+                panic!(
+                    "the programs directory {} must be readable: {e}",
+                    dir.display()
+                )
+            })
         });
         Report {
             machine: Machine::this(),
