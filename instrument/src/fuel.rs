@@ -171,15 +171,16 @@ pub fn block_charges(
         /// Whether a call is inside it.
         calls: bool,
     }
+    let open_at = |region, live, if_in| Open {
+        region,
+        live,
+        if_in,
+        calls: false,
+    };
     let prepaid = u64::from(costs.prepaid_if_arm);
     let mut charges = vec![0u64; ops.len()];
     // The function body, then one entry per open `block`, `loop` and `if`.
-    let mut open = vec![Open {
-        region: 0,
-        live: true,
-        if_in: None,
-        calls: false,
-    }];
+    let mut open = vec![open_at(0, true, None)];
     for (i, op) in ops.iter().enumerate() {
         let Some(top) = open.last_mut() else {
             break; // past the body's final `end`: nothing (validation allows nothing there)
@@ -202,27 +203,12 @@ pub fn block_charges(
             Block { .. } => {
                 let region = top.region;
                 let live = top.live;
-                open.push(Open {
-                    region,
-                    live,
-                    if_in: None,
-                    calls: false,
-                });
+                open.push(open_at(region, live, None));
             }
-            Loop { .. } => open.push(Open {
-                region: next,
-                live: true,
-                if_in: None,
-                calls: false,
-            }),
+            Loop { .. } => open.push(open_at(next, true, None)),
             If { .. } => {
                 let if_in = top.live.then_some((top.region, next));
-                open.push(Open {
-                    region: next,
-                    live: true,
-                    if_in,
-                    calls: false,
-                })
+                open.push(open_at(next, true, if_in))
             }
             Else => {
                 top.region = next;
