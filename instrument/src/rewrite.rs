@@ -669,6 +669,13 @@ impl Rewriter<'_> {
             }
         }
         f.instruction(&End);
+        // Without portable fuel, nothing leads to the loop as it was when the count is always
+        // proved and chunks take any count: it is left out, a smaller module (the compilers
+        // would drop it as unreachable; a trap says so if it ever is not).
+        if fuel.is_none() && chunking.is_some() && counted.always_proved() {
+            f.instruction(&Instruction::Unreachable).instruction(&End);
+            return Ok(());
+        }
         // The loop as it was, charges and check included.
         self.instruction(f, body.ops[at].clone(), 0, false, scratch)?;
         let original = LoopCopy {
@@ -1475,13 +1482,43 @@ mod tests {
                 text.contains(&chunk(1)),
             )
         };
-        // Five rows: no check at their head (the inner loop's checked version and the check
-        // between its chunks remain), and the inner loop's chunk a fifth of its own.
-        assert_eq!(rows("i32.const 0", 5), (2, true, false));
-        assert_eq!(rows("i32.const 0", 64), (2, true, false));
+        // Five rows: no check at their head (the check between the inner loop's chunks
+        // remains; counting by one to `!=`, it has no checked version), and the inner loop's
+        // chunk a fifth of its own.
+        assert_eq!(rows("i32.const 0", 5), (1, true, false));
+        assert_eq!(rows("i32.const 0", 64), (1, true, false));
         // Too many rows, or a count not known before the loop: checked at every row.
-        assert_eq!(rows("i32.const 0", 65), (3, false, true));
-        assert_eq!(rows("local.get 0", 5), (3, false, true));
+        assert_eq!(rows("i32.const 0", 65), (2, false, true));
+        assert_eq!(rows("local.get 0", 5), (2, false, true));
+    }
+
+    #[test]
+    fn a_count_by_one_to_a_bound_it_compares_with_ne_has_no_checked_version() {
+        let loop_by = |step: i32, fuel: bool| {
+            let wat = format!(
+                r#"(module (func (export "f") (param i32) (result i32) (local i32 i32)
+                     (loop $l
+                       local.get 2 local.get 1 i32.add local.set 2
+                       local.get 1 i32.const {step} i32.add local.tee 1 local.get 0 i32.ne
+                       br_if $l)
+                     local.get 2))"#
+            );
+            let passes = Passes {
+                interrupt: true,
+                fuel: fuel.then(|| (CostTable::default(), 1000)),
+                ..Passes::default()
+            };
+            let (out, _) = rewrite(&wat::parse_str(wat).unwrap(), &passes).unwrap();
+            wasmparser::validate(&out).unwrap();
+            // The check between chunks, and the checked loop's when there is one.
+            print(&out).matches("i32.load8_u").count()
+        };
+        // Up or down by one, the count is proved from any start (a whole turn from the bound
+        // itself): nothing leads to the loop as it was.
+        assert_eq!((loop_by(1, false), loop_by(-1, false)), (1, 1));
+        // By two, an odd distance is never met; with portable fuel, a budget that cannot pay
+        // for the whole count runs the loop as it was.
+        assert_eq!((loop_by(2, false), loop_by(1, true)), (2, 2));
     }
 
     #[test]

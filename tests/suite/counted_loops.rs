@@ -61,6 +61,16 @@ const LOOPS: &str = r#"(module
       local.get $i i32.const 1 i32.add local.tee $i local.get $b i32.le_u BACK
     end
     local.get $sum local.get $i i32.xor)
+  ;; i += 4096 while i != b: from b itself, a whole turn of the counter, 2^32 / 4096
+  ;; iterations
+  (func (export "up_ne_by_4096") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 3 i32.mul local.get $i i32.add local.set $sum
+      local.get $i i32.const 4096 i32.add local.tee $i local.get $b i32.ne BACK
+    end
+    local.get $sum local.get $i i32.xor)
   ;; a count down to 0
   (func (export "down_to_zero") (param $a i32) (param $b i32) (param $s i32) (result i32)
     (local $i i32) (local $sum i32)
@@ -228,8 +238,9 @@ const LOOPS: &str = r#"(module
     local.get $sum local.get $i i32.xor)
 )"#;
 
-const EXPORTS: [&str; 16] = [
+const EXPORTS: [&str; 17] = [
     "up_ne",
+    "up_ne_by_4096",
     "up_lt_u",
     "up_gt_s_swapped",
     "up_le_u",
@@ -327,9 +338,11 @@ fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
 
 /// Per export, arguments that run it long: more iterations than run between two
 /// interruption checks, so that with interruption checks on it runs in chunks.
-const LONG: [(&str, [i32; 3]); 21] = [
+const LONG: [(&str, [i32; 3]); 23] = [
     ("up_ne", [0, 1_200_000, 0]),
     ("up_ne", [4, 1_200_004, 0]),
+    ("up_ne_by_4096", [5, 5, 0]),
+    ("up_ne_by_4096", [-4096, 1 << 30, 0]),
     ("up_lt_u", [0, 600_000, 1]),
     ("up_lt_u", [3, 900_000, 3]),
     ("up_gt_s_swapped", [0, 900_000, 0]),

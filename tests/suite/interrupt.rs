@@ -24,9 +24,10 @@ const MODULE: &str = r#"(module
                      (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
   (func (export "ticks") (loop $l (call $tick) (br $l)))
   ;; A counted inner loop of $0 iterations in an endless outer loop: short counts run in
-  ;; the version without checks, long ones in chunks checked between, unprovable ones (0
-  ;; iterations to go: 2^32) in the checked one. Each iteration is a chain of dependent operations, so that 2^32 of them
-  ;; unchecked take longer than `STOPPED_WITHIN`.
+  ;; the version without checks, long ones in chunks checked between, and so does a count
+  ;; that starts on its bound (0: a whole turn, 2^32 iterations). Each iteration is a chain
+  ;; of dependent operations, so that 2^32 of them unchecked take longer than
+  ;; `STOPPED_WITHIN`.
   (func (export "counted") (param i32) (local i32 i32)
     (loop $outer
       i32.const 0 local.set 1
