@@ -773,11 +773,11 @@ pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) {
             }
             // A distance of 0 is a whole turn, 2^32 steps of the counter (which `!=` stops at
             // 2^32 / |step| iterations when the step divides it): the distance taken in 1..=2^32
-            // as one less, wrapped, plus one. It used to lead to the loop as it was, and that
-            // one path kept values alive around n-body's copies (its rows' counter and the
-            // flags' base in stack slots): armed / off in instructions 1.068 then, 1.047 now,
-            // on raw wasmtime. No branch either: testing for 0 cost Mandelbrot's inner loop,
-            // entered once per pixel, 1.5 % more instructions.
+            // as one less, wrapped, plus one, without a branch. Taking 0 for unprovable kept a
+            // path to the loop as it was, and with it values alive around n-body's copies (its
+            // rows' counter and the flags' base in stack slots: armed / off in instructions
+            // 1.068 with that path, 1.047 without, on raw wasmtime); testing for 0 at all cost
+            // Mandelbrot's inner loop, entered once per pixel, 1.5 % more instructions.
             f.instruction(&I32Sub)
                 .instruction(&I32Const(1))
                 .instruction(&I32Sub)
