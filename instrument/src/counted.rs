@@ -37,8 +37,8 @@
 //! instructions runs its copy in chunks of that many, checked between chunks: the copy
 //! compares its counter with each chunk's bound instead of its own ([`Chunking`]). A count by
 //! one to a bound compared with `!=` is proved from any start (from the bound itself, a whole
-//! turn of 2^32 iterations: [`Counted::always_proved`]), so without portable fuel such a loop
-//! that can run in chunks is emitted without the loop as it was.
+//! turn of 2^32 iterations: [`trips`] emits no way out for it), so without portable fuel such
+//! a loop that can run in chunks is emitted without the loop as it was.
 
 use wasm_encoder::{Function, Instruction};
 use wasmparser::Operator;
@@ -102,16 +102,6 @@ pub(crate) struct Counted {
     /// How a copy that runs the loop in chunks of iterations stops at each chunk's end
     /// ([`Chunking`]), when it can.
     pub(crate) chunking: Option<Chunking>,
-}
-
-impl Counted {
-    /// Whether [`trips`] proves this loop's number of iterations whatever the values it starts
-    /// from, so that its `br_if` to the loop as it was is never taken: a count by one, up or
-    /// down, to a bound it compares with `!=`, meets that bound within one turn of the `i32`
-    /// range (2^32 iterations when it starts on it).
-    pub(crate) fn always_proved(&self) -> bool {
-        self.exit == Exit::NotEqual && matches!(self.step, Operand::Const(1 | -1))
-    }
 }
 
 /// Where a copy of a counted loop is edited to run a chunk of its iterations at a time, an
@@ -736,9 +726,10 @@ fn operand(op: &Operator<'_>) -> Option<Operand> {
 
 /// Emits, at the loop's entry, the computation of its number of iterations into the `i64`
 /// local `trips`, and a `br_if 0` (to a block the caller opened) wherever that number cannot
-/// be proved: the counter would wrap around, or the bound would never be met exactly. None
-/// is emitted for a loop [`Counted::always_proved`].
-pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) {
+/// be proved: the counter would wrap around, or the bound would never be met exactly.
+/// Returns whether it emitted any: none for a count by one, up or down, to a bound compared
+/// with `!=`, which meets it within one turn of the `i32` range from any start.
+pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) -> bool {
     use Instruction::*;
     let push = |f: &mut Function, operand: Operand, signed: bool| match operand {
         Operand::Const(c) => {
@@ -785,7 +776,7 @@ pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) {
                 .instruction(&I64Const(1))
                 .instruction(&I64Add)
                 .instruction(&LocalSet(trips));
-            divide_exactly(f, trips, step.unsigned_abs() as u64);
+            divide_exactly(f, trips, step.unsigned_abs() as u64)
         }
         Exit::Below { signed, inclusive } => {
             // i_k = i_0 + k·s, going on while i_k < n: k = ⌈(n − i_0) / s⌉ when i_0 < n and
@@ -826,6 +817,7 @@ pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) {
                 Operand::Local(local) => Divisor::I32(local),
             };
             round_up_divided(f, rise, trips);
+            true
         }
         Exit::Above { signed, inclusive } => {
             // i_k = i_0 − k·t with t = −s, going on while i_k > n: k = ⌈(i_0 − n) / t⌉ when
@@ -864,6 +856,7 @@ pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) {
             bound(f);
             f.instruction(&I64Sub);
             round_up_divided(f, fall, trips);
+            true
         }
     }
 }
@@ -891,10 +884,11 @@ impl Divisor {
 }
 
 /// Divides the distance in `trips` by `step`, branching out when it does not divide it.
-fn divide_exactly(f: &mut Function, trips: u32, step: u64) {
+/// Returns whether it emitted that branch (not for a step of 1).
+fn divide_exactly(f: &mut Function, trips: u32, step: u64) -> bool {
     use Instruction::*;
     if step == 1 {
-        return;
+        return false;
     }
     f.instruction(&LocalGet(trips));
     if step.is_power_of_two() {
@@ -914,6 +908,7 @@ fn divide_exactly(f: &mut Function, trips: u32, step: u64) {
         f.instruction(&I64Const(step as i64)).instruction(&I64DivU);
     }
     f.instruction(&LocalSet(trips));
+    true
 }
 
 /// Stores `⌈d / divisor⌉` into `trips`, `d` (positive) on the stack.

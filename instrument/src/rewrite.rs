@@ -589,7 +589,7 @@ impl Rewriter<'_> {
         }
         let empty = wasm_encoder::BlockType::Empty;
         f.instruction(&Block(empty)).instruction(&Block(empty));
-        counted::trips(f, &counted, scratch.trips);
+        let unprovable_leads_out = counted::trips(f, &counted, scratch.trips);
         let per_chunk = per_chunk(&counted, at, body.shares.get(&at).copied().unwrap_or(1));
         let chunking = counted.chunking.filter(|_| self.interrupt_memory.is_some());
         if let (None, true) = (chunking, self.interrupt_memory.is_some()) {
@@ -672,7 +672,7 @@ impl Rewriter<'_> {
         // Without portable fuel, nothing leads to the loop as it was when the count is always
         // proved and chunks take any count: it is left out, a smaller module (the compilers
         // would drop it as unreachable; a trap says so if it ever is not).
-        if fuel.is_none() && chunking.is_some() && counted.always_proved() {
+        if fuel.is_none() && chunking.is_some() && !unprovable_leads_out {
             f.instruction(&Instruction::Unreachable).instruction(&End);
             return Ok(());
         }
