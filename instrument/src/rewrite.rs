@@ -589,7 +589,8 @@ impl Rewriter<'_> {
         }
         let empty = wasm_encoder::BlockType::Empty;
         f.instruction(&Block(empty)).instruction(&Block(empty));
-        let unprovable_leads_out = counted::trips(f, &counted, scratch.trips);
+        // Whether any branch leads to the loop as it was, at the inner block's end.
+        let mut falls_back = counted::trips(f, &counted, scratch.trips);
         let per_chunk = per_chunk(&counted, at, body.shares.get(&at).copied().unwrap_or(1));
         let chunking = counted.chunking.filter(|_| self.interrupt_memory.is_some());
         if let (None, true) = (chunking, self.interrupt_memory.is_some()) {
@@ -597,6 +598,7 @@ impl Rewriter<'_> {
                 .instruction(&I64Const(per_chunk))
                 .instruction(&I64GtU)
                 .instruction(&BrIf(0));
+            falls_back = true;
         }
         let per_iteration = body.charges[at + 1];
         let paid_in_advance = per_iteration > 0 && (!counted.early_exits || counted.refundable);
@@ -619,6 +621,7 @@ impl Rewriter<'_> {
                 .instruction(&LocalGet(scratch.fuel_left))
                 .instruction(&LocalTee(fuel.local))
                 .instruction(&GlobalSet(fuel.global));
+            falls_back = true;
             if refunds.is_some() {
                 // Every iteration paid for and none begun.
                 f.instruction(&LocalGet(scratch.trips))
@@ -669,23 +672,22 @@ impl Rewriter<'_> {
             }
         }
         f.instruction(&End);
-        // Without portable fuel, nothing leads to the loop as it was when the count is always
-        // proved and chunks take any count: it is left out, a smaller module (the compilers
-        // would drop it as unreachable; a trap says so if it ever is not).
-        if fuel.is_none() && chunking.is_some() && !unprovable_leads_out {
-            f.instruction(&Instruction::Unreachable).instruction(&End);
-            return Ok(());
+        if falls_back {
+            // The loop as it was, charges and check included.
+            self.instruction(f, body.ops[at].clone(), 0, false, scratch)?;
+            let original = LoopCopy {
+                range: at + 1..=counted.end,
+                deeper: 1,
+                charged: true,
+                refunds: None,
+                chunk: None,
+            };
+            self.loop_copy(f, body, original, scratch)?;
+        } else {
+            // Nothing leads there (a count always proved, taken whole or in chunks, and no
+            // budget to check): left out, a smaller module; a trap says so if it ever is not.
+            f.instruction(&Instruction::Unreachable);
         }
-        // The loop as it was, charges and check included.
-        self.instruction(f, body.ops[at].clone(), 0, false, scratch)?;
-        let original = LoopCopy {
-            range: at + 1..=counted.end,
-            deeper: 1,
-            charged: true,
-            refunds: None,
-            chunk: None,
-        };
-        self.loop_copy(f, body, original, scratch)?;
         f.instruction(&End);
         Ok(())
     }
