@@ -117,14 +117,18 @@ impl CallGraph {
                         Operator::RefFunc { function_index } => Some(*function_index),
                         _ => None,
                     }));
-                    let charges =
-                        costs.map(|costs| fuel::block_charges(&ops, costs, imported, &[]));
-                    let charges = charges.as_deref().unwrap_or_default();
+                    let charges = costs.map(|costs| fuel::charges(&ops, costs, imported, &[]));
+                    let (charges, refunds) = match &charges {
+                        Some(c) => (&c.charges[..], &c.refunds[..]),
+                        None => (&[][..], &[][..]),
+                    };
                     bodies.push(Calls {
                         operators: ops.len() as u64,
                         sites: sites(&ops, imported),
                         entry_charge: charges.first().copied().unwrap_or(0),
+                        // A refund changes the fuel global too.
                         charged_beyond_entry: charges.iter().skip(1).any(|c| *c > 0)
+                            || refunds.iter().any(|r| *r > 0)
                             || ops.iter().any(fuel::charged_at_run_time),
                     });
                 }

@@ -430,7 +430,7 @@ impl Rewriter<'_> {
         &mut self,
         f: &mut Function,
         op: Operator<'_>,
-        charge: u64,
+        due: Due,
         canonical: bool,
         scratch: Scratch,
     ) -> Result<(), Error<Infallible>> {
@@ -440,6 +440,12 @@ impl Rewriter<'_> {
             global,
             local: scratch.fuel,
         });
+        let Due { charge, refund } = due;
+        // 0. an `if` whose arm was paid with the code around it pays it back when skipped
+        if let (Some(fuel), true) = (fuel, refund > 0) {
+            f.instruction(&Instruction::Else);
+            fuel::refund(f, fuel, refund);
+        }
         // 1. the block's charge
         if let (Some(fuel), true) = (fuel, charge > 0) {
             fuel::charge(f, fuel, charge);
@@ -674,7 +680,7 @@ impl Rewriter<'_> {
         f.instruction(&End);
         if falls_back {
             // The loop as it was, charges and check included.
-            self.instruction(f, body.ops[at].clone(), 0, false, scratch)?;
+            self.instruction(f, body.ops[at].clone(), Due::default(), false, scratch)?;
             let original = LoopCopy {
                 range: at + 1..=counted.end,
                 deeper: 1,
@@ -859,7 +865,8 @@ impl Rewriter<'_> {
                 if let Some((before, op)) = edit {
                     let mut charge = charge;
                     for op in before.into_iter().chain([op]) {
-                        self.instruction(f, op, std::mem::take(&mut charge), false, scratch)?;
+                        let due = Due::charge(std::mem::take(&mut charge));
+                        self.instruction(f, op, due, false, scratch)?;
                     }
                     continue;
                 }
@@ -907,7 +914,11 @@ impl Rewriter<'_> {
                 }
                 ref op => op.clone(),
             };
-            self.instruction(f, op, charge, body.canonical[k], scratch)?;
+            let due = Due {
+                charge,
+                refund: body.refunds[k],
+            };
+            self.instruction(f, op, due, body.canonical[k], scratch)?;
         }
         Ok(())
     }
@@ -1006,12 +1017,29 @@ struct Body<'a, 'b> {
     counted: &'a BTreeMap<usize, counted::Counted>,
     /// The fuel to charge before each instruction ([`fuel::block_charges`]).
     charges: &'a [u64],
+    /// The fuel to pay back where each instruction is skipped ([`fuel::Charges`]).
+    refunds: &'a [u64],
     /// Whether each instruction's result is canonicalized.
     canonical: &'a [bool],
     /// For each loop inside one that goes without its interruption check
     /// ([`unchecked_loops`]), what share of a counted loop's run between checks
     /// ([`per_chunk`]) one of its runs may take.
     shares: &'a BTreeMap<usize, i64>,
+}
+
+/// What the fuel is due at one instruction.
+#[derive(Clone, Copy, Default)]
+struct Due {
+    /// Charged before it: the region it starts.
+    charge: u64,
+    /// Paid back by an `else` arm added before it (an `end`): an arm paid in advance.
+    refund: u64,
+}
+
+impl Due {
+    fn charge(charge: u64) -> Self {
+        Due { charge, refund: 0 }
+    }
 }
 
 /// The locals every rewritten body gets: scratch space, and the function's copy of the fuel.
@@ -1198,18 +1226,26 @@ impl Reencode for Rewriter<'_> {
             scratch.v128 = Some(next);
             locals.push((6, ValType::V128));
         }
-        let mut charges = match &self.passes.fuel {
+        let fuel::Charges {
+            mut charges,
+            refunds,
+        } = match &self.passes.fuel {
             Some((costs, _)) => {
                 let paid = &self.paid_by_callers;
-                fuel::block_charges(&ops, costs, self.imported_functions, paid)
+                fuel::charges(&ops, costs, self.imported_functions, paid)
             }
-            None => vec![0; ops.len()],
+            None => fuel::Charges {
+                charges: vec![0; ops.len()],
+                refunds: vec![0; ops.len()],
+            },
         };
         if let (true, Some(entry)) = (entry_paid, charges.first_mut()) {
             *entry = 0;
         }
-        self.fuel_read =
-            charges.iter().any(|c| *c > 0) || ops.iter().any(fuel::charged_at_run_time);
+        // A refund too: an entry its callers pay may hold a state check's arm.
+        self.fuel_read = charges.iter().any(|c| *c > 0)
+            || refunds.iter().any(|r| *r > 0)
+            || ops.iter().any(fuel::charged_at_run_time);
         let mut f = Function::new(locals);
         if let Some(canonical) = scratch.checks().canonical {
             canonicalize::set_canonical(&mut f, canonical);
@@ -1245,6 +1281,7 @@ impl Reencode for Rewriter<'_> {
                 ops: &ops,
                 counted: &counted,
                 charges: &charges,
+                refunds: &refunds,
                 canonical: &canonical,
                 shares: &shares,
             };
@@ -1254,7 +1291,11 @@ impl Reencode for Rewriter<'_> {
             } else {
                 let op = ops[at].clone();
                 self.unchecked_loop = unchecked.contains(&at);
-                self.instruction(&mut f, op, charges[at], canonical[at], scratch)?;
+                let due = Due {
+                    charge: charges[at],
+                    refund: refunds[at],
+                };
+                self.instruction(&mut f, op, due, canonical[at], scratch)?;
                 at += 1;
             }
         }

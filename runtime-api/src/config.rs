@@ -463,10 +463,13 @@ impl Default for CostTable {
 /// calls reach is paid by its callers, with the code around the call (the same units unless
 /// a run traps between the two). 8: a counted loop that may leave early is charged for all
 /// its iterations at its entry too, and each way out pays back those it leaves unrun (the
-/// same units unless the engine traps inside it). A table that sets
+/// same units unless the engine traps inside it). 9: an `if` without `else` testing a global
+/// for zero (asyncify's state check), holding no call and reached whenever the code around
+/// it runs, is paid with that code and pays its arm back when it skips it (the same units;
+/// a run that cannot pay for both stops before the code around it). A table that sets
 /// [`CostTable::prepaid_if_arm`] (added under 8) changes where charges fall by its own
 /// weight, which its digest holds.
-pub const COST_RULES_VERSION: u32 = 8;
+pub const COST_RULES_VERSION: u32 = 9;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -490,8 +493,8 @@ impl CostTable {
             self.payload_bytes_per_unit,
             self.io_bytes_per_unit,
         ];
-        // A weight added after rules version 8 is hashed only when set, so that the
-        // tables bills already name keep their digests.
+        // A weight added under rules version 8 is hashed only when set, so that the
+        // tables bills named then kept their digests.
         if self.prepaid_if_arm != 0 {
             fields.push(self.prepaid_if_arm);
         }
@@ -504,7 +507,7 @@ impl CostTable {
     }
 
     /// The table's name for a bill or a report: `v{version}-{digest in hex}`, say
-    /// `v8-e48c…`.
+    /// `v9-…`.
     pub fn id(&self) -> String {
         format!("v{}-{:016x}", self.version(), self.digest())
     }
@@ -561,6 +564,6 @@ mod tests {
         }
     }
 
-    /// The default table's digest under rules version 8.
-    const DEFAULT_DIGEST: u64 = 16_468_766_513_762_552_890;
+    /// The default table's digest under rules version 9.
+    const DEFAULT_DIGEST: u64 = 10_921_336_106_664_906_959;
 }

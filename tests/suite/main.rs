@@ -21,6 +21,7 @@ mod payloads;
 mod readme;
 mod reset;
 mod simd;
+mod state_checks;
 mod traps;
 #[cfg(feature = "wasi")]
 mod wasi;
