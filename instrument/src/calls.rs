@@ -166,33 +166,78 @@ fn referenced(mut ops: wasmparser::OperatorsReader<'_>) -> wasmparser::Result<Ve
     Ok(named)
 }
 
+/// Where the last branch to each open construct of a body was, as the body is walked in
+/// order: a branch to a `block` or `if` lands past everything up to its `end`, one to a
+/// `loop` starts it again, so code after the start of a region runs whenever the region is
+/// entered unless some branch since that start went to a construct still open.
+pub(crate) struct Branches {
+    /// One per open construct, the body first.
+    last: Vec<Option<usize>>,
+}
+
+impl Branches {
+    /// Before the body's first operator: the body is open.
+    pub(crate) fn new() -> Self {
+        Branches { last: vec![None] }
+    }
+
+    /// Follows the operator at `at`: opens and closes constructs, records branches.
+    pub(crate) fn walk(&mut self, at: usize, op: &Operator<'_>) {
+        match op {
+            Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
+                self.branch_to(*relative_depth, at)
+            }
+            Operator::BrTable { targets } => {
+                self.branch_to(targets.default(), at);
+                for target in targets.targets().flatten() {
+                    self.branch_to(target, at);
+                }
+            }
+            Operator::Return => self.branch_to(self.last.len() as u32 - 1, at),
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                self.last.push(None)
+            }
+            Operator::End => {
+                self.last.pop();
+            }
+            _ => {}
+        }
+    }
+
+    /// Records a branch at `at` to the construct `depth` out.
+    fn branch_to(&mut self, depth: u32, at: usize) {
+        let target = self.last.len().checked_sub(1 + depth as usize);
+        if let Some(target) = target.and_then(|t| self.last.get_mut(t)) {
+            *target = Some(at);
+        }
+    }
+
+    /// Whether no branch since `start` (an operator's index) went to a construct still
+    /// open: code from `start` to here runs whenever `start` is reached, unless it traps.
+    pub(crate) fn none_since(&self, start: usize) -> bool {
+        self.last.iter().all(|b| b.is_none_or(|b| b < start))
+    }
+}
+
 /// The calls of the body `ops`, in a module importing `imported` functions.
 fn sites(ops: &[Operator<'_>], imported: u32) -> Vec<CallSite> {
     /// An open construct: whether it is a loop, whether it starts a region (a `loop` or
-    /// an `if`), and where the last branch to it was (a branch to a `block` or `if` lands
-    /// past everything up to its `end`, one to a `loop` starts its region again).
+    /// an `if`).
     struct Open {
         is_loop: bool,
         region: bool,
-        branched_at: Option<usize>,
     }
     // The body, then one entry per open `block`, `loop` and `if`; and per open region (the
     // entry, each `loop` body and `if` arm), where it starts.
     let mut open = vec![Open {
         is_loop: false,
         region: true,
-        branched_at: None,
     }];
     let mut regions = vec![0usize];
+    let mut branches = Branches::new();
     let mut sites = Vec::new();
     for (at, op) in ops.iter().enumerate() {
         let region = regions.last().copied().unwrap_or(0);
-        let branch_to = |depth: u32, open: &mut Vec<Open>| {
-            let target = open.len().checked_sub(1 + depth as usize);
-            if let Some(target) = target.and_then(|t| open.get_mut(t)) {
-                target.branched_at = Some(at);
-            }
-        };
         let callee = match op {
             Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
                 Some(match function_index.checked_sub(imported) {
@@ -206,9 +251,7 @@ fn sites(ops: &[Operator<'_>], imported: u32) -> Vec<CallSite> {
             _ => None,
         };
         if let Some(callee) = callee {
-            let certain = open
-                .iter()
-                .all(|c| c.branched_at.is_none_or(|b| b < region));
+            let certain = branches.none_since(region);
             sites.push(CallSite {
                 callee,
                 in_loop: open.iter().any(|c| c.is_loop),
@@ -225,13 +268,11 @@ fn sites(ops: &[Operator<'_>], imported: u32) -> Vec<CallSite> {
             Operator::Block { .. } => open.push(Open {
                 is_loop: false,
                 region: false,
-                branched_at: None,
             }),
             Operator::Loop { .. } | Operator::If { .. } => {
                 open.push(Open {
                     is_loop: matches!(op, Operator::Loop { .. }),
                     region: true,
-                    branched_at: None,
                 });
                 regions.push(at + 1);
             }
@@ -245,18 +286,9 @@ fn sites(ops: &[Operator<'_>], imported: u32) -> Vec<CallSite> {
                     regions.pop();
                 }
             }
-            Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
-                branch_to(*relative_depth, &mut open)
-            }
-            Operator::BrTable { targets } => {
-                branch_to(targets.default(), &mut open);
-                for target in targets.targets().flatten() {
-                    branch_to(target, &mut open);
-                }
-            }
-            Operator::Return => branch_to(open.len() as u32 - 1, &mut open),
             _ => {}
         }
+        branches.walk(at, op);
     }
     sites
 }

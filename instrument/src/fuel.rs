@@ -124,7 +124,7 @@ use wasm_encoder::{BlockType, Function, Instruction};
 use wasmhost_api::CostTable;
 use wasmparser::Operator;
 
-use crate::calls::{CallGraph, Callee};
+use crate::calls::{Branches, CallGraph, Callee};
 
 /// The fixed cost of one instruction (bulk lengths and grown pages come on top), in a
 /// module that imports `imported_functions` functions.
@@ -206,8 +206,6 @@ pub(crate) fn charges(
         /// An `if` without `else` (yet) that tests a global for zero ([`tests_a_global`]),
         /// reached whenever the region around it is entered.
         state_check: bool,
-        /// Where the last branch to it was (as in `calls::sites`).
-        branched_at: Option<usize>,
     }
     let open_at = |region, live, if_in| Open {
         region,
@@ -215,15 +213,8 @@ pub(crate) fn charges(
         if_in,
         calls: false,
         state_check: false,
-        branched_at: None,
     };
-    // Records a branch at `at` to the construct `depth` out (the body for a `return`).
-    let branch_to = |open: &mut Vec<Open>, depth: u32, at: usize| {
-        let target = open.len().saturating_sub(1 + depth as usize);
-        if let Some(target) = open.get_mut(target) {
-            target.branched_at = Some(at);
-        }
-    };
+    let mut branches = Branches::new();
     let prepaid = u64::from(costs.prepaid_if_arm);
     let mut charges = vec![0u64; ops.len()];
     let mut refunds = vec![0u64; ops.len()];
@@ -258,10 +249,7 @@ pub(crate) fn charges(
                 let if_in = top.live.then_some((top.region, next));
                 // Paid with the region around it only if every run of that region reaches
                 // it: no branch since the region's start leads past it.
-                let around = top.region;
-                let reached = open
-                    .iter()
-                    .all(|c| c.branched_at.is_none_or(|b| b < around));
+                let reached = branches.none_since(top.region);
                 open.push(Open {
                     state_check: reached && tests_a_global(&ops[..i]),
                     ..open_at(next, true, if_in)
@@ -301,27 +289,13 @@ pub(crate) fn charges(
                     }
                 }
             }
-            Br { relative_depth } => {
-                top.live = false;
-                branch_to(&mut open, *relative_depth, i);
-            }
-            BrIf { relative_depth } => branch_to(&mut open, *relative_depth, i),
-            BrTable { targets } => {
-                top.live = false;
-                for target in targets.targets().flatten().chain([targets.default()]) {
-                    branch_to(&mut open, target, i);
-                }
-            }
-            Return => {
-                top.live = false;
-                branch_to(&mut open, u32::MAX, i);
-            }
-            Unreachable => top.live = false,
+            Br { .. } | BrTable { .. } | Return | Unreachable => top.live = false,
             Call { .. } | CallIndirect { .. } | ReturnCall { .. } | ReturnCallIndirect { .. } => {
                 top.calls = true
             }
             _ => {}
         }
+        branches.walk(i, op);
     }
     Charges { charges, refunds }
 }
