@@ -118,18 +118,13 @@ impl CallGraph {
                         _ => None,
                     }));
                     let charges = costs.map(|costs| fuel::charges(&ops, costs, imported, &[]));
-                    let (charges, refunds) = match &charges {
-                        Some(c) => (&c.charges[..], &c.refunds[..]),
-                        None => (&[][..], &[][..]),
-                    };
                     bodies.push(Calls {
                         operators: ops.len() as u64,
                         sites: sites(&ops, imported),
-                        entry_charge: charges.first().copied().unwrap_or(0),
-                        // A refund changes the fuel global too.
-                        charged_beyond_entry: charges.iter().skip(1).any(|c| *c > 0)
-                            || refunds.iter().any(|r| *r > 0)
-                            || ops.iter().any(fuel::charged_at_run_time),
+                        entry_charge: charges.as_ref().map_or(0, |c| c.charges[0]),
+                        charged_beyond_entry: charges
+                            .as_ref()
+                            .is_some_and(|c| c.beyond_entry(&ops)),
                     });
                 }
                 _ => {}

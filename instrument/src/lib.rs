@@ -318,10 +318,12 @@ pub fn classify(
     let WasmError::Trap(trap) = &error else {
         return error;
     };
+    // The fuel ran out before whatever trapped: a charge that does not test the fuel may
+    // leave it negative for a few more operators (see the `fuel` module).
+    if globals.fuel.is_some_and(|fuel| fuel < 0) {
+        return WasmError::OutOfFuel;
+    }
     if *trap == Trap::Unreachable {
-        if globals.fuel.is_some_and(|fuel| fuel < 0) {
-            return WasmError::OutOfFuel;
-        }
         if let (Some(depth), Some(limit)) = (globals.depth, stack_limit)
             && depth as u32 > limit.value()
         {

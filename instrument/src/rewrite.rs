@@ -440,7 +440,11 @@ impl Rewriter<'_> {
             global,
             local: scratch.fuel,
         });
-        let Due { charge, refund } = due;
+        let Due {
+            charge,
+            refund,
+            tested,
+        } = due;
         // 0. an `if` whose arm was paid with the code around it pays it back when skipped
         if let (Some(fuel), true) = (fuel, refund > 0) {
             f.instruction(&Instruction::Else);
@@ -448,7 +452,7 @@ impl Rewriter<'_> {
         }
         // 1. the block's charge
         if let (Some(fuel), true) = (fuel, charge > 0) {
-            fuel::charge(f, fuel, charge);
+            fuel::charge(f, fuel, charge, tested);
         }
         // 2. length-based charges
         if let (Some(fuel), Some((costs, _))) = (fuel, &passes.fuel) {
@@ -475,6 +479,16 @@ impl Rewriter<'_> {
                 }
             }
             _ => {}
+        }
+        // 3b. a call to the host runs only with fuel left: an arm charged without the test
+        // may have spent the last of it
+        if let (
+            Some(fuel),
+            Operator::Call { function_index } | Operator::ReturnCall { function_index },
+        ) = (fuel, &op)
+            && *function_index < self.imported_functions
+        {
+            fuel::test(f, fuel);
         }
         // 4.-6. the call depth around the instruction itself
         let frame = match (&op, &self.frames) {
@@ -591,7 +605,7 @@ impl Rewriter<'_> {
         });
         // The region the loop is in may start at the loop: its charge comes first, once.
         if let (Some(fuel), true) = (fuel, body.charges[at] > 0) {
-            fuel::charge(f, fuel, body.charges[at]);
+            fuel::charge(f, fuel, body.charges[at], body.tested[at]);
         }
         let empty = wasm_encoder::BlockType::Empty;
         f.instruction(&Block(empty)).instruction(&Block(empty));
@@ -865,7 +879,11 @@ impl Rewriter<'_> {
                 if let Some((before, op)) = edit {
                     let mut charge = charge;
                     for op in before.into_iter().chain([op]) {
-                        let due = Due::charge(std::mem::take(&mut charge));
+                        let due = Due {
+                            charge: std::mem::take(&mut charge),
+                            refund: 0,
+                            tested: body.tested[k],
+                        };
                         self.instruction(f, op, due, false, scratch)?;
                     }
                     continue;
@@ -886,7 +904,7 @@ impl Rewriter<'_> {
                     }
                     Operator::BrIf { relative_depth } if relative_depth > depth => {
                         if charge > 0 {
-                            fuel::charge(f, fuel, charge);
+                            fuel::charge(f, fuel, charge, body.tested[k]);
                         }
                         f.instruction(&If(wasm_encoder::BlockType::Empty));
                         pay_back(f, per_iteration, fuel);
@@ -917,6 +935,7 @@ impl Rewriter<'_> {
             let due = Due {
                 charge,
                 refund: body.refunds[k],
+                tested: body.tested[k],
             };
             self.instruction(f, op, due, body.canonical[k], scratch)?;
         }
@@ -1019,6 +1038,8 @@ struct Body<'a, 'b> {
     charges: &'a [u64],
     /// The fuel to pay back where each instruction is skipped ([`fuel::Charges`]).
     refunds: &'a [u64],
+    /// Whether the charge before each instruction tests the fuel ([`fuel::Charges`]).
+    tested: &'a [bool],
     /// Whether each instruction's result is canonicalized.
     canonical: &'a [bool],
     /// For each loop inside one that goes without its interruption check
@@ -1034,12 +1055,8 @@ struct Due {
     charge: u64,
     /// Paid back by an `else` arm added before it (an `end`): an arm paid in advance.
     refund: u64,
-}
-
-impl Due {
-    fn charge(charge: u64) -> Self {
-        Due { charge, refund: 0 }
-    }
+    /// Whether the charge tests the fuel and stops the guest when it is out.
+    tested: bool,
 }
 
 /// The locals every rewritten body gets: scratch space, and the function's copy of the fuel.
@@ -1226,10 +1243,7 @@ impl Reencode for Rewriter<'_> {
             scratch.v128 = Some(next);
             locals.push((6, ValType::V128));
         }
-        let fuel::Charges {
-            mut charges,
-            refunds,
-        } = match &self.passes.fuel {
+        let mut body_charges = match &self.passes.fuel {
             Some((costs, _)) => {
                 let paid = &self.paid_by_callers;
                 fuel::charges(&ops, costs, self.imported_functions, paid)
@@ -1237,15 +1251,28 @@ impl Reencode for Rewriter<'_> {
             None => fuel::Charges {
                 charges: vec![0; ops.len()],
                 refunds: vec![0; ops.len()],
+                tested: vec![false; ops.len()],
             },
         };
-        if let (true, Some(entry)) = (entry_paid, charges.first_mut()) {
+        if let (true, Some(entry)) = (entry_paid, body_charges.charges.first_mut()) {
             *entry = 0;
         }
-        // A refund too: an entry its callers pay may hold a state check's arm.
-        self.fuel_read = charges.iter().any(|c| *c > 0)
-            || refunds.iter().any(|r| *r > 0)
-            || ops.iter().any(fuel::charged_at_run_time);
+        // Beyond the entry a refund too: an entry its callers pay may hold a state check's
+        // arm. And a call to the host, which tests the fuel first.
+        let imported = self.imported_functions;
+        self.fuel_read = body_charges.charges.first().is_some_and(|c| *c > 0)
+            || body_charges.beyond_entry(&ops)
+            || ops.iter().any(|op| match op {
+                Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                    *function_index < imported
+                }
+                _ => false,
+            });
+        let fuel::Charges {
+            charges,
+            refunds,
+            tested,
+        } = body_charges;
         let mut f = Function::new(locals);
         if let Some(canonical) = scratch.checks().canonical {
             canonicalize::set_canonical(&mut f, canonical);
@@ -1282,6 +1309,7 @@ impl Reencode for Rewriter<'_> {
                 counted: &counted,
                 charges: &charges,
                 refunds: &refunds,
+                tested: &tested,
                 canonical: &canonical,
                 shares: &shares,
             };
@@ -1294,6 +1322,7 @@ impl Reencode for Rewriter<'_> {
                 let due = Due {
                     charge: charges[at],
                     refund: refunds[at],
+                    tested: tested[at],
                 };
                 self.instruction(&mut f, op, due, canonical[at], scratch)?;
                 at += 1;

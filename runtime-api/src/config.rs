@@ -466,10 +466,14 @@ impl Default for CostTable {
 /// same units unless the engine traps inside it). 9: an `if` without `else` testing a global
 /// for zero (asyncify's state check), holding no call and reached whenever the code around
 /// it runs, is paid with that code and pays its arm back when it skips it (the same units;
-/// a run that cannot pay for both stops before the code around it). A table that sets
+/// a run that cannot pay for both stops before the code around it). 10: only the charges
+/// of a loop's iteration and of code that calls test the fuel, and a call to the host tests
+/// it first; the others only subtract (the same units; a run that runs out in such code
+/// stops at the next test, or with [`crate::WasmError::OutOfFuel`] when it returns to the
+/// host). A table that sets
 /// [`CostTable::prepaid_if_arm`] (added under 8) changes where charges fall by its own
 /// weight, which its digest holds.
-pub const COST_RULES_VERSION: u32 = 9;
+pub const COST_RULES_VERSION: u32 = 10;
 
 impl CostTable {
     /// The version of the charging rules these weights apply under
@@ -565,5 +569,5 @@ mod tests {
     }
 
     /// The default table's digest under rules version 9.
-    const DEFAULT_DIGEST: u64 = 10_921_336_106_664_906_959;
+    const DEFAULT_DIGEST: u64 = 10_792_765_449_405_035_612;
 }

@@ -11,6 +11,7 @@ mod common;
 mod concurrency;
 mod counted_loops;
 mod fast_paths;
+mod fuel_stops;
 mod globals;
 mod guests;
 mod imports;

@@ -1,0 +1,105 @@
+//! Where portable fuel is tested (cost rules 10): only the charges of loop iterations and
+//! of code that calls test the fuel, and a call to the host tests it first; an `if` arm
+//! without calls only subtracts. A guest that runs out in such an arm still never gets
+//! more than its budget: on every engine and in both profiles, with every budget around
+//! its cost, a call succeeds exactly when the budget pays for all of it; otherwise it ends
+//! out of fuel with nothing left, whether it then returns, calls the host (which never
+//! runs) or traps, and the instance is spent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use wasmhost::prelude::*;
+use wasmhost::{AnyEngine, Config, HostFunctions, Metering, Value, WasmError};
+
+/// Each export runs an `if` arm without calls (a charge that does not test the fuel), then
+/// returns, calls the host, or traps (a load out of bounds).
+const GUEST: &str = r#"(module
+  (import "env" "note" (func $note))
+  (memory 1)
+  (func $arm (param $x i32) (result i32)
+    local.get $x if
+      local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
+      local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
+    end
+    local.get $x i32.const 1 i32.add)
+  (func (export "returns") (param $x i32) (result i32)
+    local.get $x if
+      local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
+      local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
+    end
+    local.get $x)
+  (func (export "calls_the_host") (param $x i32) (result i32)
+    local.get $x if
+      local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
+      local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
+    end
+    call $note
+    local.get $x)
+  (func (export "calls_then_traps") (param $x i32) (result i32)
+    local.get $x call $arm drop
+    local.get $x if
+      local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
+      local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
+    end
+    i32.const 65536 i32.load))"#;
+
+fn runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs(engine: &AnyEngine) {
+    for deterministic in [false, true] {
+        let config = Config::default()
+            .metering(Metering::Portable)
+            .deterministic(deterministic);
+        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+        let module = engine.compile(&wasmhost::wat2wasm(GUEST).unwrap()).unwrap();
+        let notes = Arc::new(AtomicU32::new(0));
+        let mut host = HostFunctions::new();
+        let seen = Arc::clone(&notes);
+        host.raw("env", "note", &[], &[], move |_, _| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            Ok(vec![])
+        });
+        let context = |export: &str| format!("{export}, deterministic: {deterministic}");
+        for (export, ends) in [
+            ("returns", Ok(vec![Value::I32(24)])),
+            ("calls_the_host", Ok(vec![Value::I32(24)])),
+            (
+                "calls_then_traps",
+                Err(WasmError::Trap(wasmhost::Trap::MemoryOutOfBounds)),
+            ),
+        ] {
+            // What the whole call costs, paid in full.
+            let mut guest = module.instantiate(&host, ()).unwrap();
+            guest.set_fuel(1 << 20).unwrap();
+            let result = guest.call_raw(export, &[Value::I32(2)]);
+            assert_eq!(result, ends, "{}", context(export));
+            let cost = guest.fuel_consumed().unwrap();
+            assert!(cost > 10, "{}: {cost}", context(export));
+            for budget in 0..cost + 3 {
+                notes.store(0, Ordering::Relaxed);
+                let mut guest = module.instantiate(&host, ()).unwrap();
+                guest.set_fuel(budget).unwrap();
+                let result = guest.call_raw(export, &[Value::I32(2)]);
+                let at = format!("{} with {budget} of {cost}", context(export));
+                if budget >= cost {
+                    assert_eq!(result, ends, "{at}");
+                    assert_eq!(guest.fuel_consumed(), Some(cost), "{at}");
+                } else {
+                    assert_eq!(result, Err(WasmError::OutOfFuel), "{at}");
+                    assert_eq!(guest.fuel_remaining(), Some(0), "{at}");
+                    // Spent: the next call is refused.
+                    let again = guest.call_raw("returns", &[Value::I32(0)]);
+                    assert_eq!(again, Err(WasmError::OutOfFuel), "{at}");
+                }
+                // The host runs only once everything before it is paid for: here, the
+                // whole call.
+                let noted = notes.load(Ordering::Relaxed);
+                let expected = u32::from(export == "calls_the_host" && budget >= cost);
+                assert_eq!(noted, expected, "{at}");
+            }
+        }
+    }
+}
+
+wasmhost::on_every_engine!(
+    runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs
+);
