@@ -30,13 +30,16 @@
 //! call tree): so the charge of a loop's iteration and of a region that holds a call test
 //! the fuel, and a call to the host is preceded by the test alone, so that no host function
 //! runs once the fuel is out. The others (an `if` arm, or a function's entry, without calls)
-//! only subtract: a run that cannot pay for such a region runs it, and at most the code
-//! without loops or calls that follows, and stops at the next test. A guest that returns to
-//! the host with the fuel global negative, or traps while it is, is reported out of fuel by
-//! the host ([`wasmhost_api::WasmError::OutOfFuel`], fuel left 0), as one a test stopped.
-//! The units are the same; only where a run that runs out stops moves, by less than a
-//! function body. This is where wasmtime's own fuel tests too (function entries and loop
-//! heads; ours tests before calls rather than at entries, so a leaf function tests nothing).
+//! only subtract: a run that cannot pay for such a region runs it and goes on to the next
+//! test (the next loop iteration, region that calls or call to the host, in whichever
+//! function it has reached by then: a region tested at its start may call leaf functions
+//! after the arm that ran the fuel out). What it runs meanwhile is code outside loops, and
+//! no recursion: a stretch bounded by the module's code, whatever the input. A guest that
+//! returns to the host with the fuel global negative, or traps while it is, is reported out
+//! of fuel by the host ([`wasmhost_api::WasmError::OutOfFuel`], fuel left 0), as one a test
+//! stopped. The units are the same; only where a run that runs out stops moves. wasmtime's
+//! own fuel tests at function entries and loop heads; ours tests before calls rather than at
+//! entries, so a leaf function tests nothing.
 //! An `if` arm's test was half its charge: tinygo-json's hosted run went from 1.37 to 1.29
 //! times the default profile's instructions on wasmtime (rules version 10).
 //!
