@@ -117,7 +117,7 @@ impl CallGraph {
                         Operator::RefFunc { function_index } => Some(*function_index),
                         _ => None,
                     }));
-                    let charges = costs.map(|costs| fuel::charges(&ops, costs, imported, &[]));
+                    let charges = costs.map(|costs| fuel::charges(&ops, costs, imported, &[], &[]));
                     bodies.push(Calls {
                         operators: ops.len() as u64,
                         sites: sites(&ops, imported),

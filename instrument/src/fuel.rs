@@ -26,22 +26,25 @@
 //!
 //! # Where the fuel is tested
 //!
-//! A guest runs on without bound only by a loop's next iteration or by a call (recursion, a
-//! call tree): so the charge of a loop's iteration and of a region that holds a call test
-//! the fuel, and a call to the host is preceded by the test alone, so that no host function
-//! runs once the fuel is out. The others (an `if` arm, or a function's entry, without calls)
-//! only subtract: a run that cannot pay for such a region runs it and goes on to the next
-//! test (the next loop iteration, region that calls or call to the host, in whichever
-//! function it has reached by then: a region tested at its start may call leaf functions
-//! after the arm that ran the fuel out). What it runs meanwhile is code outside loops, and
-//! no recursion: a stretch bounded by the module's code, whatever the input. A guest that
-//! returns to the host with the fuel global negative, or traps while it is, is reported out
-//! of fuel by the host ([`wasmhost_api::WasmError::OutOfFuel`], fuel left 0), as one a test
-//! stopped. The units are the same; only where a run that runs out stops moves. wasmtime's
-//! own fuel tests at function entries and loop heads; ours tests before calls rather than at
-//! entries, so a leaf function tests nothing.
-//! An `if` arm's test was half its charge: tinygo-json's hosted run went from 1.37 to 1.29
-//! times the default profile's instructions on wasmtime (rules version 10).
+//! A guest runs on without bound only by a loop's next iteration or by a call that may
+//! recurse or run long: so the charge of a loop's iteration tests the fuel, and so does the
+//! charge of a region that holds, outside any loop, an indirect call or a call to a
+//! function on a cycle of calls or that may run more than `UNTESTED_OPERATORS` (1 000)
+//! outside loops. A call to the host is preceded by the test alone, so that no host
+//! function runs once the fuel is out. The other charges (an `if` arm, a function's entry,
+//! code that calls only small helpers) only subtract: a run that cannot pay for such a
+//! region runs it and goes on to the next test, in whichever function it has reached by
+//! then (a region tested at its start may go on after the arm that ran the fuel out). What
+//! it runs meanwhile is code outside loops, with no recursion and calls of at most
+//! `UNTESTED_OPERATORS` each: a stretch bounded by the module's code, whatever the input.
+//! A guest that returns to the host with the fuel global negative, or traps while it is,
+//! is reported out of fuel by the host ([`wasmhost_api::WasmError::OutOfFuel`], fuel left
+//! 0), as one a test stopped. The units are the same; only where a run that runs out stops
+//! moves. wasmtime's own fuel tests at function entries and loop heads; ours tests before
+//! the calls that need it rather than at entries, so a leaf function tests nothing. An `if`
+//! arm's test was half its charge: tinygo-json's hosted run went from 1.37 to 1.28 times
+//! the default profile's instructions on wasmtime, richards from 1.57 to 1.51 (rules
+//! version 10).
 //!
 //! A region is paid in full when it is entered: a branch out of it (`br_if`, or a `br`,
 //! `br_table` or `return` in a nested `block` or `if`) leaves part of it paid for and not
@@ -191,7 +194,7 @@ pub fn block_charges(
     imported_functions: u32,
     paid_by_callers: &[Option<u64>],
 ) -> Vec<u64> {
-    charges(ops, costs, imported_functions, paid_by_callers).charges
+    charges(ops, costs, imported_functions, paid_by_callers, &[]).charges
 }
 
 /// Where a body's fuel is charged, and paid back.
@@ -203,8 +206,8 @@ pub(crate) struct Charges {
     /// arm that pays it back (see "Asyncify's state checks" in the module docs).
     pub(crate) refunds: Vec<u64>,
     /// Per instruction, whether the charge before it also tests the fuel: true where a
-    /// loop's iteration starts, and for a region that holds a call (see "Where the fuel is
-    /// tested" in the module docs).
+    /// loop's iteration starts, and for a region that holds a call that may recurse or run
+    /// long (see "Where the fuel is tested" in the module docs).
     pub(crate) tested: Vec<bool>,
 }
 
@@ -219,11 +222,15 @@ impl Charges {
 }
 
 /// [`block_charges`], and the refunds of the arms paid in advance.
+///
+/// `tested_callees`, per defined function, is whether a call to it needs the fuel tested
+/// before it ([`tested_callees`]; empty for every callee).
 pub(crate) fn charges(
     ops: &[Operator<'_>],
     costs: &CostTable,
     imported_functions: u32,
     paid_by_callers: &[Option<u64>],
+    tested_callees: &[bool],
 ) -> Charges {
     use Operator::*;
     /// An open construct: where the code directly in it is charged, and whether that code
@@ -238,6 +245,8 @@ pub(crate) fn charges(
         /// An `if` without `else` (yet) that tests a global for zero ([`tests_a_global`]),
         /// reached whenever the region around it is entered.
         state_check: bool,
+        /// Whether it is a `loop`.
+        is_loop: bool,
     }
     let open_at = |region, live, if_in| Open {
         region,
@@ -245,6 +254,27 @@ pub(crate) fn charges(
         if_in,
         calls: false,
         state_check: false,
+        is_loop: false,
+    };
+    // Whether a call needs the fuel tested before it: one to the host is tested right
+    // before it (`test`); one in a loop runs after the loop's test, each iteration.
+    let needs_test = |op: &Operator<'_>, next: Option<&Operator<'_>>, in_loop: bool| {
+        let callee = match op {
+            Call { function_index } | ReturnCall { function_index } => {
+                match function_index.checked_sub(imported_functions) {
+                    Some(defined) => Some(defined),
+                    None => return false,
+                }
+            }
+            _ => None,
+        };
+        // A panic handler's call may sit in a counted loop's copy, which tests nothing.
+        let covered = in_loop && !matches!(next, Some(Unreachable));
+        let unbounded = match callee {
+            Some(defined) => tested_callees.get(defined as usize).is_none_or(|t| *t),
+            None => true, // an indirect call may reach anything
+        };
+        unbounded && !covered
     };
     let mut branches = Branches::new();
     let prepaid = u64::from(costs.prepaid_if_arm);
@@ -279,7 +309,10 @@ pub(crate) fn charges(
             }
             Loop { .. } => {
                 tested[next] = true;
-                open.push(open_at(next, true, None))
+                open.push(Open {
+                    is_loop: true,
+                    ..open_at(next, true, None)
+                })
             }
             If { .. } => {
                 let if_in = top.live.then_some((top.region, next));
@@ -327,8 +360,11 @@ pub(crate) fn charges(
             }
             Br { .. } | BrTable { .. } | Return | Unreachable => top.live = false,
             Call { .. } | CallIndirect { .. } | ReturnCall { .. } | ReturnCallIndirect { .. } => {
+                let in_loop = open.iter().any(|o| o.is_loop);
+                let test = needs_test(op, ops.get(i + 1), in_loop);
+                let Some(top) = open.last_mut() else { break };
                 top.calls = true;
-                tested[top.region] |= top.live;
+                tested[top.region] |= top.live && test;
             }
             _ => {}
         }
@@ -375,6 +411,20 @@ pub(crate) fn paid_by_callers(graph: &CallGraph) -> Vec<Option<u64>> {
         .zip(eligible)
         .map(|(body, eligible)| eligible.then_some(body.entry_charge))
         .collect()
+}
+
+/// The most operators a call may run, with the functions it calls outside loops, and go
+/// without a test of the fuel before it: what a run that ran out may still run through
+/// such a call before it stops.
+const UNTESTED_OPERATORS: u64 = 1_000;
+
+/// Per defined function of the module `graph` describes, whether a call to it outside a
+/// loop needs the fuel tested before it: a function on a cycle of calls (each round of the
+/// recursion then passes a test), or one that may run more than [`UNTESTED_OPERATORS`]
+/// before it returns or reaches a test. A call to a small helper that calls nothing of the
+/// sort leaves its region untested.
+pub(crate) fn tested_callees(graph: &CallGraph) -> Vec<bool> {
+    crate::interrupt::unbounded(graph, UNTESTED_OPERATORS)
 }
 
 /// Whether `op` is charged by an operand at run time: by its length, or `memory.grow` by its
@@ -543,7 +593,7 @@ mod tests {
             let body = crate::ops::first_body(Box::leak(wasm.into_boxed_slice()));
             let Charges {
                 charges, refunds, ..
-            } = charges(&body, &CostTable::default(), 0, &[]);
+            } = charges(&body, &CostTable::default(), 0, &[], &[]);
             let nonzero = |v: Vec<u64>| -> Vec<(usize, u64)> {
                 v.into_iter().enumerate().filter(|(_, c)| *c > 0).collect()
             };
@@ -573,11 +623,13 @@ mod tests {
 
     #[test]
     fn only_a_loop_iteration_and_a_region_that_calls_test_the_fuel() {
-        let tested = |body: &str| -> Vec<usize> {
+        // `$f` (function 1) as a function that may recurse or run long, unless `small`.
+        let tested_if = |body: &str, small: bool| -> Vec<usize> {
             let module = format!("(module (func {body}) (func $f))");
             let wasm = wat::parse_str(module).unwrap();
             let ops = crate::ops::first_body(Box::leak(wasm.into_boxed_slice()));
-            let Charges { tested, .. } = charges(&ops, &CostTable::default(), 0, &[]);
+            let callees = [true, !small];
+            let Charges { tested, .. } = charges(&ops, &CostTable::default(), 0, &[], &callees);
             tested
                 .iter()
                 .enumerate()
@@ -585,6 +637,7 @@ mod tests {
                 .map(|(i, _)| i)
                 .collect()
         };
+        let tested = |body: &str| tested_if(body, false);
         // An entry without calls: nothing tested.
         assert_eq!(tested("i32.const 1 drop"), Vec::<usize>::new());
         // A body that calls: its entry (the call is after a `block`, in the same region).
@@ -596,6 +649,17 @@ mod tests {
         assert_eq!(tested("i32.const 0 if nop else call $f end"), vec![4]);
         // A call that cannot run (after a `br`) tests nothing.
         assert_eq!(tested("block br 0 call $f end"), Vec::<usize>::new());
+        // Nor does one to a small function that cannot recurse, or one in a loop (after the
+        // loop's test): loop | i32.const, if | call, end, br 0 (dead from here), end
+        assert_eq!(
+            tested_if("i32.const 0 if call $f end", true),
+            Vec::<usize>::new()
+        );
+        let in_loop = "loop i32.const 0 if call $f end br 0 end";
+        assert_eq!(tested(in_loop), vec![1]);
+        // Unless it is a panic handler's call, before `unreachable`: its arm (from 3) tests.
+        let panic = "loop i32.const 0 if call $f unreachable end br 0 end";
+        assert_eq!(tested(panic), vec![1, 3]);
     }
 
     #[test]

@@ -75,6 +75,14 @@ const UNCHECKED_OPERATORS: u64 = 100_000;
 ///
 /// A call to an import goes to the host, which checks.
 pub(crate) fn checked_at_entry(graph: &CallGraph) -> Vec<bool> {
+    unbounded(graph, UNCHECKED_OPERATORS)
+}
+
+/// Per defined function of the module `graph` describes, whether a call to it may recurse,
+/// or run more than `bound` operators with the functions it calls outside loops, before it
+/// returns or reaches a check: one in a loop, or one before entering a function this marks
+/// (see [`checked_at_entry`]). The fuel's tests use it too ([`crate::fuel::tested_callees`]).
+pub(crate) fn unbounded(graph: &CallGraph, bound: u64) -> Vec<bool> {
     // A call in a loop runs between two checks, unless it is a panic handler's call, which
     // may sit in a counted loop's copy without the check.
     let covered = |site: &CallSite| site.in_loop && !site.before_unreachable;
@@ -125,7 +133,7 @@ pub(crate) fn checked_at_entry(graph: &CallGraph) -> Vec<bool> {
                 let callee = graph.callees(site).iter().map(done).max().unwrap_or(0);
                 total = total.saturating_add(callee);
             }
-            checked[node] = total > UNCHECKED_OPERATORS;
+            checked[node] = total > bound;
             unchecked_work[node] = Some(if checked[node] { 0 } else { total });
         }
     }

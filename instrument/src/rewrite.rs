@@ -87,6 +87,10 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         (Some(graph), true) => fuel::paid_by_callers(graph),
         _ => Vec::new(),
     };
+    let tested_callees = match (&graph, passes.fuel.is_some()) {
+        (Some(graph), true) => fuel::tested_callees(graph),
+        _ => Vec::new(),
+    };
     let may_spend = match (&graph, passes.fuel.is_some()) {
         (Some(graph), true) => fuel::may_spend(graph, &paid_by_callers),
         _ => Vec::new(),
@@ -111,6 +115,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
             .then_some(layout.imported_memories + layout.defined_memories),
         checked_at_entry,
         paid_by_callers,
+        tested_callees,
         may_spend,
         reads_depth,
         host_reachable,
@@ -288,6 +293,9 @@ struct Rewriter<'p> {
     /// Per defined function, its entry charge when its callers pay it
     /// ([`fuel::paid_by_callers`]).
     paid_by_callers: Vec<Option<u64>>,
+    /// Per defined function, whether a call to it outside a loop needs the fuel tested in
+    /// the region it is in ([`fuel::tested_callees`]).
+    tested_callees: Vec<bool>,
     /// Per defined function, whether a call to it may change the fuel global
     /// ([`fuel::may_spend`]): after one that cannot, the caller's fuel local is not read
     /// again.
@@ -1246,7 +1254,8 @@ impl Reencode for Rewriter<'_> {
         let mut body_charges = match &self.passes.fuel {
             Some((costs, _)) => {
                 let paid = &self.paid_by_callers;
-                fuel::charges(&ops, costs, self.imported_functions, paid)
+                let tested = &self.tested_callees;
+                fuel::charges(&ops, costs, self.imported_functions, paid, tested)
             }
             None => fuel::Charges {
                 charges: vec![0; ops.len()],

@@ -467,8 +467,8 @@ impl Default for CostTable {
 /// for zero (asyncify's state check), holding no call and reached whenever the code around
 /// it runs, is paid with that code and pays its arm back when it skips it (the same units;
 /// a run that cannot pay for both stops before the code around it). 10: only the charges
-/// of a loop's iteration and of code that calls test the fuel, and a call to the host tests
-/// it first; the others only subtract (the same units; a run that runs out in such code
+/// of a loop's iteration and of code that calls a function that may recurse or run long
+/// test the fuel, and a call to the host tests it first; the others only subtract (the same units; a run that runs out in such code
 /// stops at the next test, or with [`crate::WasmError::OutOfFuel`] when it returns to the
 /// host). A table that sets
 /// [`CostTable::prepaid_if_arm`] (added under 8) changes where charges fall by its own

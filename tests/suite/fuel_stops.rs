@@ -1,10 +1,11 @@
 //! Where portable fuel is tested (cost rules 10): only the charges of loop iterations and
-//! of code that calls test the fuel, and a call to the host tests it first; an `if` arm
-//! without calls only subtracts. A guest that runs out in such an arm still never gets
-//! more than its budget: on every engine and in both profiles, with every budget around
-//! its cost, a call succeeds exactly when the budget pays for all of it; otherwise it ends
-//! out of fuel with nothing left, whether it then returns, calls the host (which never
-//! runs) or traps, and the instance is spent.
+//! of code that calls a function that may recurse or run long test the fuel, and a call to
+//! the host tests it first; an `if` arm only subtracts. A guest that runs out in such an
+//! arm still never gets more than its budget: on every engine and in both profiles, with
+//! every budget around its cost, a call succeeds exactly when the budget pays for all of
+//! it; otherwise it ends out of fuel with nothing left, whether it then returns, calls the
+//! host (which never runs) or traps, and the instance is spent. Nor does it recurse any
+//! further than its budget paid for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -100,6 +101,60 @@ fn runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs(e
     }
 }
 
+/// A recursion that counts its levels in memory, entered after an arm that does not test the
+/// fuel: a call to a function that may recurse tests the fuel first, so a run that ran out
+/// in the arm stops within a level.
+const RECURSION: &str = r#"(module
+  (memory (export "memory") 1)
+  (func $rec (param $n i32)
+    i32.const 0 i32.const 0 i32.load i32.const 1 i32.add i32.store
+    local.get $n if
+      local.get $n i32.const 1 i32.sub call $rec
+    end)
+  (func (export "recurse") (param $n i32) (local $m i32)
+    local.get $n i32.const 1 i32.and if
+      local.get $n i32.const 3 i32.mul i32.const 5 i32.add local.set $m
+      local.get $m i32.const 7 i32.xor i32.const 1 i32.shr_u local.set $m
+    end
+    local.get $n call $rec))"#;
+
+fn a_run_that_runs_out_recurses_no_further(engine: &AnyEngine) {
+    for deterministic in [false, true] {
+        let config = Config::default()
+            .metering(Metering::Portable)
+            .deterministic(deterministic);
+        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+        let module = engine
+            .compile(&wasmhost::wat2wasm(RECURSION).unwrap())
+            .unwrap();
+        // What a level of the recursion costs: `n` = 9 against `n` = 1 (both odd, so the
+        // arm runs in both).
+        let cost = |n: i32| {
+            let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+            guest.set_fuel(1 << 20).unwrap();
+            guest.call_raw("recurse", &[Value::I32(n)]).unwrap();
+            guest.fuel_consumed().unwrap()
+        };
+        let per_level = (cost(9) - cost(1)) / 8;
+        assert!(per_level > 5, "{per_level}");
+        for budget in 0..200 {
+            let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+            guest.set_fuel(budget).unwrap();
+            // Far deeper than the budget pays for, and than a native stack holds.
+            let result = guest.call_raw("recurse", &[Value::I32(1_000_001)]);
+            let at = format!("budget {budget}, deterministic: {deterministic}");
+            assert_eq!(result, Err(WasmError::OutOfFuel), "{at}");
+            let bytes = guest.memory_slice(0, 4).unwrap();
+            let levels = u32::from_le_bytes(bytes.try_into().unwrap());
+            assert!(
+                u64::from(levels) <= budget / per_level + 1,
+                "{at}: {levels} levels at {per_level} units each"
+            );
+        }
+    }
+}
+
 wasmhost::on_every_engine!(
-    runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs
+    runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs,
+    a_run_that_runs_out_recurses_no_further,
 );
