@@ -224,7 +224,7 @@ impl Charges {
 /// [`block_charges`], and the refunds of the arms paid in advance.
 ///
 /// `tested_callees`, per defined function, is whether a call to it needs the fuel tested
-/// before it ([`tested_callees`]; empty for every callee).
+/// before it ([`tested_callees`]; an empty slice: every callee does).
 pub(crate) fn charges(
     ops: &[Operator<'_>],
     costs: &CostTable,
