@@ -167,8 +167,9 @@ enum Command {
         /// Only these programs (by name, comma-separated); all when not given.
         #[arg(long, value_delimiter = ',')]
         programs_only: Vec<String>,
-        /// Run each program this many times per engine and profile, and time the fastest:
-        /// what makes the hosted / default ratios of short programs worth quoting.
+        /// Run each program at least this many times per engine and profile, and time the
+        /// fastest (a program runs again, up to 50 times, until its runs add up to 100 ms:
+        /// what makes the hosted / default ratios of short programs worth quoting).
         #[arg(long, default_value_t = 1)]
         program_runs: usize,
         /// The programs' hosted runs: pay each `if` whose arms cost at most this many

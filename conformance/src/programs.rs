@@ -57,6 +57,9 @@ pub struct Run {
     pub fuel: Option<u64>,
     /// Milliseconds between `bench.start` and `bench.end` (the whole run without them).
     pub millis: f64,
+    /// How many runs `millis` is the fastest of (a report from before: 1).
+    #[serde(default = "one")]
+    pub runs: usize,
 }
 
 impl Run {
@@ -68,7 +71,15 @@ impl Run {
             output: String::new(),
             fuel: None,
             millis: 0.0,
+            runs: 1,
         }
+    }
+
+    /// Whether its time is worth a ratio: at least 1 ms, or at least 0.1 ms as the fastest
+    /// of 10 runs or more (a single run under a millisecond is mostly the machine's jitter;
+    /// programs that take no time at all, `noop`, are left out either way).
+    fn timed_well(&self) -> bool {
+        self.millis >= 1.0 || (self.runs >= 10 && self.millis >= 0.1)
     }
 
     /// Whether the run failed: an exit code other than 0, or output not as expected.
@@ -79,12 +90,14 @@ impl Run {
     /// The run to report of this one and a repeat of it: the first that failed, else the
     /// faster.
     fn or_repeat(self, repeat: Run) -> Run {
-        match (self.failed(), repeat.failed()) {
+        let runs = self.runs + repeat.runs;
+        let kept = match (self.failed(), repeat.failed()) {
             (true, _) => self,
             (false, true) => repeat,
             (false, false) if repeat.millis < self.millis => repeat,
             (false, false) => self,
-        }
+        };
+        Run { runs, ..kept }
     }
 }
 
@@ -234,15 +247,36 @@ fn run_one(engine: &AnyEngine, program: &Program, module: &wasmhost::AnyModule) 
         output: digest.to_hex()[..16].to_string(),
         fuel,
         millis: timed.unwrap_or(whole).as_secs_f64() * 1e3,
+        runs: 1,
     }
+}
+
+/// A program whose runs in a profile add up to less than this many timed milliseconds runs
+/// again: the fastest of one run of a 1 ms program moved its hosted / default ratio between
+/// 1.26 and 1.93 from one report to the next; the fastest of tens does not move like that.
+pub const MIN_TIMED_MILLIS: f64 = 100.0;
+
+/// The most runs a program gets in a profile on an engine, however short it is.
+pub const MAX_RUNS: usize = 50;
+
+/// Whether a program that has run `done` times on an engine, in each profile, runs again:
+/// until `at_least` runs, then while the shorter profile's timed runs add up to less than
+/// [`MIN_TIMED_MILLIS`], at most [`MAX_RUNS`] times, and not once a run has failed.
+fn runs_again(done: usize, at_least: usize, timed_millis: [f64; 2], failed: bool) -> bool {
+    if done < at_least {
+        return true;
+    }
+    let shortest = timed_millis[0].min(timed_millis[1]);
+    done < MAX_RUNS && !failed && shortest < MIN_TIMED_MILLIS
 }
 
 /// Runs every program in `dir` whose name is in `only` (all when empty) on every engine, in
 /// both profiles, memories laid out as `reservation` says, `runs` times each (at least
-/// once), each engine's runs of the two profiles taking turns, the hosted runs' fuel
-/// counted by `costs`. A program's time is its
-/// fastest run's: a single run of a program of a few milliseconds on a loaded machine can
-/// take twice as long as the next. A run that fails is reported over the others.
+/// once), and a short program more often, until its runs add up to [`MIN_TIMED_MILLIS`]
+/// (at most [`MAX_RUNS`]), each engine's runs of the two profiles taking turns, the hosted
+/// runs' fuel counted by `costs`. A program's time is its fastest run's: a single run of a
+/// program of a few milliseconds on a loaded machine can take twice as long as the next. A
+/// run that fails is reported over the others.
 /// `progress` is told what runs.
 ///
 /// # Errors
@@ -298,15 +332,19 @@ pub fn run(
             let mut kept = modules
                 .each_ref()
                 .map(|m| m.as_ref().err().map(|e| Run::not_started(e.to_string())));
-            for _ in 0..repeats {
+            let mut timed = [0.0; 2];
+            let mut done = 0;
+            while runs_again(done, repeats, timed, kept.iter().flatten().any(Run::failed)) {
                 for d in [0, 1] {
                     let Ok(module) = &modules[d] else { continue };
                     let run = run_one(pair[d], program, module);
+                    timed[d] += run.millis;
                     kept[d] = Some(match kept[d].take() {
                         Some(before) => before.or_repeat(run),
                         None => run,
                     });
                 }
+                done += 1;
             }
             for (d, run) in kept.into_iter().enumerate() {
                 runs[d].extend(run);
@@ -373,7 +411,7 @@ pub struct HostedCost {
 
 impl ProgramsReport {
     /// Per engine, hosted / default time over the programs that ran to exit 0 in both
-    /// profiles (runs under a millisecond left out: their ratio is noise).
+    /// profiles (runs not [`Run::timed_well`] left out: their ratio is noise).
     pub fn hosted_cost(&self, engines: &[String]) -> Vec<HostedCost> {
         let mut costs = Vec::new();
         for (i, engine) in engines.iter().enumerate() {
@@ -384,7 +422,7 @@ impl ProgramsReport {
                         .profiles
                         .iter()
                         .find(|p| p.deterministic == deterministic)?;
-                    p.runs.get(i).filter(|r| r.exit == Ok(0) && r.millis >= 1.0)
+                    p.runs.get(i).filter(|r| r.exit == Ok(0) && r.timed_well())
                 };
                 if let (Some(default), Some(hosted)) = (run(false), run(true)) {
                     ratios.push((hosted.millis / default.millis, row.program.clone()));
@@ -428,8 +466,9 @@ impl ProgramsReport {
     pub fn summary(&self, engines: &[String]) -> String {
         let mut s = format!(
             "Real programs ({}): each engine's outcome and time between bench.start and \
-             bench.end (the fastest of {} runs); deterministic profile with portable fuel \
-             (cost table {})\n",
+             bench.end (the fastest of at least {} runs, and of up to {MAX_RUNS} for a \
+             program until its runs add up to {MIN_TIMED_MILLIS} ms); deterministic profile \
+             with portable fuel (cost table {})\n",
             self.dir, self.runs, self.cost_table
         );
         for row in &self.rows {
@@ -549,6 +588,7 @@ mod tests {
             output: String::new(),
             fuel: None,
             millis,
+            runs: 1,
         }
     }
 
@@ -564,6 +604,47 @@ mod tests {
             ..run(9.0, 0)
         };
         assert_eq!(run(4.0, 0).or_repeat(wrong).expected, Some(false));
+        // The kept run says how many it was chosen from.
+        let three = run(9.0, 0).or_repeat(run(4.0, 0)).or_repeat(run(6.0, 1));
+        assert_eq!((three.runs, three.exit), (3, Ok(1)));
+    }
+
+    #[test]
+    fn a_time_under_a_millisecond_counts_only_as_the_fastest_of_many_runs() {
+        assert!(run(1.0, 0).timed_well());
+        assert!(!run(0.8, 0).timed_well());
+        let many = |millis, runs| Run {
+            runs,
+            ..run(millis, 0)
+        };
+        assert!(many(0.8, 10).timed_well());
+        assert!(!many(0.8, 9).timed_well());
+        // A program that does nothing measurable, however often it ran.
+        assert!(!many(0.02, 50).timed_well());
+    }
+
+    #[test]
+    fn a_short_program_runs_again_until_its_runs_add_up_or_the_most_runs() {
+        // The runs asked for come first, whatever they add up to or whether one failed.
+        assert!(runs_again(0, 1, [0.0; 2], false));
+        assert!(runs_again(2, 3, [500.0; 2], true));
+        // Then on while the shorter profile's runs add up to less than the minimum.
+        assert!(runs_again(
+            1,
+            1,
+            [MIN_TIMED_MILLIS, MIN_TIMED_MILLIS - 1.0],
+            false
+        ));
+        assert!(!runs_again(
+            1,
+            1,
+            [MIN_TIMED_MILLIS, MIN_TIMED_MILLIS + 1.0],
+            false
+        ));
+        // A failure is not repeated, nor is a program past the most runs.
+        assert!(!runs_again(1, 1, [1.0; 2], true));
+        assert!(!runs_again(MAX_RUNS, 1, [1.0; 2], false));
+        assert!(runs_again(MAX_RUNS - 1, 1, [1.0; 2], false));
     }
 
     #[test]
