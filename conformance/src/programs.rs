@@ -411,7 +411,8 @@ pub struct HostedCost {
 
 impl ProgramsReport {
     /// Per engine, hosted / default time over the programs that ran to exit 0 in both
-    /// profiles (runs not [`Run::timed_well`] left out: their ratio is noise).
+    /// profiles (a time under 1 ms that is not the fastest of 10 runs or more left out:
+    /// its ratio is noise).
     pub fn hosted_cost(&self, engines: &[String]) -> Vec<HostedCost> {
         let mut costs = Vec::new();
         for (i, engine) in engines.iter().enumerate() {
