@@ -137,7 +137,7 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         if let (Some(interrupt), Some(timeout)) = (&data.interrupt, data.timeout) {
             interrupt.arm(timeout);
         }
-        let result = call(self).and_then(|r| self.fuel_not_overspent().map(|()| r));
+        let result = call(self);
         if let Some(interrupt) = &B::data(&self.0).interrupt {
             interrupt.disarm();
         }
@@ -145,19 +145,6 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
             self.write_global(Global::Depth, 0);
         }
         result
-    }
-
-    /// Fails a call that returned with the portable fuel global negative: its last charges
-    /// do not test the fuel (see the instrumentation's `fuel` module), so a guest that ran
-    /// out in them returns instead of stopping. Running out spends the instance.
-    fn fuel_not_overspent(&mut self) -> Result<(), WasmError> {
-        if self.metering() == Metering::Portable
-            && self.read_global(Global::Fuel).is_some_and(|fuel| fuel < 0)
-        {
-            meter::note_failure(self, &WasmError::OutOfFuel);
-            return Err(WasmError::OutOfFuel);
-        }
-        Ok(())
     }
 
     /// Runs a typed call, as every call into the guest runs: refused on a spent instance,

@@ -140,6 +140,23 @@ impl CallGraph {
         Ok(CallGraph { bodies, escaping })
     }
 
+    /// Per defined function, whether it may return to the host: it is one of
+    /// [`CallGraph::escaping`], or a tail call of such a function reaches it (it returns in
+    /// its caller's place).
+    pub(crate) fn returning_to_host(&self) -> Vec<bool> {
+        let mut returns = vec![false; self.bodies.len()];
+        let mut next = self.escaping.clone();
+        while let Some(f) = next.pop() {
+            if std::mem::replace(&mut returns[f as usize], true) {
+                continue;
+            }
+            for site in self.bodies[f as usize].sites.iter().filter(|s| s.tail) {
+                next.extend_from_slice(self.callees(site));
+            }
+        }
+        returns
+    }
+
     /// The defined functions `site` may reach.
     pub(crate) fn callees<'a>(&'a self, site: &'a CallSite) -> &'a [u32] {
         match site.callee {
@@ -332,6 +349,26 @@ mod tests {
         assert_eq!(
             certain("(func i32.const 0 if br 0 call $f else call $f end)"),
             [false, true]
+        );
+    }
+
+    #[test]
+    fn what_may_return_to_the_host_is_what_escapes_and_what_its_tail_calls_reach() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (func $exported (export "e") return_call $tail)
+                (func $tail return_call $tail_of_tail)
+                (func $tail_of_tail call $inner)
+                (func $inner)
+                (func $in_table)
+                (func $unreached return_call $inner)
+                (table 1 funcref) (elem (i32.const 0) $in_table))"#,
+        )
+        .unwrap();
+        let graph = CallGraph::of(&wasm, None).unwrap();
+        assert_eq!(
+            graph.returning_to_host(),
+            [true, true, true, false, true, false]
         );
     }
 }

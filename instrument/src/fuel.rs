@@ -37,10 +37,16 @@
 //! then (a region tested at its start may go on after the arm that ran the fuel out). What
 //! it runs meanwhile is code outside loops, with no recursion and calls of at most
 //! `UNTESTED_OPERATORS` each: a stretch bounded by the module's code, whatever the input.
-//! A guest that returns to the host with the fuel global negative, or traps while it is,
-//! is reported out of fuel by the host ([`wasmhost_api::WasmError::OutOfFuel`], fuel left
-//! 0), as one a test stopped. The units are the same; only where a run that runs out stops
-//! moves. wasmtime's own fuel tests at function entries and loop heads; ours tests before
+//! A function that may return to the host (exported, in a table, named by a `ref.func`,
+//! the start function, or reached by a tail call of one) tests the fuel on each way out
+//! (`return`, a branch to its body, its last `end`: `ops::ways_out`), so a guest
+//! that ran out in a charge that does not test never returns to the host, nor to a host
+//! function that called back into it; one that traps while the fuel global is negative is
+//! reported out of fuel by the host. Either way the host sees
+//! [`wasmhost_api::WasmError::OutOfFuel`], fuel left 0, as after any other test. (The host
+//! read the global after every call instead, in rules version 10 as first landed: some 120
+//! to 220 instructions a call, 5–8 % of a raw call; the test is three to five.) The units
+//! are the same; only where a run that runs out stops moves. wasmtime's own fuel tests at function entries and loop heads; ours tests before
 //! the calls that need it rather than at entries, so a leaf function tests nothing. An `if`
 //! arm's test was half its charge: tinygo-json's hosted run went from 1.37 to 1.28 times
 //! the default profile's instructions on wasmtime, richards from 1.57 to 1.51 (rules
@@ -283,6 +289,8 @@ pub(crate) fn charges(
     let mut tested = vec![false; ops.len()];
     // The function body, then one entry per open `block`, `loop` and `if`.
     let mut open = vec![open_at(0, true, None)];
+    // How many of them are loops.
+    let mut loops_open = 0usize;
     for (i, op) in ops.iter().enumerate() {
         let Some(top) = open.last_mut() else {
             break; // past the body's final `end`: nothing (validation allows nothing there)
@@ -309,6 +317,7 @@ pub(crate) fn charges(
             }
             Loop { .. } => {
                 tested[next] = true;
+                loops_open += 1;
                 open.push(Open {
                     is_loop: true,
                     ..open_at(next, true, None)
@@ -331,6 +340,7 @@ pub(crate) fn charges(
             }
             End => {
                 let Some(closed) = open.pop() else { continue };
+                loops_open -= usize::from(closed.is_loop);
                 if let Some(outer) = open.last_mut() {
                     outer.calls |= closed.calls;
                 }
@@ -360,8 +370,7 @@ pub(crate) fn charges(
             }
             Br { .. } | BrTable { .. } | Return | Unreachable => top.live = false,
             Call { .. } | CallIndirect { .. } | ReturnCall { .. } | ReturnCallIndirect { .. } => {
-                let in_loop = open.iter().any(|o| o.is_loop);
-                let test = needs_test(op, ops.get(i + 1), in_loop);
+                let test = needs_test(op, ops.get(i + 1), loops_open > 0);
                 let Some(top) = open.last_mut() else { break };
                 top.calls = true;
                 tested[top.region] |= top.live && test;
@@ -489,6 +498,18 @@ pub(crate) fn charge(f: &mut Function, fuel: Fuel, cost: u64, tested: bool) {
 /// Emits the test alone: before a call to the host, which never runs once the fuel is out.
 pub(crate) fn test(f: &mut Function, fuel: Fuel) {
     f.instruction(&Instruction::LocalGet(fuel.local));
+    trap_if_negative(f);
+}
+
+/// Emits the test of a way out of a function that may return to the host: the fuel as its
+/// `local` holds it when `local_current` (the function keeps it there), else as the global
+/// does.
+pub(crate) fn test_on_leaving(f: &mut Function, fuel: Fuel, local_current: bool) {
+    f.instruction(&if local_current {
+        Instruction::LocalGet(fuel.local)
+    } else {
+        Instruction::GlobalGet(fuel.global)
+    });
     trap_if_negative(f);
 }
 

@@ -38,6 +38,37 @@ pub(crate) fn is_load(op: &Operator<'_>) -> bool {
     )
 }
 
+/// Per operator of a function body, whether it leaves the function to its caller: `return`,
+/// a branch to the body's own label, and the body's final `end` (a tail call hands the
+/// return on to its callee).
+pub(crate) fn ways_out(ops: &[Operator<'_>]) -> Vec<bool> {
+    use Operator::*;
+    // Constructs open inside the body.
+    let mut open = 0u32;
+    ops.iter()
+        .map(|op| match op {
+            Block { .. } | Loop { .. } | If { .. } | TryTable { .. } | Try { .. } => {
+                open += 1;
+                false
+            }
+            End if open == 0 => true,
+            End => {
+                open -= 1;
+                false
+            }
+            Return => true,
+            Br { relative_depth }
+            | BrIf { relative_depth }
+            | BrOnNull { relative_depth }
+            | BrOnNonNull { relative_depth } => *relative_depth == open,
+            BrTable { targets } => {
+                targets.default() == open || targets.targets().any(|t| t.is_ok_and(|t| t == open))
+            }
+            _ => false,
+        })
+        .collect()
+}
+
 /// The operators of the first function body of the module `wasm`, its final `end` included:
 /// for the passes' unit tests.
 #[cfg(test)]
@@ -49,4 +80,38 @@ pub(crate) fn first_body(wasm: &[u8]) -> Vec<Operator<'_>> {
         }
     }
     unreachable!("the module has a function body")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ways_out_of(body: &str) -> Vec<bool> {
+        let wasm = wat::parse_str(format!("(module (func (param i32) {body}))")).unwrap();
+        ways_out(&first_body(&wasm))
+    }
+
+    #[test]
+    fn a_way_out_is_a_return_a_branch_to_the_body_or_its_last_end() {
+        assert_eq!(ways_out_of("nop"), [false, true]);
+        // Inside a block, `br 1` leaves the function and `br 0` the block.
+        assert_eq!(
+            ways_out_of("block local.get 0 br_if 1 br 0 end"),
+            [false, false, true, false, false, true]
+        );
+        // A loop's label is its head; a table that may lead out is a way out.
+        assert_eq!(
+            ways_out_of("loop local.get 0 br_table 0 1 end"),
+            [false, false, true, false, true]
+        );
+        assert_eq!(
+            ways_out_of("loop local.get 0 br_table 0 0 end"),
+            [false, false, false, false, true]
+        );
+        // A `return` however deep, not a tail call.
+        assert_eq!(
+            ways_out_of("local.get 0 if return end local.get 0 return_call 0"),
+            [false, false, true, false, false, false, true]
+        );
+    }
 }

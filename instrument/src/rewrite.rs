@@ -95,6 +95,10 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         (Some(graph), true) => fuel::may_spend(graph, &paid_by_callers),
         _ => Vec::new(),
     };
+    let returning_to_host = match (&graph, passes.fuel.is_some()) {
+        (Some(graph), true) => graph.returning_to_host(),
+        _ => Vec::new(),
+    };
     // A function that calls nothing never reads the depth ([`depth::save`]).
     let bodies = graph.iter().flat_map(|g| &g.bodies);
     let reads_depth = bodies.map(|body| !body.sites.is_empty()).collect();
@@ -117,6 +121,8 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         paid_by_callers,
         tested_callees,
         may_spend,
+        returning_to_host,
+        tests_on_leaving: false,
         reads_depth,
         host_reachable,
         restores_depth: true,
@@ -306,6 +312,14 @@ struct Rewriter<'p> {
     reads_depth: Vec<bool>,
     /// Per defined function, whether the host may call it ([`CallGraph::escaping`]).
     host_reachable: Vec<bool>,
+    /// Per defined function, whether it may return to the host
+    /// ([`CallGraph::returning_to_host`]), under fuel.
+    returning_to_host: Vec<bool>,
+    /// Whether the function being rewritten tests the fuel on its ways out
+    /// ([`crate::ops::ways_out`]): one that may return to the host, so that a guest that ran
+    /// out in a charge that does not test (see the `fuel` module) stops before the host sees
+    /// its results.
+    tests_on_leaving: bool,
     /// Whether the function being rewritten puts the call depth back after each call
     /// ([`depth::leave`]): only one the host may call.
     restores_depth: bool,
@@ -452,6 +466,7 @@ impl Rewriter<'_> {
             charge,
             refund,
             tested,
+            leaving,
         } = due;
         // 0. an `if` whose arm was paid with the code around it pays it back when skipped
         if let (Some(fuel), true) = (fuel, refund > 0) {
@@ -472,6 +487,10 @@ impl Rewriter<'_> {
                 let rate = Rate::Times(costs.memory_grow_page);
                 fuel::charge_length(f, fuel, scratch.i32, rate);
             }
+        }
+        // 2b. a way back to the host: the fuel tested once more
+        if leaving {
+            self.test_on_leaving(f, scratch);
         }
         // 3. limits (a guarded `memory.grow` replaces the instruction)
         match (&op, g.limit) {
@@ -793,7 +812,12 @@ impl Rewriter<'_> {
             // Out of the loop, as from the end it fell out of.
             None => f.instruction(&Br(3)),
             // Where its way out led: past the if, the chunks' loop and the two blocks.
-            Some((_, beyond)) => f.instruction(&Br(4 + beyond)),
+            Some((at, beyond)) => {
+                if body.leaving[at] {
+                    self.test_on_leaving(f, scratch);
+                }
+                f.instruction(&Br(4 + beyond))
+            }
         };
         f.instruction(&End);
         if let Some(memory) = self.interrupt_memory {
@@ -891,6 +915,7 @@ impl Rewriter<'_> {
                             charge: std::mem::take(&mut charge),
                             refund: 0,
                             tested: body.tested[k],
+                            leaving: body.leaving[k],
                         };
                         self.instruction(f, op, due, false, scratch)?;
                     }
@@ -916,6 +941,9 @@ impl Rewriter<'_> {
                         }
                         f.instruction(&If(wasm_encoder::BlockType::Empty));
                         pay_back(f, per_iteration, fuel);
+                        if body.leaving[k] {
+                            self.test_on_leaving(f, scratch);
+                        }
                         f.instruction(&Instruction::Br(relative_depth + deeper + 1))
                             .instruction(&End);
                         continue;
@@ -944,10 +972,22 @@ impl Rewriter<'_> {
                 charge,
                 refund: body.refunds[k],
                 tested: body.tested[k],
+                leaving: body.leaving[k],
             };
             self.instruction(f, op, due, body.canonical[k], scratch)?;
         }
         Ok(())
+    }
+
+    /// Emits the fuel's test on a way out of a function that may return to the host.
+    fn test_on_leaving(&self, f: &mut Function, scratch: Scratch) {
+        if let Some(global) = self.globals.fuel {
+            let fuel = Fuel {
+                global,
+                local: scratch.fuel,
+            };
+            fuel::test_on_leaving(f, fuel, self.fuel_read);
+        }
     }
 
     fn instruction_of<'a>(
@@ -1048,6 +1088,8 @@ struct Body<'a, 'b> {
     refunds: &'a [u64],
     /// Whether the charge before each instruction tests the fuel ([`fuel::Charges`]).
     tested: &'a [bool],
+    /// Whether each instruction leaves the function ([`crate::ops::ways_out`]).
+    leaving: &'a [bool],
     /// Whether each instruction's result is canonicalized.
     canonical: &'a [bool],
     /// For each loop inside one that goes without its interruption check
@@ -1065,6 +1107,8 @@ struct Due {
     refund: u64,
     /// Whether the charge tests the fuel and stops the guest when it is out.
     tested: bool,
+    /// Whether the instruction leaves the function ([`crate::ops::ways_out`]).
+    leaving: bool,
 }
 
 /// The locals every rewritten body gets: scratch space, and the function's copy of the fuel.
@@ -1173,6 +1217,7 @@ impl Reencode for Rewriter<'_> {
         let entry_check = self.checked_at_entry.get(self.next_function) == Some(&true);
         let entry_paid = matches!(self.paid_by_callers.get(self.next_function), Some(Some(_)));
         self.restores_depth = self.host_reachable.get(self.next_function) != Some(&false);
+        self.tests_on_leaving = self.returning_to_host.get(self.next_function) == Some(&true);
         self.next_function += 1;
         self.interrupt_sites = 0;
         let mut locals = Vec::new();
@@ -1305,6 +1350,11 @@ impl Reencode for Rewriter<'_> {
         } else {
             canonicalize::BlindLocals::default()
         };
+        let leaving = if self.tests_on_leaving {
+            crate::ops::ways_out(&ops)
+        } else {
+            vec![false; ops.len()]
+        };
         let canonical: Vec<bool> = (0..ops.len())
             .map(|i| {
                 self.passes.canonicalize_nans
@@ -1319,6 +1369,7 @@ impl Reencode for Rewriter<'_> {
                 charges: &charges,
                 refunds: &refunds,
                 tested: &tested,
+                leaving: &leaving,
                 canonical: &canonical,
                 shares: &shares,
             };
@@ -1332,6 +1383,7 @@ impl Reencode for Rewriter<'_> {
                     charge: charges[at],
                     refund: refunds[at],
                     tested: tested[at],
+                    leaving: leaving[at],
                 };
                 self.instruction(&mut f, op, due, canonical[at], scratch)?;
                 at += 1;

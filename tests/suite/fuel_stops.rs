@@ -5,13 +5,16 @@
 //! every budget around its cost, a call succeeds exactly when the budget pays for all of
 //! it; otherwise it ends out of fuel with nothing left, whether it then returns, calls the
 //! host (which never runs) or traps, and the instance is spent. Nor does it recurse any
-//! further than its budget paid for.
+//! further than its budget paid for. A function the host may call tests the fuel on its way
+//! out, so a host function's own call back into the guest runs out as exactly.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Config, HostFunctions, Metering, Value, WasmError};
+use wasmhost::{AnyEngine, HostFunctions, Value, WasmError};
+
+use crate::common::{compile_wat, with_portable_fuel};
 
 /// Each export runs an `if` arm without calls (a charge that does not test the fuel), then
 /// returns, calls the host, or traps (a load out of bounds).
@@ -47,11 +50,8 @@ const GUEST: &str = r#"(module
 
 fn runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs(engine: &AnyEngine) {
     for deterministic in [false, true] {
-        let config = Config::default()
-            .metering(Metering::Portable)
-            .deterministic(deterministic);
-        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
-        let module = engine.compile(&wasmhost::wat2wasm(GUEST).unwrap()).unwrap();
+        let engine = with_portable_fuel(engine, deterministic);
+        let module = compile_wat(&engine, GUEST);
         let notes = Arc::new(AtomicU32::new(0));
         let mut host = HostFunctions::new();
         let seen = Arc::clone(&notes);
@@ -120,13 +120,8 @@ const RECURSION: &str = r#"(module
 
 fn a_run_that_runs_out_recurses_no_further(engine: &AnyEngine) {
     for deterministic in [false, true] {
-        let config = Config::default()
-            .metering(Metering::Portable)
-            .deterministic(deterministic);
-        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
-        let module = engine
-            .compile(&wasmhost::wat2wasm(RECURSION).unwrap())
-            .unwrap();
+        let engine = with_portable_fuel(engine, deterministic);
+        let module = compile_wat(&engine, RECURSION);
         // What a level of the recursion costs: `n` = 9 against `n` = 1 (both odd, so the
         // arm runs in both).
         let cost = |n: i32| {
@@ -154,7 +149,62 @@ fn a_run_that_runs_out_recurses_no_further(engine: &AnyEngine) {
     }
 }
 
+/// An export that calls the host, whose function calls back into `returns`: an arm that
+/// does not test the fuel, then a return.
+const CALLS_BACK: &str = r#"(module
+  (import "env" "back" (func $back))
+  (func (export "returns") (param $x i32) (result i32)
+    local.get $x if
+      local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
+      local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
+    end
+    local.get $x)
+  (func (export "calls_back") (result i32)
+    call $back
+    i32.const 7))"#;
+
+fn a_call_back_from_the_host_succeeds_only_when_the_budget_pays_for_it(engine: &AnyEngine) {
+    for deterministic in [false, true] {
+        let engine = with_portable_fuel(engine, deterministic);
+        let module = compile_wat(&engine, CALLS_BACK);
+        // What the host function's call back returned, when it ran.
+        let nested = Arc::new(Mutex::new(None));
+        let seen = Arc::clone(&nested);
+        let mut host = HostFunctions::new();
+        host.raw("env", "back", &[], &[], move |ctx, _| {
+            let result = ctx.guest().call_raw("returns", &[Value::I32(2)]);
+            *seen.lock().unwrap() = Some(result);
+            Ok(vec![])
+        });
+        let mut guest = module.instantiate(&host, ()).unwrap();
+        guest.set_fuel(1 << 20).unwrap();
+        assert_eq!(guest.call_raw("calls_back", &[]), Ok(vec![Value::I32(7)]));
+        let cost = guest.fuel_consumed().unwrap();
+        for budget in 0..cost + 3 {
+            *nested.lock().unwrap() = None;
+            let mut guest = module.instantiate(&host, ()).unwrap();
+            guest.set_fuel(budget).unwrap();
+            let result = guest.call_raw("calls_back", &[]);
+            let at = format!("budget {budget} of {cost}, deterministic: {deterministic}");
+            let nested = nested.lock().unwrap().take();
+            if budget >= cost {
+                assert_eq!(result, Ok(vec![Value::I32(7)]), "{at}");
+                assert_eq!(nested, Some(Ok(vec![Value::I32(24)])), "{at}");
+            } else {
+                assert_eq!(result, Err(WasmError::OutOfFuel), "{at}");
+                // Either the host never ran, or its call back ran out, however little of
+                // the call back's arm was left unpaid.
+                assert!(
+                    matches!(nested, None | Some(Err(WasmError::OutOfFuel))),
+                    "{at}: {nested:?}"
+                );
+            }
+        }
+    }
+}
+
 wasmhost::on_every_engine!(
     runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs,
     a_run_that_runs_out_recurses_no_further,
+    a_call_back_from_the_host_succeeds_only_when_the_budget_pays_for_it,
 );

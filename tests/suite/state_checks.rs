@@ -6,7 +6,9 @@
 //! nothing), arms run or skipped; with less fuel it stops no later.
 
 use wasmhost::prelude::*;
-use wasmhost::{AnyEngine, Config, HostFunctions, Metering, Value, WasmError};
+use wasmhost::{AnyEngine, HostFunctions, Value, WasmError};
+
+use crate::common::{compile_wat, with_portable_fuel};
 
 /// `CHECK` stands for each state check's `if`.
 const GUEST: &str = r#"(module
@@ -108,10 +110,7 @@ type Run = (Result<Vec<Value>, WasmError>, u64);
 /// Per state, export, arguments and budget, the call ([`Run`]), the checks hidden or not.
 fn runs(engine: &AnyEngine, hidden: bool, budgets: &[u64]) -> Vec<Run> {
     let check = if hidden { "nop if" } else { "if" };
-    let wasm = wasmhost::wat2wasm(GUEST.replace("CHECK", check)).unwrap();
-    let module = engine
-        .compile(&wasm)
-        .unwrap_or_else(|e| panic!("{}: {e}", engine.name()));
+    let module = compile_wat(engine, &GUEST.replace("CHECK", check));
     let mut seen = Vec::new();
     for state in [0, 1] {
         for export in ["calls", "counted", "passed", "leaves"] {
@@ -131,10 +130,7 @@ fn runs(engine: &AnyEngine, hidden: bool, budgets: &[u64]) -> Vec<Run> {
 
 fn state_checks_pay_what_hidden_ones_pay_and_stop_no_later(engine: &AnyEngine) {
     for deterministic in [false, true] {
-        let config = Config::default()
-            .metering(Metering::Portable)
-            .deterministic(deterministic);
-        let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+        let engine = with_portable_fuel(engine, deterministic);
         // With fuel to spare, the same results and units, arms run and skipped.
         let (checked, hidden) = (
             runs(&engine, false, &[1 << 20]),
