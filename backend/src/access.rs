@@ -130,15 +130,22 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         &mut self,
         call: impl FnOnce(&mut Self) -> Result<R, WasmError>,
     ) -> Result<R, WasmError> {
-        if B::data(&self.0).globals[Global::Limit as usize].is_some() {
+        // The store's data is read once: on some engines each read is a lookup (wasmer
+        // downcasts it from the store's objects), and this runs on every call.
+        let data = B::data(&self.0);
+        let limit = data.globals[Global::Limit as usize].is_some();
+        let interruptible = data.interrupt.is_some();
+        if limit {
             self.write_global(Global::Limit, 0);
         }
-        let data = B::data(&self.0);
-        if let (Some(interrupt), Some(timeout)) = (&data.interrupt, data.timeout) {
-            interrupt.arm(timeout);
+        if interruptible {
+            let data = B::data(&self.0);
+            if let (Some(interrupt), Some(timeout)) = (&data.interrupt, data.timeout) {
+                interrupt.arm(timeout);
+            }
         }
         let result = call(self);
-        if let Some(interrupt) = &B::data(&self.0).interrupt {
+        if interruptible && let Some(interrupt) = &B::data(&self.0).interrupt {
             interrupt.disarm();
         }
         if result.is_err() && B::data(&self.0).globals[Global::Depth as usize].is_some() {
@@ -162,10 +169,11 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
 
     /// Fails on a spent instance: one that ran out of fuel, exited or was interrupted.
     fn check_live(&mut self) -> Result<(), WasmError> {
-        if let Some(why) = B::data(&self.0).interrupted() {
+        let data = B::data(&self.0);
+        if let Some(why) = data.interrupted() {
             return Err(WasmError::Interrupted(why));
         }
-        meter::check_live(self)
+        meter::live(&data.ledger)
     }
 
     /// The contract's error for a failed guest call, with the meters' and the passes' traps

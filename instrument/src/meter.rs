@@ -89,7 +89,14 @@ pub fn charge(cell: &mut impl FuelCell, units: u64) -> Result<(), WasmError> {
 /// # Errors
 /// [`WasmError::OutOfFuel`] when a call on it ran out of fuel.
 pub fn check_live(cell: &mut impl FuelCell) -> Result<(), WasmError> {
-    let ledger = cell.ledger();
+    live(cell.ledger())
+}
+
+/// [`check_live`] on the ledger alone, for a caller that holds it already.
+///
+/// # Errors
+/// As [`check_live`].
+pub fn live(ledger: &Ledger) -> Result<(), WasmError> {
     match (ledger.exited, ledger.spent) {
         (Some(code), _) => Err(WasmError::Exit(code)),
         (None, true) => Err(WasmError::OutOfFuel),
