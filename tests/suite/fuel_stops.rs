@@ -17,7 +17,8 @@ use wasmhost::{AnyEngine, HostFunctions, Value, WasmError};
 use crate::common::{compile_wat, with_portable_fuel};
 
 /// Each export runs an `if` arm without calls (a charge that does not test the fuel), then
-/// returns, calls the host, or traps (a load out of bounds).
+/// returns (at its end, by a branch to its body, by `return` in a loop), calls the host, or
+/// traps (a load out of bounds).
 const GUEST: &str = r#"(module
   (import "env" "note" (func $note))
   (memory 1)
@@ -33,6 +34,24 @@ const GUEST: &str = r#"(module
       local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
     end
     local.get $x)
+  (func (export "branches_out") (param $x i32) (result i32)
+    local.get $x if
+      local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
+      local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
+    end
+    local.get $x local.get $x br_if 0
+    drop i32.const 0)
+  (func (export "returns_from_a_loop") (param $x i32) (result i32) (local $i i32)
+    loop $again
+      local.get $i i32.const 1 i32.add local.set $i
+      local.get $i i32.const 3 i32.eq if
+        local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
+        local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
+        local.get $x return
+      end
+      br $again
+    end
+    unreachable)
   (func (export "calls_the_host") (param $x i32) (result i32)
     local.get $x if
       local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
@@ -62,6 +81,8 @@ fn runs_out_of_fuel_only_when_the_budget_cannot_pay_and_then_nothing_else_runs(e
         let context = |export: &str| format!("{export}, deterministic: {deterministic}");
         for (export, ends) in [
             ("returns", Ok(vec![Value::I32(24)])),
+            ("branches_out", Ok(vec![Value::I32(24)])),
+            ("returns_from_a_loop", Ok(vec![Value::I32(24)])),
             ("calls_the_host", Ok(vec![Value::I32(24)])),
             (
                 "calls_then_traps",
