@@ -39,18 +39,18 @@
 //! `UNTESTED_OPERATORS` each: a stretch bounded by the module's code, whatever the input.
 //! A function that may return to the host (exported, in a table, named by a `ref.func`,
 //! the start function, or reached by a tail call of one) tests the fuel on each way out
-//! (`return`, a branch to its body, its last `end`: `ops::ways_out`), so a guest
-//! that ran out in a charge that does not test never returns to the host, nor to a host
-//! function that called back into it; one that traps while the fuel global is negative is
-//! reported out of fuel by the host. Either way the host sees
-//! [`wasmhost_api::WasmError::OutOfFuel`], fuel left 0, as after any other test. (The host
-//! read the global after every call instead, in rules version 10 as first landed: some 120
-//! to 220 instructions a call, 5–8 % of a raw call; the test is three to five.) The units
-//! are the same; only where a run that runs out stops moves. wasmtime's own fuel tests at function entries and loop heads; ours tests before
-//! the calls that need it rather than at entries, so a leaf function tests nothing. An `if`
-//! arm's test was half its charge: tinygo-json's hosted run went from 1.37 to 1.28 times
-//! the default profile's instructions on wasmtime, richards from 1.57 to 1.51 (rules
-//! version 10).
+//! (`return`, a branch to its body, its last `end`: `ops::ways_out`), so a guest that ran
+//! out in a charge that does not test never returns to the host, nor to a host function
+//! that called back into it; one that traps while the fuel global is negative is reported
+//! out of fuel by the host. Either way the host sees [`wasmhost_api::WasmError::OutOfFuel`],
+//! fuel left 0, as after any other test. (The host read the global after every call
+//! instead, in rules version 10 as first landed: some 120 to 220 instructions a call, 5–8 %
+//! of a raw call; the test is three to five.) The units are the same; only where a run that
+//! runs out stops moves. wasmtime's own fuel tests at function entries and loop heads; ours
+//! tests before the calls that need it rather than at entries, so a leaf function tests
+//! nothing. An `if` arm's test was half its charge: tinygo-json's hosted run went from
+//! 1.37 to 1.28 times the default profile's instructions on wasmtime, richards from 1.57 to
+//! 1.51 (rules version 10).
 //!
 //! A region is paid in full when it is entered: a branch out of it (`br_if`, or a `br`,
 //! `br_table` or `return` in a nested `block` or `if`) leaves part of it paid for and not

@@ -915,7 +915,10 @@ impl Rewriter<'_> {
                             charge: std::mem::take(&mut charge),
                             refund: 0,
                             tested: body.tested[k],
-                            leaving: body.leaving[k],
+                            // None of them leaves the function: a way out edited to end
+                            // the chunk is tested where the chunk's end leads on
+                            // ([`Rewriter::chunked`]).
+                            leaving: false,
                         };
                         self.instruction(f, op, due, false, scratch)?;
                     }
