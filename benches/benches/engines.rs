@@ -171,6 +171,23 @@ fn noop_call(c: &mut Criterion) {
             b.iter(|| noop.call(&mut instance, ()).unwrap())
         });
     }
+    // The same typed call on a hosted instance (deterministic profile, portable fuel), which
+    // goes through the host's checks (spent, interrupted) and the guest's charge and test.
+    let hosted = Config::default()
+        .deterministic(true)
+        .metering(Metering::Portable);
+    for engine in engines(&hosted) {
+        let mut instance = engine
+            .compile(&wasm)
+            .unwrap()
+            .instantiate(&HostFunctions::new(), ())
+            .unwrap();
+        instance.set_fuel(u64::MAX / 2).unwrap();
+        let noop = instance.typed::<(), ()>("noop").unwrap();
+        g.bench_function(BenchmarkId::new("typed_hosted", engine.name()), |b| {
+            b.iter(|| noop.call(&mut instance, ()).unwrap())
+        });
+    }
     {
         let mut store = wasmer::Store::default();
         let module = wasmer::Module::new(&store, &wasm).unwrap();

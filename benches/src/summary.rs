@@ -118,6 +118,14 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             Target::AtMost(1.1),
         );
         ratio(
+            format!(
+                "{e}: typed call, hosted (deterministic, portable fuel) / the engine's typed call"
+            ),
+            format!("noop_call/typed_hosted/{e}"),
+            Some(format!("noop_call/raw_typed/{e}")),
+            Target::None,
+        );
+        ratio(
             format!("{e}: call by name / the engine's call by name"),
             format!("noop_call/by_name/{e}"),
             Some(format!("noop_call/raw_untyped/{e}")),
