@@ -505,12 +505,12 @@ pub(crate) fn test(f: &mut Function, fuel: Fuel) {
 /// `local` holds it when `local_current` (the function keeps it there), else as the global
 /// does.
 pub(crate) fn test_on_leaving(f: &mut Function, fuel: Fuel, local_current: bool) {
-    f.instruction(&if local_current {
-        Instruction::LocalGet(fuel.local)
+    if local_current {
+        test(f, fuel);
     } else {
-        Instruction::GlobalGet(fuel.global)
-    });
-    trap_if_negative(f);
+        f.instruction(&Instruction::GlobalGet(fuel.global));
+        trap_if_negative(f);
+    }
 }
 
 /// Emits the payment back of `units` (an arm paid in advance and skipped): it cannot make

@@ -170,46 +170,37 @@ fn a_run_that_runs_out_recurses_no_further(engine: &AnyEngine) {
     }
 }
 
-/// An export that calls the host, whose function calls back into `returns`: an arm that
-/// does not test the fuel, then a return.
-const CALLS_BACK: &str = r#"(module
-  (import "env" "back" (func $back))
-  (func (export "returns") (param $x i32) (result i32)
-    local.get $x if
-      local.get $x i32.const 3 i32.mul i32.const 5 i32.add local.set $x
-      local.get $x i32.const 7 i32.xor i32.const 1 i32.shl local.set $x
-    end
-    local.get $x)
-  (func (export "calls_back") (result i32)
-    call $back
-    i32.const 7))"#;
-
+/// `calls_the_host` of [`GUEST`], whose host function calls back into `returns`: both run an
+/// arm that does not test the fuel, and the call back then returns.
 fn a_call_back_from_the_host_succeeds_only_when_the_budget_pays_for_it(engine: &AnyEngine) {
     for deterministic in [false, true] {
         let engine = with_portable_fuel(engine, deterministic);
-        let module = compile_wat(&engine, CALLS_BACK);
+        let module = compile_wat(&engine, GUEST);
         // What the host function's call back returned, when it ran.
         let nested = Arc::new(Mutex::new(None));
         let seen = Arc::clone(&nested);
         let mut host = HostFunctions::new();
-        host.raw("env", "back", &[], &[], move |ctx, _| {
+        host.raw("env", "note", &[], &[], move |ctx, _| {
             let result = ctx.guest().call_raw("returns", &[Value::I32(2)]);
             *seen.lock().unwrap() = Some(result);
             Ok(vec![])
         });
         let mut guest = module.instantiate(&host, ()).unwrap();
         guest.set_fuel(1 << 20).unwrap();
-        assert_eq!(guest.call_raw("calls_back", &[]), Ok(vec![Value::I32(7)]));
+        let call = |guest: &mut wasmhost::AnyInstance<()>| {
+            guest.call_raw("calls_the_host", &[Value::I32(2)])
+        };
+        assert_eq!(call(&mut guest), Ok(vec![Value::I32(24)]));
         let cost = guest.fuel_consumed().unwrap();
         for budget in 0..cost + 3 {
             *nested.lock().unwrap() = None;
             let mut guest = module.instantiate(&host, ()).unwrap();
             guest.set_fuel(budget).unwrap();
-            let result = guest.call_raw("calls_back", &[]);
+            let result = call(&mut guest);
             let at = format!("budget {budget} of {cost}, deterministic: {deterministic}");
             let nested = nested.lock().unwrap().take();
             if budget >= cost {
-                assert_eq!(result, Ok(vec![Value::I32(7)]), "{at}");
+                assert_eq!(result, Ok(vec![Value::I32(24)]), "{at}");
                 assert_eq!(nested, Some(Ok(vec![Value::I32(24)])), "{at}");
             } else {
                 assert_eq!(result, Err(WasmError::OutOfFuel), "{at}");
