@@ -54,7 +54,8 @@
 //! On an engine with [`crate::Config::interruptible`] on, dropping the future of a call
 //! stops its guest: the guest fails with [`WasmError::Interrupted`] at its next loop head,
 //! call or host function, its blocking thread and its turn are freed, and its instance is
-//! dropped, not given back. [`GuestPool::timeout`] gives every call a wall-clock deadline
+//! dropped, not given back (reset, under [`Reuse::Reset`]), even when the guest returned
+//! before it met the cancel. [`GuestPool::timeout`] gives every call a wall-clock deadline
 //! (or [`crate::Config::call_timeout`] every call of the engine). Without interruption,
 //! a dropped call runs on until it returns, traps or runs out of fuel; to bound it, bound it
 //! in work with [`GuestPool::fuel_per_call`].
@@ -228,6 +229,12 @@ impl<T: Send + 'static> GuestPool<T> {
             // From here a dropped future stops nothing: the guest is done.
             CancelOnDrop::done(&slot);
             idle.calls += 1;
+            // A future dropped as the guest returned fired a cancel it no longer met: the
+            // instance is spent all the same, and only a reset brings it back.
+            let cancelled = idle
+                .instance
+                .interrupt_handle()
+                .is_some_and(|handle| handle.interrupted().is_some());
             // Reset here, on the blocking thread, and with fresh host state.
             let reset = resets && idle.instance.reset().is_ok();
             if reset {
@@ -235,13 +242,13 @@ impl<T: Send + 'static> GuestPool<T> {
             }
             // The turn ends with the call, even when nobody awaits it any more.
             drop(turn);
-            Ok::<_, WasmError>((result, idle, reset))
+            Ok::<_, WasmError>((result, idle, reset, cancelled))
         });
         // `running` lives to here: a future dropped while the guest runs stops it.
-        let (result, idle, reset) = task
+        let (result, idle, reset, cancelled) = task
             .await
             .map_err(|e| WasmError::Engine(format!("the guest call's blocking task: {e}")))??;
-        self.give_back(idle, &result, reset);
+        self.give_back(idle, &result, reset, cancelled);
         result
     }
 
@@ -254,12 +261,19 @@ impl<T: Send + 'static> GuestPool<T> {
     }
 
     /// Puts `idle` back after a call that left it sound (`reset`: after a reset that
-    /// worked), while the policy allows.
-    fn give_back<O>(&self, idle: Idle<T>, result: &Result<O, WasmError>, reset: bool) {
+    /// worked; `cancelled`: interrupted before any reset, whatever the call returned),
+    /// while the policy allows.
+    fn give_back<O>(
+        &self,
+        idle: Idle<T>,
+        result: &Result<O, WasmError>,
+        reset: bool,
+        cancelled: bool,
+    ) {
         let (sound, again) = match self.reuse {
             Reuse::Fresh => (false, false),
             Reuse::UpTo(n) => (
-                matches!(result, Ok(_) | Err(WasmError::Guest(_))),
+                !cancelled && matches!(result, Ok(_) | Err(WasmError::Guest(_))),
                 idle.calls < n,
             ),
             Reuse::Reset => (reset, true),

@@ -114,13 +114,17 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         }
         self.write_global(Global::Depth, 0);
         self.write_global(Global::Limit, 0);
-        if let Some(interrupt) = &B::data(&self.0).interrupt {
-            interrupt.reset();
-            if let Some(memory) = B::memory(&mut self.0, wasmhost_instrument::interrupt::EXPORT) {
-                let flags = wasmhost_instrument::interrupt::FLAG_BYTES;
-                let data = B::memory_data(B::reborrow(&mut self.0), &memory);
-                data.iter_mut().take(flags).for_each(|b| *b = 0);
-            }
+        if let Some(interrupt) = B::data(&self.0).interrupt.clone() {
+            interrupt.reset(|| self.lower_interrupt_flag());
+        }
+    }
+
+    /// Puts down the flag the interruption checks read, which the interrupt's signal raises.
+    fn lower_interrupt_flag(&mut self) {
+        if let Some(memory) = B::memory(&mut self.0, wasmhost_instrument::interrupt::EXPORT) {
+            let flags = wasmhost_instrument::interrupt::FLAG_BYTES;
+            let data = B::memory_data(B::reborrow(&mut self.0), &memory);
+            data.iter_mut().take(flags).for_each(|b| *b = 0);
         }
     }
 
@@ -138,15 +142,24 @@ impl<B: Backend, T: Send + 'static> Access<'_, B, T> {
         if limit {
             self.write_global(Global::Limit, 0);
         }
+        let mut armed = false;
         if interruptible {
             let data = B::data(&self.0);
             if let (Some(interrupt), Some(timeout)) = (&data.interrupt, data.timeout) {
                 interrupt.arm(timeout);
+                armed = true;
             }
         }
         let result = call(self);
-        if interruptible && let Some(interrupt) = &B::data(&self.0).interrupt {
-            interrupt.disarm();
+        if armed
+            && let Some(interrupt) = &B::data(&self.0).interrupt
+            && interrupt.disarm()
+            && !matches!(result, Err(WasmError::Interrupted(_)))
+        {
+            // The deadline passed after the guest's last check: the call ended as if it
+            // had not, and the deadline was its alone.
+            let interrupt = std::sync::Arc::clone(interrupt);
+            interrupt.forgive_deadline(|| self.lower_interrupt_flag());
         }
         if result.is_err() && B::data(&self.0).globals[Global::Depth as usize].is_some() {
             self.write_global(Global::Depth, 0);

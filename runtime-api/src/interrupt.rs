@@ -10,7 +10,7 @@
 //! out of fuel: whatever it was doing was cut short anywhere, so it is never run again.
 
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,9 @@ pub type Signal = Box<dyn Fn() + Send>;
 pub struct Interrupt {
     /// [`Interruption::code`], 0 while the guest may run.
     reason: AtomicU8,
+    /// A cancel came while a deadline was recorded: it stands if the deadline is forgiven.
+    /// Read and written under the signal's lock.
+    cancelled_too: AtomicBool,
     /// The running call's deadline, in [`now`]'s nanoseconds; 0 for none.
     deadline: AtomicU64,
     /// The deadline of this interrupt's live entry in the timer's queue; 0 for none.
@@ -109,6 +112,7 @@ impl Interrupt {
     pub fn new() -> Arc<Self> {
         Arc::new(Interrupt {
             reason: AtomicU8::new(0),
+            cancelled_too: AtomicBool::new(false),
             deadline: AtomicU64::new(0),
             scheduled: AtomicU64::new(0),
             signal: Mutex::new(None),
@@ -121,20 +125,45 @@ impl Interrupt {
         Interruption::from_code(self.reason.load(SeqCst))
     }
 
-    /// Records `why`, unless a reason is recorded already, and pokes the guest.
+    /// Records `why`, unless a reason is recorded already, and pokes the guest. A cancel
+    /// that finds a deadline recorded is kept for when the deadline is forgiven
+    /// ([`Interrupt::forgive_deadline`]).
     pub fn fire(&self, why: Interruption) {
-        if self
-            .reason
-            .compare_exchange(0, why.code(), SeqCst, SeqCst)
-            .is_ok()
-        {
+        if self.record(why) {
             self.poke();
+        } else if why == Interruption::Cancelled {
+            let signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
+            match self.reason() {
+                Some(Interruption::Deadline) => self.cancelled_too.store(true, SeqCst),
+                Some(Interruption::Cancelled) => {}
+                // Forgiven or reset since the first look: recorded now, after it.
+                None => {
+                    if self.record(why)
+                        && let Some(signal) = &*signal
+                    {
+                        signal();
+                    }
+                }
+            }
         }
     }
 
+    /// Records `why` unless a reason is recorded already; whether it was.
+    fn record(&self, why: Interruption) -> bool {
+        self.reason
+            .compare_exchange(0, why.code(), SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// Runs the signal while a reason is recorded. The reason is read under the lock a
+    /// [`Interrupt::reset`] clears it under, so a poke never follows the reset that forgot
+    /// its fire: it would raise the guest's flag with no reason recorded, and the next call
+    /// would stop as if the guest had trapped.
     fn poke(&self) {
         let signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(signal) = &*signal {
+        if let Some(signal) = &*signal
+            && self.reason().is_some()
+        {
             signal();
         }
     }
@@ -143,9 +172,7 @@ impl Interrupt {
     /// when the interrupt fired before.
     pub fn attach(&self, signal: Signal) {
         *self.signal.lock().unwrap_or_else(PoisonError::into_inner) = Some(signal);
-        if self.reason().is_some() {
-            self.poke();
-        }
+        self.poke();
     }
 
     /// Detaches the signal: the instance is being dropped. Returns once no signal runs.
@@ -153,10 +180,16 @@ impl Interrupt {
         *self.signal.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// Forgets that the interrupt fired, and any deadline: the instance was reset.
-    pub fn reset(&self) {
+    /// Forgets that the interrupt fired, and any deadline: the instance is being reset.
+    /// `lower_flag` puts down what the signal raised in the guest. Both run under the lock
+    /// the signal runs under, so a fire racing the reset lands wholly before it (forgotten,
+    /// its flag lowered) or wholly after it (recorded and signalled: the next call stops).
+    pub fn reset(&self, lower_flag: impl FnOnce()) {
+        let _signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
         self.reason.store(0, SeqCst);
+        self.cancelled_too.store(false, SeqCst);
         self.deadline.store(0, SeqCst);
+        lower_flag();
     }
 
     /// Gives the call about to run a deadline `timeout` from now. Two atomic operations
@@ -173,10 +206,30 @@ impl Interrupt {
         timer().schedule(self, at);
     }
 
-    /// The call ended: its deadline no longer applies.
+    /// The call ended: its deadline no longer applies. Returns whether the timer had taken
+    /// it, to fire (meaningful after [`Interrupt::arm`] only): the call may have ended
+    /// without meeting a check, and then [`Interrupt::forgive_deadline`] is due.
     #[inline]
-    pub fn disarm(&self) {
-        self.deadline.store(0, SeqCst);
+    pub fn disarm(&self) -> bool {
+        self.deadline.swap(0, SeqCst) == 0
+    }
+
+    /// Undoes a deadline's fire for a call that ended without being stopped by it (it
+    /// returned, or failed otherwise, between two checks): the deadline was that call's
+    /// alone, and must not stop the next. `lower_flag` puts down what the signal raised.
+    /// A cancel, before the deadline or after it, stands: the flag stays up and the next
+    /// call stops. Waits for the timer's fire to be whole: the timer takes a deadline and
+    /// fires it under the lock this takes.
+    pub fn forgive_deadline(&self, lower_flag: impl FnOnce()) {
+        let _signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.reason() == Some(Interruption::Deadline) {
+            if self.cancelled_too.swap(false, SeqCst) {
+                self.reason.store(Interruption::Cancelled.code(), SeqCst);
+            } else {
+                self.reason.store(0, SeqCst);
+                lower_flag();
+            }
+        }
     }
 
     /// The timer reached this interrupt's entry for `at`: fires when the running call's
@@ -191,7 +244,16 @@ impl Interrupt {
             return;
         }
         if deadline <= now() {
-            self.fire(Interruption::Deadline);
+            // Taken and fired under the signal's lock, so that a call which ends meanwhile
+            // and finds its deadline taken ([`Interrupt::disarm`]) sees the fire whole.
+            let signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
+            let taken = self.deadline.compare_exchange(deadline, 0, SeqCst, SeqCst);
+            if taken.is_ok()
+                && self.record(Interruption::Deadline)
+                && let Some(signal) = &*signal
+            {
+                signal();
+            }
         } else {
             self.scheduled.store(deadline, SeqCst);
             queue.push(Entry {
@@ -366,6 +428,57 @@ mod tests {
         assert_eq!(queued, 1);
         interrupt.arm(Duration::from_millis(1));
         assert_eq!(wait_for(&interrupt), Some(Interruption::Deadline));
+    }
+
+    #[test]
+    fn a_fire_the_reset_forgot_pokes_no_more_and_one_after_it_does() {
+        let (interrupt, pokes) = counted();
+        // A fire recorded just before a reset, its poke not yet run: the reset forgets it,
+        // so the late poke must not raise the flag again.
+        interrupt
+            .reason
+            .store(Interruption::Cancelled.code(), SeqCst);
+        let mut lowered = false;
+        interrupt.reset(|| lowered = true);
+        interrupt.poke();
+        assert_eq!(
+            (lowered, interrupt.reason(), pokes.load(SeqCst)),
+            (true, None, 0)
+        );
+        interrupt.fire(Interruption::Cancelled);
+        assert_eq!(pokes.load(SeqCst), 1);
+    }
+
+    #[test]
+    fn a_deadline_fired_for_a_call_that_ended_is_forgiven_and_a_cancel_stands() {
+        let (interrupt, _) = counted();
+        interrupt.arm(Duration::from_secs(3600));
+        assert!(!interrupt.disarm(), "not taken by the timer");
+        interrupt.arm(Duration::from_millis(1));
+        assert_eq!(wait_for(&interrupt), Some(Interruption::Deadline));
+        assert!(interrupt.disarm(), "taken by the timer");
+        let mut lowered = false;
+        interrupt.forgive_deadline(|| lowered = true);
+        assert_eq!((lowered, interrupt.reason()), (true, None));
+        interrupt.fire(Interruption::Cancelled);
+        let mut lowered = false;
+        interrupt.forgive_deadline(|| lowered = true);
+        assert_eq!(
+            (lowered, interrupt.reason()),
+            (false, Some(Interruption::Cancelled))
+        );
+        // A cancel after the deadline fired stands too, once the deadline is forgiven.
+        interrupt.reset(|| {});
+        interrupt.arm(Duration::from_millis(1));
+        assert_eq!(wait_for(&interrupt), Some(Interruption::Deadline));
+        interrupt.fire(Interruption::Cancelled);
+        assert!(interrupt.disarm());
+        let mut lowered = false;
+        interrupt.forgive_deadline(|| lowered = true);
+        assert_eq!(
+            (lowered, interrupt.reason()),
+            (false, Some(Interruption::Cancelled))
+        );
     }
 
     #[test]

@@ -58,6 +58,15 @@ const MODULE: &str = r#"(module
         (br_if $l (i32.gt_u (i32.const 1)))))
     (i32.add (local.get 1) (local.get 0)))
   (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  ;; A counted loop of $0 iterations, each three divisions by $1 (slow, and a compiler
+  ;; cannot turn them into multiplications): up to 45 000 of them run in the copy without
+  ;; checks.
+  (func (export "chain") (param i32 i64) (result i64) (local i32 i64)
+    (loop $l
+      local.get 3 i64.const 6364136223846793005 i64.mul local.get 2 i64.extend_i32_u i64.add
+      local.get 1 i64.div_u local.get 1 i64.div_u local.get 1 i64.div_u local.set 3
+      local.get 2 i32.const 1 i32.add local.tee 2 local.get 0 i32.ne br_if $l)
+    local.get 3)
 )"#;
 
 /// A call tree without loops or recursion that still runs for hours: each of 40 functions
@@ -226,6 +235,45 @@ fn calls_within_their_deadline_keep_the_instance_serving(engine: &AnyEngine) {
     stops(&mut guest, "spin", &[], Interruption::Deadline);
 }
 
+/// A deadline that passes while the guest runs code without checks (a counted loop's copy,
+/// short enough to stay within the latency promised) lets that call finish and succeed; the
+/// deadline was that call's alone, so the instance keeps serving.
+fn a_deadline_passing_after_the_last_check_spares_the_instance(engine: &AnyEngine) {
+    const TIMEOUT: Duration = Duration::from_micros(100);
+    let args = [Value::I32(40_000), Value::I64(3)];
+    let fresh = || {
+        let (mut guest, _) = instance(engine, Config::default().interruptible(true));
+        // Once without a deadline: wasmi translates a function at its first call.
+        let finished = guest.call_raw("chain", &args);
+        guest.set_call_timeout(Some(TIMEOUT)).unwrap();
+        (guest, finished)
+    };
+    let (mut guest, finished) = fresh();
+    assert!(finished.is_ok());
+    let mut past = 0;
+    for round in 0..10 {
+        let began = Instant::now();
+        match guest.call_raw("chain", &args) {
+            // Stopped at the loop's entry, before its copy without checks: the thread was
+            // descheduled past the deadline. The instance is spent.
+            Err(WasmError::Interrupted(Interruption::Deadline)) => {
+                guest = fresh().0;
+                continue;
+            }
+            result => assert_eq!(result, finished, "round {round}"),
+        }
+        past += usize::from(began.elapsed() > 2 * TIMEOUT);
+        let began = Instant::now();
+        match guest.call_raw("add", &[Value::I32(round), Value::I32(1)]) {
+            // Its own deadline passed: the thread was descheduled before the guest ran.
+            Err(WasmError::Interrupted(_)) if began.elapsed() >= TIMEOUT => guest = fresh().0,
+            sum => assert_eq!(sum, Ok(vec![Value::I32(round + 1)]), "round {round}"),
+        }
+    }
+    // Calls ran well past their deadline, so the timer fired inside them.
+    assert!(past > 0, "no call outlasted its deadline");
+}
+
 fn interruption_composes_with_the_hosted_profile(engine: &AnyEngine) {
     let hosted = Config::default()
         .deterministic(true)
@@ -291,6 +339,7 @@ wasmhost::on_every_engine!(
     a_cancel_from_another_thread_stops_the_guest,
     a_cancel_before_a_call_stops_it_and_a_handle_outliving_its_instance_does_nothing,
     calls_within_their_deadline_keep_the_instance_serving,
+    a_deadline_passing_after_the_last_check_spares_the_instance,
     interruption_composes_with_the_hosted_profile,
     a_module_loaded_from_its_serialized_form_still_stops,
     without_interruptible_there_is_no_handle_and_no_timeout,

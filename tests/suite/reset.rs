@@ -3,10 +3,14 @@
 //! a spent instance runs again; what cannot be reset is refused with the instance intact.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use wasmhost::prelude::*;
 use wasmhost::{
-    AnyEngine, AnyInstance, AnyModule, Bytes, Config, HostFunctions, Metering, Value, WasmError,
+    AnyEngine, AnyInstance, AnyModule, Bytes, Config, HostFunctions, Interruption, Metering, Value,
+    WasmError,
 };
 use wasmhost_test_wasms::types::{Nested, Shape};
 
@@ -168,6 +172,78 @@ fn a_reset_brings_a_spent_instance_back(engine: &AnyEngine) {
     assert_eq!(look(&mut guest), answer);
 }
 
+/// A guest whose call reads 3 001 of the interruption checks' flag bytes (each check reads
+/// its own): 3 000 loops that run once, then one that doubles its way to the argument.
+fn checks_many_flags() -> String {
+    let once: String = (0..3000)
+        .map(|k| format!("(loop $l{k} (br_if $l{k} (local.get 1)))"))
+        .collect();
+    format!(
+        r#"(module (memory (export "memory") 1)
+          (func (export "doubling") (param i32) (result i32) (local i32)
+            {once}
+            (loop $l
+              (local.set 1 (i32.add (i32.shl (local.get 1) (i32.const 1)) (i32.const 1)))
+              (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
+            (local.get 1)))"#
+    )
+}
+
+/// A cancel that races a reset is forgotten by it (it came first) or stops the next call
+/// (it came after), and nothing else: it never leaves flag bytes up with no reason
+/// recorded, which the next call would take for a trap of its own.
+fn a_cancel_racing_resets_stops_the_next_call_or_nothing(engine: &AnyEngine) {
+    let module = resettable(engine, Config::default().interruptible(true))
+        .compile(&wasmhost::wat2wasm(checks_many_flags()).unwrap())
+        .unwrap();
+    let mut guest = module.instantiate(&HostFunctions::new(), ()).unwrap();
+    let doubling = |guest: &mut AnyInstance<()>| guest.call_raw("doubling", &[Value::I32(1000)]);
+    let handle = guest.interrupt_handle().unwrap();
+    let (started, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (start, stop) = (Arc::clone(&started), Arc::clone(&done));
+    // Fires at uneven times, so that fires land in calls, in resets and between.
+    let canceller = std::thread::spawn(move || {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        while !stop.load(Ordering::Relaxed) {
+            handle.cancel();
+            start.store(true, Ordering::Relaxed);
+            for _ in 0..rng.below(4_000) {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    while !started.load(Ordering::Relaxed) {
+        std::thread::yield_now();
+    }
+    let began = Instant::now();
+    let (mut interrupted, mut ran) = (0, 0);
+    for round in 0.. {
+        guest.reset().unwrap();
+        match doubling(&mut guest) {
+            Err(WasmError::Interrupted(Interruption::Cancelled)) => interrupted += 1,
+            result => {
+                assert_eq!(result, Ok(vec![Value::I32(1023)]), "round {round}");
+                ran += 1;
+            }
+        }
+        let long_enough = round >= 3_000 && began.elapsed() > Duration::from_millis(300);
+        if (long_enough && interrupted > 0 && ran > 0) || began.elapsed() > Duration::from_secs(20)
+        {
+            break;
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    canceller.join().unwrap();
+    // Both outcomes happened, so the fires did land around the calls and resets.
+    assert!(
+        interrupted > 0 && ran > 0,
+        "{interrupted} interrupted, {ran} ran"
+    );
+}
+
 fn a_grown_memory_is_not_reset_and_the_instance_keeps_serving(engine: &AnyEngine) {
     let mut guest = echo(engine).instantiate(&HostFunctions::new(), ()).unwrap();
     // More than the 4 MiB the guest is linked with: its allocator grows the memory.
@@ -225,6 +301,7 @@ fn what_cannot_be_reset_is_refused(engine: &AnyEngine) {
 wasmhost::on_every_engine!(
     a_reset_instance_is_a_fresh_one,
     a_reset_brings_a_spent_instance_back,
+    a_cancel_racing_resets_stops_the_next_call_or_nothing,
     a_grown_memory_is_not_reset_and_the_instance_keeps_serving,
     globals_and_memory_the_module_does_not_export_are_reset,
     what_cannot_be_reset_is_refused,
