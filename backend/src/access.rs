@@ -400,6 +400,19 @@ impl<B: AbiCalls, T: Send + 'static> Caller<T> for Access<'_, B, T> {
     fn state_mut(&mut self) -> &mut T {
         &mut B::data_mut(&mut self.0).state
     }
+
+    fn sleep(&mut self, duration: std::time::Duration) -> Result<(), WasmError> {
+        match B::data(&self.0).interrupt.clone() {
+            Some(interrupt) => match interrupt.sleep(duration) {
+                Some(why) => Err(WasmError::Interrupted(why)),
+                None => Ok(()),
+            },
+            None => {
+                std::thread::sleep(duration);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// `ptr..ptr+len` of a memory's bytes, checked.

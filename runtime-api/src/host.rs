@@ -16,6 +16,16 @@ pub trait Caller<T>: Guest {
     fn state(&self) -> &T;
     /// The host state, mutably.
     fn state_mut(&mut self) -> &mut T;
+
+    /// Waits `duration` on the guest's behalf: see [`HostContext::sleep`]. A backend whose
+    /// instances can be interrupted ends the wait when they are.
+    ///
+    /// # Errors
+    /// [`WasmError::Interrupted`] when the call was interrupted before the time was up.
+    fn sleep(&mut self, duration: std::time::Duration) -> Result<(), WasmError> {
+        std::thread::sleep(duration);
+        Ok(())
+    }
 }
 
 /// The context a host function runs in: host state, guest memory, and calls back into the
@@ -52,6 +62,17 @@ impl<'a, T> HostContext<'a, T> {
     /// [`WasmError::OutOfFuel`] when the units do not fit in the fuel left.
     pub fn charge(&mut self, units: u64) -> Result<(), WasmError> {
         self.caller.charge(units)
+    }
+
+    /// Waits `duration` on the guest's behalf (a sleep the guest asked for): on an
+    /// interruptible instance ([`crate::Config::interruptible`]) a cancel or the call's
+    /// deadline ends the wait at once. A host function that blocks otherwise is waited for.
+    ///
+    /// # Errors
+    /// [`WasmError::Interrupted`] when the call was interrupted before the time was up:
+    /// return it with `?`, it stops the guest.
+    pub fn sleep(&mut self, duration: std::time::Duration) -> Result<(), WasmError> {
+        self.caller.sleep(duration)
     }
 
     /// Calls back into a serialized export of the calling guest.

@@ -97,6 +97,9 @@ pub struct Interrupt {
     /// What pokes the guest; `None` before the instance exists and after it is dropped, so
     /// that no handle reaches a guest that is gone.
     signal: Mutex<Option<Signal>>,
+    /// Notified, under the signal's lock, whenever a fire is signalled: wakes a host
+    /// function waiting on the guest's behalf ([`Interrupt::sleep`]).
+    woken: Condvar,
 }
 
 impl std::fmt::Debug for Interrupt {
@@ -116,6 +119,7 @@ impl Interrupt {
             deadline: AtomicU64::new(0),
             scheduled: AtomicU64::new(0),
             signal: Mutex::new(None),
+            woken: Condvar::new(),
         })
     }
 
@@ -138,10 +142,8 @@ impl Interrupt {
                 Some(Interruption::Cancelled) => {}
                 // Forgiven or reset since the first look: recorded now, after it.
                 None => {
-                    if self.record(why)
-                        && let Some(signal) = &*signal
-                    {
-                        signal();
+                    if self.record(why) {
+                        self.signal(&signal);
                     }
                 }
             }
@@ -161,10 +163,42 @@ impl Interrupt {
     /// would stop as if the guest had trapped.
     fn poke(&self) {
         let signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(signal) = &*signal
-            && self.reason().is_some()
-        {
+        if self.reason().is_some() {
+            self.signal(&signal);
+        }
+    }
+
+    /// Raises the guest's flag through `signal` (the signal's lock, held) and wakes a
+    /// host function's [`Interrupt::sleep`].
+    fn signal(&self, signal: &Option<Signal>) {
+        if let Some(signal) = signal {
             signal();
+        }
+        self.woken.notify_all();
+    }
+
+    /// Waits `duration`, or less when the interrupt fires first, and says why it fired:
+    /// for a host function that waits on the guest's behalf (a WASI sleep), so that a
+    /// cancel or a deadline stops the wait too, within the latency it promises.
+    pub fn sleep(&self, duration: Duration) -> Option<Interruption> {
+        let until = Instant::now().checked_add(duration);
+        let mut signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(why) = self.reason() {
+                return Some(why);
+            }
+            let left = match until {
+                Some(until) => until.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return None;
+            }
+            signal = self
+                .woken
+                .wait_timeout(signal, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -248,11 +282,8 @@ impl Interrupt {
             // and finds its deadline taken ([`Interrupt::disarm`]) sees the fire whole.
             let signal = self.signal.lock().unwrap_or_else(PoisonError::into_inner);
             let taken = self.deadline.compare_exchange(deadline, 0, SeqCst, SeqCst);
-            if taken.is_ok()
-                && self.record(Interruption::Deadline)
-                && let Some(signal) = &*signal
-            {
-                signal();
+            if taken.is_ok() && self.record(Interruption::Deadline) {
+                self.signal(&signal);
             }
         } else {
             self.scheduled.store(deadline, SeqCst);
@@ -478,6 +509,26 @@ mod tests {
         assert_eq!(
             (lowered, interrupt.reason()),
             (false, Some(Interruption::Cancelled))
+        );
+    }
+
+    #[test]
+    fn a_sleep_ends_when_its_time_is_up_or_at_once_when_the_interrupt_fires() {
+        let (interrupt, _) = counted();
+        let began = Instant::now();
+        assert_eq!(interrupt.sleep(Duration::from_millis(20)), None);
+        assert!(began.elapsed() >= Duration::from_millis(20));
+        let sleeper = Arc::clone(&interrupt);
+        let asleep = std::thread::spawn(move || sleeper.sleep(Duration::from_secs(3600)));
+        std::thread::sleep(Duration::from_millis(20));
+        let began = Instant::now();
+        interrupt.fire(Interruption::Cancelled);
+        assert_eq!(asleep.join().unwrap(), Some(Interruption::Cancelled));
+        assert!(began.elapsed() < Duration::from_secs(10));
+        // Fired already: a sleep ends at once.
+        assert_eq!(
+            interrupt.sleep(Duration::MAX),
+            Some(Interruption::Cancelled)
         );
     }
 

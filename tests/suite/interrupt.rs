@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use wasmhost::prelude::*;
 use wasmhost::{
-    AnyEngine, AnyInstance, Config, HostFunctions, Interruption, Metering, Value, WasmError,
+    AnyEngine, AnyInstance, Config, HostFunctions, Interruption, Metering, ValType, Value,
+    WasmError,
 };
 
 const MODULE: &str = r#"(module
   (import "env" "tick" (func $tick))
+  (import "env" "nap" (func $nap (param i64)))
   (memory (export "memory") 1)
   (func (export "spin") (loop $l (br $l)))
   (func $fib (export "fib") (param i32) (result i32)
@@ -23,6 +25,7 @@ const MODULE: &str = r#"(module
       (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
                      (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
   (func (export "ticks") (loop $l (call $tick) (br $l)))
+  (func (export "nap") (param i64) (call $nap (local.get 0)))
   ;; A counted inner loop of $0 iterations in an endless outer loop: short counts run in
   ;; the version without checks, long ones in chunks checked between, and so does a count
   ;; that starts on its bound (0: a whole turn, 2^32 iterations). Each iteration is a chain
@@ -89,6 +92,15 @@ fn host() -> (HostFunctions<()>, Arc<AtomicU64>) {
     let mut host = HostFunctions::<()>::new();
     host.raw("env", "tick", &[], &[], move |_, _| {
         counted.fetch_add(1, Ordering::Relaxed);
+        Ok(vec![])
+    });
+    // Sleeps its argument's milliseconds on the guest's behalf, as a WASI sleep does.
+    host.raw("env", "nap", &[ValType::I64], &[], |ctx, args| {
+        let ms = match args {
+            [Value::I64(ms)] => *ms as u64,
+            _ => 0,
+        };
+        ctx.sleep(Duration::from_millis(ms))?;
         Ok(vec![])
     });
     (host, ticks)
@@ -201,6 +213,26 @@ fn a_cancel_from_another_thread_stops_the_guest(engine: &AnyEngine) {
     );
     let handle = canceller.join().unwrap();
     assert_eq!(handle.interrupted(), Some(Interruption::Cancelled));
+}
+
+/// A host function's wait on the guest's behalf (`HostContext::sleep`, which the WASI sleep
+/// uses) ends at the call's deadline or at a cancel, not when its time is up.
+fn a_deadline_or_a_cancel_ends_a_host_functions_sleep(engine: &AnyEngine) {
+    let an_hour = [Value::I64(3_600_000)];
+    let (mut guest, _) = instance(engine, deadline(20));
+    stops(&mut guest, "nap", &an_hour, Interruption::Deadline);
+    let (mut guest, _) = instance(engine, Config::default().interruptible(true));
+    // With nothing fired, a nap sleeps its time and returns.
+    let began = Instant::now();
+    assert_eq!(guest.call_raw("nap", &[Value::I64(10)]), Ok(vec![]));
+    assert!(began.elapsed() >= Duration::from_millis(10));
+    let handle = guest.interrupt_handle().unwrap();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        handle.cancel();
+    });
+    stops(&mut guest, "nap", &an_hour, Interruption::Cancelled);
+    canceller.join().unwrap();
 }
 
 fn a_cancel_before_a_call_stops_it_and_a_handle_outliving_its_instance_does_nothing(
@@ -337,6 +369,7 @@ wasmhost::on_every_engine!(
     a_deadline_stops_counted_loops_short_and_long,
     a_deadline_stops_host_call_heavy_code,
     a_cancel_from_another_thread_stops_the_guest,
+    a_deadline_or_a_cancel_ends_a_host_functions_sleep,
     a_cancel_before_a_call_stops_it_and_a_handle_outliving_its_instance_does_nothing,
     calls_within_their_deadline_keep_the_instance_serving,
     a_deadline_passing_after_the_last_check_spares_the_instance,

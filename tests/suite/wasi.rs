@@ -683,6 +683,30 @@ fn the_deterministic_mode_has_virtual_time_seeded_randomness_and_no_host_environ
     assert_eq!((u32_at(&mut g, 600), u32_at(&mut g, 604)), (0, 0));
 }
 
+/// A WASI sleep on host time (a relative clock subscription of an hour) ends at the call's
+/// deadline, and the guest stops.
+fn a_deadline_ends_a_wasi_sleep(engine: &AnyEngine) {
+    use Value::I32;
+    let config = Config::default().call_timeout(std::time::Duration::from_millis(20));
+    let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let module = engine.compile(&trampoline(TIME_CALLS)).unwrap();
+    let mut g = module
+        .instantiate(&host, WasiCtx::builder().build())
+        .unwrap();
+    let mut subscription = [0u8; 48];
+    subscription[24..32].copy_from_slice(&3_600_000_000_000u64.to_le_bytes());
+    g.write(200, &subscription).unwrap();
+    let began = std::time::Instant::now();
+    let slept = g.call_raw("poll_oneoff", &[I32(200), I32(300), I32(1), I32(400)]);
+    assert_eq!(
+        slept,
+        Err(WasmError::Interrupted(wasmhost::Interruption::Deadline))
+    );
+    assert!(began.elapsed() < std::time::Duration::from_secs(5));
+}
+
 fn wasi_calls_charge_fuel_for_the_bytes_they_move(engine: &AnyEngine) {
     use Value::I32;
     let config = Config::default().metering(Metering::Portable);
@@ -817,4 +841,5 @@ wasmhost::on_every_engine!(
     files_are_created_written_read_listed_and_removed_inside_an_in_memory_tree,
     the_deterministic_mode_has_virtual_time_seeded_randomness_and_no_host_environment,
     wasi_calls_charge_fuel_for_the_bytes_they_move,
+    a_deadline_ends_a_wasi_sleep,
 );

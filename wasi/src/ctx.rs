@@ -199,11 +199,15 @@ impl Clocks {
         }
     }
 
-    /// Waits `nanos` nanoseconds: virtual time jumps, host time sleeps.
-    pub(crate) fn sleep(&mut self, nanos: u64) {
+    /// Lets `nanos` nanoseconds of virtual time pass at once; false for host time, which the
+    /// caller waits out (interruptibly: [`wasmhost_api::HostContext::sleep`]).
+    pub(crate) fn pass(&mut self, nanos: u64) -> bool {
         match self {
-            Clocks::Host { .. } => std::thread::sleep(std::time::Duration::from_nanos(nanos)),
-            Clocks::Virtual { elapsed } => *elapsed = elapsed.saturating_add(nanos),
+            Clocks::Host { .. } => false,
+            Clocks::Virtual { elapsed } => {
+                *elapsed = elapsed.saturating_add(nanos);
+                true
+            }
         }
     }
 }
