@@ -346,7 +346,9 @@ impl Drop for CancelOnDrop {
 pub trait AsyncHostFunctions {
     /// Adds a serialized host function whose body is async, imported by guests as
     /// `wasmhost.<name>` like [`HostFunctions::func`]'s. The future runs to completion on
-    /// the blocking thread of the calling guest while the guest waits (see the module docs);
+    /// the blocking thread of the calling guest while the guest waits (see the module docs),
+    /// or, on an interruptible engine, until the call is cancelled or passes its deadline:
+    /// then it is dropped and the guest stops with [`WasmError::Interrupted`];
     /// it cannot borrow the call's context, so state it needs is captured (an `Arc`, a
     /// channel's sender).
     ///
@@ -370,16 +372,29 @@ impl<T: 'static> AsyncHostFunctions for HostFunctions<T> {
         Fut: Future<Output = Result<O, WasmError>> + 'static,
     {
         let function = name.to_string();
-        self.func(name, move |_, input: I| {
+        self.func(name, move |ctx, input: I| {
             let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
                 WasmError::host(format!(
                     "async host function `{function}` was called outside a tokio runtime: \
                      call the guest through wasmhost::pool::GuestPool"
                 ))
             })?;
+            let handle = ctx.interrupt_handle();
+            let mut work = std::pin::pin!(f(input));
+            let mut fired = handle.as_ref().map(|h| Box::pin(h.fired()));
+            // The future, unless the call is interrupted first: a cancel or the deadline
+            // stops the wait, and the future is dropped.
+            let raced = std::future::poll_fn(|cx| {
+                if let Some(fired) = &mut fired
+                    && let std::task::Poll::Ready(why) = fired.as_mut().poll(cx)
+                {
+                    return std::task::Poll::Ready(Err(WasmError::Interrupted(why)));
+                }
+                work.as_mut().poll(cx)
+            });
             // On a runtime worker this panics (a worker must not block), and the panic
             // becomes the call's `WasmError::Host`.
-            runtime.block_on(f(input))
+            runtime.block_on(raced)
         })
     }
 }

@@ -401,6 +401,13 @@ impl<B: AbiCalls, T: Send + 'static> Caller<T> for Access<'_, B, T> {
         &mut B::data_mut(&mut self.0).state
     }
 
+    fn interrupt_handle(&self) -> Option<wasmhost_api::InterruptHandle> {
+        let interrupt = B::data(&self.0).interrupt.as_ref()?;
+        Some(wasmhost_api::InterruptHandle::new(std::sync::Arc::clone(
+            interrupt,
+        )))
+    }
+
     fn sleep(&mut self, duration: std::time::Duration) -> Result<(), WasmError> {
         match B::data(&self.0).interrupt.clone() {
             Some(interrupt) => match interrupt.sleep(duration) {

@@ -26,6 +26,12 @@ pub trait Caller<T>: Guest {
         std::thread::sleep(duration);
         Ok(())
     }
+
+    /// The calling instance's interrupt handle, when it can be interrupted: see
+    /// [`HostContext::interrupt_handle`].
+    fn interrupt_handle(&self) -> Option<crate::InterruptHandle> {
+        None
+    }
 }
 
 /// The context a host function runs in: host state, guest memory, and calls back into the
@@ -73,6 +79,14 @@ impl<'a, T> HostContext<'a, T> {
     /// return it with `?`, it stops the guest.
     pub fn sleep(&mut self, duration: std::time::Duration) -> Result<(), WasmError> {
         self.caller.sleep(duration)
+    }
+
+    /// The calling instance's interrupt handle, on an interruptible instance: a host function
+    /// that awaits on the guest's behalf races its future with
+    /// [`crate::InterruptHandle::fired`], so that a cancel or the call's deadline stops the
+    /// wait (the pool's async host functions do).
+    pub fn interrupt_handle(&self) -> Option<crate::InterruptHandle> {
+        self.caller.interrupt_handle()
     }
 
     /// Calls back into a serialized export of the calling guest.

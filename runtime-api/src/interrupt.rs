@@ -12,6 +12,7 @@
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,13 @@ impl InterruptHandle {
     pub fn interrupted(&self) -> Option<Interruption> {
         self.0.reason()
     }
+
+    /// Completes when the instance is interrupted, with why: for a host function that
+    /// awaits on the guest's behalf, to stop waiting when the call is cancelled or runs
+    /// past its deadline (the pool's async host functions race their future with it).
+    pub fn fired(&self) -> impl Future<Output = Interruption> + Send + '_ {
+        std::future::poll_fn(|cx| self.0.poll_fired(cx))
+    }
 }
 
 /// What pokes a running guest so that it looks at its [`Interrupt`].
@@ -100,6 +108,8 @@ pub struct Interrupt {
     /// Notified, under the signal's lock, whenever a fire is signalled: wakes a host
     /// function waiting on the guest's behalf ([`Interrupt::sleep`]).
     woken: Condvar,
+    /// The tasks awaiting a fire ([`InterruptHandle::fired`]), woken with `woken`.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl std::fmt::Debug for Interrupt {
@@ -120,6 +130,7 @@ impl Interrupt {
             scheduled: AtomicU64::new(0),
             signal: Mutex::new(None),
             woken: Condvar::new(),
+            wakers: Mutex::new(Vec::new()),
         })
     }
 
@@ -175,6 +186,27 @@ impl Interrupt {
             signal();
         }
         self.woken.notify_all();
+        let wakers =
+            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// [`InterruptHandle::fired`]'s poll. The reason is read again once the waker is in:
+    /// a fire signalled between the two reads has recorded its reason before.
+    fn poll_fired(&self, cx: &mut Context<'_>) -> Poll<Interruption> {
+        if let Some(why) = self.reason() {
+            return Poll::Ready(why);
+        }
+        {
+            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+        }
+        match self.reason() {
+            Some(why) => Poll::Ready(why),
+            None => Poll::Pending,
+        }
     }
 
     /// Waits `duration`, or less when the interrupt fires first, and says why it fired:
@@ -223,6 +255,11 @@ impl Interrupt {
         self.reason.store(0, SeqCst);
         self.cancelled_too.store(false, SeqCst);
         self.deadline.store(0, SeqCst);
+        // Tasks of calls before the reset wait no more on this instance.
+        self.wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         lower_flag();
     }
 
@@ -530,6 +567,33 @@ mod tests {
             interrupt.sleep(Duration::MAX),
             Some(Interruption::Cancelled)
         );
+    }
+
+    #[test]
+    fn an_awaited_fire_wakes_its_task() {
+        let (interrupt, _) = counted();
+        let handle = InterruptHandle::new(Arc::clone(&interrupt));
+        // The smallest executor: poll, park until woken.
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waiter = std::thread::spawn(move || {
+            let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+            let mut cx = Context::from_waker(&waker);
+            let mut fired = std::pin::pin!(handle.fired());
+            loop {
+                if let Poll::Ready(why) = fired.as_mut().poll(&mut cx) {
+                    return why;
+                }
+                std::thread::park();
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        interrupt.fire(Interruption::Deadline);
+        assert_eq!(waiter.join().unwrap(), Interruption::Deadline);
     }
 
     #[test]

@@ -23,6 +23,7 @@ wasmhost::on_every_engine!(
     no_more_calls_run_at_once_than_the_pool_allows,
     a_dropped_call_stops_its_guest_and_frees_its_turn,
     a_pool_timeout_interrupts_long_calls_and_drops_their_instances,
+    a_deadline_or_a_dropped_call_ends_an_async_host_functions_wait,
     a_resetting_pool_gives_every_call_a_pristine_instance,
 );
 
@@ -259,6 +260,40 @@ fn a_dropped_call_stops_its_guest_and_frees_its_turn(engine: &AnyEngine) {
         )
         .await;
         assert_eq!(next, Ok(Ok(6)), "the abandoned guest was stopped");
+    });
+}
+
+/// An async host function whose future never completes is dropped at the call's deadline,
+/// and at a cancel (the call's future dropped): the guest stops and the turn is freed.
+fn a_deadline_or_a_dropped_call_ends_an_async_host_functions_wait(engine: &AnyEngine) {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let mut host = host_functions();
+        host.func_async("host_add", |(_, _): (i64, i64)| {
+            std::future::pending::<Result<i64, WasmError>>()
+        });
+        let module = interruptible_host_calls(engine);
+        let pool = GuestPool::new(&module, &host, || 0)
+            .unwrap()
+            .max_concurrent(1)
+            .timeout(Duration::from_millis(50));
+        let began = Instant::now();
+        let stuck = pool.call::<_, i64>("sum3", (1i64, 2i64, 3i64)).await;
+        assert_eq!(stuck, Err(WasmError::Interrupted(Interruption::Deadline)));
+        assert!(began.elapsed() < Duration::from_secs(10));
+        let pool = GuestPool::new(&module, &host, || 0)
+            .unwrap()
+            .max_concurrent(1);
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(50),
+            pool.call::<_, i64>("sum3", (1i64, 2i64, 3i64)),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the waiting call timed out");
+        // One call at a time: this one gets its turn only once the first guest stopped.
+        let next =
+            tokio::time::timeout(Duration::from_secs(30), pool.call::<_, u64>("count", 3u32)).await;
+        assert_eq!(next, Ok(Ok(3)), "the abandoned guest was stopped");
     });
 }
 
