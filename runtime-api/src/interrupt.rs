@@ -82,9 +82,73 @@ impl InterruptHandle {
     /// Completes when the instance is interrupted, with why: for a host function that
     /// awaits on the guest's behalf, to stop waiting when the call is cancelled or runs
     /// past its deadline (the pool's async host functions race their future with it).
-    pub fn fired(&self) -> impl Future<Output = Interruption> + Send + '_ {
-        std::future::poll_fn(|cx| self.0.poll_fired(cx))
+    pub fn fired(&self) -> Fired<'_> {
+        Fired {
+            interrupt: &self.0,
+            key: 0,
+        }
     }
+}
+
+/// A future that completes when an instance is interrupted: see
+/// [`InterruptHandle::fired`]. Its waker is held by the interrupt only while it waits.
+#[derive(Debug)]
+pub struct Fired<'a> {
+    interrupt: &'a Interrupt,
+    /// Its waker's key among the interrupt's waiters; 0 before its first wait.
+    key: u64,
+}
+
+impl Future for Fired<'_> {
+    type Output = Interruption;
+
+    /// The reason is read again once the waker is in: a fire signalled between the two
+    /// reads recorded its reason before it woke the waiters.
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Interruption> {
+        let this = self.get_mut();
+        let interrupt = this.interrupt;
+        if let Some(why) = interrupt.reason() {
+            return Poll::Ready(why);
+        }
+        {
+            let mut waiters = interrupt
+                .waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if this.key == 0 {
+                waiters.next_key += 1;
+                this.key = waiters.next_key;
+            }
+            match waiters.wakers.iter_mut().find(|(key, _)| *key == this.key) {
+                Some((_, waker)) => waker.clone_from(cx.waker()),
+                None => waiters.wakers.push((this.key, cx.waker().clone())),
+            }
+        }
+        match interrupt.reason() {
+            Some(why) => Poll::Ready(why),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Fired<'_> {
+    fn drop(&mut self) {
+        if self.key != 0 {
+            let mut waiters = self
+                .interrupt
+                .waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            waiters.wakers.retain(|(key, _)| *key != self.key);
+        }
+    }
+}
+
+/// The tasks awaiting an interrupt's fire, by key.
+#[derive(Default)]
+struct Waiters {
+    wakers: Vec<(u64, Waker)>,
+    next_key: u64,
 }
 
 /// What pokes a running guest so that it looks at its [`Interrupt`].
@@ -109,7 +173,7 @@ pub struct Interrupt {
     /// function waiting on the guest's behalf ([`Interrupt::sleep`]).
     woken: Condvar,
     /// The tasks awaiting a fire ([`InterruptHandle::fired`]), woken with `woken`.
-    wakers: Mutex<Vec<Waker>>,
+    waiters: Mutex<Waiters>,
 }
 
 impl std::fmt::Debug for Interrupt {
@@ -130,7 +194,7 @@ impl Interrupt {
             scheduled: AtomicU64::new(0),
             signal: Mutex::new(None),
             woken: Condvar::new(),
-            wakers: Mutex::new(Vec::new()),
+            waiters: Mutex::new(Waiters::default()),
         })
     }
 
@@ -179,34 +243,21 @@ impl Interrupt {
         }
     }
 
-    /// Raises the guest's flag through `signal` (the signal's lock, held) and wakes a
-    /// host function's [`Interrupt::sleep`].
+    /// Raises the guest's flag through `signal` (the signal's lock, held) and wakes what
+    /// waits on the guest's behalf ([`Interrupt::sleep`], [`InterruptHandle::fired`]).
     fn signal(&self, signal: &Option<Signal>) {
         if let Some(signal) = signal {
             signal();
         }
         self.woken.notify_all();
-        let wakers =
-            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
-        wakers.into_iter().for_each(Waker::wake);
-    }
-
-    /// [`InterruptHandle::fired`]'s poll. The reason is read again once the waker is in:
-    /// a fire signalled between the two reads has recorded its reason before.
-    fn poll_fired(&self, cx: &mut Context<'_>) -> Poll<Interruption> {
-        if let Some(why) = self.reason() {
-            return Poll::Ready(why);
-        }
-        {
-            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
-        }
-        match self.reason() {
-            Some(why) => Poll::Ready(why),
-            None => Poll::Pending,
-        }
+        let wakers = std::mem::take(
+            &mut self
+                .waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .wakers,
+        );
+        wakers.into_iter().for_each(|(_, waker)| waker.wake());
     }
 
     /// Waits `duration`, or less when the interrupt fires first, and says why it fired:
@@ -256,9 +307,10 @@ impl Interrupt {
         self.cancelled_too.store(false, SeqCst);
         self.deadline.store(0, SeqCst);
         // Tasks of calls before the reset wait no more on this instance.
-        self.wakers
+        self.waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .wakers
             .clear();
         lower_flag();
     }
@@ -566,6 +618,29 @@ mod tests {
         assert_eq!(
             interrupt.sleep(Duration::MAX),
             Some(Interruption::Cancelled)
+        );
+    }
+
+    #[test]
+    fn a_fired_future_holds_one_waker_while_it_waits_and_none_once_dropped() {
+        let (interrupt, _) = counted();
+        let handle = InterruptHandle::new(Arc::clone(&interrupt));
+        let waiting = |i: &Interrupt| i.waiters.lock().unwrap().wakers.len();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut fired = Box::pin(handle.fired());
+        let mut other = Box::pin(handle.fired());
+        for _ in 0..3 {
+            assert!(fired.as_mut().poll(&mut cx).is_pending());
+            assert!(other.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(waiting(&interrupt), 2);
+        drop(other);
+        assert_eq!(waiting(&interrupt), 1);
+        interrupt.fire(Interruption::Cancelled);
+        assert_eq!(waiting(&interrupt), 0);
+        assert_eq!(
+            fired.as_mut().poll(&mut cx),
+            Poll::Ready(Interruption::Cancelled)
         );
     }
 

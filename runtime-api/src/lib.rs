@@ -36,7 +36,7 @@ pub use engine::{Engine, ExportInfo, FuncSig, Guest, Instance, Module, Prelinked
 pub use error::{Trap, WasmError};
 pub use externs::{ExternKind, HostExtern, ImportType, Limits};
 pub use host::{Caller, HostContext, HostFn, HostFunc, HostFunctions, HostImport};
-pub use interrupt::{Interrupt, InterruptHandle, Interruption, Signal};
+pub use interrupt::{Fired, Interrupt, InterruptHandle, Interruption, Signal};
 pub use typed::{PackedFunc, SerializedFunc, WasmType, WasmTypes};
 pub use value::{FuncRef, ValType, Value};
 
