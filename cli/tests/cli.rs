@@ -369,6 +369,64 @@ const WASI_COMMAND: &str = r#"(module
         (drop (call $write (i32.const 1) (i32.const 100) (i32.const 1) (i32.const 200)))
         (call $exit (i32.const 7))))"#;
 
+/// A WASI command that echoes up to 16 bytes of its standard input.
+const ECHO_STDIN: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+        (i32.store (i32.const 100) (i32.const 1000))
+        (i32.store (i32.const 104) (i32.const 16))
+        (drop (call $read (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))
+        (i32.store (i32.const 104) (i32.load (i32.const 200)))
+        (drop (call $write (i32.const 1) (i32.const 100) (i32.const 1) (i32.const 300)))))"#;
+
+#[test]
+fn run_interrupts_a_wasi_command_waiting_on_its_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("echo.wat");
+    std::fs::write(&file, ECHO_STDIN).unwrap();
+    let file = file.to_str().unwrap();
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the wasmhost binary")
+    };
+    for engine in wasmhost::ENGINES {
+        // The input stays open with nothing in it (a single engine's run inherits it): the
+        // run waits until its deadline.
+        let mut child = spawn(&["run", file, "--engine", engine, "--timeout", "100"]);
+        let open = child.stdin.take();
+        let began = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if began.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{engine}: still waiting on its input after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        drop(open);
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains("interrupted: deadline passed"),
+            "{engine}: {text}"
+        );
+        // Given input and its end, the command echoes it.
+        let mut child = spawn(&["run", file, "--engine", engine]);
+        child.stdin.take().unwrap().write_all(b"hello").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello", "{engine}");
+    }
+}
+
 #[test]
 fn run_runs_a_wasi_command_passing_its_output_and_exit_code() {
     let dir = tempfile::tempdir().unwrap();

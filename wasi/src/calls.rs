@@ -4,7 +4,7 @@
 
 use std::io::SeekFrom;
 
-use wasmhost_api::{HostContext, HostFunctions, ValType, Value, WasmError};
+use wasmhost_api::{HostContext, HostFunctions, Interruption, ValType, Value, WasmError};
 
 use crate::WasiView;
 use crate::ctx::WasiCtx;
@@ -315,9 +315,15 @@ fn fd_filestat_set_times<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args) -> Answer {
 }
 
 /// Reads at most `most` bytes from `fd`, at `offset` when given (the position is kept).
-fn read_from(ctx: &mut WasiCtx, fd: u32, most: usize, offset: Option<u64>) -> Answer<Vec<u8>> {
+fn read_from(
+    ctx: &mut WasiCtx,
+    fd: u32,
+    most: usize,
+    offset: Option<u64>,
+    stopped: &dyn Fn() -> Option<Interruption>,
+) -> Answer<Vec<u8>> {
     match ctx.fds.get(fd).map_err(Fail::Errno)? {
-        Descriptor::In(input) if offset.is_none() => input.read(most).map_err(Fail::Errno),
+        Descriptor::In(input) if offset.is_none() => input.read(most, stopped),
         Descriptor::File {
             file, read: true, ..
         } => {
@@ -356,7 +362,11 @@ fn read_call<T: WasiView>(cx: Cx<'_, '_, T>, a: &Args, offset: Option<u64>, out:
     let list = mem::room(cx.guest(), a.u32(1), a.u32(2))?;
     cx.guest().memory_slice(out, 4)?;
     let wanted: usize = list.iter().map(|&(_, len)| len as usize).sum();
-    let bytes = read_from(wasi(cx), a.u32(0), wanted.min(MOST_BYTES_PER_CALL), offset)?;
+    // A wait for the host's input stops when the call is interrupted.
+    let handle = cx.interrupt_handle();
+    let stopped = || handle.as_ref().and_then(|h| h.interrupted());
+    let most = wanted.min(MOST_BYTES_PER_CALL);
+    let bytes = read_from(wasi(cx), a.u32(0), most, offset, &stopped)?;
     charge(cx, bytes.len())?;
     mem::scatter(cx.guest(), &list, &bytes)?;
     mem::put_u32(cx.guest(), out, bytes.len() as u32)

@@ -1,9 +1,10 @@
 //! The state of one instance's WASI: arguments, environment, descriptors, clocks and the
 //! random source, and the builder that makes it.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -14,6 +15,8 @@ use crate::errno::{self, Errno};
 use crate::fd::{Descriptor, Table};
 use crate::handle::DirHandle;
 use crate::memfs::MemoryDir;
+use crate::memory::{Answer, Fail};
+use wasmhost_api::{Interruption, WasmError};
 
 /// Where a guest's standard output or error goes.
 pub enum Output {
@@ -122,21 +125,130 @@ pub enum Input {
     Empty,
     /// These bytes, then end of file.
     Bytes(io::Cursor<Vec<u8>>),
-    /// The host process's own standard input.
+    /// The host process's own standard input ([`WasiCtxBuilder::inherit_stdin`]).
     Inherit,
 }
 
 impl Input {
-    /// Reads at most `most` bytes.
-    pub(crate) fn read(&mut self, most: usize) -> Result<Vec<u8>, Errno> {
+    /// Reads at most `most` bytes. A read of the host's input that has to wait asks
+    /// `stopped` every few milliseconds whether the call was interrupted, and stops with it.
+    pub(crate) fn read(
+        &mut self,
+        most: usize,
+        stopped: &dyn Fn() -> Option<Interruption>,
+    ) -> Answer<Vec<u8>> {
         let mut buf = vec![0; most];
         let n = match self {
             Input::Empty => 0,
             Input::Bytes(cursor) => cursor.read(&mut buf).unwrap_or(0),
-            Input::Inherit => io::stdin().read(&mut buf).map_err(|e| errno::from_io(&e))?,
+            Input::Inherit => return pump().read(most, stopped),
         };
         buf.truncate(n);
         Ok(buf)
+    }
+}
+
+/// The most bytes of the host's input read ahead of the guest.
+const PUMPED_AT_MOST: usize = 1 << 20;
+
+/// How often a guest waiting on the host's input looks for an interruption: well within the
+/// 10 ms a deadline promises.
+const PUMP_POLL: Duration = Duration::from_millis(2);
+
+/// The host process's standard input, read by a thread of its own into a bounded buffer:
+/// a read blocked on a terminal or a pipe cannot be interrupted, a wait on the buffer can.
+/// One per process, as the input is; started by the first guest that reads it.
+struct Pump {
+    state: Mutex<Pumped>,
+    /// Notified when bytes come in, the input ends, or the guest takes bytes.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Pumped {
+    bytes: VecDeque<u8>,
+    /// End of input: `Some(None)` at its end, `Some(Some(kind))` after an error.
+    ended: Option<Option<io::ErrorKind>>,
+}
+
+fn pump() -> &'static Pump {
+    static PUMP: OnceLock<&'static Pump> = OnceLock::new();
+    PUMP.get_or_init(|| {
+        let pump: &'static Pump = Box::leak(Box::new(Pump {
+            state: Mutex::new(Pumped::default()),
+            changed: Condvar::new(),
+        }));
+        let started = std::thread::Builder::new()
+            .name("wasmhost-stdin".into())
+            .spawn(move || pump.run());
+        if let Err(e) = started {
+            pump.lock().ended = Some(Some(e.kind()));
+        }
+        pump
+    })
+}
+
+impl Pump {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pumped> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(&self) {
+        let mut chunk = vec![0; 64 << 10];
+        loop {
+            {
+                let mut state = self.lock();
+                while state.bytes.len() >= PUMPED_AT_MOST {
+                    state = self
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            let read = io::stdin().read(&mut chunk);
+            let mut state = self.lock();
+            match read {
+                Ok(0) => state.ended = Some(None),
+                Ok(n) => state.bytes.extend(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => state.ended = Some(Some(e.kind())),
+            }
+            let ended = state.ended.is_some();
+            drop(state);
+            self.changed.notify_all();
+            if ended {
+                return;
+            }
+        }
+    }
+
+    fn read(&self, most: usize, stopped: &dyn Fn() -> Option<Interruption>) -> Answer<Vec<u8>> {
+        let mut state = self.lock();
+        loop {
+            if most == 0 {
+                return Ok(Vec::new());
+            }
+            if !state.bytes.is_empty() {
+                let n = most.min(state.bytes.len());
+                let bytes = state.bytes.drain(..n).collect();
+                drop(state);
+                self.changed.notify_all();
+                return Ok(bytes);
+            }
+            match state.ended {
+                Some(None) => return Ok(Vec::new()),
+                Some(Some(kind)) => return Err(Fail::Errno(errno::from_io(&kind.into()))),
+                None => {}
+            }
+            if let Some(why) = stopped() {
+                return Err(Fail::Stop(WasmError::Interrupted(why)));
+            }
+            state = self
+                .changed
+                .wait_timeout(state, PUMP_POLL)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 }
 
@@ -310,7 +422,9 @@ impl WasiCtxBuilder {
         self
     }
 
-    /// Standard input is the host process's.
+    /// Standard input is the host process's. The first guest to read it starts a thread
+    /// that reads it ahead (up to 1 MiB), so that a guest waiting on it stops at a cancel
+    /// or its call's deadline; guests of the process share what it has read.
     pub fn inherit_stdin(mut self) -> Self {
         self.stdin = Input::Inherit;
         self
