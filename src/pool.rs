@@ -381,12 +381,12 @@ impl<T: 'static> AsyncHostFunctions for HostFunctions<T> {
             })?;
             let handle = ctx.interrupt_handle();
             let mut work = std::pin::pin!(f(input));
-            let mut fired = handle.as_ref().map(|h| Box::pin(h.fired()));
+            let mut fired = handle.as_ref().map(InterruptHandle::fired);
             // The future, unless the call is interrupted first: a cancel or the deadline
             // stops the wait, and the future is dropped.
             let raced = std::future::poll_fn(|cx| {
                 if let Some(fired) = &mut fired
-                    && let std::task::Poll::Ready(why) = fired.as_mut().poll(cx)
+                    && let std::task::Poll::Ready(why) = std::pin::Pin::new(fired).poll(cx)
                 {
                     return std::task::Poll::Ready(Err(WasmError::Interrupted(why)));
                 }

@@ -409,16 +409,13 @@ impl<B: AbiCalls, T: Send + 'static> Caller<T> for Access<'_, B, T> {
     }
 
     fn sleep(&mut self, duration: std::time::Duration) -> Result<(), WasmError> {
-        match B::data(&self.0).interrupt.clone() {
-            Some(interrupt) => match interrupt.sleep(duration) {
-                Some(why) => Err(WasmError::Interrupted(why)),
-                None => Ok(()),
-            },
-            None => {
-                std::thread::sleep(duration);
-                Ok(())
-            }
-        }
+        let Some(interrupt) = B::data(&self.0).interrupt.clone() else {
+            std::thread::sleep(duration);
+            return Ok(());
+        };
+        interrupt
+            .sleep(duration)
+            .map_or(Ok(()), |why| Err(WasmError::Interrupted(why)))
     }
 }
 

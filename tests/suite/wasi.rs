@@ -683,18 +683,24 @@ fn the_deterministic_mode_has_virtual_time_seeded_randomness_and_no_host_environ
     assert_eq!((u32_at(&mut g, 600), u32_at(&mut g, 604)), (0, 0));
 }
 
+/// The trampoline of [`TIME_CALLS`] on an engine of `engine`'s kind with `config`, its WASI
+/// state the builder's defaults.
+fn time_calls(engine: &AnyEngine, config: Config) -> wasmhost::AnyInstance<WasiCtx> {
+    let engine = AnyEngine::from_name(engine.name(), config).unwrap();
+    let mut host = HostFunctions::<WasiCtx>::new();
+    wasi::link(&mut host);
+    let module = engine.compile(&trampoline(TIME_CALLS)).unwrap();
+    module
+        .instantiate(&host, WasiCtx::builder().build())
+        .unwrap()
+}
+
 /// A WASI sleep on host time (a relative clock subscription of an hour) ends at the call's
 /// deadline, and the guest stops.
 fn a_deadline_ends_a_wasi_sleep(engine: &AnyEngine) {
     use Value::I32;
     let config = Config::default().call_timeout(std::time::Duration::from_millis(20));
-    let engine = AnyEngine::from_name(engine.name(), config).unwrap();
-    let mut host = HostFunctions::<WasiCtx>::new();
-    wasi::link(&mut host);
-    let module = engine.compile(&trampoline(TIME_CALLS)).unwrap();
-    let mut g = module
-        .instantiate(&host, WasiCtx::builder().build())
-        .unwrap();
+    let mut g = time_calls(engine, config);
     let mut subscription = [0u8; 48];
     subscription[24..32].copy_from_slice(&3_600_000_000_000u64.to_le_bytes());
     g.write(200, &subscription).unwrap();
@@ -709,14 +715,7 @@ fn a_deadline_ends_a_wasi_sleep(engine: &AnyEngine) {
 
 fn wasi_calls_charge_fuel_for_the_bytes_they_move(engine: &AnyEngine) {
     use Value::I32;
-    let config = Config::default().metering(Metering::Portable);
-    let engine = AnyEngine::from_name(engine.name(), config).unwrap();
-    let mut host = HostFunctions::<WasiCtx>::new();
-    wasi::link(&mut host);
-    let module = engine.compile(&trampoline(TIME_CALLS)).unwrap();
-    let mut g = module
-        .instantiate(&host, WasiCtx::builder().build())
-        .unwrap();
+    let mut g = time_calls(engine, Config::default().metering(Metering::Portable));
     let mut spent = |len: i32| {
         let before = g.fuel_consumed().unwrap();
         assert_eq!(errno(&mut g, "random_get", &[I32(0), I32(len)]), 0);
