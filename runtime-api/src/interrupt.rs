@@ -306,12 +306,6 @@ impl Interrupt {
         self.reason.store(0, SeqCst);
         self.cancelled_too.store(false, SeqCst);
         self.deadline.store(0, SeqCst);
-        // Tasks of calls before the reset wait no more on this instance.
-        self.waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .wakers
-            .clear();
         lower_flag();
     }
 
