@@ -16,6 +16,13 @@
 //! `unreachable`: that callee never reads it, and the host reads it only after a trap, to
 //! tell a stack overflow. A leaf call in a loop then costs the compare and branch alone.
 //!
+//! A function that calls and that only the module's direct calls reach takes its depth as
+//! an added last parameter, which is its `base`: its callers push `base + frame` as the
+//! call's last argument instead of storing it in the global, and it reads no global at its
+//! entry (`passed_as_parameter`). The global is then raised only on the way to the trap,
+//! as for a leaf. The host, a table and a tail call reach a function through its own
+//! signature, so the functions they may reach keep reading the global.
+//!
 //! Restoring the saved depth, rather than subtracting the frame again, is one instruction
 //! after each call instead of four: what a call costs an interpreter shows in call-heavy
 //! programs (recursion, small functions). And only a function the host may call (exported,
@@ -38,6 +45,8 @@
 //! sets it back to 0 after every failed call it made.
 
 use wasm_encoder::{BlockType, Function, Instruction};
+
+use crate::calls::{self, CallGraph};
 use wasmhost_api::{FRAME_OVERHEAD_BYTES, StackLimit, WasmError};
 use wasmparser::{FuncType, Parser, Payload, TypeRef, ValType, ValidPayload, Validator};
 
@@ -202,6 +211,31 @@ pub(crate) fn save(f: &mut Function, depth: u32, base: u32) {
         .instruction(&Instruction::LocalSet(base));
 }
 
+/// The defined functions that take the call depth as an added last parameter instead of
+/// reading the global ([`Call::Passed`]): those that call (they read the depth) and that
+/// only the module's own direct calls reach: not [`CallGraph::escaping`], and not the
+/// target of a tail call, which passes no depth.
+///
+/// A recursion's depth then travels in a register: shootout-ackermann's recursion spent
+/// half of what the hosted profile added to it in the global's load at the entry and its
+/// store before each call (see the README's resource-control section).
+pub(crate) fn passed_as_parameter(graph: &CallGraph) -> Vec<bool> {
+    let mut passed: Vec<bool> = graph
+        .bodies
+        .iter()
+        .map(|body| body.sites.iter().any(|site| !site.tail))
+        .collect();
+    for &f in &graph.escaping {
+        passed[f as usize] = false;
+    }
+    for site in graph.bodies.iter().flat_map(|body| &body.sites) {
+        if let (true, calls::Callee::Defined(f)) = (site.tail, site.callee) {
+            passed[f as usize] = false;
+        }
+    }
+    passed
+}
+
 /// A call under the stack limit, as [`enter`] emits it.
 #[derive(Clone, Copy)]
 pub(crate) struct Call {
@@ -211,21 +245,37 @@ pub(crate) struct Call {
     pub(crate) base: u32,
     /// What the callee's frame counts for.
     pub(crate) frame: u32,
-    /// Whether the callee may read the depth (it calls, or the call reaches the host or an
-    /// unknown function): then the depth is raised before the call, else only on the way
-    /// to the trap, where the host reads it to tell a stack overflow.
-    pub(crate) raised: bool,
+    /// How the callee learns its depth.
+    pub(crate) callee: Callee,
 }
 
-/// Emits the depth raise and check before `call`.
+/// How a callee learns the depth it runs at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Callee {
+    /// It never reads it (it calls nothing): the depth is raised only on the way to the
+    /// trap, where the host reads it to tell a stack overflow.
+    Blind,
+    /// It reads the global (it calls, and the host or an unknown function may call it too,
+    /// or the call reaches the host): the global is raised before the call.
+    Global,
+    /// It takes it as its last argument ([`passed_as_parameter`]): the raised depth is
+    /// pushed right before the call, and the global is raised only on the way to the trap.
+    Passed,
+}
+
+/// Emits the depth raise and check before `call`, and for a [`Callee::Passed`] the depth
+/// argument last.
 pub(crate) fn enter(f: &mut Function, call: Call, limit: u32) {
-    let raise = |f: &mut Function| {
+    let raised = |f: &mut Function| {
         f.instruction(&Instruction::LocalGet(call.base))
             .instruction(&Instruction::I32Const(call.frame as i32))
-            .instruction(&Instruction::I32Add)
-            .instruction(&Instruction::GlobalSet(call.global));
+            .instruction(&Instruction::I32Add);
     };
-    if call.raised {
+    let raise = |f: &mut Function| {
+        raised(f);
+        f.instruction(&Instruction::GlobalSet(call.global));
+    };
+    if call.callee == Callee::Global {
         raise(f);
     }
     // `base + frame > limit`, without the sum overflowing: a frame larger than the limit
@@ -236,18 +286,21 @@ pub(crate) fn enter(f: &mut Function, call: Call, limit: u32) {
                 .instruction(&Instruction::I32Const(room as i32))
                 .instruction(&Instruction::I32GtU)
                 .instruction(&Instruction::If(BlockType::Empty));
-            if !call.raised {
+            if call.callee != Callee::Global {
                 raise(f);
             }
             f.instruction(&Instruction::Unreachable)
                 .instruction(&Instruction::End);
         }
         None => {
-            if !call.raised {
+            if call.callee != Callee::Global {
                 raise(f);
             }
             f.instruction(&Instruction::Unreachable);
         }
+    }
+    if call.callee == Callee::Passed {
+        raised(f);
     }
 }
 

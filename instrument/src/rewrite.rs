@@ -106,11 +106,31 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
     for &f in graph.iter().flat_map(|g| &g.escaping) {
         host_reachable[f as usize] = true;
     }
+    let depth_passed = match (&graph, passes.stack_limit) {
+        (Some(graph), Some(_)) => depth::passed_as_parameter(graph),
+        _ => Vec::new(),
+    };
+    // Each signature of such a function gets a copy with the depth appended, after the
+    // module's own types.
+    let mut passed_types = BTreeMap::new();
+    for (f, _) in depth_passed
+        .iter()
+        .enumerate()
+        .filter(|(_, passed)| **passed)
+    {
+        if let Some(&ty) = layout.function_types.get(f) {
+            let next = (layout.types.len() + passed_types.len()) as u32;
+            passed_types.entry(ty).or_insert(next);
+        }
+    }
     let mut rewriter = Rewriter {
         passes,
         frames,
         globals,
-        param_counts: layout.param_counts,
+        types: layout.types,
+        function_types: layout.function_types,
+        depth_passed,
+        passed_types,
         imported_functions: layout.imported_functions,
         next_function: 0,
         reset,
@@ -187,15 +207,16 @@ struct Layout {
     defined_memories: u32,
     /// The indices of the mutable globals the module defines.
     mutable_globals: Vec<u32>,
-    /// The parameter count of each function defined (not imported), in order.
-    param_counts: Vec<u32>,
+    /// The module's types (a module with types beyond functions' is refused here).
+    types: Vec<wasmparser::FuncType>,
+    /// The type index of each function defined (not imported), in order.
+    function_types: Vec<u32>,
     export_names: Vec<String>,
 }
 
 impl Layout {
     fn of(wasm: &[u8]) -> Result<Self, WasmError> {
         let err = |e: wasmparser::BinaryReaderError| WasmError::Compile(e.to_string());
-        let mut types = Vec::new();
         let mut layout = Layout {
             imported_functions: 0,
             imported_globals: 0,
@@ -203,14 +224,15 @@ impl Layout {
             imported_memories: 0,
             defined_memories: 0,
             mutable_globals: Vec::new(),
-            param_counts: Vec::new(),
+            types: Vec::new(),
+            function_types: Vec::new(),
             export_names: Vec::new(),
         };
         for payload in Parser::new(0).parse_all(wasm) {
             match payload.map_err(err)? {
                 Payload::TypeSection(reader) => {
                     for ty in reader.into_iter_err_on_gc_types() {
-                        types.push(ty.map_err(err)?.params().len() as u32);
+                        layout.types.push(ty.map_err(err)?);
                     }
                 }
                 Payload::ImportSection(reader) => {
@@ -227,8 +249,7 @@ impl Layout {
                 }
                 Payload::FunctionSection(reader) => {
                     for index in reader {
-                        let params = types.get(index.map_err(err)? as usize).copied();
-                        layout.param_counts.push(params.unwrap_or(0));
+                        layout.function_types.push(index.map_err(err)?);
                     }
                 }
                 Payload::GlobalSection(reader) => {
@@ -289,7 +310,14 @@ struct Rewriter<'p> {
     frames: Option<depth::FrameCosts>,
     passes: &'p Passes,
     globals: AddedGlobals,
-    param_counts: Vec<u32>,
+    /// The module's types, and the type index of each defined function.
+    types: Vec<wasmparser::FuncType>,
+    function_types: Vec<u32>,
+    /// Per defined function, whether it takes the call depth as its last parameter
+    /// ([`depth::passed_as_parameter`]).
+    depth_passed: Vec<bool>,
+    /// The signatures of such functions, each to its copy with the depth appended.
+    passed_types: BTreeMap<u32, u32>,
     imported_functions: u32,
     next_function: usize,
     /// The index of the memory the interruption checks read, when they are on.
@@ -535,8 +563,13 @@ impl Rewriter<'_> {
                 .map(|defined| defined as usize),
             _ => None,
         };
-        // The depth is raised before the call only for a callee that may read it.
-        let raised = callee.is_none_or(|c| self.reads_depth.get(c) != Some(&false));
+        // The depth is raised before the call only for a callee that may read it, and
+        // passed to one that takes it.
+        let depth_callee = match callee {
+            Some(c) if self.depth_passed.get(c) == Some(&true) => depth::Callee::Passed,
+            Some(c) if self.reads_depth.get(c) == Some(&false) => depth::Callee::Blind,
+            _ => depth::Callee::Global,
+        };
         let callee_may_spend = callee.is_none_or(|c| self.may_spend.get(c) != Some(&false));
         if let (Some(depth_global), Some(limit), Some(frame)) =
             (depth_global, passes.stack_limit, frame)
@@ -545,7 +578,7 @@ impl Rewriter<'_> {
                 global: depth_global,
                 base: scratch.depth,
                 frame,
-                raised,
+                callee: depth_callee,
             };
             depth::enter(f, depth, limit.value());
         }
@@ -562,9 +595,11 @@ impl Rewriter<'_> {
             return Ok(());
         }
         f.instruction(&self.instruction_of(op.clone())?);
-        if let (Some(depth_global), Some(_), true) =
-            (depth_global, frame, self.restores_depth && raised)
-        {
+        if let (Some(depth_global), Some(_), true) = (
+            depth_global,
+            frame,
+            self.restores_depth && depth_callee != depth::Callee::Blind,
+        ) {
             depth::leave(f, depth_global, scratch.depth);
         }
         // 6. the callee spent from the global
@@ -1121,7 +1156,9 @@ struct Scratch {
     fuel: u32,
     f32: u32,
     f64: u32,
-    /// The function's call depth at its entry ([`depth::save`]).
+    /// The function's call depth, in a function that calls under a stack limit: its last
+    /// parameter ([`depth::passed_as_parameter`]) or a local copy of the global
+    /// ([`depth::save`]).
     depth: u32,
     /// An `i64`: a counted loop's number of iterations ([`counted::trips`]). This and the
     /// next two only in functions with a counted loop.
@@ -1153,6 +1190,46 @@ impl Scratch {
 
 impl Reencode for Rewriter<'_> {
     type Error = Infallible;
+
+    fn parse_type_section(
+        &mut self,
+        types: &mut wasm_encoder::TypeSection,
+        section: wasmparser::TypeSectionReader<'_>,
+    ) -> Result<(), Error<Infallible>> {
+        utils::parse_type_section(self, types, section)?;
+        // In the order of their indices.
+        let mut passed: Vec<(u32, u32)> = self.passed_types.iter().map(|(&t, &p)| (p, t)).collect();
+        passed.sort_unstable();
+        for (_, ty) in passed {
+            let Some(ty) = self.types.get(ty as usize).cloned() else {
+                continue;
+            };
+            let params = ty.params().iter().map(|&p| self.val_type(p));
+            let params = params
+                .chain([Ok(ValType::I32)])
+                .collect::<Result<Vec<_>, _>>()?;
+            let results = ty.results().iter().map(|&r| self.val_type(r));
+            let results = results.collect::<Result<Vec<_>, _>>()?;
+            types.ty().function(params, results);
+        }
+        Ok(())
+    }
+
+    fn parse_function_section(
+        &mut self,
+        functions: &mut wasm_encoder::FunctionSection,
+        section: wasmparser::FunctionSectionReader<'_>,
+    ) -> Result<(), Error<Infallible>> {
+        for (f, ty) in section.into_iter().enumerate() {
+            let ty = ty?;
+            let ty = match self.depth_passed.get(f) {
+                Some(true) => self.passed_types.get(&ty).copied().unwrap_or(ty),
+                _ => ty,
+            };
+            functions.function(ty);
+        }
+        Ok(())
+    }
 
     fn parse_memory_section(
         &mut self,
@@ -1212,11 +1289,11 @@ impl Reencode for Rewriter<'_> {
         code: &mut wasm_encoder::CodeSection,
         func: wasmparser::FunctionBody<'_>,
     ) -> Result<(), Error<Infallible>> {
-        let params = self
-            .param_counts
-            .get(self.next_function)
-            .copied()
-            .unwrap_or(0);
+        let ty = self.function_types.get(self.next_function);
+        let params = ty
+            .and_then(|ty| self.types.get(*ty as usize))
+            .map_or(0, |ty| ty.params().len() as u32);
+        let depth_passed = self.depth_passed.get(self.next_function) == Some(&true);
         let entry_check = self.checked_at_entry.get(self.next_function) == Some(&true);
         let entry_paid = matches!(self.paid_by_callers.get(self.next_function), Some(Some(_)));
         self.restores_depth = self.host_reachable.get(self.next_function) != Some(&false);
@@ -1234,6 +1311,21 @@ impl Reencode for Rewriter<'_> {
         let mut reader = func.get_operators_reader()?;
         while !reader.eof() {
             ops.push(reader.read()?);
+        }
+        // The depth parameter comes after the function's own: its locals move up one.
+        if depth_passed {
+            for op in &mut ops {
+                match op {
+                    Operator::LocalGet { local_index }
+                    | Operator::LocalSet { local_index }
+                    | Operator::LocalTee { local_index }
+                        if *local_index >= params =>
+                    {
+                        *local_index += 1
+                    }
+                    _ => {}
+                }
+            }
         }
         // Only a function with such operators gets v128 locals: a module without SIMD
         // stays valid on an engine built without it.
@@ -1271,26 +1363,40 @@ impl Reencode for Rewriter<'_> {
         // interpreter zeroes every local at each call (wasmi's `fib` kernel hosted ran 3 %
         // more instructions with two locals more).
         let counted_loops = !counted.is_empty();
-        let first = params + declared;
-        let mut scratch = Scratch {
-            i32: first,
-            fuel: first + 1,
-            f32: first + 2,
-            f64: first + 3,
-            depth: first + 4,
-            trips: first + 5,
-            fuel_left: first + 6,
-            chunk_bound: first + 7,
-            v128: None,
-        };
+        let calls = ops
+            .iter()
+            .any(|op| matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. }));
+        let saves_depth = self.globals.depth.is_some() && self.frames.is_some() && calls;
+        let first = params + u32::from(depth_passed) + declared;
         locals.extend([
             (1, ValType::I32),
             (1, ValType::I64),
             (1, ValType::F32),
             (1, ValType::F64),
-            (1, ValType::I32),
         ]);
-        let mut next = first + 5;
+        let mut next = first + 4;
+        // The depth a function that calls runs at: its parameter, or a local it copies the
+        // global into. A function that calls nothing never reads it.
+        let depth = match (depth_passed, saves_depth) {
+            (true, _) => params,
+            (false, true) => {
+                locals.push((1, ValType::I32));
+                next += 1;
+                next - 1
+            }
+            (false, false) => u32::MAX,
+        };
+        let mut scratch = Scratch {
+            i32: first,
+            fuel: first + 1,
+            f32: first + 2,
+            f64: first + 3,
+            depth,
+            trips: next,
+            fuel_left: next + 1,
+            chunk_bound: next + 2,
+            v128: None,
+        };
         if counted_loops {
             locals.extend([(2, ValType::I64), (1, ValType::I32)]);
             next += 3;
@@ -1342,10 +1448,7 @@ impl Reencode for Rewriter<'_> {
             interrupt::check(&mut f, memory, 0);
             self.interrupt_sites = 1;
         }
-        let calls = ops
-            .iter()
-            .any(|op| matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. }));
-        if let (Some(depth), Some(_), true) = (self.globals.depth, &self.frames, calls) {
+        if let (Some(depth), true) = (self.globals.depth, saves_depth && !depth_passed) {
             depth::save(&mut f, depth, scratch.depth);
         }
         let blind = if self.passes.canonicalize_nans {
@@ -1743,9 +1846,7 @@ mod tests {
                 !passes.canonicalize_nans,
                 "{passes:?}: {text}"
             );
-            let v128_locals = text
-                .matches("f64 i32 v128 v128 v128 v128 v128 v128)")
-                .count();
+            let v128_locals = text.matches("f64 v128 v128 v128 v128 v128 v128)").count();
             assert_eq!(v128_locals, usize::from(passes.canonicalize_nans), "{text}");
         }
     }
@@ -1793,12 +1894,12 @@ mod tests {
             stack_limit: Some(StackLimit::Frames(10)),
             ..Passes::default()
         };
-        // $leaf's entry is paid by its callers; $mid calls, so it reads the depth, and
-        // charges its own entry.
+        // $leaf's entry is paid by its callers; $mid calls, so it reads the depth (the
+        // global: it is exported), and charges its own entry.
         let wasm = wat::parse_str(
             r#"(module
                  (func $leaf (result i32) i32.const 1)
-                 (func $mid (result i32) call $leaf)
+                 (func $mid (export "mid") (result i32) call $leaf)
                  (func (export "run") (result i32) call $leaf call $mid i32.add))"#,
         )
         .unwrap();
@@ -1806,7 +1907,7 @@ mod tests {
         wasmparser::validate(&out).unwrap();
         let text = print(&out).split_whitespace().collect::<Vec<_>>().join(" ");
         // Fuel is global 0, the depth global 1, the function's depth local 4.
-        let leaf = &text[text.find("(func $leaf").unwrap()..text.find("(func $mid").unwrap()];
+        let leaf = &text[text.find("(func $leaf").unwrap()..text.find("(func $mid (").unwrap()];
         assert!(!leaf.contains("global."), "{leaf}");
         let run = &text[text.find("(func (;2;)").unwrap()..];
         // The leaf's call: the check alone, the raise on the way to the trap; neither the
@@ -1818,6 +1919,62 @@ mod tests {
         let to_mid = "i32.add global.set 1 local.get 4 i32.const 9 i32.gt_u if ;; label = @1 \
                       unreachable end call $mid local.get 4 global.set 1 global.get 0 local.set 1";
         assert!(run.contains(to_mid), "{run}");
+    }
+
+    #[test]
+    fn a_function_only_direct_calls_reach_takes_its_depth_as_a_parameter() {
+        let passes = Passes {
+            stack_limit: Some(StackLimit::Frames(10)),
+            ..Passes::default()
+        };
+        // $rec recurses and has a local of its own after its parameter; $tail is reached
+        // by a tail call and $listed through a table, which pass no depth.
+        let wasm = wat::parse_str(
+            r#"(module
+                 (type $t (func (param i32) (result i32)))
+                 (func $rec (type $t) (local i32)
+                   local.get 0 local.set 1
+                   local.get 1 if (result i32)
+                     local.get 1 i32.const 1 i32.sub call $rec
+                   else i32.const 0 end)
+                 (func $tail (type $t) local.get 0 call $rec)
+                 (func $listed (type $t) local.get 0 call $rec)
+                 (func (export "run") (type $t) local.get 0 call $rec return_call $tail)
+                 (table 1 funcref) (elem (i32.const 0) $listed))"#,
+        )
+        .unwrap();
+        let (out, _) = rewrite(&wasm, &passes).unwrap();
+        wasmparser::validate(&out).unwrap();
+        let text = print(&out).split_whitespace().collect::<Vec<_>>().join(" ");
+        // The depth is the parameter after $rec's own, its local moved up to 2.
+        assert!(
+            text.contains("(type (;1;) (func (param i32 i32) (result i32)))"),
+            "{text}"
+        );
+        let rec = &text[text.find("(func $rec").unwrap()..text.find("(func $tail").unwrap()];
+        assert!(rec.starts_with("(func $rec (;0;) (type 1)"), "{rec}");
+        assert!(
+            rec.contains("local.get 0 local.set 2 local.get 2 if"),
+            "{rec}"
+        );
+        // The call checks the parameter, raises the global only on the way to the trap,
+        // and passes the raised depth as its last argument.
+        let call = "local.get 1 i32.const 9 i32.gt_u if ;; label = @2 local.get 1 i32.const 1 \
+                    i32.add global.set 0 unreachable end local.get 1 i32.const 1 i32.add call $rec";
+        assert!(rec.contains(call), "{rec}");
+        assert!(!rec.contains("global.get"), "{rec}");
+        // The others read the global at their entry, and keep their signatures.
+        for name in [
+            "$tail (;1;) (type $t)",
+            "$listed (;2;) (type $t)",
+            "(;3;) (type $t)",
+        ] {
+            let at = text
+                .find(&format!("(func {name}"))
+                .unwrap_or_else(|| panic!("{text}"));
+            let entry = &text[at..at + 120];
+            assert!(entry.contains("global.get 0 local.set"), "{entry}");
+        }
     }
 
     #[test]

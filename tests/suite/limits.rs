@@ -307,7 +307,9 @@ fn recursion_stops_at_the_configured_depth(engine: &AnyEngine) {
 /// Recursion with frames of known sizes under a byte limit. `nest`: 1 parameter and at most
 /// 2 values on its operand stack: 32 + 8 + 16 = 56 bytes. `wide`: 1 parameter, 20 `i64`
 /// locals, 2 values: 32 + 168 + 16 = 216 bytes. `via_table` calls `nest` through the table,
-/// which costs the largest frame of that signature (216).
+/// which costs the largest frame of that signature (216). `inside` runs `$inside`, which
+/// only the module's direct calls reach, so it takes its depth as a parameter: 1 parameter,
+/// 1 local, 2 values: 32 + 16 + 16 = 64 bytes, `inside(n)` nesting `n + 1` of them.
 const FRAMES: &str = r#"(module
   (type $t (func (param i32) (result i32)))
   (table 1 funcref)
@@ -323,6 +325,12 @@ const FRAMES: &str = r#"(module
       (else (i32.add (call $wide (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
   (func (export "via_table") (type $t)
     (call_indirect (type $t) (local.get 0) (i32.const 0)))
+  (func $inside (type $t) (local i32)
+    (local.set 1 (i32.sub (local.get 0) (i32.const 1)))
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (call $inside (local.get 1)) (i32.const 1)))))
+  (func (export "inside") (type $t) (call $inside (local.get 0)))
   (func $down (export "down") (call $down)))"#;
 
 /// An instance of the text module `wat`, without imports, on `engine`.
@@ -359,6 +367,8 @@ fn the_stack_limit_counts_each_frame_s_bytes(engine: &AnyEngine) {
     assert_deepest(&mut guest, "wide", 25);
     // The indirect call counts the largest frame of its signature, then 56 a level.
     assert_deepest(&mut guest, "via_table", (5_600 - 216) / 56);
+    // A depth passed as a parameter counts the same: 87 frames of 64 bytes.
+    assert_deepest(&mut guest, "inside", 5_600 / 64 - 1);
     // A limit smaller than one frame: no call of that frame fits at all.
     let mut guest = frames_guest(engine, Config::default().max_stack_bytes(100));
     assert_deepest(&mut guest, "wide", 0);
@@ -391,6 +401,7 @@ fn the_deterministic_profile_limits_the_stack(engine: &AnyEngine) {
     let bytes = wasmhost::DEFAULT_MAX_STACK_BYTES as i32;
     assert_deepest(&mut guest, "nest", bytes / 56);
     assert_deepest(&mut guest, "wide", bytes / 216);
+    assert_deepest(&mut guest, "inside", bytes / 64 - 1);
 }
 
 /// Calls among the module's own functions leave the depth raised (nothing reads it before
