@@ -1017,6 +1017,19 @@ impl Rewriter<'_> {
         Ok(())
     }
 
+    /// The index of the depth parameter of the function of index `function` (imports
+    /// first), when it takes one: its parameter count.
+    fn depth_parameter(&self, function: u32) -> Option<u32> {
+        let defined = function.checked_sub(self.imported_functions)? as usize;
+        if self.depth_passed.get(defined) != Some(&true) {
+            return None;
+        }
+        let ty = self
+            .types
+            .get(*self.function_types.get(defined)? as usize)?;
+        Some(ty.params().len() as u32)
+    }
+
     /// Emits the fuel's test on a way out of a function that may return to the host.
     fn test_on_leaving(&self, f: &mut Function, scratch: Scratch) {
         if let Some(global) = self.globals.fuel {
@@ -1212,6 +1225,34 @@ impl Reencode for Rewriter<'_> {
             let results = results.collect::<Result<Vec<_>, _>>()?;
             types.ty().function(params, results);
         }
+        Ok(())
+    }
+
+    fn parse_custom_name_subsection(
+        &mut self,
+        names: &mut wasm_encoder::NameSection,
+        section: wasmparser::Name<'_>,
+    ) -> Result<(), Error<Infallible>> {
+        let wasmparser::Name::Local(functions) = section else {
+            return utils::parse_custom_name_subsection(self, names, section);
+        };
+        // The locals of a function that takes its depth as a parameter moved up one.
+        let mut out = wasm_encoder::IndirectNameMap::new();
+        for function in functions {
+            let function = function?;
+            let params = self.depth_parameter(function.index);
+            let mut locals = wasm_encoder::NameMap::new();
+            for local in function.names {
+                let local = local?;
+                let index = match params {
+                    Some(params) if local.index >= params => local.index + 1,
+                    _ => local.index,
+                };
+                locals.append(index, local.name);
+            }
+            out.append(function.index, &locals);
+        }
+        names.locals(&out);
         Ok(())
     }
 
@@ -1927,15 +1968,15 @@ mod tests {
             stack_limit: Some(StackLimit::Frames(10)),
             ..Passes::default()
         };
-        // $rec recurses and has a local of its own after its parameter; $tail is reached
-        // by a tail call and $listed through a table, which pass no depth.
+        // $rec recurses and has a local of its own after its parameter, named; $tail is
+        // reached by a tail call and $listed through a table, which pass no depth.
         let wasm = wat::parse_str(
             r#"(module
                  (type $t (func (param i32) (result i32)))
-                 (func $rec (type $t) (local i32)
-                   local.get 0 local.set 1
-                   local.get 1 if (result i32)
-                     local.get 1 i32.const 1 i32.sub call $rec
+                 (func $rec (type $t) (local $copy i32)
+                   local.get 0 local.set $copy
+                   local.get $copy if (result i32)
+                     local.get $copy i32.const 1 i32.sub call $rec
                    else i32.const 0 end)
                  (func $tail (type $t) local.get 0 call $rec)
                  (func $listed (type $t) local.get 0 call $rec)
@@ -1946,15 +1987,17 @@ mod tests {
         let (out, _) = rewrite(&wasm, &passes).unwrap();
         wasmparser::validate(&out).unwrap();
         let text = print(&out).split_whitespace().collect::<Vec<_>>().join(" ");
-        // The depth is the parameter after $rec's own, its local moved up to 2.
+        // The depth is the parameter after $rec's own, its local moved up to 2, its name
+        // with it.
         assert!(
             text.contains("(type (;1;) (func (param i32 i32) (result i32)))"),
             "{text}"
         );
         let rec = &text[text.find("(func $rec").unwrap()..text.find("(func $tail").unwrap()];
         assert!(rec.starts_with("(func $rec (;0;) (type 1)"), "{rec}");
+        assert!(rec.contains("(local $copy i32)"), "{rec}");
         assert!(
-            rec.contains("local.get 0 local.set 2 local.get 2 if"),
+            rec.contains("local.get 0 local.set $copy local.get $copy if"),
             "{rec}"
         );
         // The call checks the parameter, raises the global only on the way to the trap,
