@@ -748,15 +748,24 @@ fn reset(c: &mut Criterion) {
     }
 }
 
-/// Float kernels shaped like real programs (n-body, spectral norm, Mandelbrot) on every
-/// engine in the default profile, the deterministic one, and the hosted one (deterministic
-/// with portable fuel), and natively: what the hosted configuration costs on float code.
+/// Float kernels shaped like real programs (n-body, spectral norm, Mandelbrot), and a
+/// call-heavy recursion (`fib`, group `recursion_fib`: a call per few instructions, where the
+/// stack limit and the fuel are paid on every call), on every engine in the default profile,
+/// the deterministic one, and the hosted one (deterministic with portable fuel), and
+/// natively: what the hosted configuration costs on such code.
 fn float_kernels_by_profile(c: &mut Criterion) {
-    type Native = fn(u32) -> f64;
-    let kernels_: [(&str, i32, Native); 3] = [
-        ("nbody", 20_000, kernels::nbody),
-        ("spectral_norm", 60, kernels::spectral_norm),
-        ("mandelbrot", 120, kernels::mandelbrot),
+    type Native = fn(u32) -> u64;
+    let kernels_: [(&str, &str, i32, Native); 4] = [
+        ("float_nbody", "nbody", 20_000, |n| {
+            kernels::nbody(n).to_bits()
+        }),
+        ("float_spectral_norm", "spectral_norm", 60, |n| {
+            kernels::spectral_norm(n).to_bits()
+        }),
+        ("float_mandelbrot", "mandelbrot", 120, |n| {
+            kernels::mandelbrot(n).to_bits()
+        }),
+        ("recursion_fib", "fib", 22, kernels::fib),
     ];
     let profiles = [
         ("default", Config::default()),
@@ -768,8 +777,8 @@ fn float_kernels_by_profile(c: &mut Criterion) {
                 .metering(Metering::Portable),
         ),
     ];
-    for (kernel, size, native) in kernels_ {
-        let mut g = c.benchmark_group(format!("float_{kernel}"));
+    for (group, kernel, size, native) in kernels_ {
+        let mut g = c.benchmark_group(group);
         for (profile, config) in &profiles {
             for engine in engines(config) {
                 let mut instance = engine

@@ -205,17 +205,21 @@ pub fn rows(medians: &Medians) -> Vec<Row> {
             Some(format!("simd_matmul_40/{e}/default")),
             Target::AtMost(1.25),
         );
-        for kernel in ["nbody", "spectral_norm", "mandelbrot"] {
+        let by_profile = ["nbody", "spectral_norm", "mandelbrot"]
+            .map(|kernel| (kernel, format!("float_{kernel}")))
+            .into_iter()
+            .chain([("fib", "recursion_fib".to_string())]);
+        for (kernel, group) in by_profile {
             ratio(
                 format!("{e}: {kernel}, deterministic / default profile"),
-                format!("float_{kernel}/{e}/deterministic"),
-                Some(format!("float_{kernel}/{e}/default")),
+                format!("{group}/{e}/deterministic"),
+                Some(format!("{group}/{e}/default")),
                 Target::AtMost(1.25),
             );
             ratio(
                 format!("{e}: {kernel}, hosted (deterministic + portable fuel) / default"),
-                format!("float_{kernel}/{e}/hosted"),
-                Some(format!("float_{kernel}/{e}/default")),
+                format!("{group}/{e}/hosted"),
+                Some(format!("{group}/{e}/default")),
                 // The hosted profile's targets on real programs (the hosting issue).
                 Target::AtMost(if e == "wasmi" { 1.3 } else { 1.15 }),
             );

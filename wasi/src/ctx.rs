@@ -425,6 +425,10 @@ impl WasiCtxBuilder {
     /// Standard input is the host process's. The first guest to read it starts a thread
     /// that reads it ahead (up to 1 MiB), so that a guest waiting on it stops at a cancel
     /// or its call's deadline; guests of the process share what it has read.
+    ///
+    /// From then on the host's own reads of its standard input miss what that thread has
+    /// taken and no guest read yet (up to 1 MiB): a host that reads its input itself after
+    /// a guest did should give the guest its bytes with [`Self::stdin_bytes`] instead.
     pub fn inherit_stdin(mut self) -> Self {
         self.stdin = Input::Inherit;
         self
