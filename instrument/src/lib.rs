@@ -15,7 +15,8 @@
 //! 2. [`fuel`]: before a bulk memory or table operation, or `memory.grow`, its length-based
 //!    cost;
 //! 3. [`limits`]: `memory.grow` and `table.grow` checked against the limits;
-//! 4. [`depth`]: before a `call` or `call_indirect`, the depth is raised and checked;
+//! 4. [`depth`]: before a `call` or `call_indirect`, the depth is raised and checked (and
+//!    passed as the last argument to a function only direct calls reach);
 //! 5. the instruction itself;
 //! 6. [`depth`]: after the call, the depth is lowered, and [`fuel`]: the function's copy of
 //!    the fuel is reloaded from the global the callee spent from;
@@ -122,7 +123,9 @@ impl Passes {
 pub enum Global {
     /// `i64`: the fuel left. Negative once a charge did not fit: the guest is out of fuel.
     Fuel,
-    /// `i32`: the current call depth (calls entered and not yet returned).
+    /// `i32`: the call depth, as the host's calls and the functions it may call read it,
+    /// and as it stood when the limit stopped the guest. Functions that only the module's
+    /// direct calls reach take their depth as a parameter instead and leave it as it was.
     Depth,
     /// `i32`: which limit stopped the guest: 0 none, [`limits::MEMORY_HIT`] or
     /// [`limits::TABLE_HIT`].
