@@ -2020,6 +2020,48 @@ mod tests {
         }
     }
 
+    /// A function that takes its depth as a parameter and has everything the other passes
+    /// add locals for or read locals in: a counted loop, float and vector locals, a call to
+    /// the host and through the table. Valid under every pass set, the depth passed whenever
+    /// there is a stack limit.
+    #[test]
+    fn a_function_taking_its_depth_keeps_the_module_valid_under_every_pass() {
+        let wasm = wat::parse_str(
+            r#"(module
+                 (import "env" "f" (func $host (param i32)))
+                 (type $t (func (param i32 f64) (result f64)))
+                 (memory 1) (table 1 funcref) (elem (i32.const 0) $listed)
+                 (func $inner (type $t) (local $i i32) (local $acc f64) (local $v v128)
+                   (local.set $i (i32.const 0))
+                   (loop $l
+                     (local.set $acc (f64.add (local.get $acc) (local.get 1)))
+                     (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                     (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+                   (local.set $v (f64x2.splat (local.get $acc)))
+                   (f64.store (i32.const 0)
+                     (f64x2.extract_lane 0 (f64x2.mul (local.get $v) (local.get $v))))
+                   (call $host (local.get $i))
+                   (drop (call_indirect (type $t) (local.get 0) (local.get 1) (i32.const 0)))
+                   (if (result f64) (local.get 0)
+                     (then (call $inner (i32.sub (local.get 0) (i32.const 1)) (local.get $acc)))
+                     (else (local.get $acc))))
+                 (func $listed (type $t) (local.get 1))
+                 (func (export "run") (type $t) (call $inner (local.get 0) (local.get 1))))"#,
+        )
+        .unwrap();
+        for passes in pass_sets() {
+            let (out, _) = rewrite(&wasm, &passes).unwrap();
+            wasmparser::validate(&out).unwrap_or_else(|e| panic!("{passes:?}: {e}"));
+            let text = print(&out);
+            let passed = text.contains("(func $inner (;1;) (type 2) (param i32 f64 i32)");
+            assert_eq!(passed, passes.stack_limit.is_some(), "{passes:?}: {text}");
+            // The loop's copy without checks, paid for at once: its trip count times its cost.
+            if passes.fuel.is_some() {
+                assert!(text.contains("i64.mul"), "{passes:?}: {text}");
+            }
+        }
+    }
+
     #[test]
     fn reserved_export_names_are_refused() {
         let wasm =
