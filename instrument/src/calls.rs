@@ -157,6 +157,22 @@ impl CallGraph {
         returns
     }
 
+    /// Per defined function, whether only the module's own direct calls reach it: not
+    /// [`CallGraph::escaping`], and not the target of a tail call. Such a function may take
+    /// added parameters: every call to it is a `call` the rewrite emits.
+    pub(crate) fn direct_only(&self) -> Vec<bool> {
+        let mut direct = vec![true; self.bodies.len()];
+        for &f in &self.escaping {
+            direct[f as usize] = false;
+        }
+        for site in self.bodies.iter().flat_map(|body| &body.sites) {
+            if let (true, Callee::Defined(f)) = (site.tail, site.callee) {
+                direct[f as usize] = false;
+            }
+        }
+        direct
+    }
+
     /// The defined functions `site` may reach.
     pub(crate) fn callees<'a>(&'a self, site: &'a CallSite) -> &'a [u32] {
         match site.callee {

@@ -17,9 +17,9 @@
 //! tell a stack overflow. A leaf call in a loop then costs the compare and branch alone.
 //!
 //! A function that calls and that only the module's direct calls reach takes its depth as
-//! an added last parameter, which is its `base`: its callers push `base + frame` as the
-//! call's last argument instead of storing it in the global, and it reads no global at its
-//! entry (`passed_as_parameter`). The global is then raised only on the way to the trap,
+//! an added parameter after its own, which is its `base`: its callers push `base + frame`
+//! as that argument instead of storing it in the global, and it reads no global at its
+//! entry (`passed_as_parameter`; the fuel may follow it, see [`crate::fuel`]). The global is then raised only on the way to the trap,
 //! as for a leaf. The host, a table and a tail call reach a function through its own
 //! signature, so the functions they may reach keep reading the global.
 //!
@@ -46,7 +46,7 @@
 
 use wasm_encoder::{BlockType, Function, Instruction};
 
-use crate::calls::{self, CallGraph};
+use crate::calls::CallGraph;
 use wasmhost_api::{FRAME_OVERHEAD_BYTES, StackLimit, WasmError};
 use wasmparser::{FuncType, Parser, Payload, TypeRef, ValType, ValidPayload, Validator};
 
@@ -211,29 +211,20 @@ pub(crate) fn save(f: &mut Function, depth: u32, base: u32) {
         .instruction(&Instruction::LocalSet(base));
 }
 
-/// The defined functions that take the call depth as an added last parameter instead of
-/// reading the global ([`Call::Passed`]): those that call (they read the depth) and that
-/// only the module's own direct calls reach: not [`CallGraph::escaping`], and not the
-/// target of a tail call, which passes no depth.
+/// The defined functions that take the call depth as an added parameter instead of
+/// reading the global ([`Callee::Passed`]): those that call (they read the depth) and that
+/// only the module's own direct calls reach ([`CallGraph::direct_only`]).
 ///
-/// A recursion's depth then travels in a register: shootout-ackermann's recursion spent
-/// half of what the hosted profile added to it in the global's load at the entry and its
-/// store before each call (see the README's resource-control section).
+/// A recursion's depth then travels in a register, not through memory: the deterministic
+/// profile's cost on shootout-ackermann's recursion fell by a third on every engine (see
+/// the README's benchmarks).
 pub(crate) fn passed_as_parameter(graph: &CallGraph) -> Vec<bool> {
-    let mut passed: Vec<bool> = graph
+    let direct = graph.direct_only();
+    let calls = graph
         .bodies
         .iter()
-        .map(|body| body.sites.iter().any(|site| !site.tail))
-        .collect();
-    for &f in &graph.escaping {
-        passed[f as usize] = false;
-    }
-    for site in graph.bodies.iter().flat_map(|body| &body.sites) {
-        if let (true, calls::Callee::Defined(f)) = (site.tail, site.callee) {
-            passed[f as usize] = false;
-        }
-    }
-    passed
+        .map(|body| body.sites.iter().any(|site| !site.tail));
+    direct.iter().zip(calls).map(|(d, c)| *d && c).collect()
 }
 
 /// A call under the stack limit, as [`enter`] emits it.

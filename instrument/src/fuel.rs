@@ -20,7 +20,9 @@
 //! call (the callee, or a host function, spends from the global), and stores every new
 //! value to the global. So the global is never stale, and a charge never waits for the
 //! previous charge's store: the dependency from one charge to the next runs through a
-//! register, not through memory.
+//! register, not through memory. A function that only the module's direct calls reach
+//! takes the fuel as an added parameter instead of loading it at entry
+//! ([`passed_as_parameter`]): its caller's local, equal to the global at every call.
 //!
 //! Calls do not end a region: a callee that runs out stops inside the callee.
 //!
@@ -457,6 +459,23 @@ pub(crate) fn may_spend(graph: &CallGraph, paid: &[Option<u64>]) -> Vec<bool> {
                 || body.charged_beyond_entry
                 || (body.entry_charge > 0 && !entry_paid)
         })
+        .collect()
+}
+
+/// Per defined function, whether it takes the fuel as an added parameter (after the call
+/// depth, when it takes that too): one that only the module's direct calls reach
+/// ([`CallGraph::direct_only`]) and that may spend (`may_spend`, from [`may_spend`]). Its
+/// callers pass their fuel local, which equals the global at every call (each charge
+/// stores both, and each call that may spend is followed by a reload), so it loads nothing
+/// at its entry. It still stores each charge to the global: the host reads it after a
+/// trap, and its callers reload it after the call. A recursion's calls then read the
+/// global once each, after the call, instead of twice.
+pub(crate) fn passed_as_parameter(graph: &CallGraph, may_spend: &[bool]) -> Vec<bool> {
+    let direct = graph.direct_only();
+    direct
+        .iter()
+        .zip(may_spend)
+        .map(|(direct, spends)| *direct && *spends)
         .collect()
 }
 

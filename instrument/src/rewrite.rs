@@ -110,17 +110,23 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         (Some(graph), Some(_)) => depth::passed_as_parameter(graph),
         _ => Vec::new(),
     };
-    // Each signature of such a function gets a copy with the depth appended, after the
+    let fuel_passed = match (&graph, passes.fuel.is_some()) {
+        (Some(graph), true) => fuel::passed_as_parameter(graph, &may_spend),
+        _ => Vec::new(),
+    };
+    let added_params: Vec<AddedParams> = (0..layout.function_types.len())
+        .map(|f| AddedParams {
+            depth: depth_passed.get(f) == Some(&true),
+            fuel: fuel_passed.get(f) == Some(&true),
+        })
+        .collect();
+    // Each signature of such a function gets a copy with what it takes appended, after the
     // module's own types.
     let mut passed_types = BTreeMap::new();
-    for (f, _) in depth_passed
-        .iter()
-        .enumerate()
-        .filter(|(_, passed)| **passed)
-    {
-        if let Some(&ty) = layout.function_types.get(f) {
+    for (f, added) in added_params.iter().enumerate() {
+        if let (Some(&ty), true) = (layout.function_types.get(f), added.count() > 0) {
             let next = (layout.types.len() + passed_types.len()) as u32;
-            passed_types.entry(ty).or_insert(next);
+            passed_types.entry((ty, *added)).or_insert(next);
         }
     }
     let mut rewriter = Rewriter {
@@ -129,7 +135,7 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
         globals,
         types: layout.types,
         function_types: layout.function_types,
-        depth_passed,
+        added_params,
         passed_types,
         imported_functions: layout.imported_functions,
         next_function: 0,
@@ -305,6 +311,21 @@ impl AddedGlobals {
     }
 }
 
+/// What a function only the module's direct calls reach takes after its own parameters, in
+/// this order: the call depth ([`depth::passed_as_parameter`], an `i32`) and the fuel
+/// ([`fuel::passed_as_parameter`], an `i64`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct AddedParams {
+    depth: bool,
+    fuel: bool,
+}
+
+impl AddedParams {
+    fn count(self) -> u32 {
+        u32::from(self.depth) + u32::from(self.fuel)
+    }
+}
+
 struct Rewriter<'p> {
     /// What each call costs under the stack limit, when there is one.
     frames: Option<depth::FrameCosts>,
@@ -313,11 +334,11 @@ struct Rewriter<'p> {
     /// The module's types, and the type index of each defined function.
     types: Vec<wasmparser::FuncType>,
     function_types: Vec<u32>,
-    /// Per defined function, whether it takes the call depth as its last parameter
-    /// ([`depth::passed_as_parameter`]).
-    depth_passed: Vec<bool>,
-    /// The signatures of such functions, each to its copy with the depth appended.
-    passed_types: BTreeMap<u32, u32>,
+    /// Per defined function, the parameters it takes after its own.
+    added_params: Vec<AddedParams>,
+    /// The signatures of such functions, with what each takes, to the copy with those
+    /// parameters appended.
+    passed_types: BTreeMap<(u32, AddedParams), u32>,
     imported_functions: u32,
     next_function: usize,
     /// The index of the memory the interruption checks read, when they are on.
@@ -565,8 +586,10 @@ impl Rewriter<'_> {
         };
         // The depth is raised before the call only for a callee that may read it, and
         // passed to one that takes it.
+        let added = callee.and_then(|c| self.added_params.get(c)).copied();
+        let added = added.unwrap_or_default();
         let depth_callee = match callee {
-            Some(c) if self.depth_passed.get(c) == Some(&true) => depth::Callee::Passed,
+            _ if added.depth => depth::Callee::Passed,
             Some(c) if self.reads_depth.get(c) == Some(&false) => depth::Callee::Blind,
             _ => depth::Callee::Global,
         };
@@ -581,6 +604,14 @@ impl Rewriter<'_> {
                 callee: depth_callee,
             };
             depth::enter(f, depth, limit.value());
+        }
+        // The fuel, to a callee that takes it: the local, which equals the global, in a
+        // function that keeps it there.
+        if let (Some(fuel), true) = (fuel, added.fuel) {
+            match self.fuel_read {
+                true => f.instruction(&Instruction::LocalGet(fuel.local)),
+                false => f.instruction(&Instruction::GlobalGet(fuel.global)),
+            };
         }
         // The deterministic profile's relaxed SIMD: the spec's deterministic semantics,
         // canonicalized.
@@ -1017,17 +1048,15 @@ impl Rewriter<'_> {
         Ok(())
     }
 
-    /// The index of the depth parameter of the function of index `function` (imports
-    /// first), when it takes one: its parameter count.
-    fn depth_parameter(&self, function: u32) -> Option<u32> {
-        let defined = function.checked_sub(self.imported_functions)? as usize;
-        if self.depth_passed.get(defined) != Some(&true) {
-            return None;
-        }
-        let ty = self
-            .types
-            .get(*self.function_types.get(defined)? as usize)?;
-        Some(ty.params().len() as u32)
+    /// The parameter count of the defined function `defined` as the module declared it,
+    /// and what it takes after them.
+    fn params_of(&self, defined: usize) -> (u32, AddedParams) {
+        let ty = self.function_types.get(defined);
+        let params = ty
+            .and_then(|ty| self.types.get(*ty as usize))
+            .map_or(0, |ty| ty.params().len() as u32);
+        let added = self.added_params.get(defined).copied();
+        (params, added.unwrap_or_default())
     }
 
     /// Emits the fuel's test on a way out of a function that may return to the host.
@@ -1211,15 +1240,18 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<(), Error<Infallible>> {
         utils::parse_type_section(self, types, section)?;
         // In the order of their indices.
-        let mut passed: Vec<(u32, u32)> = self.passed_types.iter().map(|(&t, &p)| (p, t)).collect();
+        let mut passed: Vec<_> = self.passed_types.iter().map(|(&t, &p)| (p, t)).collect();
         passed.sort_unstable();
-        for (_, ty) in passed {
+        for (_, (ty, added)) in passed {
             let Some(ty) = self.types.get(ty as usize).cloned() else {
                 continue;
             };
             let params = ty.params().iter().map(|&p| self.val_type(p));
+            let depth = added.depth.then_some(Ok(ValType::I32));
+            let fuel = added.fuel.then_some(Ok(ValType::I64));
             let params = params
-                .chain([Ok(ValType::I32)])
+                .chain(depth)
+                .chain(fuel)
                 .collect::<Result<Vec<_>, _>>()?;
             let results = ty.results().iter().map(|&r| self.val_type(r));
             let results = results.collect::<Result<Vec<_>, _>>()?;
@@ -1236,17 +1268,20 @@ impl Reencode for Rewriter<'_> {
         let wasmparser::Name::Local(functions) = section else {
             return utils::parse_custom_name_subsection(self, names, section);
         };
-        // The locals of a function that takes its depth as a parameter moved up one.
+        // The locals of a function that takes added parameters moved up past them.
         let mut out = wasm_encoder::IndirectNameMap::new();
         for function in functions {
             let function = function?;
-            let params = self.depth_parameter(function.index);
+            let (params, added) = match function.index.checked_sub(self.imported_functions) {
+                Some(defined) => self.params_of(defined as usize),
+                None => (0, AddedParams::default()),
+            };
             let mut locals = wasm_encoder::NameMap::new();
             for local in function.names {
                 let local = local?;
-                let index = match params {
-                    Some(params) if local.index >= params => local.index + 1,
-                    _ => local.index,
+                let index = match local.index >= params {
+                    true => local.index + added.count(),
+                    false => local.index,
                 };
                 locals.append(index, local.name);
             }
@@ -1263,10 +1298,8 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<(), Error<Infallible>> {
         for (f, ty) in section.into_iter().enumerate() {
             let ty = ty?;
-            let ty = match self.depth_passed.get(f) {
-                Some(true) => self.passed_types.get(&ty).copied().unwrap_or(ty),
-                _ => ty,
-            };
+            let added = self.added_params.get(f).copied().unwrap_or_default();
+            let ty = self.passed_types.get(&(ty, added)).copied().unwrap_or(ty);
             functions.function(ty);
         }
         Ok(())
@@ -1330,11 +1363,7 @@ impl Reencode for Rewriter<'_> {
         code: &mut wasm_encoder::CodeSection,
         func: wasmparser::FunctionBody<'_>,
     ) -> Result<(), Error<Infallible>> {
-        let ty = self.function_types.get(self.next_function);
-        let params = ty
-            .and_then(|ty| self.types.get(*ty as usize))
-            .map_or(0, |ty| ty.params().len() as u32);
-        let depth_passed = self.depth_passed.get(self.next_function) == Some(&true);
+        let (params, added) = self.params_of(self.next_function);
         let entry_check = self.checked_at_entry.get(self.next_function) == Some(&true);
         let entry_paid = matches!(self.paid_by_callers.get(self.next_function), Some(Some(_)));
         self.restores_depth = self.host_reachable.get(self.next_function) != Some(&false);
@@ -1353,8 +1382,8 @@ impl Reencode for Rewriter<'_> {
         while !reader.eof() {
             ops.push(reader.read()?);
         }
-        // The depth parameter comes after the function's own: its locals move up one.
-        if depth_passed {
+        // The added parameters come after the function's own: its locals move up past them.
+        if added.count() > 0 {
             for op in &mut ops {
                 match op {
                     Operator::LocalGet { local_index }
@@ -1362,7 +1391,7 @@ impl Reencode for Rewriter<'_> {
                     | Operator::LocalTee { local_index }
                         if *local_index >= params =>
                     {
-                        *local_index += 1
+                        *local_index += added.count()
                     }
                     _ => {}
                 }
@@ -1408,30 +1437,31 @@ impl Reencode for Rewriter<'_> {
             .iter()
             .any(|op| matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. }));
         let saves_depth = self.globals.depth.is_some() && self.frames.is_some() && calls;
-        let first = params + u32::from(depth_passed) + declared;
-        locals.extend([
-            (1, ValType::I32),
-            (1, ValType::I64),
-            (1, ValType::F32),
-            (1, ValType::F64),
-        ]);
-        let mut next = first + 4;
+        let mut next = params + added.count() + declared;
+        let mut local = |ty: ValType| {
+            locals.push((1, ty));
+            next += 1;
+            next - 1
+        };
+        let i32_scratch = local(ValType::I32);
+        // The fuel: the parameter, or a local.
+        let fuel = match added.fuel {
+            true => params + u32::from(added.depth),
+            false => local(ValType::I64),
+        };
+        let (f32_scratch, f64_scratch) = (local(ValType::F32), local(ValType::F64));
         // The depth a function that calls runs at: its parameter, or a local it copies the
         // global into. A function that calls nothing never reads it.
-        let depth = match (depth_passed, saves_depth) {
+        let depth = match (added.depth, saves_depth) {
             (true, _) => params,
-            (false, true) => {
-                locals.push((1, ValType::I32));
-                next += 1;
-                next - 1
-            }
+            (false, true) => local(ValType::I32),
             (false, false) => u32::MAX,
         };
         let mut scratch = Scratch {
-            i32: first,
-            fuel: first + 1,
-            f32: first + 2,
-            f64: first + 3,
+            i32: i32_scratch,
+            fuel,
+            f32: f32_scratch,
+            f64: f64_scratch,
             depth,
             trips: next,
             fuel_left: next + 1,
@@ -1481,7 +1511,7 @@ impl Reencode for Rewriter<'_> {
         if let Some(canonical) = scratch.checks().canonical {
             canonicalize::set_canonical(&mut f, canonical);
         }
-        if let (Some(global), true) = (self.globals.fuel, self.fuel_read) {
+        if let (Some(global), true) = (self.globals.fuel, self.fuel_read && !added.fuel) {
             let local = scratch.fuel;
             fuel::reload(&mut f, Fuel { global, local });
         }
@@ -1489,7 +1519,7 @@ impl Reencode for Rewriter<'_> {
             interrupt::check(&mut f, memory, 0);
             self.interrupt_sites = 1;
         }
-        if let (Some(depth), true) = (self.globals.depth, saves_depth && !depth_passed) {
+        if let (Some(depth), true) = (self.globals.depth, saves_depth && !added.depth) {
             depth::save(&mut f, depth, scratch.depth);
         }
         let blind = if self.passes.canonicalize_nans {
@@ -2020,12 +2050,49 @@ mod tests {
         }
     }
 
-    /// A function that takes its depth as a parameter and has everything the other passes
-    /// add locals for or read locals in: a counted loop, float and vector locals, a call to
-    /// the host and through the table. Valid under every pass set, the depth passed whenever
-    /// there is a stack limit.
     #[test]
-    fn a_function_taking_its_depth_keeps_the_module_valid_under_every_pass() {
+    fn a_function_only_direct_calls_reach_takes_the_fuel_as_a_parameter() {
+        let passes = Passes {
+            fuel: Some((CostTable::default(), 1000)),
+            ..Passes::default()
+        };
+        let wasm = wat::parse_str(
+            r#"(module
+                 (func $rec (param i32) (result i32)
+                   local.get 0 if (result i32)
+                     local.get 0 i32.const 1 i32.sub call $rec
+                   else i32.const 0 end)
+                 (func (export "run") (param i32) (result i32) local.get 0 call $rec))"#,
+        )
+        .unwrap();
+        let (out, _) = rewrite(&wasm, &passes).unwrap();
+        wasmparser::validate(&out).unwrap();
+        let text = print(&out).split_whitespace().collect::<Vec<_>>().join(" ");
+        let rec = &text[text.find("(func $rec").unwrap()..text.find("(func (;1;)").unwrap()];
+        assert!(rec.contains("(param i32 i64) (result i32)"), "{rec}");
+        // Nothing loaded at the entry: the fuel is parameter 1, charged and stored from
+        // there, passed on to the next call, and reloaded after it.
+        assert!(
+            !rec.contains("global.get 0 local.set 1 local.get 0 if"),
+            "{rec}"
+        );
+        assert!(rec.contains("local.get 1 i64.const"), "{rec}");
+        assert!(
+            rec.contains("i32.sub local.get 1 call $rec global.get 0 local.set 1"),
+            "{rec}"
+        );
+        assert_eq!(rec.matches("global.get 0").count(), 1, "{rec}");
+        // The exported caller loads it at its entry and passes its copy.
+        let run = &text[text.find("(func (;1;)").unwrap()..];
+        assert!(run.contains("local.get 0 local.get 2 call $rec"), "{run}");
+    }
+
+    /// A function that takes its depth and fuel as parameters and has everything the other
+    /// passes add locals for or read locals in: a counted loop, float and vector locals, a
+    /// call to the host and through the table. Valid under every pass set, the depth passed
+    /// whenever there is a stack limit, the fuel whenever there is fuel.
+    #[test]
+    fn a_function_taking_added_parameters_keeps_the_module_valid_under_every_pass() {
         let wasm = wat::parse_str(
             r#"(module
                  (import "env" "f" (func $host (param i32)))
@@ -2053,8 +2120,17 @@ mod tests {
             let (out, _) = rewrite(&wasm, &passes).unwrap();
             wasmparser::validate(&out).unwrap_or_else(|e| panic!("{passes:?}: {e}"));
             let text = print(&out);
-            let passed = text.contains("(func $inner (;1;) (type 2) (param i32 f64 i32)");
-            assert_eq!(passed, passes.stack_limit.is_some(), "{passes:?}: {text}");
+            let at = text.find("(func $inner").unwrap();
+            let params = &text[at..];
+            let params = &params[params.find("(param ").unwrap()..];
+            let params = &params[..params.find(')').unwrap()];
+            let depth = if passes.stack_limit.is_some() {
+                " i32"
+            } else {
+                ""
+            };
+            let fuel = if passes.fuel.is_some() { " i64" } else { "" };
+            assert_eq!(params, format!("(param i32 f64{depth}{fuel}"), "{passes:?}");
             // The loop's copy without checks, paid for at once: its trip count times its cost.
             if passes.fuel.is_some() {
                 assert!(text.contains("i64.mul"), "{passes:?}: {text}");
