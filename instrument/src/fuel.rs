@@ -22,7 +22,7 @@
 //! previous charge's store: the dependency from one charge to the next runs through a
 //! register, not through memory. A function that only the module's direct calls reach
 //! takes the fuel as an added parameter instead of loading it at entry
-//! ([`passed_as_parameter`]): its caller's local, equal to the global at every call.
+//! (`passed_as_parameter`): its caller's local, equal to the global at every call.
 //!
 //! Calls do not end a region: a callee that runs out stops inside the callee.
 //!
