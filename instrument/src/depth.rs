@@ -249,13 +249,14 @@ pub(crate) enum Callee {
     /// It reads the global (it calls, and the host or an unknown function may call it too,
     /// or the call reaches the host): the global is raised before the call.
     Global,
-    /// It takes it as its last argument ([`passed_as_parameter`]): the raised depth is
-    /// pushed right before the call, and the global is raised only on the way to the trap.
+    /// It takes it as an argument after its own ([`passed_as_parameter`]): the raised
+    /// depth is pushed after the call's arguments, and the global is raised only on the way
+    /// to the trap.
     Passed,
 }
 
 /// Emits the depth raise and check before `call`, and for a [`Callee::Passed`] the depth
-/// argument last.
+/// argument after the call's own.
 pub(crate) fn enter(f: &mut Function, call: Call, limit: u32) {
     let raised = |f: &mut Function| {
         f.instruction(&Instruction::LocalGet(call.base))

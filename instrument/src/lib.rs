@@ -16,7 +16,7 @@
 //!    cost;
 //! 3. [`limits`]: `memory.grow` and `table.grow` checked against the limits;
 //! 4. [`depth`]: before a `call` or `call_indirect`, the depth is raised and checked (and
-//!    passed as the last argument to a function only direct calls reach);
+//!    passed as an added argument to a function only direct calls reach, the fuel after it);
 //! 5. the instruction itself;
 //! 6. [`depth`]: after the call, the depth is lowered, and [`fuel`]: the function's copy of
 //!    the fuel is reloaded from the global the callee spent from;

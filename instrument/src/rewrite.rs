@@ -2031,7 +2031,7 @@ mod tests {
             "{rec}"
         );
         // The call checks the parameter, raises the global only on the way to the trap,
-        // and passes the raised depth as its last argument.
+        // and passes the raised depth as an argument after the call's own.
         let call = "local.get 1 i32.const 9 i32.gt_u if ;; label = @2 local.get 1 i32.const 1 \
                     i32.add global.set 0 unreachable end local.get 1 i32.const 1 i32.add call $rec";
         assert!(rec.contains(call), "{rec}");
