@@ -19,9 +19,10 @@
 //! A function that calls and that only the module's direct calls reach takes its depth as
 //! an added parameter after its own, which is its `base`: its callers push `base + frame`
 //! as that argument instead of storing it in the global, and it reads no global at its
-//! entry (`passed_as_parameter`; the fuel may follow it, see [`crate::fuel`]). The global is then raised only on the way to the trap,
-//! as for a leaf. The host, a table and a tail call reach a function through its own
-//! signature, so the functions they may reach keep reading the global.
+//! entry (`passed_as_parameter`; the fuel may follow it, see [`crate::fuel`]). The global
+//! is then raised only on the way to the trap, as for a leaf. The host, a table and a tail
+//! call reach a function through its own signature, so the functions they may reach keep
+//! reading the global.
 //!
 //! Restoring the saved depth, rather than subtracting the frame again, is one instruction
 //! after each call instead of four: what a call costs an interpreter shows in call-heavy
@@ -45,10 +46,10 @@
 //! sets it back to 0 after every failed call it made.
 
 use wasm_encoder::{BlockType, Function, Instruction};
-
-use crate::calls::CallGraph;
 use wasmhost_api::{FRAME_OVERHEAD_BYTES, StackLimit, WasmError};
 use wasmparser::{FuncType, Parser, Payload, TypeRef, ValType, ValidPayload, Validator};
+
+use crate::calls::CallGraph;
 
 /// Operand stacks deeper than this are counted at 16 bytes a value without reading their
 /// types (reading them is linear in the height, after every instruction).
