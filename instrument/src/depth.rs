@@ -214,13 +214,12 @@ pub(crate) fn save(f: &mut Function, depth: u32, base: u32) {
 
 /// The defined functions that take the call depth as an added parameter instead of
 /// reading the global ([`Callee::Passed`]): those that call (they read the depth) and that
-/// only the module's own direct calls reach ([`CallGraph::direct_only`]).
+/// only the module's own direct calls reach (`direct`, from [`CallGraph::direct_only`]).
 ///
 /// A recursion's depth then travels in a register, not through memory: the deterministic
 /// profile's cost on shootout-ackermann's recursion fell by a third on every engine (see
 /// the README's benchmarks).
-pub(crate) fn passed_as_parameter(graph: &CallGraph) -> Vec<bool> {
-    let direct = graph.direct_only();
+pub(crate) fn passed_as_parameter(graph: &CallGraph, direct: &[bool]) -> Vec<bool> {
     let calls = graph
         .bodies
         .iter()

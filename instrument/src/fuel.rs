@@ -464,14 +464,14 @@ pub(crate) fn may_spend(graph: &CallGraph, paid: &[Option<u64>]) -> Vec<bool> {
 
 /// Per defined function, whether it takes the fuel as an added parameter (after the call
 /// depth, when it takes that too): one that only the module's direct calls reach
-/// ([`CallGraph::direct_only`]) and that may spend (`may_spend`, from [`may_spend`]). Its
+/// (`direct`, from [`CallGraph::direct_only`]) and that may spend (`may_spend`, from
+/// [`may_spend`]). Its
 /// callers pass their fuel local, which equals the global at every call (each charge
 /// stores both, and each call that may spend is followed by a reload), so it loads nothing
 /// at its entry. It still stores each charge to the global: the host reads it after a
 /// trap, and its callers reload it after the call. A recursion's calls then read the
 /// global once each, after the call, instead of twice.
-pub(crate) fn passed_as_parameter(graph: &CallGraph, may_spend: &[bool]) -> Vec<bool> {
-    let direct = graph.direct_only();
+pub(crate) fn passed_as_parameter(direct: &[bool], may_spend: &[bool]) -> Vec<bool> {
     direct
         .iter()
         .zip(may_spend)

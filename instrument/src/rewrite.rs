@@ -106,13 +106,17 @@ pub(crate) fn rewrite(wasm: &[u8], passes: &Passes) -> Result<(Vec<u8>, bool), W
     for &f in graph.iter().flat_map(|g| &g.escaping) {
         host_reachable[f as usize] = true;
     }
+    let direct = graph
+        .as_ref()
+        .map(CallGraph::direct_only)
+        .unwrap_or_default();
     let depth_passed = match (&graph, passes.stack_limit) {
-        (Some(graph), Some(_)) => depth::passed_as_parameter(graph),
+        (Some(graph), Some(_)) => depth::passed_as_parameter(graph, &direct),
         _ => Vec::new(),
     };
-    let fuel_passed = match (&graph, passes.fuel.is_some()) {
-        (Some(graph), true) => fuel::passed_as_parameter(graph, &may_spend),
-        _ => Vec::new(),
+    let fuel_passed = match passes.fuel {
+        Some(_) => fuel::passed_as_parameter(&direct, &may_spend),
+        None => Vec::new(),
     };
     let added_params: Vec<AddedParams> = (0..layout.function_types.len())
         .map(|f| AddedParams {
@@ -1198,9 +1202,9 @@ struct Scratch {
     fuel: u32,
     f32: u32,
     f64: u32,
-    /// The function's call depth, in a function that calls under a stack limit: its last
+    /// The function's call depth, in a function that calls under a stack limit: its added
     /// parameter ([`depth::passed_as_parameter`]) or a local copy of the global
-    /// ([`depth::save`]).
+    /// ([`depth::save`]); in one that calls nothing, never read.
     depth: u32,
     /// An `i64`: a counted loop's number of iterations ([`counted::trips`]). This and the
     /// next two only in functions with a counted loop.
