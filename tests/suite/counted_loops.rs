@@ -71,6 +71,15 @@ const LOOPS: &str = r#"(module
       local.get $i i32.const 4096 i32.add local.tee $i local.get $b i32.ne BACK
     end
     local.get $sum local.get $i i32.xor)
+  ;; i += 3 while i != b: a step the count divides by, and a whole turn it does not divide
+  (func (export "up_ne_by_3") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 3 i32.mul local.get $i i32.xor local.set $sum
+      local.get $i i32.const 3 i32.add local.tee $i local.get $b i32.ne BACK
+    end
+    local.get $sum local.get $i i32.xor)
   ;; a count down to 0
   (func (export "down_to_zero") (param $a i32) (param $b i32) (param $s i32) (result i32)
     (local $i i32) (local $sum i32)
@@ -238,9 +247,10 @@ const LOOPS: &str = r#"(module
     local.get $sum local.get $i i32.xor)
 )"#;
 
-const EXPORTS: [&str; 17] = [
+const EXPORTS: [&str; 18] = [
     "up_ne",
     "up_ne_by_4096",
+    "up_ne_by_3",
     "up_lt_u",
     "up_gt_s_swapped",
     "up_le_u",
@@ -338,11 +348,12 @@ fn counted_loops_pay_per_iteration_what_uncounted_ones_pay(engine: &AnyEngine) {
 
 /// Per export, arguments that run it long: more iterations than run between two
 /// interruption checks, so that with interruption checks on it runs in chunks.
-const LONG: [(&str, [i32; 3]); 23] = [
+const LONG: [(&str, [i32; 3]); 24] = [
     ("up_ne", [0, 1_200_000, 0]),
     ("up_ne", [4, 1_200_004, 0]),
     ("up_ne_by_4096", [5, 5, 0]),
     ("up_ne_by_4096", [-4096, 1 << 30, 0]),
+    ("up_ne_by_3", [1, 3_600_001, 0]),
     ("up_lt_u", [0, 600_000, 1]),
     ("up_lt_u", [3, 900_000, 3]),
     ("up_gt_s_swapped", [0, 900_000, 0]),
