@@ -192,6 +192,32 @@ fn payload_bytes_can_carry_a_cost(engine: &AnyEngine) {
     }
 }
 
+/// A bulk operation pays one unit per [`wasmhost::CostTable::bulk_bytes_per_unit`] bytes of
+/// its length, rounded down: a rate that is a power of two (a shift) or not (a division).
+fn bulk_operations_pay_their_length(engine: &AnyEngine) {
+    let wat = r#"(module (memory 2)
+      (func (export "fill") (param $len i32)
+        (memory.fill (i32.const 0) (i32.const 7) (local.get $len))))"#;
+    for per in [16, 10, 3] {
+        let costs = wasmhost::CostTable::default().bulk_bytes_per_unit(per);
+        let engine = with(
+            engine,
+            Config::default().metering(Metering::Portable).costs(costs),
+        );
+        let consumed = |len: u32| {
+            let mut guest = wat_guest(&engine, wat);
+            guest.set_fuel(1 << 40).unwrap();
+            guest.call_raw("fill", &[Value::I32(len as i32)]).unwrap();
+            guest.fuel_consumed().unwrap()
+        };
+        let none = consumed(0);
+        for len in [1, 9, 10, 11, 100_000, 131_072] {
+            let paid = consumed(len) - none;
+            assert_eq!(paid, u64::from(len / per), "{} bytes at {per}", len);
+        }
+    }
+}
+
 fn memory_grows_up_to_the_limit_then_fails(engine: &AnyEngine) {
     let engine = with(engine, Config::default().max_memory_bytes(4 * 65_536));
     let mut guest = limits_guest(&engine, 0);
@@ -597,6 +623,7 @@ wasmhost::on_every_engine!(
     host_charges_count_and_can_exhaust_the_budget,
     serialized_host_functions_stop_the_guest_when_their_charge_does_not_fit,
     payload_bytes_can_carry_a_cost,
+    bulk_operations_pay_their_length,
     memory_grows_up_to_the_limit_then_fails,
     a_rust_guest_that_wants_more_memory_than_the_limit_gets_memory_limit,
     tables_grow_up_to_the_limit_then_trap,
