@@ -729,39 +729,43 @@ fn operand(op: &Operator<'_>) -> Option<Operand> {
 /// be proved: the counter would wrap around, or the bound would never be met exactly.
 /// Returns whether it emitted any: none for a count by one, up or down, to a bound compared
 /// with `!=`, which meets it within one turn of the `i32` range from any start.
+///
+/// The proof is in `i32`s. The number of iterations is `⌈d / step⌉` for a distance `d` of 1
+/// to 2^32, so `d − 1` fits a u32 and the count is `(d − 1) / step + 1`; each test compares
+/// the operands as the loop does, against a threshold that also fits. An `i32` division
+/// where the step is not a power of two, not an `i64` one: on the entry of sieve's inner
+/// loop (`k += i`, entered 564 times a pass for one to a few thousand stores), the `i64`
+/// division was most of the hosted profile's cost on wasmtime (its module instrumented and
+/// run as a plain one, whole process, best of five on a Zen 3: 0.38 s with it, 0.30 s with
+/// the `i32` one, 0.29 s with none, 0.24 s uninstrumented), and the proof's `i64` tests most
+/// of what was left of it on wasmer.
 pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) -> bool {
     use Instruction::*;
-    let push = |f: &mut Function, operand: Operand, signed: bool| match operand {
-        Operand::Const(c) => {
-            f.instruction(&I64Const(if signed { c as i64 } else { c as u32 as i64 }));
-        }
-        Operand::Local(local) => {
-            f.instruction(&LocalGet(local));
-            f.instruction(if signed {
-                &I64ExtendI32S
-            } else {
-                &I64ExtendI32U
-            });
-        }
+    let push = |f: &mut Function, operand: Operand| {
+        match operand {
+            Operand::Const(c) => f.instruction(&I32Const(c)),
+            Operand::Local(local) => f.instruction(&LocalGet(local)),
+        };
     };
     let counter = Operand::Local(counted.counter);
+    let (bound, step) = (counted.bound, counted.step);
+    // Picks the signed or unsigned form of a comparison.
+    let compare = |signed: bool, (s, u): (Instruction<'static>, Instruction<'static>)| {
+        if signed { s } else { u }
+    };
     match counted.exit {
         Exit::NotEqual => {
-            let Operand::Const(step) = counted.step else {
+            let Operand::Const(step) = step else {
                 unreachable!("`find` keeps only constant steps with `!=`")
             };
             // The distance to go, in the direction of the step, modulo 2^32: the bound is
             // met exactly when the step divides it.
             let (from, to) = match step > 0 {
-                true => (counter, counted.bound),
-                false => (counted.bound, counter),
+                true => (counter, bound),
+                false => (bound, counter),
             };
-            for operand in [to, from] {
-                match operand {
-                    Operand::Const(c) => f.instruction(&I32Const(c)),
-                    Operand::Local(local) => f.instruction(&LocalGet(local)),
-                };
-            }
+            push(f, to);
+            push(f, from);
             // A distance of 0 is a whole turn, 2^32 steps of the counter (which `!=` stops at
             // 2^32 / |step| iterations when the step divides it): the distance taken in 1..=2^32
             // as one less, wrapped, plus one, without a branch. Taking 0 for unprovable kept a
@@ -779,119 +783,122 @@ pub(crate) fn trips(f: &mut Function, counted: &Counted, trips: u32) -> bool {
             divide_exactly(f, trips, step.unsigned_abs() as u64)
         }
         Exit::Below { signed, inclusive } => {
-            // i_k = i_0 + k·s, going on while i_k < n: k = ⌈(n − i_0) / s⌉ when i_0 < n and
-            // no i_k wraps (n − 1 + s fits the type).
-            let bound = |f: &mut Function| {
-                push(f, counted.bound, signed);
-                if inclusive {
-                    f.instruction(&I64Const(1)).instruction(&I64Add);
+            // i_k = i_0 + k·s, going on while i_k < n (n + 1 when inclusive): k = ⌈(n − i_0) /
+            // s⌉ when i_0 < n and no i_k wraps (n − 1 + s fits the type).
+            if let Operand::Local(local) = step {
+                // As the comparison reads it, the step must be positive.
+                f.instruction(&LocalGet(local));
+                if signed {
+                    f.instruction(&I32Const(1)).instruction(&I32LtS);
+                } else {
+                    f.instruction(&I32Eqz);
                 }
-            };
-            let max = if signed {
-                i32::MAX as i64
-            } else {
-                u32::MAX as i64
-            };
-            let step = |f: &mut Function| push(f, counted.step, signed);
-            if let Operand::Local(_) = counted.step {
-                step(f);
-                f.instruction(&I64Const(1))
-                    .instruction(&I64LtS)
-                    .instruction(&BrIf(0));
+                f.instruction(&BrIf(0));
             }
-            push(f, counter, signed);
-            bound(f);
-            f.instruction(&I64GeS).instruction(&BrIf(0));
-            bound(f);
-            step(f);
-            f.instruction(&I64Add)
-                .instruction(&I64Const(max + 1))
-                .instruction(&I64GtS)
-                .instruction(&BrIf(0));
-            bound(f);
-            push(f, counter, signed);
-            f.instruction(&I64Sub);
-            let rise = match counted.step {
+            // At least one iteration: i_0 < n (<= when inclusive).
+            push(f, counter);
+            push(f, bound);
+            let first = match inclusive {
+                false => compare(signed, (I32GeS, I32GeU)),
+                true => compare(signed, (I32GtS, I32GtU)),
+            };
+            f.instruction(&first).instruction(&BrIf(0));
+            // No wrap-around: the bound (plus one when inclusive) at most (max + 1) − s, which
+            // is in 1..=max for a positive step.
+            push(f, bound);
+            f.instruction(&I32Const(if signed { i32::MIN } else { 0 }));
+            push(f, step);
+            f.instruction(&I32Sub);
+            let wraps = match inclusive {
+                false => compare(signed, (I32GtS, I32GtU)),
+                true => compare(signed, (I32GeS, I32GeU)),
+            };
+            f.instruction(&wraps).instruction(&BrIf(0));
+            // The distance less one: n − i_0 − 1 (n − i_0 when inclusive).
+            push(f, bound);
+            push(f, counter);
+            f.instruction(&I32Sub);
+            if !inclusive {
+                f.instruction(&I32Const(1)).instruction(&I32Sub);
+            }
+            let rise = match step {
+                // `find` keeps constant steps of at least 1.
                 Operand::Const(c) => Divisor::Const(c as u32 as u64),
-                // Checked positive above, so its unsigned reading is its value.
                 Operand::Local(local) => Divisor::I32(local),
             };
-            round_up_divided(f, rise, trips);
+            count_from_less_one(f, rise);
+            f.instruction(&LocalSet(trips));
             true
         }
         Exit::Above { signed, inclusive } => {
-            // i_k = i_0 − k·t with t = −s, going on while i_k > n: k = ⌈(i_0 − n) / t⌉ when
-            // i_0 > n and no i_k wraps (n + 1 − t fits the type).
-            let bound = |f: &mut Function| {
-                push(f, counted.bound, signed);
-                if inclusive {
-                    f.instruction(&I64Const(1)).instruction(&I64Sub);
-                }
+            // i_k = i_0 − k·t with t = −s, going on while i_k > n (n − 1 when inclusive):
+            // k = ⌈(i_0 − n) / t⌉ when i_0 > n and no i_k wraps (n + 1 − t fits the type).
+            if let Operand::Local(local) = step {
+                // The step must be negative, read signed: the fall t in 1..=2^31.
+                f.instruction(&LocalGet(local))
+                    .instruction(&I32Const(0))
+                    .instruction(&I32GeS)
+                    .instruction(&BrIf(0));
+            }
+            // At least one iteration: i_0 > n (>= when inclusive).
+            push(f, counter);
+            push(f, bound);
+            let first = match inclusive {
+                false => compare(signed, (I32LeS, I32LeU)),
+                true => compare(signed, (I32LtS, I32LtU)),
             };
-            let min = if signed { i32::MIN as i64 } else { 0 };
-            // What the counter falls by: the step as the i32 it is added as, negated.
-            let fall = match counted.step {
+            f.instruction(&first).instruction(&BrIf(0));
+            // No wrap-around: the bound (less one when inclusive) at least (min − 1) + t:
+            // max − s signed, −1 − s unsigned, wrapping to the value for a negative step.
+            push(f, bound);
+            f.instruction(&I32Const(if signed { i32::MAX } else { -1 }));
+            push(f, step);
+            f.instruction(&I32Sub);
+            let wraps = match inclusive {
+                false => compare(signed, (I32LtS, I32LtU)),
+                true => compare(signed, (I32LeS, I32LeU)),
+            };
+            f.instruction(&wraps).instruction(&BrIf(0));
+            // The distance less one: i_0 − n − 1 (i_0 − n when inclusive).
+            push(f, counter);
+            push(f, bound);
+            f.instruction(&I32Sub);
+            if !inclusive {
+                f.instruction(&I32Const(1)).instruction(&I32Sub);
+            }
+            let fall = match step {
+                // `find` keeps constant steps of at most −1.
                 Operand::Const(c) => Divisor::Const((c as i64).unsigned_abs()),
-                Operand::Local(_) => {
-                    f.instruction(&I64Const(0));
-                    push(f, counted.step, true);
-                    f.instruction(&I64Sub)
-                        .instruction(&LocalTee(trips))
-                        .instruction(&I64Const(1))
-                        .instruction(&I64LtS)
-                        .instruction(&BrIf(0));
-                    Divisor::I64(trips)
-                }
+                Operand::Local(local) => Divisor::NegatedI32(local),
             };
-            push(f, counter, signed);
-            bound(f);
-            f.instruction(&I64LeS).instruction(&BrIf(0));
-            bound(f);
-            fall.push(f);
-            f.instruction(&I64Sub)
-                .instruction(&I64Const(min - 1))
-                .instruction(&I64LtS)
-                .instruction(&BrIf(0));
-            push(f, counter, signed);
-            bound(f);
-            f.instruction(&I64Sub);
-            round_up_divided(f, fall, trips);
+            count_from_less_one(f, fall);
+            f.instruction(&LocalSet(trips));
             true
         }
     }
 }
 
-/// A positive amount a distance is divided by.
+/// What a distance is divided by: a step's magnitude, 1 to 2^32 − 1.
 #[derive(Clone, Copy)]
 enum Divisor {
     Const(u64),
     /// An `i32` local, read unsigned.
     I32(u32),
-    /// An `i64` local.
-    I64(u32),
+    /// An `i32` local negated (a negative step: the fall).
+    NegatedI32(u32),
 }
 
 impl Divisor {
-    /// Pushes the divisor as an `i64`.
-    fn push(self, f: &mut Function) {
-        match self {
-            Divisor::Const(c) => f.instruction(&Instruction::I64Const(c as i64)),
-            Divisor::I32(local) => f
-                .instruction(&Instruction::LocalGet(local))
-                .instruction(&Instruction::I64ExtendI32U),
-            Divisor::I64(local) => f.instruction(&Instruction::LocalGet(local)),
-        };
-    }
-
-    /// Pushes the divisor as an `i32` read unsigned: every divisor a count divides by fits
-    /// one (a step's magnitude, at most 2^32 − 1).
+    /// Pushes the divisor as an `i32`, read unsigned.
     fn push_u32(self, f: &mut Function) {
+        use Instruction::*;
         match self {
-            Divisor::Const(c) => f.instruction(&Instruction::I32Const(c as u32 as i32)),
-            Divisor::I32(local) => f.instruction(&Instruction::LocalGet(local)),
-            Divisor::I64(local) => f
-                .instruction(&Instruction::LocalGet(local))
-                .instruction(&Instruction::I32WrapI64),
+            Divisor::Const(c) => f.instruction(&I32Const(c as u32 as i32)),
+            Divisor::I32(local) => f.instruction(&LocalGet(local)),
+            Divisor::NegatedI32(local) => f
+                .instruction(&I32Const(0))
+                .instruction(&LocalGet(local))
+                .instruction(&I32Sub),
         };
     }
 }
@@ -914,8 +921,8 @@ fn divide_exactly(f: &mut Function, trips: u32, step: u64) -> bool {
             .instruction(&I64Const(step.trailing_zeros() as i64))
             .instruction(&I64ShrU);
     } else {
-        // In `i32`s, as `divided_u32` says why: with `m` the distance less one, the step
-        // divides the distance when `m` leaves a remainder of `step − 1`.
+        // In `i32`s, as in `trips`: with `m` the distance less one, the step divides the
+        // distance when `m` leaves a remainder of `step − 1`.
         let less_one = |f: &mut Function| {
             f.instruction(&LocalGet(trips))
                 .instruction(&I64Const(1))
@@ -929,49 +936,28 @@ fn divide_exactly(f: &mut Function, trips: u32, step: u64) -> bool {
             .instruction(&I32Ne)
             .instruction(&BrIf(0));
         less_one(f);
-        divided_u32(f, Divisor::Const(step));
+        count_from_less_one(f, Divisor::Const(step));
     }
     f.instruction(&LocalSet(trips));
     true
 }
 
-/// Stores `⌈d / divisor⌉` into `trips`, `d` (in 1..=2^32) on the stack.
-fn round_up_divided(f: &mut Function, divisor: Divisor, trips: u32) {
+/// Replaces `m` (an `i32` read unsigned) on the stack with the `i64` `m / divisor + 1`: the
+/// number of iterations, `⌈(m + 1) / divisor⌉`, of a count whose distance is `m + 1`.
+fn count_from_less_one(f: &mut Function, divisor: Divisor) {
     use Instruction::*;
     match divisor {
         Divisor::Const(1) => {}
         Divisor::Const(c) if c.is_power_of_two() => {
-            f.instruction(&I64Const(c as i64 - 1))
-                .instruction(&I64Add)
-                .instruction(&I64Const(c.trailing_zeros() as i64))
-                .instruction(&I64ShrU);
+            f.instruction(&I32Const(c.trailing_zeros() as i32))
+                .instruction(&I32ShrU);
         }
         _ => {
-            // (d − 1) / divisor + 1, d − 1 in the u32 range: see `divided_u32`.
-            f.instruction(&I64Const(1))
-                .instruction(&I64Sub)
-                .instruction(&I32WrapI64);
-            divided_u32(f, divisor);
+            divisor.push_u32(f);
+            f.instruction(&I32DivU);
         }
     }
-    f.instruction(&LocalSet(trips));
-}
-
-/// Replaces `m` (an `i32` read unsigned) on the stack with the `i64` `m / divisor + 1`: the
-/// number of iterations `⌈(m + 1) / divisor⌉` of a count whose distance is `m + 1`.
-///
-/// The division is an `i32` one. A distance of up to 2^32 is one more than a u32, and an
-/// `i64` division on the entry of every counted loop with a step the code cannot shift by
-/// was most of the hosted profile's cost on shootout-sieve, whose inner loop (`k += i`) is
-/// entered 564 times per pass for runs of one to a few thousand stores: the program's
-/// instrumented module run as a plain one on wasmtime, on this kind of machine (Zen 3),
-/// best of five, 0.38 s with the `i64` division, 0.30 s with the `i32` one, 0.29 s with
-/// none at all, and 0.24 s uninstrumented.
-fn divided_u32(f: &mut Function, divisor: Divisor) {
-    use Instruction::*;
-    divisor.push_u32(f);
-    f.instruction(&I32DivU)
-        .instruction(&I64ExtendI32U)
+    f.instruction(&I64ExtendI32U)
         .instruction(&I64Const(1))
         .instruction(&I64Add);
 }

@@ -80,6 +80,51 @@ const LOOPS: &str = r#"(module
       local.get $i i32.const 3 i32.add local.tee $i local.get $b i32.ne BACK
     end
     local.get $sum local.get $i i32.xor)
+  ;; i += s while i <= 1000, signed: a constant bound
+  (func (export "up_le_s_const") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 3 i32.mul local.get $i i32.add local.set $sum
+      local.get $i local.get $s i32.add local.tee $i i32.const 1000 i32.le_s BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i += s while i < 0xffff_fffe, unsigned: a constant bound a step can wrap past
+  (func (export "up_lt_u_near_max") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 5 i32.mul local.get $i i32.xor local.set $sum
+      local.get $i local.get $s i32.add local.tee $i i32.const -2 i32.lt_u BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i += s (negative) while i > b, unsigned
+  (func (export "down_gt_u") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 3 i32.mul local.get $i i32.xor local.set $sum
+      local.get $i local.get $s i32.add local.tee $i local.get $b i32.gt_u BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i -= 3 while i >= -1000, signed: a constant bound
+  (func (export "down_ge_s_const") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 7 i32.mul local.get $i i32.add local.set $sum
+      local.get $i i32.const -3 i32.add local.tee $i i32.const -1000 i32.ge_s BACK
+    end
+    local.get $sum local.get $i i32.xor)
+  ;; i += s (negative) while i >= b, signed
+  (func (export "down_ge_s") (param $a i32) (param $b i32) (param $s i32) (result i32)
+    (local $i i32) (local $sum i32)
+    local.get $a local.set $i
+    loop $l
+      local.get $sum i32.const 3 i32.mul local.get $i i32.add local.set $sum
+      local.get $i local.get $s i32.add local.tee $i local.get $b i32.ge_s BACK
+    end
+    local.get $sum local.get $i i32.xor)
   ;; a count down to 0
   (func (export "down_to_zero") (param $a i32) (param $b i32) (param $s i32) (result i32)
     (local $i i32) (local $sum i32)
@@ -247,10 +292,15 @@ const LOOPS: &str = r#"(module
     local.get $sum local.get $i i32.xor)
 )"#;
 
-const EXPORTS: [&str; 18] = [
+const EXPORTS: [&str; 23] = [
     "up_ne",
     "up_ne_by_4096",
     "up_ne_by_3",
+    "up_le_s_const",
+    "up_lt_u_near_max",
+    "down_gt_u",
+    "down_ge_s_const",
+    "down_ge_s",
     "up_lt_u",
     "up_gt_s_swapped",
     "up_le_u",
