@@ -213,7 +213,7 @@ fn bulk_operations_pay_their_length(engine: &AnyEngine) {
         let none = consumed(0);
         for len in [1, 9, 10, 11, 100_000, 131_072] {
             let paid = consumed(len) - none;
-            assert_eq!(paid, u64::from(len / per), "{} bytes at {per}", len);
+            assert_eq!(paid, u64::from(len / per), "{len} bytes at {per}");
         }
     }
 }
